@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what building Tonearm needs beyond a Rust toolchain and a C compiler: cmake,
+# which the bundled libopus (opusic-sys) uses at build time. With --test it also installs
+# what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output.
+# Idempotent and quiet when everything is present; called by the README's commands.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+apt_install() {
+  if have apt-get && [ "$(id -u)" = 0 ]; then
+    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  elif have apt-get && have sudo; then
+    [ -n "${APT_UPDATED:-}" ] || { sudo apt-get update -qq; APT_UPDATED=1; }
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    return 1
+  fi
+}
+
+if ! have cmake; then
+  echo "bootstrap: cmake not found, installing it (needed to build the bundled libopus)" >&2
+  if apt_install cmake; then
+    :
+  elif have pip3 || have pip; then
+    # PyPI ships cmake as a wheel with the binary inside.
+    "$(command -v pip3 || command -v pip)" install --user --quiet cmake
+    export PATH="$HOME/.local/bin:$PATH"
+  else
+    echo "bootstrap: cannot install cmake (no apt-get or pip); install it and retry" >&2
+    exit 1
+  fi
+fi
+have cmake || { echo "bootstrap: cmake still missing after install" >&2; exit 1; }
+
+if [ "${1:-}" = "--test" ] && ! have ffmpeg; then
+  echo "bootstrap: installing ffmpeg (the independent decoder the tests judge output with)" >&2
+  apt_install ffmpeg || { echo "bootstrap: cannot install ffmpeg; install it and retry" >&2; exit 1; }
+fi

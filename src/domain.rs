@@ -1,0 +1,163 @@
+//! Vocabulary shared by every layer: identifiers and the content hash.
+//!
+//! Pure data: no I/O, no async, no HTTP, no database types. Everything else may depend on
+//! this module; it depends on nothing in the crate.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A user's numeric id (catalog primary key).
+pub type UserId = i64;
+/// A track id, unique across all users; ownership is checked on every lookup.
+pub type TrackId = i64;
+/// An album id (albums are derived per user).
+pub type AlbumId = i64;
+/// An artist id (artists are derived per user).
+pub type ArtistId = i64;
+
+/// BLAKE3 hash of a blob's bytes: the blob's name in the store and its key in the catalog.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    pub fn of(bytes: &[u8]) -> Self {
+        ContentHash(*blake3::hash(bytes).as_bytes())
+    }
+
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
+            s.push(char::from_digit((b & 15) as u32, 16).unwrap_or('0'));
+        }
+        s
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ContentHash({})", self.to_hex())
+    }
+}
+
+/// The text is not 64 lowercase or uppercase hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("not a content hash: expected 64 hex digits")]
+pub struct BadHash;
+
+impl FromStr for ContentHash {
+    type Err = BadHash;
+    fn from_str(s: &str) -> Result<Self, BadHash> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return Err(BadHash);
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16).ok_or(BadHash)?;
+            let lo = (pair[1] as char).to_digit(16).ok_or(BadHash)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Ok(ContentHash(out))
+    }
+}
+
+impl TryFrom<&[u8]> for ContentHash {
+    type Error = BadHash;
+    fn try_from(b: &[u8]) -> Result<Self, BadHash> {
+        Ok(ContentHash(b.try_into().map_err(|_| BadHash)?))
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+// ---- Media facts: filled by `media`, stored by `catalog`. ----
+
+/// Audio properties of one stored file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioProps {
+    /// Container short name: `flac`, `mp3`, `mp4`, `ogg`, `wav`, ...
+    pub container: String,
+    /// Codec short name: `flac`, `mp3`, `aac`, `alac`, `vorbis`, `opus`, `pcm_s16le`, ...
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub bits_per_sample: Option<u32>,
+    /// Playable length in frames at `sample_rate` (priming and padding excluded).
+    pub frames: u64,
+    /// Encoder priming at the start, in frames, where the file says so.
+    pub priming: u64,
+    /// How `frames` was obtained.
+    pub duration_source: DurationSource,
+    /// Average bits per second over the whole file.
+    pub bitrate: u32,
+    /// Set when the file plays but is damaged (truncated, corrupt frames); says how.
+    pub damage: Option<String>,
+}
+
+impl AudioProps {
+    pub fn duration_secs(&self) -> f64 {
+        if self.sample_rate == 0 { 0.0 } else { self.frames as f64 / self.sample_rate as f64 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationSource {
+    /// Stated exactly by the container.
+    Container,
+    /// Counted from the packets.
+    Counted,
+}
+
+/// The tags of one file. Every field is optional: files in the wild have none at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tags {
+    pub title: Option<String>,
+    /// Display artist as tagged ("A feat. B").
+    pub artist: Option<String>,
+    /// Individual artists (ARTISTS tag, repeated ARTIST fields, or "A; B").
+    pub artists: Vec<String>,
+    pub album_artist: Option<String>,
+    pub album: Option<String>,
+    pub track_number: Option<u32>,
+    pub track_total: Option<u32>,
+    pub disc_number: Option<u32>,
+    pub disc_total: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    pub compilation: bool,
+    pub replaygain_track_gain: Option<f64>,
+    pub replaygain_track_peak: Option<f64>,
+    pub replaygain_album_gain: Option<f64>,
+    pub replaygain_album_peak: Option<f64>,
+    pub mb_track_id: Option<String>,
+    pub mb_album_id: Option<String>,
+    pub mb_artist_id: Option<String>,
+    pub mb_album_artist_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let h = ContentHash::of(b"abc");
+        assert_eq!(h.to_hex().parse::<ContentHash>().unwrap(), h);
+        assert_eq!(h.to_hex(), blake3::hash(b"abc").to_hex().as_str());
+        assert!("zz".parse::<ContentHash>().is_err());
+        assert!("g".repeat(64).parse::<ContentHash>().is_err());
+    }
+}

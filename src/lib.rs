@@ -1,0 +1,18 @@
+//! Tonearm: a personal music locker and adaptive audio streaming server.
+//!
+//! The module tree follows the data, and dependencies only point backwards along it:
+//! `ingest → store → catalog → media → server`. The composition root is [`app`], the only
+//! place that names concrete implementations (`LocalStore`, `SqliteCatalog`). Only
+//! [`server`] knows HTTP. See `ARCHITECTURE.md` for the invariants.
+
+pub mod domain;
+pub mod config;
+pub mod telemetry;
+pub mod store;
+pub mod media;
+pub mod catalog;
+pub mod accounts;
+pub mod ingest;
+pub mod server;
+pub mod app;
+pub mod cli;
