@@ -1,0 +1,213 @@
+//! Local-disk [`BlobStore`]: `blobs/ab/cd/<hash>` under the data directory.
+//!
+//! Staged bytes go to `blobs/tmp/` (same filesystem, so the final rename is atomic). A commit
+//! calls `syncfs` once for the whole batch before renaming, and once after, so the contents
+//! are on disk before any name points at them and the names are on disk before the catalog
+//! refers to them. Leftover temporaries are removed when the store opens.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{BlobReader, BlobStore, Committed, Result, StagedBlob, StoreError};
+use crate::domain::ContentHash;
+
+const CHUNK: usize = 256 * 1024;
+
+pub struct LocalStore {
+    root: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+impl BlobReader for File {
+    fn len(&self) -> u64 {
+        self.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) a store rooted at `root`, clearing stale temporaries.
+    pub fn open(root: impl Into<PathBuf>) -> Result<LocalStore> {
+        let root = root.into();
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        Ok(LocalStore { root, tmp, counter: AtomicU64::new(0) })
+    }
+
+    fn path_of(&self, h: &ContentHash) -> PathBuf {
+        let hex = h.to_hex();
+        self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    /// Flushes everything written on this filesystem (one call for a whole batch).
+    fn sync_fs(&self) -> Result<()> {
+        let dir = File::open(&self.root).map_err(io_err(&self.root))?;
+        // SAFETY: syncfs takes a valid open file descriptor and has no memory effects.
+        let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
+        if rc != 0 {
+            return Err(StoreError::Io { path: self.root.clone(), source: io::Error::last_os_error() });
+        }
+        Ok(())
+    }
+}
+
+impl BlobStore for LocalStore {
+    fn stage(&self, src: &mut dyn Read, max_len: u64) -> Result<StagedBlob> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let temp = self.tmp.join(format!("{}-{n}", std::process::id()));
+        let mut out = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io_err(&temp))?;
+        // From here on the guard removes the temporary on every early return.
+        let mut staged = StagedBlob { hash: ContentHash([0; 32]), size: 0, temp: Some(temp.clone()) };
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let k = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::Source(e)),
+            };
+            staged.size += k as u64;
+            if staged.size > max_len {
+                return Err(StoreError::TooLarge(max_len));
+            }
+            hasher.update(&buf[..k]);
+            out.write_all(&buf[..k]).map_err(io_err(&temp))?;
+        }
+        staged.hash = ContentHash(*hasher.finalize().as_bytes());
+        Ok(staged)
+    }
+
+    fn commit(&self, mut staged: Vec<StagedBlob>) -> Result<Vec<Committed>> {
+        if staged.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.sync_fs()?;
+        let mut done = Vec::with_capacity(staged.len());
+        for s in staged.iter_mut() {
+            let dest = self.path_of(&s.hash);
+            let Some(temp) = s.temp.take() else { continue };
+            let created = if dest.exists() {
+                let _ = fs::remove_file(&temp);
+                false
+            } else {
+                if let Some(parent) = dest.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                fs::rename(&temp, &dest).map_err(io_err(&dest))?;
+                true
+            };
+            done.push(Committed { hash: s.hash, size: s.size, created });
+        }
+        if done.iter().any(|c| c.created) {
+            self.sync_fs()?;
+        }
+        Ok(done)
+    }
+
+    fn open(&self, hash: &ContentHash) -> Result<Box<dyn BlobReader>> {
+        let p = self.path_of(hash);
+        match File::open(&p) {
+            Ok(f) => Ok(Box::new(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound(*hash)),
+            Err(e) => Err(StoreError::Io { path: p, source: e }),
+        }
+    }
+
+    fn exists(&self, hash: &ContentHash) -> Result<bool> {
+        Ok(self.path_of(hash).exists())
+    }
+
+    fn delete(&self, hash: &ContentHash) -> Result<bool> {
+        let p = self.path_of(hash);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::Io { path: p, source: e }),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<ContentHash>> {
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.root).min_depth(3).max_depth(3) {
+            let entry = entry.map_err(|e| StoreError::Io { path: self.root.clone(), source: e.into() })?;
+            if let Some(Ok(h)) = entry.file_name().to_str().map(str::parse::<ContentHash>) {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    fn physical_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for entry in walkdir::WalkDir::new(&self.root).min_depth(3).max_depth(3).into_iter().flatten() {
+            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, LocalStore) {
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(d.path().join("blobs")).unwrap();
+        (d, s)
+    }
+
+    #[test]
+    fn put_is_content_addressed_and_deduplicated() {
+        let (_d, s) = store();
+        let a = s.put(&mut &b"hello world"[..], u64::MAX).unwrap();
+        let b = s.put(&mut &b"hello world"[..], u64::MAX).unwrap();
+        assert_eq!(a.hash, ContentHash::of(b"hello world"));
+        assert!(a.created && !b.created);
+        assert_eq!(s.list().unwrap(), vec![a.hash]);
+        let mut back = Vec::new();
+        s.open(&a.hash).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"hello world");
+        // Nothing is left in tmp.
+        assert_eq!(fs::read_dir(&s.tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn ranged_reads() {
+        let (_d, s) = store();
+        let c = s.put(&mut &b"0123456789"[..], u64::MAX).unwrap();
+        let mut out = String::new();
+        s.open_range(&c.hash, 2..5).unwrap().read_to_string(&mut out).unwrap();
+        assert_eq!(out, "234");
+        assert!(matches!(s.open_range(&c.hash, 5..11), Err(StoreError::BadRange { .. })));
+    }
+
+    #[test]
+    fn dropped_stage_and_oversize_leave_nothing() {
+        let (_d, s) = store();
+        drop(s.stage(&mut &b"abc"[..], u64::MAX).unwrap());
+        assert!(matches!(s.stage(&mut &[0u8; 100][..], 10), Err(StoreError::TooLarge(10))));
+        assert_eq!(fs::read_dir(&s.tmp).unwrap().count(), 0);
+        assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn delete_and_exists() {
+        let (_d, s) = store();
+        let c = s.put(&mut &b"x"[..], u64::MAX).unwrap();
+        assert!(s.exists(&c.hash).unwrap());
+        assert!(s.delete(&c.hash).unwrap());
+        assert!(!s.delete(&c.hash).unwrap());
+        assert!(matches!(s.open(&c.hash), Err(StoreError::NotFound(_))));
+    }
+}

@@ -1,0 +1,112 @@
+//! Content-addressed blob storage: the stored original files and cover images, named by the
+//! BLAKE3 hash of their bytes.
+//!
+//! Owns: the [`BlobStore`] trait and its implementations (local disk today; an S3-compatible
+//! store slots in behind the same trait). Knows nothing of users, tracks, the catalog or HTTP.
+//! All methods block: call them from rayon or `spawn_blocking`, never from async code.
+//!
+//! Writing is two-phase so that a batch can be made durable with one sync:
+//! [`BlobStore::stage`] streams bytes into a private temporary while hashing them, and
+//! [`BlobStore::commit`] makes the staged bytes durable, then visible under their hash.
+//! A crash at any point leaves either nothing or a complete blob under its final name;
+//! a blob the catalog never came to reference is an orphan that a sweep may remove.
+
+mod local;
+
+pub use local::LocalStore;
+
+use std::io::{self, Read, Seek};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use crate::domain::ContentHash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("blob {0} not found")]
+    NotFound(ContentHash),
+    #[error("range {start}..{end} outside blob of {len} bytes")]
+    BadRange { start: u64, end: u64, len: u64 },
+    #[error("blob store I/O on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("reading the source: {0}")]
+    Source(io::Error),
+    #[error("source is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A readable, seekable blob (a plain `File` for the local store).
+pub trait BlobReader: Read + Seek + Send + Sync {
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Bytes written and hashed but not yet visible. Dropping it without committing discards it.
+#[derive(Debug)]
+pub struct StagedBlob {
+    pub hash: ContentHash,
+    pub size: u64,
+    /// Implementation-private location of the staged bytes.
+    pub(crate) temp: Option<PathBuf>,
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        if let Some(t) = self.temp.take() {
+            let _ = std::fs::remove_file(t);
+        }
+    }
+}
+
+/// What a commit did with one staged blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub hash: ContentHash,
+    pub size: u64,
+    /// False when the store already had these bytes (the staged copy was discarded).
+    pub created: bool,
+}
+
+pub trait BlobStore: Send + Sync {
+    /// Streams `src` into a private temporary while hashing it. `max_len` bounds the size.
+    fn stage(&self, src: &mut dyn Read, max_len: u64) -> Result<StagedBlob>;
+
+    /// Makes every staged blob durable, then visible under its hash, in that order.
+    fn commit(&self, staged: Vec<StagedBlob>) -> Result<Vec<Committed>>;
+
+    /// Stages and commits one blob.
+    fn put(&self, src: &mut dyn Read, max_len: u64) -> Result<Committed> {
+        let s = self.stage(src, max_len)?;
+        let mut c = self.commit(vec![s])?;
+        c.pop().ok_or_else(|| StoreError::Source(io::Error::other("commit returned nothing")))
+    }
+
+    /// Opens a blob for reading.
+    fn open(&self, hash: &ContentHash) -> Result<Box<dyn BlobReader>>;
+
+    /// Opens `range` of a blob (end exclusive); the range must lie inside the blob.
+    fn open_range(&self, hash: &ContentHash, range: Range<u64>) -> Result<Box<dyn Read + Send>> {
+        let mut r = self.open(hash)?;
+        let len = r.len();
+        if range.start > range.end || range.end > len {
+            return Err(StoreError::BadRange { start: range.start, end: range.end, len });
+        }
+        r.seek(io::SeekFrom::Start(range.start)).map_err(StoreError::Source)?;
+        Ok(Box::new(r.take(range.end - range.start)))
+    }
+
+    fn exists(&self, hash: &ContentHash) -> Result<bool>;
+
+    /// Removes a blob; `Ok(false)` when it was not there.
+    fn delete(&self, hash: &ContentHash) -> Result<bool>;
+
+    /// Every blob the store holds (for sweeps and audits).
+    fn list(&self) -> Result<Vec<ContentHash>>;
+
+    /// Total bytes of all blobs (for storage figures).
+    fn physical_bytes(&self) -> Result<u64>;
+}
