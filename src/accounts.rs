@@ -1,0 +1,135 @@
+//! Users and sessions: argon2id password hashes, and opaque bearer tokens that are stored
+//! only as their BLAKE3 hash, expire, and can be revoked.
+//!
+//! Owns the account rules (name and password policy, token format). Depends on the catalog
+//! trait; knows nothing of HTTP. Hashing is deliberately slow: call from blocking contexts.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::catalog::{Catalog, CatalogError, User};
+use crate::domain::{ContentHash, now_unix};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("username must be 1 to 64 characters, without control characters or leading/trailing spaces")]
+    BadUsername,
+    #[error("password must be at least 8 characters")]
+    WeakPassword,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+pub type Result<T> = std::result::Result<T, AccountError>;
+
+pub const MIN_PASSWORD: usize = 8;
+
+pub struct Accounts {
+    catalog: Arc<dyn Catalog>,
+    token_ttl_secs: i64,
+    /// Verified against when the user does not exist, so both cases take as long.
+    dummy_hash: String,
+}
+
+/// A freshly issued login token; only its hash is kept by the server.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub user: User,
+    pub expires_at: i64,
+}
+
+pub fn validate_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name.trim() == name
+        && !name.chars().any(char::is_control);
+    if ok { Ok(()) } else { Err(AccountError::BadUsername) }
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(AccountError::WeakPassword);
+    }
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt[..]);
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+}
+
+/// The key a token is stored under.
+pub fn token_key(token: &str) -> [u8; 32] {
+    ContentHash::of(token.as_bytes()).0
+}
+
+impl Accounts {
+    pub fn new(catalog: Arc<dyn Catalog>, token_ttl_hours: u64) -> Result<Accounts> {
+        let mut salt = [0u8; 16];
+        rand::fill(&mut salt[..]);
+        let dummy_hash = Argon2::default()
+            .hash_password_with_salt(b"not a real password", &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AccountError::Hash(e.to_string()))?;
+        let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
+        Ok(Accounts { catalog, token_ttl_secs, dummy_hash })
+    }
+
+    pub fn create_user(&self, username: &str, password: &str, is_admin: bool) -> Result<User> {
+        validate_username(username)?;
+        let hash = hash_password(password)?;
+        Ok(self.catalog.create_user(username, &hash, is_admin)?)
+    }
+
+    pub fn set_password(&self, username: &str, password: &str) -> Result<()> {
+        let hash = hash_password(password)?;
+        Ok(self.catalog.set_password(username, &hash)?)
+    }
+
+    /// Checks the password and issues a token. Unknown users and wrong passwords are the
+    /// same error and take the same time.
+    pub fn login(&self, username: &str, password: &str) -> Result<Issued> {
+        let found = self.catalog.user_by_name(username)?;
+        let (user, hash) = match found {
+            Some(f) => f,
+            None => {
+                let _ = verify(&self.dummy_hash, password);
+                return Err(AccountError::BadCredentials);
+            }
+        };
+        if !verify(&hash, password) {
+            return Err(AccountError::BadCredentials);
+        }
+        let mut raw = [0u8; 32];
+        rand::fill(&mut raw[..]);
+        let token = URL_SAFE_NO_PAD.encode(raw);
+        let expires_at = now_unix() + self.token_ttl_secs;
+        self.catalog.create_session(user.id, &token_key(&token), expires_at)?;
+        Ok(Issued { token, user, expires_at })
+    }
+
+    /// The user a bearer token belongs to, if it is live.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        Ok(self.catalog.session_user(&token_key(token), now_unix())?)
+    }
+
+    pub fn logout(&self, token: &str) -> Result<bool> {
+        Ok(self.catalog.delete_session(&token_key(token))?)
+    }
+}

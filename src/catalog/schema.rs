@@ -1,0 +1,137 @@
+//! Versioned schema migrations, applied in order inside one transaction each; the applied
+//! version lives in `PRAGMA user_version`. Append new migrations; never edit old ones.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: users, sessions, blobs, media, covers, library, search.
+    r#"
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user_id);
+
+-- Every stored blob, with the number of catalog rows that refer to it.
+CREATE TABLE blobs (
+    hash BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    refs INTEGER NOT NULL CHECK (refs >= 0),
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Audio properties, one row per stored audio blob (shared by every user who owns it).
+CREATE TABLE media (
+    hash BLOB PRIMARY KEY REFERENCES blobs(hash),
+    container TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    sample_rate INTEGER NOT NULL,
+    channels INTEGER NOT NULL,
+    bits_per_sample INTEGER,
+    frames INTEGER NOT NULL,
+    priming INTEGER NOT NULL,
+    duration_counted INTEGER NOT NULL,
+    bitrate INTEGER NOT NULL,
+    damage TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE covers (
+    hash BLOB PRIMARY KEY REFERENCES blobs(hash),
+    mime TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE artists (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    UNIQUE (user_id, key)
+);
+
+CREATE TABLE albums (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    artist TEXT NOT NULL,
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    explicit_artist INTEGER NOT NULL,
+    sort_title TEXT NOT NULL,
+    sort_artist TEXT NOT NULL,
+    year INTEGER,
+    genre TEXT,
+    compilation INTEGER NOT NULL,
+    cover_hash BLOB REFERENCES covers(hash),
+    track_count INTEGER NOT NULL DEFAULT 0,
+    duration REAL NOT NULL DEFAULT 0,
+    added_at INTEGER NOT NULL,
+    UNIQUE (user_id, group_key)
+);
+CREATE INDEX albums_by_artist ON albums(user_id, sort_artist, year, sort_title);
+CREATE INDEX albums_by_title ON albums(user_id, sort_title);
+CREATE INDEX albums_by_year ON albums(user_id, year, sort_title);
+CREATE INDEX albums_by_added ON albums(user_id, added_at DESC, id DESC);
+CREATE INDEX albums_artist ON albums(artist_id);
+
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    media_hash BLOB NOT NULL REFERENCES media(hash),
+    album_id INTEGER NOT NULL REFERENCES albums(id),
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    title TEXT NOT NULL,
+    artist TEXT NOT NULL,
+    artists TEXT NOT NULL,
+    track_number INTEGER,
+    track_total INTEGER,
+    disc_number INTEGER,
+    disc_total INTEGER,
+    year INTEGER,
+    genre TEXT,
+    compilation INTEGER NOT NULL,
+    rg_track_gain REAL, rg_track_peak REAL, rg_album_gain REAL, rg_album_peak REAL,
+    mb_track_id TEXT, mb_album_id TEXT, mb_artist_id TEXT, mb_album_artist_id TEXT,
+    cover_hash BLOB REFERENCES covers(hash),
+    file_name TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    UNIQUE (user_id, media_hash)
+);
+CREATE INDEX tracks_album ON tracks(album_id, disc_number, track_number, title);
+CREATE INDEX tracks_user_title ON tracks(user_id, title COLLATE NOCASE, id);
+CREATE INDEX tracks_media ON tracks(media_hash);
+
+-- Files seen by `import`, so an unchanged file is skipped without being read again.
+CREATE TABLE sources (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, path)
+) WITHOUT ROWID;
+CREATE INDEX sources_track ON sources(track_id);
+
+CREATE TABLE track_artists (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    position INTEGER NOT NULL,
+    PRIMARY KEY (track_id, artist_id)
+) WITHOUT ROWID;
+CREATE INDEX track_artists_artist ON track_artists(artist_id);
+
+-- Search: rowid = the row's id; body = original text plus its folded form.
+CREATE VIRTUAL TABLE track_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE album_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE artist_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+"#,
+];

@@ -1,0 +1,662 @@
+//! SQLite implementation of [`Catalog`]: one file (`tonearm.db`) in the data directory, WAL
+//! mode, one writer connection and a small pool of readers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::fold::{fold, index_text};
+use super::schema::MIGRATIONS;
+use super::*;
+use crate::domain::now_unix;
+
+const VARIOUS: &str = "Various Artists";
+const UNKNOWN_ARTIST: &str = "Unknown Artist";
+const UNKNOWN_ALBUM: &str = "Unknown Album";
+const MAX_READERS: usize = 8;
+
+pub struct SqliteCatalog {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let c = Connection::open(path).map_err(|source| CatalogError::Open { path: path.to_path_buf(), source })?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -8000; PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(c)
+}
+
+impl SqliteCatalog {
+    /// Opens (creating and migrating if needed) the catalog file at `path`.
+    pub fn open(path: impl Into<PathBuf>) -> Result<SqliteCatalog> {
+        let path = path.into();
+        let mut w = open_conn(&path)?;
+        migrate(&mut w)?;
+        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()) })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < MAX_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(c: &mut Connection) -> Result<()> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(CatalogError::TooNew { found: version, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = c.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "catalog migrated");
+    }
+    Ok(())
+}
+
+fn hash_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<ContentHash> {
+    let b: Vec<u8> = row.get(idx)?;
+    ContentHash::try_from(b.as_slice())
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Blob, Box::new(e)))
+}
+
+fn opt_hash(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<ContentHash>> {
+    let b: Option<Vec<u8>> = row.get(idx)?;
+    Ok(b.and_then(|b| ContentHash::try_from(b.as_slice()).ok()))
+}
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User { id: r.get(0)?, username: r.get(1)?, is_admin: r.get(2)?, created_at: r.get(3)? })
+}
+
+const TRACK_COLS: &str = "t.id, t.title, t.artist, t.artists, a.title, a.artist, t.album_id, t.artist_id,
+    t.track_number, t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation,
+    m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, b.size,
+    t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
+    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id
+    FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
+    JOIN blobs b ON b.hash = t.media_hash";
+
+fn track_row(r: &Row<'_>) -> rusqlite::Result<Track> {
+    let artists: String = r.get(3)?;
+    let frames: i64 = r.get(15)?;
+    let rate: u32 = r.get(16)?;
+    Ok(Track {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        artist: r.get(2)?,
+        artists: serde_json::from_str(&artists).unwrap_or_default(),
+        album: r.get(4)?,
+        album_artist: r.get(5)?,
+        album_id: r.get(6)?,
+        artist_id: r.get(7)?,
+        track_number: r.get(8)?,
+        track_total: r.get(9)?,
+        disc_number: r.get(10)?,
+        disc_total: r.get(11)?,
+        year: r.get(12)?,
+        genre: r.get(13)?,
+        compilation: r.get(14)?,
+        duration: if rate > 0 { frames as f64 / rate as f64 } else { 0.0 },
+        frames: frames as u64,
+        sample_rate: rate,
+        container: r.get(17)?,
+        codec: r.get(18)?,
+        channels: r.get(19)?,
+        bits_per_sample: r.get(20)?,
+        bitrate: r.get(21)?,
+        size: r.get::<_, i64>(22)? as u64,
+        hash: hash_of(r, 23)?,
+        cover: opt_hash(r, 24)?,
+        damage: r.get(25)?,
+        file_name: r.get(26)?,
+        added_at: r.get(27)?,
+        replaygain_track_gain: r.get(28)?,
+        replaygain_track_peak: r.get(29)?,
+        replaygain_album_gain: r.get(30)?,
+        replaygain_album_peak: r.get(31)?,
+        mb_track_id: r.get(32)?,
+        mb_album_id: r.get(33)?,
+    })
+}
+
+const ALBUM_COLS: &str = "al.id, al.title, al.artist, al.artist_id, al.year, al.compilation, al.track_count,
+    al.duration, al.cover_hash, al.genre, al.added_at FROM albums al";
+
+fn album_row(r: &Row<'_>) -> rusqlite::Result<Album> {
+    Ok(Album {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        artist: r.get(2)?,
+        artist_id: r.get(3)?,
+        year: r.get(4)?,
+        compilation: r.get(5)?,
+        track_count: r.get(6)?,
+        duration: r.get(7)?,
+        cover: opt_hash(r, 8)?,
+        genre: r.get(9)?,
+        added_at: r.get(10)?,
+    })
+}
+
+const ARTIST_COLS: &str = "ar.id, ar.name,
+    (SELECT COUNT(*) FROM albums x WHERE x.artist_id = ar.id),
+    (SELECT COUNT(*) FROM track_artists x WHERE x.artist_id = ar.id)
+    FROM artists ar";
+
+fn artist_row(r: &Row<'_>) -> rusqlite::Result<Artist> {
+    Ok(Artist { id: r.get(0)?, name: r.get(1)?, album_count: r.get(2)?, track_count: r.get(3)? })
+}
+
+/// Sort key: folded, with a leading English article moved out of the way.
+fn sort_key(name: &str) -> String {
+    let f = fold(name);
+    for article in ["the ", "a ", "an "] {
+        if let Some(rest) = f.strip_prefix(article) {
+            if !rest.is_empty() {
+                return rest.to_string();
+            }
+        }
+    }
+    f
+}
+
+fn collect<T>(rows: rusqlite::MappedRows<'_, impl FnMut(&Row<'_>) -> rusqlite::Result<T>>) -> Result<Vec<T>> {
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+}
+
+fn bump_blob(tx: &Transaction<'_>, hash: &ContentHash, size: u64, now: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO blobs (hash, size, refs, created_at) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (hash) DO UPDATE SET refs = refs + 1",
+        params![&hash.0[..], size as i64, now],
+    )?;
+    Ok(())
+}
+
+/// The artist row for `name` in `user`'s library, created if needed.
+fn artist_id(tx: &Transaction<'_>, user: UserId, name: &str) -> Result<ArtistId> {
+    let key = fold(name);
+    if let Some(id) = tx
+        .prepare_cached("SELECT id FROM artists WHERE user_id = ?1 AND key = ?2")?
+        .query_row(params![user, key], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![user, name, key, sort_key(name)])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO artist_fts (rowid, body) VALUES (?1, ?2)")?.execute(params![id, index_text(&[name])])?;
+    Ok(id)
+}
+
+struct AlbumPlan {
+    key: String,
+    title: String,
+    artist: String,
+    explicit: bool,
+}
+
+fn plan_album(t: &NewTrack, display_artist: &str) -> AlbumPlan {
+    let title = t.tags.album.clone().unwrap_or_else(|| UNKNOWN_ALBUM.to_string());
+    let tagged = t.tags.album_artist.clone().or_else(|| t.tags.compilation.then(|| VARIOUS.to_string()));
+    match tagged {
+        Some(aa) => AlbumPlan { key: format!("a\u{1f}{}\u{1f}{}", fold(&aa), fold(&title)), title, artist: aa, explicit: true },
+        None => {
+            // No album artist: group by folder (a compilation without tags stays one album),
+            // or by track artist for uploads that have no folder.
+            let scope = match &t.folder {
+                Some(f) => format!("d\u{1f}{f}"),
+                None => format!("t\u{1f}{}", fold(display_artist)),
+            };
+            AlbumPlan { key: format!("{scope}\u{1f}{}", fold(&title)), title, artist: display_artist.to_string(), explicit: false }
+        }
+    }
+}
+
+fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, t: &NewTrack, now: i64) -> Result<AlbumId> {
+    if let Some(id) = tx
+        .prepare_cached("SELECT id FROM albums WHERE user_id = ?1 AND group_key = ?2")?
+        .query_row(params![user, plan.key], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    let aid = artist_id(tx, user, &plan.artist)?;
+    tx.prepare_cached(
+        "INSERT INTO albums (user_id, group_key, title, artist, artist_id, explicit_artist, sort_title,
+            sort_artist, year, genre, compilation, added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        user, plan.key, plan.title, plan.artist, aid, plan.explicit, sort_key(&plan.title),
+        sort_key(&plan.artist), t.tags.year, t.tags.genre, t.tags.compilation, now
+    ])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO album_fts (rowid, body) VALUES (?1, ?2)")?
+        .execute(params![id, index_text(&[&plan.title, &plan.artist])])?;
+    Ok(id)
+}
+
+/// A folder-grouped album whose tracks name more than one artist is a compilation.
+fn settle_album_artist(tx: &Transaction<'_>, user: UserId, album: AlbumId) -> Result<()> {
+    let (explicit, current): (bool, String) =
+        tx.query_row("SELECT explicit_artist, artist FROM albums WHERE id = ?1", [album], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if explicit || current == VARIOUS {
+        return Ok(());
+    }
+    let distinct: i64 = tx.query_row(
+        "SELECT COUNT(DISTINCT artist_id) FROM tracks WHERE album_id = ?1",
+        [album],
+        |r| r.get(0),
+    )?;
+    if distinct > 1 {
+        let va = artist_id(tx, user, VARIOUS)?;
+        let title: String = tx.query_row("SELECT title FROM albums WHERE id = ?1", [album], |r| r.get(0))?;
+        tx.execute(
+            "UPDATE albums SET artist = ?2, artist_id = ?3, sort_artist = ?4, compilation = 1 WHERE id = ?1",
+            params![album, VARIOUS, va, sort_key(VARIOUS)],
+        )?;
+        tx.execute("UPDATE album_fts SET body = ?2 WHERE rowid = ?1", params![album, index_text(&[&title, VARIOUS])])?;
+    }
+    Ok(())
+}
+
+fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
+    let user = t.user;
+    let existing: Option<TrackId> = tx
+        .prepare_cached("SELECT id FROM tracks WHERE user_id = ?1 AND media_hash = ?2")?
+        .query_row(params![user, &t.media.hash.0[..]], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = existing {
+        record_source(tx, t, id)?;
+        return Ok(AddOutcome::AlreadyPresent(id));
+    }
+    let p = &t.media.props;
+    bump_blob(tx, &t.media.hash, t.media.size, now)?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO media (hash, container, codec, sample_rate, channels, bits_per_sample, frames,
+            priming, duration_counted, bitrate, damage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        &t.media.hash.0[..], p.container, p.codec, p.sample_rate, p.channels, p.bits_per_sample,
+        p.frames as i64, p.priming as i64, p.duration_source == crate::domain::DurationSource::Counted,
+        p.bitrate, p.damage
+    ])?;
+    if let Some(c) = &t.cover {
+        bump_blob(tx, &c.hash, c.size, now)?;
+        tx.prepare_cached("INSERT OR IGNORE INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![&c.hash.0[..], c.mime, c.width, c.height])?;
+    }
+    let tags = &t.tags;
+    let title = tags.title.clone().unwrap_or_else(|| title_from_file(&t.file_name));
+    let display = tags.artist.clone().or_else(|| tags.artists.first().cloned()).unwrap_or_else(|| UNKNOWN_ARTIST.into());
+    let names: Vec<String> = if tags.artists.is_empty() { vec![display.clone()] } else { tags.artists.clone() };
+    let primary = artist_id(tx, user, &names[0])?;
+    let plan = plan_album(t, &display);
+    let album = album_id(tx, user, &plan, t, now)?;
+    let cover = t.cover.as_ref().map(|c| c.hash.0.to_vec());
+    tx.prepare_cached(
+        "INSERT INTO tracks (user_id, media_hash, album_id, artist_id, title, artist, artists, track_number,
+            track_total, disc_number, disc_total, year, genre, compilation, rg_track_gain, rg_track_peak,
+            rg_album_gain, rg_album_peak, mb_track_id, mb_album_id, mb_artist_id, mb_album_artist_id,
+            cover_hash, file_name, added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+            ?21, ?22, ?23, ?24, ?25)",
+    )?
+    .execute(params![
+        user, &t.media.hash.0[..], album, primary, title, display,
+        serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()),
+        tags.track_number, tags.track_total, tags.disc_number, tags.disc_total, tags.year, tags.genre,
+        tags.compilation, tags.replaygain_track_gain, tags.replaygain_track_peak, tags.replaygain_album_gain,
+        tags.replaygain_album_peak, tags.mb_track_id, tags.mb_album_id, tags.mb_artist_id,
+        tags.mb_album_artist_id, cover, t.file_name, now
+    ])?;
+    let id = tx.last_insert_rowid();
+    for (pos, name) in names.iter().enumerate() {
+        let aid = if pos == 0 { primary } else { artist_id(tx, user, name)? };
+        tx.prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, aid, pos as i64])?;
+    }
+    tx.prepare_cached("INSERT INTO track_fts (rowid, body) VALUES (?1, ?2)")?
+        .execute(params![id, index_text(&[&title, &display, &plan.title, &plan.artist])])?;
+    tx.prepare_cached(
+        "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
+            year = COALESCE(MIN(year, ?3), year, ?3), genre = COALESCE(genre, ?4),
+            cover_hash = COALESCE(cover_hash, ?5) WHERE id = ?1",
+    )?
+    .execute(params![album, p.duration_secs(), tags.year, tags.genre, cover])?;
+    settle_album_artist(tx, user, album)?;
+    record_source(tx, t, id)?;
+    Ok(AddOutcome::Added(id))
+}
+
+fn record_source(tx: &Transaction<'_>, t: &NewTrack, track: TrackId) -> Result<()> {
+    if let Some(s) = &t.source {
+        tx.prepare_cached(
+            "INSERT INTO sources (user_id, path, size, mtime, track_id) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, path) DO UPDATE SET size = ?3, mtime = ?4, track_id = ?5",
+        )?
+        .execute(params![t.user, s.path, s.size as i64, s.mtime, track])?;
+    }
+    Ok(())
+}
+
+/// "03 - Jóga.flac" → "03 - Jóga": a title of last resort for untagged files.
+fn title_from_file(name: &str) -> String {
+    let stem = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
+    if stem.trim().is_empty() { name.to_string() } else { stem.trim().to_string() }
+}
+
+/// Drops a reference to a blob; true when that was the last one.
+fn drop_blob_ref(tx: &Transaction<'_>, hash: &[u8]) -> Result<bool> {
+    tx.execute("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 AND refs > 0", [hash])?;
+    let refs: Option<i64> = tx.query_row("SELECT refs FROM blobs WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
+    Ok(refs == Some(0))
+}
+
+impl Catalog for SqliteCatalog {
+    fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User> {
+        let now = now_unix();
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (username) DO NOTHING",
+                params![username, password_hash, is_admin, now],
+            )?;
+            if n == 0 {
+                return Err(CatalogError::Conflict(format!("user '{username}'")));
+            }
+            Ok(User { id: tx.last_insert_rowid(), username: username.to_string(), is_admin, created_at: now })
+        })
+    }
+
+    fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = ?1")?
+                .query_row([username], |r| Ok((user_row(r)?, r.get(4)?)))
+                .optional()?)
+        })
+    }
+
+    fn list_users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT id, username, is_admin, created_at FROM users ORDER BY username")?;
+            collect(st.query_map([], user_row)?)
+        })
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+
+    fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
+            if n == 0 {
+                return Err(CatalogError::NotFound(format!("user '{username}'")));
+            }
+            // A new password ends every existing session.
+            tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)", [username])?;
+            Ok(())
+        })
+    }
+
+    fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>> {
+        self.write(|tx| {
+            let uid: UserId = tx
+                .query_row("SELECT id FROM users WHERE username = ?1", [username], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| CatalogError::NotFound(format!("user '{username}'")))?;
+            let mut refs: Vec<Vec<u8>> = Vec::new();
+            {
+                let mut st = tx.prepare("SELECT media_hash, cover_hash FROM tracks WHERE user_id = ?1")?;
+                let rows = st.query_map([uid], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))?;
+                for row in rows {
+                    let (m, c) = row?;
+                    refs.push(m);
+                    refs.extend(c);
+                }
+            }
+            tx.execute("DELETE FROM track_fts WHERE rowid IN (SELECT id FROM tracks WHERE user_id = ?1)", [uid])?;
+            tx.execute("DELETE FROM album_fts WHERE rowid IN (SELECT id FROM albums WHERE user_id = ?1)", [uid])?;
+            tx.execute("DELETE FROM artist_fts WHERE rowid IN (SELECT id FROM artists WHERE user_id = ?1)", [uid])?;
+            tx.execute("DELETE FROM sources WHERE user_id = ?1", [uid])?;
+            tx.execute("DELETE FROM tracks WHERE user_id = ?1", [uid])?;
+            tx.execute("DELETE FROM albums WHERE user_id = ?1", [uid])?;
+            tx.execute("DELETE FROM artists WHERE user_id = ?1", [uid])?;
+            tx.execute("DELETE FROM users WHERE id = ?1", [uid])?;
+            let mut freed = Vec::new();
+            for h in refs {
+                if drop_blob_ref(tx, &h)? {
+                    tx.execute("DELETE FROM media WHERE hash = ?1", [&h])?;
+                    tx.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", [&h])?;
+                    tx.execute("DELETE FROM covers WHERE hash = ?1", [&h])?;
+                    tx.execute("DELETE FROM blobs WHERE hash = ?1", [&h])?;
+                    if let Ok(hash) = ContentHash::try_from(h.as_slice()) {
+                        freed.push(hash);
+                    }
+                }
+            }
+            Ok(freed)
+        })
+    }
+
+    fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()> {
+        let now = now_unix();
+        self.write(|tx| {
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![&token_hash[..], user, now, expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT u.id, u.username, u.is_admin, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            )?
+            .query_row(params![&token_hash[..], now], user_row)
+            .optional()?)
+        })
+    }
+
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])? > 0))
+    }
+
+    fn known_sources(&self, user: UserId) -> Result<HashMap<String, (u64, i64)>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT path, size, mtime FROM sources WHERE user_id = ?1")?;
+            let rows = st.query_map([user], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? as u64, r.get(2)?))))?;
+            Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
+        })
+    }
+
+    fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>> {
+        let now = now_unix();
+        self.write(|tx| batch.iter().map(|t| add_one(tx, t, now)).collect())
+    }
+
+    fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT hash FROM blobs WHERE refs > 0")?;
+            collect(st.query_map([], |r| hash_of(r, 0))?)
+        })
+    }
+
+    fn blob_stats(&self) -> Result<BlobStats> {
+        self.read(|c| {
+            let (blobs, physical): (i64, i64) =
+                c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let logical: i64 = c.query_row(
+                "SELECT COALESCE(SUM(b.size), 0) FROM tracks t JOIN blobs b ON b.hash = t.media_hash",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(BlobStats { blobs: blobs as u64, physical_bytes: physical as u64, logical_bytes: logical as u64 })
+        })
+    }
+
+    fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
+        self.read(|c| {
+            let total: i64 = c.prepare_cached("SELECT COUNT(*) FROM tracks WHERE user_id = ?1")?.query_row([user], |r| r.get(0))?;
+            let sql = format!("SELECT {TRACK_COLS} WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id LIMIT ?2 OFFSET ?3");
+            let mut st = c.prepare_cached(&sql)?;
+            let items = collect(st.query_map(params![user, page.limit, page.offset], track_row)?)?;
+            Ok((items, total as u64))
+        })
+    }
+
+    fn track(&self, user: UserId, id: TrackId) -> Result<Option<Track>> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} WHERE t.id = ?1 AND t.user_id = ?2");
+            Ok(c.prepare_cached(&sql)?.query_row(params![id, user], track_row).optional()?)
+        })
+    }
+
+    fn list_albums(&self, user: UserId, sort: AlbumSort, page: Page) -> Result<(Vec<Album>, u64)> {
+        let order = match sort {
+            AlbumSort::Artist => "al.sort_artist, al.year, al.sort_title, al.id",
+            AlbumSort::Title => "al.sort_title, al.id",
+            AlbumSort::Year => "al.year, al.sort_title, al.id",
+            AlbumSort::Recent => "al.added_at DESC, al.id DESC",
+        };
+        self.read(|c| {
+            let total: i64 = c.prepare_cached("SELECT COUNT(*) FROM albums WHERE user_id = ?1")?.query_row([user], |r| r.get(0))?;
+            let sql = format!("SELECT {ALBUM_COLS} WHERE al.user_id = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3");
+            let mut st = c.prepare_cached(&sql)?;
+            let items = collect(st.query_map(params![user, page.limit, page.offset], album_row)?)?;
+            Ok((items, total as u64))
+        })
+    }
+
+    fn album(&self, user: UserId, id: AlbumId) -> Result<Option<(Album, Vec<Track>)>> {
+        self.read(|c| {
+            let sql = format!("SELECT {ALBUM_COLS} WHERE al.id = ?1 AND al.user_id = ?2");
+            let Some(album) = c.prepare_cached(&sql)?.query_row(params![id, user], album_row).optional()? else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "SELECT {TRACK_COLS} WHERE t.album_id = ?1 AND t.user_id = ?2
+                 ORDER BY COALESCE(t.disc_number, 1), t.track_number IS NULL, t.track_number, t.title COLLATE NOCASE, t.id"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let tracks = collect(st.query_map(params![id, user], track_row)?)?;
+            Ok(Some((album, tracks)))
+        })
+    }
+
+    fn list_artists(&self, user: UserId, page: Page) -> Result<(Vec<Artist>, u64)> {
+        self.read(|c| {
+            let live = "EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
+                        OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id)";
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT COUNT(*) FROM artists ar WHERE ar.user_id = ?1 AND ({live})"))?
+                .query_row([user], |r| r.get(0))?;
+            let sql = format!("SELECT {ARTIST_COLS} WHERE ar.user_id = ?1 AND ({live}) ORDER BY ar.sort_key, ar.id LIMIT ?2 OFFSET ?3");
+            let mut st = c.prepare_cached(&sql)?;
+            let items = collect(st.query_map(params![user, page.limit, page.offset], artist_row)?)?;
+            Ok((items, total as u64))
+        })
+    }
+
+    fn artist(&self, user: UserId, id: ArtistId) -> Result<Option<(Artist, Vec<Album>)>> {
+        self.read(|c| {
+            let sql = format!("SELECT {ARTIST_COLS} WHERE ar.id = ?1 AND ar.user_id = ?2");
+            let Some(artist) = c.prepare_cached(&sql)?.query_row(params![id, user], artist_row).optional()? else {
+                return Ok(None);
+            };
+            // Their own albums, then albums they appear on.
+            let sql = format!(
+                "SELECT {ALBUM_COLS} WHERE al.user_id = ?2 AND (al.artist_id = ?1 OR al.id IN
+                    (SELECT t.album_id FROM track_artists ta JOIN tracks t ON t.id = ta.track_id WHERE ta.artist_id = ?1))
+                 ORDER BY al.artist_id != ?1, al.year, al.sort_title, al.id"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let albums = collect(st.query_map(params![id, user], album_row)?)?;
+            Ok(Some((artist, albums)))
+        })
+    }
+
+    fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults> {
+        let Some(q) = fts_query(query) else { return Ok(SearchResults::default()) };
+        let limit = limit.clamp(1, Page::MAX_LIMIT);
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {TRACK_COLS} JOIN track_fts f ON f.rowid = t.id
+                 WHERE f.body MATCH ?1 AND t.user_id = ?2 ORDER BY f.rank LIMIT ?3"
+            );
+            let tracks = collect(c.prepare_cached(&sql)?.query_map(params![q, user, limit], track_row)?)?;
+            let sql = format!(
+                "SELECT {ALBUM_COLS} JOIN album_fts f ON f.rowid = al.id
+                 WHERE f.body MATCH ?1 AND al.user_id = ?2 ORDER BY f.rank LIMIT ?3"
+            );
+            let albums = collect(c.prepare_cached(&sql)?.query_map(params![q, user, limit], album_row)?)?;
+            let sql = format!(
+                "SELECT {ARTIST_COLS} JOIN artist_fts f ON f.rowid = ar.id
+                 WHERE f.body MATCH ?1 AND ar.user_id = ?2 ORDER BY f.rank LIMIT ?3"
+            );
+            let artists = collect(c.prepare_cached(&sql)?.query_map(params![q, user, limit], artist_row)?)?;
+            Ok(SearchResults { tracks, albums, artists })
+        })
+    }
+
+    fn track_cover(&self, user: UserId, id: TrackId) -> Result<Option<CoverRef>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT cv.hash, cv.mime FROM tracks t JOIN albums al ON al.id = t.album_id
+                 JOIN covers cv ON cv.hash = COALESCE(t.cover_hash, al.cover_hash) WHERE t.id = ?1 AND t.user_id = ?2",
+            )?
+            .query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? }))
+            .optional()?)
+        })
+    }
+
+    fn album_cover(&self, user: UserId, id: AlbumId) -> Result<Option<CoverRef>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT cv.hash, cv.mime FROM albums al JOIN covers cv ON cv.hash = al.cover_hash
+                 WHERE al.id = ?1 AND al.user_id = ?2",
+            )?
+            .query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? }))
+            .optional()?)
+        })
+    }
+}
