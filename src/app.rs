@@ -1,0 +1,97 @@
+//! Composition root: builds the concrete store, catalog and services from the config, and
+//! runs the HTTP server until SIGINT/SIGTERM. The only module that names concrete
+//! implementations (`LocalStore`, `SqliteCatalog`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::accounts::Accounts;
+use crate::catalog::{Catalog, SqliteCatalog};
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::server::{self, AppState};
+use crate::store::{BlobStore, LocalStore};
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn BlobStore>,
+    pub catalog: Arc<dyn Catalog>,
+    pub accounts: Arc<Accounts>,
+}
+
+impl App {
+    /// Opens (creating on first use) the data directory: `blobs/`, `tonearm.db`, `cache/`.
+    pub fn open(config: Config) -> anyhow::Result<App> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir.join("cache/covers")).context("creating cover cache")?;
+        let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?);
+        let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(dir.join("tonearm.db")).context("opening catalog")?);
+        let accounts = Arc::new(Accounts::new(catalog.clone(), config.auth.token_ttl_hours)?);
+        Ok(App { config, store, catalog, accounts })
+    }
+
+    pub fn ingest(&self) -> Ingest {
+        Ingest::new(self.store.clone(), self.catalog.clone(), self.config.import.max_file_bytes, self.config.covers.max_bytes)
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState {
+            accounts: self.accounts.clone(),
+            catalog: self.catalog.clone(),
+            store: self.store.clone(),
+            cover_cache: self.config.data_dir.join("cache/covers"),
+            cover_max_size: self.config.covers.max_size,
+        }
+    }
+
+    /// Binds the configured address (port 0 picks one).
+    pub async fn bind(&self) -> anyhow::Result<TcpListener> {
+        TcpListener::bind(&self.config.bind).await.with_context(|| format!("binding {}", self.config.bind))
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr: SocketAddr = listener.local_addr()?;
+        tracing::info!(%addr, data_dir = %self.config.data_dir.display(), "tonearm listening on http://{addr}");
+        let catalog = self.catalog.clone();
+        let users = tokio::task::spawn_blocking(move || catalog.user_count()).await??;
+        if users == 0 {
+            tracing::warn!(
+                "no users yet: create the first admin with `tonearm --data-dir {} user add <name> --admin`",
+                self.config.data_dir.display()
+            );
+        }
+        let router = server::router(self.state());
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,218 @@
+//! The command line: `serve`, `import`, and `user add|list|delete|passwd`.
+//! Parses arguments, loads the config, and calls into `app`, `ingest` and `accounts`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, shutdown_signal};
+use crate::config::{Config, Overrides};
+use crate::ingest::{ImportOptions, import};
+
+#[derive(Parser)]
+#[command(name = "tonearm", version, about = "Personal music locker and adaptive audio streaming server")]
+struct Cli {
+    /// Config file (TOML); optional. Also TONEARM_CONFIG.
+    #[arg(long, global = true, env = "TONEARM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data]. Also TONEARM_DATA_DIR.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Address to bind [default: 127.0.0.1:4747]; port 0 picks a free port. Also TONEARM_BIND.
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Import music files or folders into a user's library.
+    Import {
+        /// Files or folders to import.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Whose library the files go into.
+        #[arg(long)]
+        user: String,
+        /// Worker threads (default: config import.threads, 0 = one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user (the first user is always an admin).
+    Add {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Delete a user and their library (shared files stay while others own them).
+    Delete { name: String },
+    /// Set a user's password (ends their sessions).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), bind: cli.bind.clone() };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config.log);
+    match run(cli.command, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
+    match cmd {
+        Command::Serve => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let app = App::open(config)?;
+                let listener = app.bind().await?;
+                app.serve(listener, shutdown_signal()).await
+            })
+        }
+        Command::Import { paths, user, threads, quiet } => run_import(config, paths, &user, threads, quiet),
+        Command::User { action } => run_user(config, action),
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading password from stdin")?;
+        let pw = line.trim_end_matches(['\n', '\r']).to_string();
+        if pw.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(pw);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("standard input is not a terminal: pass --password-stdin and pipe the password");
+    }
+    let pw = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Repeat password: ")?;
+    if pw != again {
+        bail!("passwords do not match");
+    }
+    Ok(pw)
+}
+
+fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
+    let app = App::open(config)?;
+    match action {
+        UserCmd::Add { name, admin, password_stdin } => {
+            let pw = read_password(password_stdin)?;
+            let first = app.catalog.user_count()? == 0;
+            let u = app.accounts.create_user(&name, &pw, admin || first)?;
+            println!("created user '{}'{}", u.username, if u.is_admin { " (admin)" } else { "" });
+        }
+        UserCmd::List => {
+            for u in app.catalog.list_users()? {
+                println!("{}\t{}", u.username, if u.is_admin { "admin" } else { "user" });
+            }
+        }
+        UserCmd::Delete { name } => {
+            let freed = app.catalog.delete_user(&name)?;
+            let mut bytes = 0;
+            for h in &freed {
+                if let Ok(r) = app.store.open(h) {
+                    bytes += r.len();
+                }
+                app.store.delete(h)?;
+            }
+            println!("deleted user '{name}'; freed {} blob(s), {}", freed.len(), human_bytes(bytes));
+        }
+        UserCmd::Passwd { name, password_stdin } => {
+            let pw = read_password(password_stdin)?;
+            app.accounts.set_password(&name, &pw)?;
+            println!("password changed for '{name}'; existing sessions ended");
+        }
+    }
+    Ok(())
+}
+
+fn run_import(config: Config, paths: Vec<PathBuf>, user: &str, threads: Option<usize>, quiet: bool) -> anyhow::Result<()> {
+    for p in &paths {
+        if !p.exists() {
+            bail!("{} does not exist", p.display());
+        }
+    }
+    let threads = threads.unwrap_or_else(|| config.import_threads());
+    let batch_size = config.import.batch_size;
+    let app = App::open(config)?;
+    let (u, _) = app.catalog.user_by_name(user)?.with_context(|| format!("no user '{user}' (create it with `tonearm user add {user}`)"))?;
+    let ingest = app.ingest();
+    let opts = ImportOptions { threads, batch_size, progress: !quiet && std::io::stderr().is_terminal() };
+    let r = import(&ingest, u.id, &paths, &opts)?;
+    let secs = r.elapsed.as_secs_f64().max(1e-6);
+    println!(
+        "imported {} file(s), {} in {:.2} s ({:.0} files/s, {}/s)",
+        r.imported,
+        human_bytes(r.bytes),
+        secs,
+        (r.imported + r.already_present) as f64 / secs,
+        human_bytes((r.bytes as f64 / secs) as u64)
+    );
+    println!("already present: {}", r.already_present);
+    if r.skipped > 0 {
+        println!("skipped (images, logs, cue sheets, playlists): {}", r.skipped);
+    }
+    if !r.flagged.is_empty() {
+        println!("imported but damaged: {}", r.flagged.len());
+        for (p, why) in &r.flagged {
+            println!("  {}: {why}", p.display());
+        }
+    }
+    println!("rejected: {}", r.rejected.len());
+    for rej in &r.rejected {
+        println!("  {}: [{}] {}", rej.path.display(), rej.code, rej.reason);
+    }
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[i]) }
+}

@@ -1,0 +1,71 @@
+//! Authentication at the HTTP edge: the bearer-token extractor every `/api` route except
+//! login uses, and the login/logout/me handlers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::dto::UserDto;
+use super::{ApiError, ApiResult, AppState, blocking};
+use crate::catalog::User;
+
+/// The signed-in user, from `Authorization: Bearer <token>`.
+pub struct AuthUser(pub User);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::Unauthorized("unauthorized", "missing bearer token".into()))?
+            .to_string();
+        let accounts = state.accounts.clone();
+        let user = blocking(move || Ok(accounts.authenticate(&token)?)).await?;
+        user.map(AuthUser).ok_or_else(|| ApiError::Unauthorized("invalid_token", "token is invalid or expired".into()))
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/auth/login` with `{"username", "password"}` (any content type, since
+/// `curl -d` sends a form type). Answers `{"token", "expires_at", "user"}`.
+pub async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let body: LoginBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"username\": ..., \"password\": ...}}: {e}")))?;
+    let accounts = state.accounts.clone();
+    let issued = blocking(move || Ok(accounts.login(&body.username, &body.password)?)).await?;
+    Ok(Json(json!({
+        "token": issued.token,
+        "expires_at": issued.expires_at,
+        "user": UserDto::from(&issued.user),
+    })))
+}
+
+/// `POST /api/v1/auth/logout`: revokes the presented token.
+pub async fn logout(State(state): State<AppState>, AuthUser(_): AuthUser, parts: axum::http::HeaderMap) -> ApiResult<StatusCode> {
+    let token = parts
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_string()))
+        .unwrap_or_default();
+    let accounts = state.accounts.clone();
+    blocking(move || Ok(accounts.logout(&token)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(AuthUser(user): AuthUser) -> Json<UserDto> {
+    Json(UserDto::from(&user))
+}

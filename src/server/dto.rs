@@ -1,0 +1,181 @@
+//! Wire shapes of the JSON API. Domain types never derive `Serialize`; they are converted
+//! here, so a field rename in the catalog can never silently change what clients see.
+
+use serde::Serialize;
+
+use crate::catalog::{Album, Artist, Track, User};
+
+#[derive(Serialize)]
+pub struct ListDto<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+#[derive(Serialize)]
+pub struct UserDto {
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+impl From<&User> for UserDto {
+    fn from(u: &User) -> Self {
+        UserDto { id: u.id, username: u.username.clone(), is_admin: u.is_admin }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ReplayGainDto {
+    pub track_gain: Option<f64>,
+    pub track_peak: Option<f64>,
+    pub album_gain: Option<f64>,
+    pub album_peak: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct TrackDto {
+    pub id: i64,
+    pub title: String,
+    pub artist: String,
+    pub artists: Vec<String>,
+    pub album: String,
+    pub album_artist: String,
+    pub album_id: i64,
+    pub artist_id: i64,
+    pub track_number: Option<u32>,
+    pub track_total: Option<u32>,
+    pub disc_number: Option<u32>,
+    pub disc_total: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    pub compilation: bool,
+    pub duration: f64,
+    pub container: String,
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub bit_depth: Option<u32>,
+    pub bitrate: u32,
+    pub size: u64,
+    pub has_cover: bool,
+    pub damaged: Option<String>,
+    pub file_name: String,
+    pub added_at: i64,
+    pub replaygain: ReplayGainDto,
+    pub musicbrainz_track_id: Option<String>,
+    pub musicbrainz_album_id: Option<String>,
+}
+
+impl From<&Track> for TrackDto {
+    fn from(t: &Track) -> Self {
+        TrackDto {
+            id: t.id,
+            title: t.title.clone(),
+            artist: t.artist.clone(),
+            artists: t.artists.clone(),
+            album: t.album.clone(),
+            album_artist: t.album_artist.clone(),
+            album_id: t.album_id,
+            artist_id: t.artist_id,
+            track_number: t.track_number,
+            track_total: t.track_total,
+            disc_number: t.disc_number,
+            disc_total: t.disc_total,
+            year: t.year,
+            genre: t.genre.clone(),
+            compilation: t.compilation,
+            duration: (t.duration * 1000.0).round() / 1000.0,
+            container: t.container.clone(),
+            codec: t.codec.clone(),
+            sample_rate: t.sample_rate,
+            channels: t.channels,
+            bit_depth: t.bits_per_sample,
+            bitrate: t.bitrate,
+            size: t.size,
+            has_cover: t.cover.is_some(),
+            damaged: t.damage.clone(),
+            file_name: t.file_name.clone(),
+            added_at: t.added_at,
+            replaygain: ReplayGainDto {
+                track_gain: t.replaygain_track_gain,
+                track_peak: t.replaygain_track_peak,
+                album_gain: t.replaygain_album_gain,
+                album_peak: t.replaygain_album_peak,
+            },
+            musicbrainz_track_id: t.mb_track_id.clone(),
+            musicbrainz_album_id: t.mb_album_id.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AlbumDto {
+    pub id: i64,
+    pub title: String,
+    pub artist: String,
+    pub artist_id: i64,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+    pub compilation: bool,
+    pub track_count: u32,
+    pub duration: f64,
+    pub has_cover: bool,
+    pub added_at: i64,
+}
+
+impl From<&Album> for AlbumDto {
+    fn from(a: &Album) -> Self {
+        AlbumDto {
+            id: a.id,
+            title: a.title.clone(),
+            artist: a.artist.clone(),
+            artist_id: a.artist_id,
+            year: a.year,
+            genre: a.genre.clone(),
+            compilation: a.compilation,
+            track_count: a.track_count,
+            duration: (a.duration * 1000.0).round() / 1000.0,
+            has_cover: a.cover.is_some(),
+            added_at: a.added_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AlbumDetailDto {
+    #[serde(flatten)]
+    pub album: AlbumDto,
+    pub tracks: Vec<TrackDto>,
+}
+
+#[derive(Serialize)]
+pub struct ArtistDto {
+    pub id: i64,
+    pub name: String,
+    pub album_count: u32,
+    pub track_count: u32,
+}
+
+impl From<&Artist> for ArtistDto {
+    fn from(a: &Artist) -> Self {
+        ArtistDto { id: a.id, name: a.name.clone(), album_count: a.album_count, track_count: a.track_count }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ArtistDetailDto {
+    #[serde(flatten)]
+    pub artist: ArtistDto,
+    pub albums: Vec<AlbumDto>,
+}
+
+#[derive(Serialize)]
+pub struct SearchDto {
+    pub tracks: Vec<TrackDto>,
+    pub albums: Vec<AlbumDto>,
+    pub artists: Vec<ArtistDto>,
+}
+
+pub fn list<T, D: for<'a> From<&'a T>>(items: &[T], total: u64) -> ListDto<D> {
+    ListDto { items: items.iter().map(D::from).collect(), total }
+}

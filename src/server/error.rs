@@ -1,0 +1,118 @@
+//! The one place where errors become HTTP statuses and JSON bodies:
+//! `{"error": {"code": "...", "message": "..."}}`. 5xx bodies say nothing internal; the
+//! details go to the log.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::accounts::AccountError;
+use crate::catalog::CatalogError;
+use crate::media::cover::CoverError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str, String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(u64),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::NotFound(what.into())
+    }
+    pub fn bad_request(code: &'static str, msg: impl Into<String>) -> Self {
+        ApiError::BadRequest(code, msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            ApiError::Unauthorized(code, m) => (StatusCode::UNAUTHORIZED, *code, m.clone()),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
+            ApiError::BadRequest(code, m) => (StatusCode::BAD_REQUEST, *code, m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            ApiError::Unprocessable(code, m) => (StatusCode::UNPROCESSABLE_ENTITY, *code, m.clone()),
+            ApiError::RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", self.to_string()),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", self.to_string()),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
+            }
+        };
+        let mut resp = (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        match &self {
+            ApiError::RangeNotSatisfiable(len) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+            }
+            ApiError::Unauthorized(..) => {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::NotFound(what) => ApiError::NotFound(what),
+            CatalogError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            CatalogError::Invalid(m) => ApiError::BadRequest("invalid", m),
+            other @ (CatalogError::Db(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. }) => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::BadCredentials => ApiError::Unauthorized("bad_credentials", e.to_string()),
+            AccountError::BadUsername => ApiError::BadRequest("bad_username", e.to_string()),
+            AccountError::WeakPassword => ApiError::BadRequest("weak_password", e.to_string()),
+            AccountError::Hash(m) => ApiError::Internal(m),
+            AccountError::Catalog(c) => c.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadRange { len, .. } => ApiError::RangeNotSatisfiable(len),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CoverError> for ApiError {
+    fn from(e: CoverError) -> Self {
+        ApiError::Unprocessable("bad_cover", e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Internal(format!("worker task failed: {e}"))
+    }
+}

@@ -1,0 +1,83 @@
+//! Library reads as JSON, always scoped to the signed-in user.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+
+use super::auth::AuthUser;
+use super::dto::{self, AlbumDetailDto, AlbumDto, ArtistDetailDto, ArtistDto, ListDto, SearchDto, TrackDto};
+use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
+use crate::catalog::{AlbumSort, Page};
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    offset: Option<u32>,
+    sort: Option<String>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Page {
+        Page::new(self.limit, self.offset)
+    }
+}
+
+pub async fn tracks(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<PageQuery>) -> ApiResult<Json<ListDto<TrackDto>>> {
+    let (items, total) = blocking(move || Ok(s.catalog.list_tracks(u.id, q.page())?)).await?;
+    Ok(Json(dto::list(&items, total)))
+}
+
+pub async fn track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<TrackDto>> {
+    let id = parse_id(&id, "track")?;
+    let t = blocking(move || Ok(s.catalog.track(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?;
+    Ok(Json(TrackDto::from(&t)))
+}
+
+pub async fn albums(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<PageQuery>) -> ApiResult<Json<ListDto<AlbumDto>>> {
+    let sort = match q.sort.as_deref() {
+        None | Some("artist") => AlbumSort::Artist,
+        Some("title") | Some("name") => AlbumSort::Title,
+        Some("year") => AlbumSort::Year,
+        Some("recent") | Some("newest") => AlbumSort::Recent,
+        Some(other) => return Err(ApiError::bad_request("bad_sort", format!("unknown sort '{other}' (artist, title, year, recent)"))),
+    };
+    let (items, total) = blocking(move || Ok(s.catalog.list_albums(u.id, sort, q.page())?)).await?;
+    Ok(Json(dto::list(&items, total)))
+}
+
+pub async fn album(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<AlbumDetailDto>> {
+    let id = parse_id(&id, "album")?;
+    let (album, tracks) = blocking(move || Ok(s.catalog.album(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("album"))?;
+    Ok(Json(AlbumDetailDto { album: AlbumDto::from(&album), tracks: tracks.iter().map(TrackDto::from).collect() }))
+}
+
+pub async fn artists(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<PageQuery>) -> ApiResult<Json<ListDto<ArtistDto>>> {
+    let (items, total) = blocking(move || Ok(s.catalog.list_artists(u.id, q.page())?)).await?;
+    Ok(Json(dto::list(&items, total)))
+}
+
+pub async fn artist(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<ArtistDetailDto>> {
+    let id = parse_id(&id, "artist")?;
+    let (artist, albums) = blocking(move || Ok(s.catalog.artist(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("artist"))?;
+    Ok(Json(ArtistDetailDto { artist: ArtistDto::from(&artist), albums: albums.iter().map(AlbumDto::from).collect() }))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn search(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<SearchQuery>) -> ApiResult<Json<SearchDto>> {
+    let text = q.q.unwrap_or_default();
+    if text.len() > 512 {
+        return Err(ApiError::bad_request("bad_query", "search text is longer than 512 bytes"));
+    }
+    let limit = q.limit.unwrap_or(20);
+    let r = blocking(move || Ok(s.catalog.search(u.id, &text, limit)?)).await?;
+    Ok(Json(SearchDto {
+        tracks: r.tracks.iter().map(TrackDto::from).collect(),
+        albums: r.albums.iter().map(AlbumDto::from).collect(),
+        artists: r.artists.iter().map(ArtistDto::from).collect(),
+    }))
+}

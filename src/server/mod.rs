@@ -1,0 +1,105 @@
+//! The HTTP surface: the JSON API under `/api/v1`, `/healthz`, and shared plumbing.
+//!
+//! Owns: routing, extractors, wire DTOs and the error → status mapping ([`error`]).
+//! This is the only module that knows HTTP; it talks to the rest through `Accounts`, the
+//! `Catalog` trait and the `BlobStore` trait, and runs every blocking call on the blocking
+//! pool ([`blocking`]), never on the async executor.
+
+mod auth;
+mod dto;
+pub mod error;
+mod files;
+mod library;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::accounts::Accounts;
+use crate::catalog::Catalog;
+use crate::store::BlobStore;
+pub use error::{ApiError, ApiResult};
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub catalog: Arc<dyn Catalog>,
+    pub store: Arc<dyn BlobStore>,
+    /// Scaled covers are cached here, keyed by blob hash and size.
+    pub cover_cache: PathBuf,
+    pub cover_max_size: u32,
+}
+
+/// Runs blocking work (SQLite, file I/O, hashing, image scaling) off the executor.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/tracks", get(library::tracks))
+        .route("/tracks/{id}", get(library::track))
+        .route("/tracks/{id}/cover", get(files::track_cover))
+        .route("/tracks/{id}/original", get(files::original))
+        .route("/albums", get(library::albums))
+        .route("/albums/{id}", get(library::album))
+        .route("/albums/{id}/cover", get(files::album_cover))
+        .route("/artists", get(library::artists))
+        .route("/artists/{id}", get(library::artist))
+        .route("/search", get(library::search))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
+        }))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Query string extractor whose rejection is a JSON 400.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded_de(q).map(Query)
+    }
+}
+
+fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> ApiResult<T> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| ApiError::bad_request("bad_query", "malformed query string"))?)
+        .map(|axum::extract::Query(v)| v)
+        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+}
+
+/// A numeric id from the path; anything else is a 404, like an id that does not exist.
+pub fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
+    raw.parse::<i64>().ok().filter(|&i| i > 0).ok_or_else(|| ApiError::not_found(what))
+}
