@@ -1,0 +1,237 @@
+//! Test harness: runs the real `tonearm` binary (the same one the README starts) against a
+//! temporary data directory, on 127.0.0.1 port 0, and talks to it over real HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tonearm")
+}
+
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(bin());
+        cmd.arg("--data-dir").arg(self.data()).args(args).env("RUST_LOG", "warn");
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn tonearm");
+        if let Some(s) = stdin {
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        child.wait_with_output().expect("wait tonearm")
+    }
+
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.cli(args, stdin);
+        assert!(out.status.success(), "tonearm {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn add_user(&self, name: &str, password: &str) {
+        self.ok(&["user", "add", name, "--password-stdin"], Some(&format!("{password}\n")));
+    }
+
+    /// Runs `tonearm import` and returns its summary.
+    pub fn import(&self, user: &str, paths: &[PathBuf]) -> Summary {
+        let mut args: Vec<String> = vec!["import".into(), "--user".into(), user.into(), "--quiet".into()];
+        args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Summary::parse(&self.ok(&refs, None))
+    }
+
+    pub fn serve(&self) -> Server {
+        let mut child = Command::new(bin())
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(["--bind", "127.0.0.1:0", "serve"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(i) = line.find("listening on http://") {
+                        let addr = line[i + "listening on http://".len()..].split_whitespace().next().unwrap_or("").to_string();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("TONEARM_TEST_LOGS").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
+        Server { child, base: format!("http://{addr}"), http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub http: Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM first: the server shuts down gracefully.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn login(&self, user: &str, password: &str) -> String {
+        let r = self.http.post(self.url("/api/v1/auth/login")).body(format!(r#"{{"username":"{user}","password":"{password}"}}"#)).send().unwrap();
+        assert_eq!(r.status(), 200, "login failed");
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    pub fn get(&self, token: &str, path: &str) -> Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().unwrap()
+    }
+
+    pub fn json(&self, token: &str, path: &str) -> Value {
+        let r = self.get(token, path);
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().unwrap()
+    }
+
+    /// Asserts a JSON error with `status` and `code`.
+    pub fn expect_error(r: Response, status: u16, code: &str) {
+        assert_eq!(r.status().as_u16(), status);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+/// The import summary as printed by `tonearm import`.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub imported: usize,
+    pub already: usize,
+    pub skipped: usize,
+    pub damaged: Vec<String>,
+    pub rejected: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Summary {
+    fn parse(text: &str) -> Summary {
+        let mut s = Summary { text: text.to_string(), ..Default::default() };
+        let mut section = "";
+        for line in text.lines() {
+            let num = |l: &str| l.split(|c: char| !c.is_ascii_digit()).find(|x| !x.is_empty()).and_then(|x| x.parse().ok()).unwrap_or(0);
+            if let Some(rest) = line.strip_prefix("imported but damaged: ") {
+                section = "damaged";
+                let _ = rest;
+            } else if line.starts_with("imported ") {
+                s.imported = num(line);
+            } else if line.starts_with("already present: ") {
+                s.already = num(line);
+            } else if line.starts_with("skipped ") {
+                s.skipped = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            } else if line.starts_with("rejected: ") {
+                section = "rejected";
+            } else if let Some(item) = line.strip_prefix("  ") {
+                match section {
+                    "damaged" => s.damaged.push(item.to_string()),
+                    "rejected" => {
+                        let code = item.split('[').nth(1).and_then(|x| x.split(']').next()).unwrap_or("").to_string();
+                        s.rejected.push((item.to_string(), code));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Counts the blobs in a data directory's store.
+pub fn blob_files(data: &Path) -> usize {
+    walk(&data.join("blobs")).into_iter().filter(|p| !p.starts_with(data.join("blobs/tmp"))).count()
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+/// Playable length in seconds as ffmpeg sees it, and the sample rate. `None` without ffmpeg.
+///
+/// ffmpeg 5.1's decoder trims encoder priming everywhere (LAME header, MP4 edit list start,
+/// Opus pre-skip) but not the end padding an MP4 edit list cuts; ffprobe's stream duration
+/// honours the edit list but not the LAME header, and trusts a truncated FLAC's STREAMINFO.
+/// The playable length is therefore the smaller of the decoded sample count and the stream
+/// duration.
+pub fn ffmpeg_seconds(path: &Path) -> Option<(f64, u32)> {
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,duration", "-of", "default=nw=1"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).map(str::to_string);
+    let rate: u32 = field("sample_rate=")?.parse().ok()?;
+    let stream_secs: f64 = field("duration=").and_then(|d| d.parse().ok()).unwrap_or(f64::MAX);
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-ac", "1", "-f", "s32le", "-"])
+        .output()
+        .ok()?;
+    assert!(out.status.success(), "ffmpeg failed to decode {}", path.display());
+    let decoded = (out.stdout.len() / 4) as f64 / rate as f64;
+    Some((decoded.min(stream_secs), rate))
+}
+
+pub fn have_ffmpeg() -> bool {
+    Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}

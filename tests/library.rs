@@ -1,0 +1,393 @@
+//! End-to-end: import real fixtures with the CLI, then read the library over HTTP from a
+//! real server on an ephemeral port.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{Env, Server, blob_files, testdata};
+use serde_json::Value;
+
+const PW: &str = "correct horse battery";
+const AUDIO_FILES: usize = 12;
+
+fn setup_alice() -> (Env, Server, String) {
+    let env = Env::new();
+    env.add_user("alice", PW);
+    let s = env.import("alice", &[testdata("library")]);
+    assert_eq!(s.imported, AUDIO_FILES, "{}", s.text);
+    assert!(s.rejected.is_empty(), "{}", s.text);
+    assert_eq!(s.skipped, 1, "the side-car cover.jpg is skipped, not rejected: {}", s.text);
+    let server = env.serve();
+    let token = server.login("alice", PW);
+    (env, server, token)
+}
+
+fn by_title(items: &Value) -> HashMap<String, Value> {
+    items.as_array().unwrap().iter().map(|t| (t["title"].as_str().unwrap().to_string(), t.clone())).collect()
+}
+
+#[test]
+fn import_builds_the_library_from_tags() {
+    let (_env, s, tok) = setup_alice();
+    let tracks = s.json(&tok, "/api/v1/tracks?limit=100");
+    assert_eq!(tracks["total"], AUDIO_FILES);
+    let t = by_title(&tracks["items"]);
+    let hunter = &t["Hunter"];
+    for key in ["id", "title", "artist", "album", "album_artist", "track_number", "disc_number", "year", "genre",
+                "duration", "codec", "sample_rate", "channels", "bitrate", "size", "album_id"] {
+        assert!(hunter.get(key).is_some(), "track lacks {key}");
+    }
+    assert_eq!(hunter["artist"], "Björk");
+    assert_eq!(hunter["album"], "Homogenic");
+    assert_eq!(hunter["album_artist"], "Björk");
+    assert_eq!(hunter["track_number"], 1);
+    assert_eq!(hunter["track_total"], 10);
+    assert_eq!(hunter["disc_number"], 1);
+    assert_eq!(hunter["year"], 1997);
+    assert_eq!(hunter["genre"], "Electronic");
+    assert_eq!(hunter["codec"], "flac");
+    assert_eq!(hunter["sample_rate"], 44100);
+    assert_eq!(hunter["channels"], 2);
+    assert_eq!(hunter["bit_depth"], 16);
+    assert_eq!(hunter["duration"], 2.0);
+    assert_eq!(hunter["replaygain"]["track_gain"], -6.54);
+    assert_eq!(hunter["musicbrainz_track_id"], "9f3c6b2a-1b8e-4f77-9a43-7d2a3e3c0a11");
+    assert_eq!(t["Hi-Res Test"]["sample_rate"], 192000);
+    assert_eq!(t["Hi-Res Test"]["bit_depth"], 24);
+    assert_eq!(t["Side A"]["codec"], "aac");
+    assert_eq!(t["坂本龍一の歌"]["codec"], "alac");
+    assert_eq!(t["Opus Song"]["codec"], "opus");
+    assert_eq!(t["Vorbis Song"]["codec"], "vorbis");
+    assert_eq!(t["Old Tag"]["artist"], "ID3v1 Band");
+    // No tags at all: the file name is the title of last resort.
+    assert_eq!(t["plain"]["artist"], "Unknown Artist");
+    // Paging.
+    let page = s.json(&tok, "/api/v1/tracks?limit=5&offset=10");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["total"], AUDIO_FILES);
+}
+
+#[test]
+fn albums_group_and_order() {
+    let (_env, s, tok) = setup_alice();
+    let albums = s.json(&tok, "/api/v1/albums");
+    let list = albums["items"].as_array().unwrap();
+    let find = |title: &str| list.iter().find(|a| a["title"] == title).unwrap_or_else(|| panic!("no album {title}: {albums}")).clone();
+    let homogenic = find("Homogenic");
+    assert_eq!(homogenic["artist"], "Björk");
+    assert_eq!(homogenic["track_count"], 2);
+    assert_eq!(homogenic["has_cover"], true, "side-car cover.jpg");
+    // No album-artist tag, one artist in the folder: that artist.
+    let agaetis = find("Ágætis byrjun");
+    assert_eq!(agaetis["artist"], "Sigur Rós");
+    assert_eq!(agaetis["track_count"], 3);
+    assert_eq!(agaetis["has_cover"], true, "embedded cover in the MP3");
+    // No album-artist tag, two artists in one folder: a compilation.
+    let mix = find("Mix Tape");
+    assert_eq!(mix["artist"], "Various Artists");
+    assert_eq!(mix["compilation"], true);
+    assert_eq!(mix["track_count"], 2);
+
+    let detail = s.json(&tok, &format!("/api/v1/albums/{}", agaetis["id"]));
+    let titles: Vec<&str> = detail["tracks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Svefn-g-englar", "Starálfur", "Flugufrelsarinn"]);
+    let detail = s.json(&tok, &format!("/api/v1/albums/{}", homogenic["id"]));
+    let titles: Vec<&str> = detail["tracks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Hunter", "Jóga"]);
+
+    // Default order is by album artist: Björk before Sigur Rós before Various Artists.
+    let order: Vec<&str> = list.iter().map(|a| a["artist"].as_str().unwrap()).collect();
+    let pos = |name: &str| order.iter().position(|a| *a == name).unwrap();
+    assert!(pos("Björk") < pos("Sigur Rós") && pos("Sigur Rós") < pos("Various Artists"), "{order:?}");
+
+    // Artists: their albums.
+    let artists = s.json(&tok, "/api/v1/artists");
+    let bjork = artists["items"].as_array().unwrap().iter().find(|a| a["name"] == "Björk").unwrap().clone();
+    assert_eq!(bjork["album_count"], 1);
+    assert_eq!(bjork["track_count"], 2);
+    let detail = s.json(&tok, &format!("/api/v1/artists/{}", bjork["id"]));
+    assert_eq!(detail["albums"][0]["title"], "Homogenic");
+    // Ane Brun appears on the compilation.
+    let ane = artists["items"].as_array().unwrap().iter().find(|a| a["name"] == "Ane Brun").unwrap().clone();
+    let detail = s.json(&tok, &format!("/api/v1/artists/{}", ane["id"]));
+    assert_eq!(detail["albums"][0]["title"], "Mix Tape");
+}
+
+#[test]
+fn search_ignores_case_and_diacritics() {
+    let (_env, s, tok) = setup_alice();
+    let titles = |q: &str| -> Vec<String> {
+        let v = s.json(&tok, &format!("/api/v1/search?q={}", urlencode(q)));
+        v["tracks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_string()).collect()
+    };
+    let mut bjork = titles("bjork");
+    bjork.sort();
+    assert_eq!(bjork, ["Hunter", "Jóga"]);
+    assert_eq!(titles("BJÖRK joga"), ["Jóga"]);
+    assert_eq!(titles("sigur ros").len(), 3);
+    assert_eq!(titles("agaetis").len(), 3);
+    assert_eq!(titles("motley crue"), ["Vorbis Song"]);
+    assert_eq!(titles("royksopp"), ["Opus Song"]);
+    assert_eq!(titles("坂本龍一"), ["坂本龍一の歌"]);
+    assert_eq!(titles("starálf"), ["Starálfur"], "prefix search for search-as-you-type");
+    assert!(titles("zzzz nothing").is_empty());
+    assert!(titles("\"( AND * NEAR").is_empty(), "FTS syntax in the query is just text");
+    let v = s.json(&tok, "/api/v1/search?q=sigur%20ros");
+    assert_eq!(v["artists"][0]["name"], "Sigur Rós");
+    assert_eq!(v["albums"][0]["title"], "Ágætis byrjun");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+#[test]
+fn original_download_with_ranges() {
+    let (_env, s, tok) = setup_alice();
+    let tracks = s.json(&tok, "/api/v1/tracks?limit=100");
+    let hunter = by_title(&tracks["items"])["Hunter"].clone();
+    let src = std::fs::read(testdata("library/Björk - Homogenic/01 Hunter.flac")).unwrap();
+    let url = format!("/api/v1/tracks/{}/original", hunter["id"]);
+
+    let r = s.get(&tok, &url);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/flac");
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("filename*=UTF-8''01%20Hunter.flac"));
+    assert_eq!(r.bytes().unwrap().as_ref(), &src[..], "byte-identical original");
+
+    let ranged = |range: &str| s.http.get(s.url(&url)).bearer_auth(&tok).header("Range", range).send().unwrap();
+    let r = ranged("bytes=100-1099");
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes 100-1099/{}", src.len()));
+    assert_eq!(r.bytes().unwrap().as_ref(), &src[100..1100]);
+    let r = ranged("bytes=-500");
+    assert_eq!(r.bytes().unwrap().as_ref(), &src[src.len() - 500..]);
+    let r = ranged(&format!("bytes={}-", src.len() - 10));
+    assert_eq!(r.bytes().unwrap().as_ref(), &src[src.len() - 10..]);
+    let r = ranged(&format!("bytes={}-", src.len()));
+    assert_eq!(r.headers()["content-range"], format!("bytes */{}", src.len()));
+    Server::expect_error(r, 416, "range_not_satisfiable");
+
+    let r = s.http.get(s.url(&url)).bearer_auth(&tok).header("If-None-Match", &etag).send().unwrap();
+    assert_eq!(r.status(), 304);
+    // A stale If-Range gets the whole entity.
+    let r = s.http.get(s.url(&url)).bearer_auth(&tok).header("Range", "bytes=0-9").header("If-Range", "\"other\"").send().unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.http.head(s.url(&url)).bearer_auth(&tok).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], src.len().to_string().as_str());
+    assert!(r.bytes().unwrap().is_empty());
+}
+
+#[test]
+fn covers_and_resizing() {
+    let (_env, s, tok) = setup_alice();
+    let albums = s.json(&tok, "/api/v1/albums");
+    let homogenic = albums["items"].as_array().unwrap().iter().find(|a| a["title"] == "Homogenic").unwrap().clone();
+    let r = s.get(&tok, &format!("/api/v1/albums/{}/cover", homogenic["id"]));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let full = r.bytes().unwrap();
+    assert_eq!(full.as_ref(), &std::fs::read(testdata("library/Björk - Homogenic/cover.jpg")).unwrap()[..]);
+    for _ in 0..2 {
+        // Second round comes from the on-disk cache; same answer.
+        let r = s.get(&tok, &format!("/api/v1/albums/{}/cover?size=64", homogenic["id"]));
+        assert_eq!(r.status(), 200);
+        let img = image_size(&r.bytes().unwrap());
+        assert_eq!(img, (64, 64));
+    }
+    // The MP3's embedded picture.
+    let tracks = s.json(&tok, "/api/v1/tracks?limit=100");
+    let t = by_title(&tracks["items"]);
+    let r = s.get(&tok, &format!("/api/v1/tracks/{}/cover?size=50", t["Svefn-g-englar"]["id"]));
+    assert_eq!(r.status(), 200);
+    assert_eq!(image_size(&r.bytes().unwrap()), (50, 50));
+    // No cover anywhere: 404 JSON.
+    Server::expect_error(s.get(&tok, &format!("/api/v1/tracks/{}/cover", t["Opus Song"]["id"])), 404, "not_found");
+    Server::expect_error(s.get(&tok, &format!("/api/v1/albums/{}/cover?size=abc", homogenic["id"])), 400, "bad_query");
+}
+
+/// Width and height from a JPEG's SOF marker.
+fn image_size(b: &[u8]) -> (u32, u32) {
+    let mut i = 2;
+    while i + 9 < b.len() {
+        let marker = b[i + 1];
+        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+        if (0xC0..=0xC3).contains(&marker) {
+            let h = u16::from_be_bytes([b[i + 5], b[i + 6]]) as u32;
+            let w = u16::from_be_bytes([b[i + 7], b[i + 8]]) as u32;
+            return (w, h);
+        }
+        i += 2 + len;
+    }
+    panic!("no SOF marker");
+}
+
+#[test]
+fn reimport_adds_nothing_and_identical_files_are_stored_once() {
+    let env = Env::new();
+    env.add_user("alice", PW);
+    env.add_user("bob", PW);
+    let first = env.import("alice", &[testdata("library")]);
+    assert_eq!(first.imported, AUDIO_FILES);
+    let blobs = blob_files(&env.data());
+    // 13 audio files + 1 side-car cover + 1 embedded cover.
+    assert_eq!(blobs, AUDIO_FILES + 2);
+
+    let again = env.import("alice", &[testdata("library")]);
+    assert_eq!((again.imported, again.already), (0, AUDIO_FILES), "{}", again.text);
+    assert_eq!(blob_files(&env.data()), blobs);
+
+    // A copy of the same file under another name is the same blob and already present.
+    let copy_dir = env.dir.path().join("copy");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    std::fs::copy(testdata("library/Misc/plain.wav"), copy_dir.join("renamed.wav")).unwrap();
+    let dup = env.import("alice", &[copy_dir.clone()]);
+    assert_eq!((dup.imported, dup.already), (0, 1), "{}", dup.text);
+
+    // Bob imports the same files: his own library, no new blobs.
+    let bob = env.import("bob", &[testdata("library")]);
+    assert_eq!(bob.imported, AUDIO_FILES);
+    assert_eq!(blob_files(&env.data()), blobs);
+
+    let s = env.serve();
+    let (a, b) = (s.login("alice", PW), s.login("bob", PW));
+    assert_eq!(s.json(&a, "/api/v1/tracks")["total"], AUDIO_FILES);
+    assert_eq!(s.json(&b, "/api/v1/tracks")["total"], AUDIO_FILES);
+
+    // Deleting bob keeps alice's files (still referenced).
+    drop(s);
+    env.ok(&["user", "delete", "bob"], None);
+    assert_eq!(blob_files(&env.data()), blobs);
+    // Deleting alice as well frees everything.
+    let out = env.ok(&["user", "delete", "alice"], None);
+    assert!(out.contains(&format!("freed {} blob(s)", blobs)), "{out}");
+    assert_eq!(blob_files(&env.data()), 0);
+}
+
+#[test]
+fn bad_files_are_rejected_with_reasons_and_damaged_ones_flagged() {
+    let env = Env::new();
+    env.add_user("alice", PW);
+    let s = env.import("alice", &[testdata("bad"), testdata("damaged")]);
+    let reasons: HashMap<String, String> = s
+        .rejected
+        .iter()
+        .map(|(line, code)| (line.split(':').next().unwrap().rsplit('/').next().unwrap().to_string(), code.clone()))
+        .collect();
+    assert_eq!(reasons.len(), 5, "{}", s.text);
+    assert_eq!(reasons["empty.flac"], "empty");
+    assert_eq!(reasons["text.flac"], "not_audio");
+    assert_eq!(reasons["random.m4a"], "not_audio");
+    assert_eq!(reasons["jpeg.mp3"], "not_audio");
+    assert!(["not_audio", "undecodable"].contains(&reasons["truncated-header.flac"].as_str()), "{}", s.text);
+    // Half a FLAC plays: imported, flagged, with the duration that really plays.
+    assert_eq!(s.imported, 1, "{}", s.text);
+    assert_eq!(s.damaged.len(), 1);
+    assert!(s.damaged[0].contains("truncated"), "{}", s.text);
+    // Nothing from the rejected files is left in the store.
+    assert_eq!(blob_files(&env.data()), 1);
+
+    let server = env.serve();
+    let tok = server.login("alice", PW);
+    let t = &server.json(&tok, "/api/v1/tracks")["items"][0];
+    assert!(t["damaged"].as_str().unwrap().contains("truncated"));
+    let d = t["duration"].as_f64().unwrap();
+    assert!(d > 0.5 && d < 1.5, "half of a 2 s file plays, got {d}");
+}
+
+#[test]
+fn users_never_see_each_others_objects() {
+    let env = Env::new();
+    env.add_user("alice", PW);
+    env.add_user("bob", PW);
+    env.import("alice", &[testdata("library")]);
+    let s = env.serve();
+    let (a, b) = (s.login("alice", PW), s.login("bob", PW));
+    let track = s.json(&a, "/api/v1/tracks?limit=1")["items"][0].clone();
+    let album = s.json(&a, "/api/v1/albums?limit=1")["items"][0].clone();
+    let artist = s.json(&a, "/api/v1/artists?limit=1")["items"][0].clone();
+    for list in ["/api/v1/tracks", "/api/v1/albums", "/api/v1/artists"] {
+        let v = s.json(&b, list);
+        assert_eq!(v["total"], 0, "{list}");
+        assert!(v["items"].as_array().unwrap().is_empty());
+    }
+    let v = s.json(&b, "/api/v1/search?q=bjork");
+    assert!(v["tracks"].as_array().unwrap().is_empty() && v["albums"].as_array().unwrap().is_empty());
+    assert!(v["artists"].as_array().unwrap().is_empty());
+    let paths = [
+        format!("/api/v1/tracks/{}", track["id"]),
+        format!("/api/v1/tracks/{}/cover", track["id"]),
+        format!("/api/v1/tracks/{}/original", track["id"]),
+        format!("/api/v1/albums/{}", album["id"]),
+        format!("/api/v1/albums/{}/cover", album["id"]),
+        format!("/api/v1/artists/{}", artist["id"]),
+    ];
+    for p in &paths {
+        // Alice sees it (or it has no cover); Bob's answer equals the answer for an id that
+        // does not exist.
+        let mine = s.get(&a, p).status().as_u16();
+        assert!(mine == 200 || (mine == 404 && p.ends_with("/cover")), "{p}: {mine}");
+        Server::expect_error(s.get(&b, p), 404, "not_found");
+        let missing = p.replace(&format!("/{}", track["id"]), "/999999").replace(&format!("/{}", album["id"]), "/999999").replace(&format!("/{}", artist["id"]), "/999999");
+        Server::expect_error(s.get(&b, &missing), 404, "not_found");
+        // And without a token it is 401, for every route.
+        Server::expect_error(s.http.get(s.url(p)).send().unwrap(), 401, "unauthorized");
+    }
+}
+
+#[test]
+fn auth_tokens_login_logout_and_errors() {
+    let env = Env::new();
+    env.add_user("alice", PW);
+    let s = env.serve();
+    let r = s.http.post(s.url("/api/v1/auth/login")).body(r#"{"username":"alice","password":"wrong password"}"#).send().unwrap();
+    Server::expect_error(r, 401, "bad_credentials");
+    let r = s.http.post(s.url("/api/v1/auth/login")).body(r#"{"username":"nobody","password":"wrong password"}"#).send().unwrap();
+    Server::expect_error(r, 401, "bad_credentials");
+    let r = s.http.post(s.url("/api/v1/auth/login")).body("not json").send().unwrap();
+    Server::expect_error(r, 400, "bad_json");
+    // Usernames are case-insensitive at login.
+    let tok = s.login("ALICE", PW);
+    assert_eq!(s.json(&tok, "/api/v1/me")["username"], "alice");
+    for list in ["/api/v1/tracks", "/api/v1/albums", "/api/v1/artists", "/api/v1/search?q=x", "/api/v1/me"] {
+        Server::expect_error(s.http.get(s.url(list)).send().unwrap(), 401, "unauthorized");
+        Server::expect_error(s.get("forged-token", list), 401, "invalid_token");
+    }
+    let r = s.http.post(s.url("/api/v1/auth/logout")).bearer_auth(&tok).send().unwrap();
+    assert_eq!(r.status(), 204);
+    Server::expect_error(s.get(&tok, "/api/v1/me"), 401, "invalid_token");
+    // Other error shapes.
+    let tok = s.login("alice", PW);
+    Server::expect_error(s.get(&tok, "/api/v1/tracks/abc"), 404, "not_found");
+    Server::expect_error(s.get(&tok, "/api/v1/tracks/-1"), 404, "not_found");
+    Server::expect_error(s.get(&tok, "/api/v1/albums?limit=x"), 400, "bad_query");
+    Server::expect_error(s.get(&tok, "/api/v1/albums?sort=color"), 400, "bad_sort");
+    Server::expect_error(s.get(&tok, "/api/v1/nope"), 404, "not_found");
+    Server::expect_error(s.http.delete(s.url("/api/v1/tracks")).bearer_auth(&tok).send().unwrap(), 405, "method_not_allowed");
+    assert_eq!(s.http.get(s.url("/healthz")).send().unwrap().status(), 200);
+    // A new password ends existing sessions.
+    env.ok(&["user", "passwd", "alice", "--password-stdin"], Some("another long password\n"));
+    Server::expect_error(s.get(&tok, "/api/v1/me"), 401, "invalid_token");
+    s.login("alice", "another long password");
+}
+
+#[test]
+fn cli_user_management() {
+    let env = Env::new();
+    let out = env.cli(&["user", "add", "alice", "--password-stdin"], Some("short\n"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+    let out = env.ok(&["user", "add", "alice", "--password-stdin"], Some(&format!("{PW}\n")));
+    assert!(out.contains("(admin)"), "the first user is an admin: {out}");
+    env.add_user("bob", PW);
+    let out = env.cli(&["user", "add", "Bob", "--password-stdin"], Some(&format!("{PW}\n")));
+    assert!(!out.status.success(), "usernames are unique regardless of case");
+    let list = env.ok(&["user", "list"], None);
+    assert_eq!(list.lines().collect::<Vec<_>>(), ["alice\tadmin", "bob\tuser"]);
+    let out = env.cli(&["import", "--user", "carol", testdata("library").to_str().unwrap()], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user 'carol'"));
+}
