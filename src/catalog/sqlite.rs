@@ -60,6 +60,15 @@ impl SqliteCatalog {
         out
     }
 
+    /// Runs a cover query taking (id, user) and answering (hash, mime).
+    fn cover(&self, sql: &str, id: i64, user: UserId) -> Result<Option<CoverRef>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(sql)?
+                .query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? }))
+                .optional()?)
+        })
+    }
+
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -639,24 +648,20 @@ impl Catalog for SqliteCatalog {
     }
 
     fn track_cover(&self, user: UserId, id: TrackId) -> Result<Option<CoverRef>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT cv.hash, cv.mime FROM tracks t JOIN albums al ON al.id = t.album_id
-                 JOIN covers cv ON cv.hash = COALESCE(t.cover_hash, al.cover_hash) WHERE t.id = ?1 AND t.user_id = ?2",
-            )?
-            .query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? }))
-            .optional()?)
-        })
+        self.cover(
+            "SELECT cv.hash, cv.mime FROM tracks t JOIN albums al ON al.id = t.album_id
+             JOIN covers cv ON cv.hash = COALESCE(t.cover_hash, al.cover_hash) WHERE t.id = ?1 AND t.user_id = ?2",
+            id,
+            user,
+        )
     }
 
     fn album_cover(&self, user: UserId, id: AlbumId) -> Result<Option<CoverRef>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT cv.hash, cv.mime FROM albums al JOIN covers cv ON cv.hash = al.cover_hash
-                 WHERE al.id = ?1 AND al.user_id = ?2",
-            )?
-            .query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? }))
-            .optional()?)
-        })
+        self.cover(
+            "SELECT cv.hash, cv.mime FROM albums al JOIN covers cv ON cv.hash = al.cover_hash
+             WHERE al.id = ?1 AND al.user_id = ?2",
+            id,
+            user,
+        )
     }
 }

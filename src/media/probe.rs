@@ -51,7 +51,7 @@ impl ProbeError {
 }
 
 /// Packets decoded to prove a file plays.
-const CHECK_PACKETS: usize = 24;
+const CHECK_PACKETS: usize = 2;
 /// Decode errors tolerated (and reported as damage) before a file counts as undecodable.
 const MAX_BAD_PACKETS: usize = 16;
 

@@ -1,4 +1,6 @@
-//! Local-disk [`BlobStore`]: `blobs/ab/cd/<hash>` under the data directory.
+//! Local-disk [`BlobStore`]: `blobs/ab/<hash>` under the data directory (256 shards, as git
+//! does: a second level would create a directory per blob in a young store, and every new
+//! directory costs a metadata write that the batch sync must flush).
 //!
 //! Staged bytes go to `blobs/tmp/` (same filesystem, so the final rename is atomic). A commit
 //! calls `syncfs` once for the whole batch before renaming, and once after, so the contents
@@ -46,7 +48,7 @@ impl LocalStore {
 
     fn path_of(&self, h: &ContentHash) -> PathBuf {
         let hex = h.to_hex();
-        self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+        self.root.join(&hex[0..2]).join(hex)
     }
 
     /// Flushes everything written on this filesystem (one call for a whole batch).
@@ -139,7 +141,7 @@ impl BlobStore for LocalStore {
 
     fn list(&self) -> Result<Vec<ContentHash>> {
         let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(&self.root).min_depth(3).max_depth(3) {
+        for entry in walkdir::WalkDir::new(&self.root).min_depth(2).max_depth(2) {
             let entry = entry.map_err(|e| StoreError::Io { path: self.root.clone(), source: e.into() })?;
             if let Some(Ok(h)) = entry.file_name().to_str().map(str::parse::<ContentHash>) {
                 out.push(h);
@@ -150,7 +152,7 @@ impl BlobStore for LocalStore {
 
     fn physical_bytes(&self) -> Result<u64> {
         let mut total = 0;
-        for entry in walkdir::WalkDir::new(&self.root).min_depth(3).max_depth(3).into_iter().flatten() {
+        for entry in walkdir::WalkDir::new(&self.root).min_depth(2).max_depth(2).into_iter().flatten() {
             total += entry.metadata().map(|m| m.len()).unwrap_or(0);
         }
         Ok(total)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Side-by-side import benchmark for the closing note of the foundation issue. Generates
+# libraries of 2,000 and 20,000 short tagged files and a few large FLACs under $BENCH_DIR
+# (default /tmp/tonearm-bench), then measures, with the release binary:
+#   - first import and re-import of each library (files/s);
+#   - import of the large FLACs vs `cp` of the same files to the same disk plus `sync`;
+#   - idle RSS of `serve` with the 20,000-file library;
+#   - /api/v1/search and /api/v1/albums p50/p99 over HTTP (scripts/http-latency.py).
+# Needs ffmpeg and mutagen (pip install mutagen). Prints a table of figures and ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${BENCH_DIR:-/tmp/tonearm-bench}
+mkdir -p "$B"
+cargo build --release --locked -q
+T=target/release/tonearm
+export RUST_LOG="warn,symphonia=error,lofty=error"
+[ -d "$B/lib2k" ] || python3 scripts/gen-library.py "$B/lib2k" 2000
+[ -d "$B/lib20k" ] || python3 scripts/gen-library.py "$B/lib20k" 20000
+if [ ! -d "$B/large" ]; then
+  mkdir -p "$B/large"
+  for i in 1 2 3; do # ~4 minutes of stereo noise: FLAC cannot shrink it, ~40 MB each
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "anoisesrc=d=240:c=pink:seed=$i:a=0.3" -ac 2 -ar 44100 \
+      -c:a flac -metadata title="Large $i" -metadata artist="Noise" "$B/large/large$i.flac"
+  done
+fi
+now() { date +%s.%N; }
+count() { find "$1" -type f \( -name '*.mp3' -o -name '*.flac' -o -name '*.m4a' \) | wc -l; }
+import_run() { # DATA LIB -> seconds
+  local t0 t1; find "$2" -type f -print0 | xargs -0 cat > /dev/null  # page-cached, as in the Polaris figure
+  t0=$(now); $T --data-dir "$1" import --quiet --user bench "$2" > "$1.out"; t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+fresh() { rm -rf "$1"; echo benchpassword | $T --data-dir "$1" user add bench --password-stdin > /dev/null; }
+printf "%-44s %12s %12s\n" "measure" "value" "ratio/aim"
+for lib in lib2k lib20k; do
+  n=$(count "$B/$lib"); D="$B/data-$lib"; fresh "$D"
+  s1=$(import_run "$D" "$B/$lib"); s2=$(import_run "$D" "$B/$lib")
+  printf "%-44s %9.0f/s %12s\n" "first import $lib ($n files)" "$(echo "$n / $s1" | bc -l)" "aim >=5000"
+  printf "%-44s %9.0f/s %12s\n" "re-import unchanged $lib" "$(echo "$n / $s2" | bc -l)" "aim >=20000"
+done
+# Large files: ours vs cp (+sync, since import makes its blobs durable).
+D="$B/data-large"; fresh "$D"; sync
+bytes=$(du -cb "$B"/large/*.flac | tail -1 | cut -f1)
+s_imp=$(import_run "$D" "$B/large")
+rm -rf "$B/cp-dest"; mkdir -p "$B/cp-dest"; cat "$B"/large/*.flac > /dev/null; sync
+t0=$(now); cp "$B"/large/*.flac "$B/cp-dest/"; sync; t1=$(now); s_cp=$(echo "$t1 - $t0" | bc -l)
+mb_imp=$(echo "$bytes / 1048576 / $s_imp" | bc -l); mb_cp=$(echo "$bytes / 1048576 / $s_cp" | bc -l)
+printf "%-44s %7.0f MB/s %12s\n" "import 3 large FLACs ($((bytes / 1048576)) MB)" "$mb_imp" ""
+printf "%-44s %7.0f MB/s %12s\n" "cp + sync of the same files" "$mb_cp" ""
+printf "%-44s %12.2f %12s\n" "import / cp throughput" "$(echo "$mb_imp / $mb_cp" | bc -l)" "aim >=0.8"
+# Idle RSS and HTTP latency with the 20k library.
+D="$B/data-lib20k"
+$T --data-dir "$D" --bind 127.0.0.1:0 serve 2> "$B/serve.log" & pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$B/serve.log" && break; sleep 0.1; done
+addr=$(grep -o "listening on http://[0-9.:]*" "$B/serve.log" | head -1 | sed 's|listening on http://||')
+python3 scripts/http-latency.py "$addr" bench benchpassword
+sleep 1
+printf "%-44s %9d MB %12s\n" "idle RSS of serve after the requests" "$(( $(awk '/VmRSS/{print $2}' /proc/$pid/status) / 1024 ))" "aim <=40"
+kill $pid; wait $pid 2>/dev/null || true
