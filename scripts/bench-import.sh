@@ -23,6 +23,9 @@ if [ ! -d "$B/large" ]; then
       -c:a flac -metadata title="Large $i" -metadata artist="Noise" "$B/large/large$i.flac"
   done
 fi
+# Every run gets fresh directories and nothing is deleted until the end: mass deletion
+# right before a run makes ext4's inode allocator crawl and halves both sides' speed.
+R="$B/runs-$$"; mkdir -p "$R"; trap 'rm -rf "$R"' EXIT
 now() { date +%s.%N; }
 count() { find "$1" -type f \( -name '*.mp3' -o -name '*.flac' -o -name '*.m4a' \) | wc -l; }
 import_run() { # DATA LIB -> seconds
@@ -30,27 +33,31 @@ import_run() { # DATA LIB -> seconds
   t0=$(now); $T --data-dir "$1" import --quiet --user bench "$2" > "$1.out"; t1=$(now)
   echo "$t1 - $t0" | bc -l
 }
-fresh() { rm -rf "$1"; echo benchpassword | $T --data-dir "$1" user add bench --password-stdin > /dev/null; }
+fresh() { echo benchpassword | $T --data-dir "$1" user add bench --password-stdin > /dev/null; sync; }
 printf "%-44s %12s %12s\n" "measure" "value" "ratio/aim"
 for lib in lib2k lib20k; do
-  n=$(count "$B/$lib"); D="$B/data-$lib"; fresh "$D"
+  n=$(count "$B/$lib"); D="$R/data-$lib"; fresh "$D"
   s1=$(import_run "$D" "$B/$lib"); s2=$(import_run "$D" "$B/$lib")
   printf "%-44s %9.0f/s %12s\n" "first import $lib ($n files)" "$(echo "$n / $s1" | bc -l)" "aim >=5000"
   printf "%-44s %9.0f/s %12s\n" "re-import unchanged $lib" "$(echo "$n / $s2" | bc -l)" "aim >=20000"
 done
 # Large files: ours vs cp (+sync, since import makes its blobs durable).
-D="$B/data-large"; fresh "$D"; sync
+D="$R/data-large"; fresh "$D"
 bytes=$(du -cb "$B"/large/*.flac | tail -1 | cut -f1)
 s_imp=$(import_run "$D" "$B/large")
-rm -rf "$B/cp-dest"; mkdir -p "$B/cp-dest"; cat "$B"/large/*.flac > /dev/null; sync
-t0=$(now); cp "$B"/large/*.flac "$B/cp-dest/"; sync; t1=$(now); s_cp=$(echo "$t1 - $t0" | bc -l)
+mkdir -p "$R/cp-dest"; cat "$B"/large/*.flac > /dev/null; sync
+t0=$(now); cp "$B"/large/*.flac "$R/cp-dest/"; sync; t1=$(now); s_cp=$(echo "$t1 - $t0" | bc -l)
+# And the same comparison for the 2,000 small files.
+mkdir -p "$R/cp-small"; sync
+t0=$(now); cp -r "$B/lib2k" "$R/cp-small/"; sync; t1=$(now); s_cps=$(echo "$t1 - $t0" | bc -l)
+printf "%-44s %9.0f/s %12s\n" "cp -r + sync of lib2k (reference)" "$(echo "$(count "$B/lib2k") / $s_cps" | bc -l)" ""
 mb_imp=$(echo "$bytes / 1048576 / $s_imp" | bc -l); mb_cp=$(echo "$bytes / 1048576 / $s_cp" | bc -l)
 printf "%-44s %7.0f MB/s %12s\n" "import 3 large FLACs ($((bytes / 1048576)) MB)" "$mb_imp" ""
 printf "%-44s %7.0f MB/s %12s\n" "cp + sync of the same files" "$mb_cp" ""
 printf "%-44s %12.2f %12s\n" "import / cp throughput" "$(echo "$mb_imp / $mb_cp" | bc -l)" "aim >=0.8"
 # Idle RSS and HTTP latency with the 20k library.
-D="$B/data-lib20k"
-$T --data-dir "$D" --bind 127.0.0.1:0 serve 2> "$B/serve.log" & pid=$!
+D="$R/data-lib20k"
+RUST_LOG=info $T --data-dir "$D" --bind 127.0.0.1:0 serve 2> "$B/serve.log" & pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$B/serve.log" && break; sleep 0.1; done
 addr=$(grep -o "listening on http://[0-9.:]*" "$B/serve.log" | head -1 | sed 's|listening on http://||')
 python3 scripts/http-latency.py "$addr" bench benchpassword

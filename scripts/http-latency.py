@@ -23,6 +23,8 @@ def measure(label, paths, n=2000):
     print(f"{label:<44} {times[len(times)//2]:7.2f} ms p50 {times[int(len(times)*0.99)]:6.2f} ms p99   aim p50<=1")
 
 random.seed(1)
+measure("GET /healthz (client + HTTP floor)", ["/healthz"])
+measure("GET /api/v1/me (+ token check)", ["/api/v1/me"])
 measure("GET /api/v1/search?q=... (limit 20)", ["/api/v1/search?q=" + w.replace(" ", "%20") for w in words])
 measure("GET /api/v1/albums?limit=50&offset=rand", [f"/api/v1/albums?limit=50&offset={random.randrange(0, 1950)}" for _ in range(64)])
 measure("GET /api/v1/albums (default limit 100)", ["/api/v1/albums"])

@@ -35,8 +35,9 @@ pub const MIN_PASSWORD: usize = 8;
 pub struct Accounts {
     catalog: Arc<dyn Catalog>,
     token_ttl_secs: i64,
-    /// Verified against when the user does not exist, so both cases take as long.
-    dummy_hash: String,
+    /// Verified against when the user does not exist, so both cases take as long. Made on
+    /// first use: commands that never log anyone in (import) should not pay for it.
+    dummy_hash: std::sync::OnceLock<String>,
 }
 
 /// A freshly issued login token; only its hash is kept by the server.
@@ -78,14 +79,19 @@ pub fn token_key(token: &str) -> [u8; 32] {
 
 impl Accounts {
     pub fn new(catalog: Arc<dyn Catalog>, token_ttl_hours: u64) -> Result<Accounts> {
-        let mut salt = [0u8; 16];
-        rand::fill(&mut salt[..]);
-        let dummy_hash = Argon2::default()
-            .hash_password_with_salt(b"not a real password", &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AccountError::Hash(e.to_string()))?;
         let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
-        Ok(Accounts { catalog, token_ttl_secs, dummy_hash })
+        Ok(Accounts { catalog, token_ttl_secs, dummy_hash: std::sync::OnceLock::new() })
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let mut salt = [0u8; 16];
+            rand::fill(&mut salt[..]);
+            Argon2::default()
+                .hash_password_with_salt(b"not a real password", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
     }
 
     pub fn create_user(&self, username: &str, password: &str, is_admin: bool) -> Result<User> {
@@ -106,7 +112,7 @@ impl Accounts {
         let (user, hash) = match found {
             Some(f) => f,
             None => {
-                let _ = verify(&self.dummy_hash, password);
+                let _ = verify(self.dummy_hash(), password);
                 return Err(AccountError::BadCredentials);
             }
         };

@@ -129,9 +129,10 @@ CREATE TABLE track_artists (
 ) WITHOUT ROWID;
 CREATE INDEX track_artists_artist ON track_artists(artist_id);
 
--- Search: rowid = the row's id; body = original text plus its folded form.
-CREATE VIRTUAL TABLE track_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE album_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE artist_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+-- Search: rowid = the row's id; owner = "u<user id>", so a query only ever sees (and
+-- ranks) its user's rows; body = original text plus its folded form.
+CREATE VIRTUAL TABLE track_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE album_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE artist_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2');
 "#,
 ];

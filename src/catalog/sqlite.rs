@@ -109,13 +109,33 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User { id: r.get(0)?, username: r.get(1)?, is_admin: r.get(2)?, created_at: r.get(3)? })
 }
 
-const TRACK_COLS: &str = "t.id, t.title, t.artist, t.artists, a.title, a.artist, t.album_id, t.artist_id,
+macro_rules! track_fields {
+    () => {
+        "t.id, t.title, t.artist, t.artists, a.title, a.artist, t.album_id, t.artist_id,
     t.track_number, t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation,
     m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, b.size,
     t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
-    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id
-    FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
-    JOIN blobs b ON b.hash = t.media_hash";
+    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id"
+    };
+}
+macro_rules! track_joins {
+    () => {
+        " JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash JOIN blobs b ON b.hash = t.media_hash"
+    };
+}
+const TRACK_COLS: &str = concat!(track_fields!(), " FROM tracks t", track_joins!());
+/// Search starts from the FTS match (restricted to the user's `owner` token and capped at
+/// [`RANKED_CANDIDATES`]): `CROSS JOIN` keeps the match as SQLite's outer loop. With a plain
+/// join the planner may walk the user's tracks and run the MATCH once per row (seconds on a
+/// 20,000-track library instead of a millisecond). `user_id` is checked again on the row.
+const TRACK_SEARCH: &str = concat!(
+    "SELECT ", track_fields!(),
+    " FROM (SELECT rowid AS id, rank AS r FROM track_fts WHERE track_fts MATCH ?1 LIMIT ?4) f",
+    " CROSS JOIN tracks t ON t.id = f.id", track_joins!(),
+    " WHERE t.user_id = ?2 ORDER BY f.r LIMIT ?3"
+);
+
+
 
 fn track_row(r: &Row<'_>) -> rusqlite::Result<Track> {
     let artists: String = r.get(3)?;
@@ -160,8 +180,18 @@ fn track_row(r: &Row<'_>) -> rusqlite::Result<Track> {
     })
 }
 
-const ALBUM_COLS: &str = "al.id, al.title, al.artist, al.artist_id, al.year, al.compilation, al.track_count,
-    al.duration, al.cover_hash, al.genre, al.added_at FROM albums al";
+macro_rules! album_fields {
+    () => {
+        "al.id, al.title, al.artist, al.artist_id, al.year, al.compilation, al.track_count,
+         al.duration, al.cover_hash, al.genre, al.added_at"
+    };
+}
+const ALBUM_COLS: &str = concat!(album_fields!(), " FROM albums al");
+const ALBUM_SEARCH: &str = concat!(
+    "SELECT ", album_fields!(),
+    " FROM (SELECT rowid AS id, rank AS r FROM album_fts WHERE album_fts MATCH ?1 LIMIT ?4) f",
+    " CROSS JOIN albums al ON al.id = f.id WHERE al.user_id = ?2 ORDER BY f.r LIMIT ?3"
+);
 
 fn album_row(r: &Row<'_>) -> rusqlite::Result<Album> {
     Ok(Album {
@@ -179,14 +209,33 @@ fn album_row(r: &Row<'_>) -> rusqlite::Result<Album> {
     })
 }
 
-const ARTIST_COLS: &str = "ar.id, ar.name,
-    (SELECT COUNT(*) FROM albums x WHERE x.artist_id = ar.id),
-    (SELECT COUNT(*) FROM track_artists x WHERE x.artist_id = ar.id)
-    FROM artists ar";
+macro_rules! artist_fields {
+    () => {
+        "ar.id, ar.name,
+         (SELECT COUNT(*) FROM albums x WHERE x.artist_id = ar.id),
+         (SELECT COUNT(*) FROM track_artists x WHERE x.artist_id = ar.id)"
+    };
+}
+const ARTIST_COLS: &str = concat!(artist_fields!(), " FROM artists ar");
+const ARTIST_SEARCH: &str = concat!(
+    "SELECT ", artist_fields!(),
+    " FROM (SELECT rowid AS id, rank AS r FROM artist_fts WHERE artist_fts MATCH ?1 LIMIT ?4) f",
+    " CROSS JOIN artists ar ON ar.id = f.id WHERE ar.user_id = ?2 ORDER BY f.r LIMIT ?3"
+);
 
 fn artist_row(r: &Row<'_>) -> rusqlite::Result<Artist> {
     Ok(Artist { id: r.get(0)?, name: r.get(1)?, album_count: r.get(2)?, track_count: r.get(3)? })
 }
+
+/// The FTS `owner` token of a user's rows.
+fn owner(user: UserId) -> String {
+    format!("u{user}")
+}
+
+/// Matches ranked per search. bm25 costs ~3 µs a match, so a broad prefix ("t") on a big
+/// library would spend tens of milliseconds ranking; beyond this many matches the ranking
+/// is over the first ones found (search-as-you-type narrows quickly).
+const RANKED_CANDIDATES: u32 = 256;
 
 /// Sort key: folded, with a leading English article moved out of the way.
 fn sort_key(name: &str) -> String {
@@ -227,7 +276,8 @@ fn artist_id(tx: &Transaction<'_>, user: UserId, name: &str) -> Result<ArtistId>
     tx.prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![user, name, key, sort_key(name)])?;
     let id = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO artist_fts (rowid, body) VALUES (?1, ?2)")?.execute(params![id, index_text(&[name])])?;
+    tx.prepare_cached("INSERT INTO artist_fts (rowid, owner, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, owner(user), index_text(&[name])])?;
     Ok(id)
 }
 
@@ -274,8 +324,8 @@ fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, t: &NewTrack, 
         sort_key(&plan.artist), t.tags.year, t.tags.genre, t.tags.compilation, now
     ])?;
     let id = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO album_fts (rowid, body) VALUES (?1, ?2)")?
-        .execute(params![id, index_text(&[&plan.title, &plan.artist])])?;
+    tx.prepare_cached("INSERT INTO album_fts (rowid, owner, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, owner(user), index_text(&[&plan.title, &plan.artist])])?;
     Ok(id)
 }
 
@@ -359,8 +409,8 @@ fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
         tx.prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
             .execute(params![id, aid, pos as i64])?;
     }
-    tx.prepare_cached("INSERT INTO track_fts (rowid, body) VALUES (?1, ?2)")?
-        .execute(params![id, index_text(&[&title, &display, &plan.title, &plan.artist])])?;
+    tx.prepare_cached("INSERT INTO track_fts (rowid, owner, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, owner(user), index_text(&[&title, &display, &plan.title, &plan.artist])])?;
     tx.prepare_cached(
         "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
             year = COALESCE(MIN(year, ?3), year, ?3), genre = COALESCE(genre, ?4),
@@ -625,24 +675,14 @@ impl Catalog for SqliteCatalog {
     }
 
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults> {
-        let Some(q) = fts_query(query) else { return Ok(SearchResults::default()) };
+        let Some(terms) = fts_query(query) else { return Ok(SearchResults::default()) };
+        let q = format!("owner : {} AND body : ({terms})", owner(user));
         let limit = limit.clamp(1, Page::MAX_LIMIT);
+        let cap = RANKED_CANDIDATES.max(limit);
         self.read(|c| {
-            let sql = format!(
-                "SELECT {TRACK_COLS} JOIN track_fts f ON f.rowid = t.id
-                 WHERE f.body MATCH ?1 AND t.user_id = ?2 ORDER BY f.rank LIMIT ?3"
-            );
-            let tracks = collect(c.prepare_cached(&sql)?.query_map(params![q, user, limit], track_row)?)?;
-            let sql = format!(
-                "SELECT {ALBUM_COLS} JOIN album_fts f ON f.rowid = al.id
-                 WHERE f.body MATCH ?1 AND al.user_id = ?2 ORDER BY f.rank LIMIT ?3"
-            );
-            let albums = collect(c.prepare_cached(&sql)?.query_map(params![q, user, limit], album_row)?)?;
-            let sql = format!(
-                "SELECT {ARTIST_COLS} JOIN artist_fts f ON f.rowid = ar.id
-                 WHERE f.body MATCH ?1 AND ar.user_id = ?2 ORDER BY f.rank LIMIT ?3"
-            );
-            let artists = collect(c.prepare_cached(&sql)?.query_map(params![q, user, limit], artist_row)?)?;
+            let tracks = collect(c.prepare_cached(TRACK_SEARCH)?.query_map(params![q, user, limit, cap], track_row)?)?;
+            let albums = collect(c.prepare_cached(ALBUM_SEARCH)?.query_map(params![q, user, limit, cap], album_row)?)?;
+            let artists = collect(c.prepare_cached(ARTIST_SEARCH)?.query_map(params![q, user, limit, cap], artist_row)?)?;
             Ok(SearchResults { tracks, albums, artists })
         })
     }
@@ -663,5 +703,47 @@ impl Catalog for SqliteCatalog {
             id,
             user,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DurationSource;
+
+    fn track(user: UserId, i: u32, title: &str) -> NewTrack {
+        let props = AudioProps {
+            container: "flac".into(), codec: "flac".into(), sample_rate: 44100, channels: 2, bits_per_sample: Some(16),
+            frames: 44100, priming: 0, duration_source: DurationSource::Container, bitrate: 1000, damage: None,
+        };
+        NewTrack {
+            user,
+            media: NewMedia { hash: ContentHash::of(&[user.to_le_bytes().as_slice(), &i.to_le_bytes()].concat()), size: 10, props },
+            tags: Tags { title: Some(title.into()), artist: Some("Björk".into()), album: Some("Homogenic".into()), ..Tags::default() },
+            cover: None,
+            file_name: format!("{i}.flac"),
+            source: None,
+            folder: None,
+        }
+    }
+
+    #[test]
+    fn search_sees_only_the_users_rows_even_when_others_have_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let a = cat.create_user("a", "x", false).unwrap().id;
+        let b = cat.create_user("b", "x", false).unwrap().id;
+        let many: Vec<NewTrack> = (0..RANKED_CANDIDATES + 50).map(|i| track(a, i, &format!("Jóga {i}"))).collect();
+        cat.add_tracks(&many).unwrap();
+        cat.add_tracks(&[track(b, 0, "Jóga (live)")]).unwrap();
+        let r = cat.search(b, "joga", 20).unwrap();
+        assert_eq!(r.tracks.len(), 1);
+        assert_eq!(r.tracks[0].title, "Jóga (live)");
+        let r = cat.search(b, "bjork homog", 20).unwrap();
+        assert_eq!((r.tracks.len(), r.albums.len()), (1, 1));
+        assert_eq!(cat.search(b, "bjork", 20).unwrap().artists.len(), 1);
+        assert_eq!(cat.search(a, "joga", 20).unwrap().tracks.len(), 20);
+        // The user's exact title ranks first even among many prefix matches.
+        assert_eq!(cat.search(a, "joga 7", 5).unwrap().tracks[0].title, "Jóga 7");
     }
 }

@@ -11,13 +11,12 @@ mod import;
 pub use import::{ImportOptions, ImportReport, Rejected, import};
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::{AddOutcome, Catalog, CatalogError, NewCover, NewMedia, NewTrack, SourceFile};
 use crate::domain::{ContentHash, UserId};
-use crate::media::{cover, probe, tags};
+use crate::media::{Input, cover, probe, tags};
 use crate::store::{BlobStore, StagedBlob, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +67,9 @@ pub struct Ingest {
     sidecars: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
+/// Files up to this size are read into memory once instead of being opened three times.
+const IN_MEMORY_MAX: u64 = 16 << 20;
+
 /// Side-car cover names, best first (compared case-insensitively).
 const SIDECARS: &[&str] = &[
     "cover.jpg", "cover.jpeg", "cover.png", "folder.jpg", "folder.jpeg", "folder.png", "front.jpg",
@@ -92,10 +94,18 @@ impl Ingest {
             return Err(IngestError::TooLarge(self.max_file_bytes));
         }
         let ext = Path::new(file_name).extension().and_then(|e| e.to_str()).unwrap_or("");
-        let props = probe::probe_file(File::open(path).map_err(read_err)?, ext)?;
-        let (tags, embedded) = tags::read(path, self.max_cover_bytes);
-        let mut f = File::open(path).map_err(read_err)?;
-        let audio = self.store.stage(&mut f, self.max_file_bytes)?;
+        // Small files are read once and parsed from memory; large ones are read in place.
+        let input = if meta.len() <= IN_MEMORY_MAX {
+            Input::Bytes(std::fs::read(path).map_err(read_err)?.into())
+        } else {
+            Input::File(path.to_path_buf())
+        };
+        let props = probe::probe(&input, ext)?;
+        let (tags, embedded) = tags::read(&input, self.max_cover_bytes);
+        let audio = match &input {
+            Input::Bytes(b) => self.store.stage(&mut b.as_ref(), self.max_file_bytes)?,
+            Input::File(p) => self.store.stage_file(p, self.max_file_bytes)?,
+        };
         let cover_bytes = match embedded {
             Some(c) => Some(c.data),
             None => self.sidecar_bytes(path),

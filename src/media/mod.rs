@@ -10,9 +10,40 @@ mod mp4;
 pub mod probe;
 pub mod tags;
 
+use std::io::{self, Cursor};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use symphonia::core::codecs::registry::CodecRegistry;
+use symphonia::core::io::MediaSource;
+
+/// What the probe and the tag reader read: a file, or its bytes already in memory (small
+/// files are read once and parsed from memory). Every `reader()` starts at the beginning.
+#[derive(Clone, Debug)]
+pub enum Input {
+    File(PathBuf),
+    Bytes(bytes::Bytes),
+}
+
+impl Input {
+    pub fn reader(&self) -> io::Result<Box<dyn MediaSource>> {
+        Ok(match self {
+            Input::File(p) => Box::new(std::fs::File::open(p)?),
+            Input::Bytes(b) => Box::new(Cursor::new(b.clone())),
+        })
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        Ok(match self {
+            Input::File(p) => std::fs::metadata(p)?.len(),
+            Input::Bytes(b) => b.len() as u64,
+        })
+    }
+
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
 
 /// Symphonia's decoders plus libopus (symphonia has no Opus decoder of its own).
 pub fn codecs() -> &'static CodecRegistry {

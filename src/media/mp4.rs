@@ -19,7 +19,7 @@ struct BoxHeader {
     end: u64,
 }
 
-fn read_header<R: Read + Seek>(r: &mut R, pos: u64, limit: u64) -> Option<BoxHeader> {
+fn read_header<R: Read + Seek + ?Sized>(r: &mut R, pos: u64, limit: u64) -> Option<BoxHeader> {
     if pos + 8 > limit {
         return None;
     }
@@ -45,7 +45,7 @@ fn read_header<R: Read + Seek>(r: &mut R, pos: u64, limit: u64) -> Option<BoxHea
 }
 
 /// Finds the first child of `kind` between `from` and `to`.
-fn find<R: Read + Seek>(r: &mut R, from: u64, to: u64, kind: &[u8; 4]) -> Option<BoxHeader> {
+fn find<R: Read + Seek + ?Sized>(r: &mut R, from: u64, to: u64, kind: &[u8; 4]) -> Option<BoxHeader> {
     let mut pos = from;
     while let Some(h) = read_header(r, pos, to) {
         if &h.kind == kind {
@@ -56,7 +56,7 @@ fn find<R: Read + Seek>(r: &mut R, from: u64, to: u64, kind: &[u8; 4]) -> Option
     None
 }
 
-fn read_body<R: Read + Seek>(r: &mut R, h: &BoxHeader) -> Option<Vec<u8>> {
+fn read_body<R: Read + Seek + ?Sized>(r: &mut R, h: &BoxHeader) -> Option<Vec<u8>> {
     let len = h.end - h.body;
     if len > MAX_BOX_READ {
         return None;
@@ -68,7 +68,7 @@ fn read_body<R: Read + Seek>(r: &mut R, h: &BoxHeader) -> Option<Vec<u8>> {
 }
 
 /// The body of the first child of `kind` inside `parent`.
-fn child_body<R: Read + Seek>(r: &mut R, parent: &BoxHeader, kind: &[u8; 4]) -> Option<Vec<u8>> {
+fn child_body<R: Read + Seek + ?Sized>(r: &mut R, parent: &BoxHeader, kind: &[u8; 4]) -> Option<Vec<u8>> {
     let h = find(r, parent.body, parent.end, kind)?;
     read_body(r, &h)
 }
@@ -80,7 +80,7 @@ fn be(b: &[u8], at: usize, n: usize) -> Option<u64> {
 
 /// Reads gapless info for the first audio track (`hdlr` = `soun`): the edit list first,
 /// then `iTunSMPB`. `None` when the file says nothing (or is not MP4).
-pub fn gapless<R: Read + Seek>(r: &mut R, file_len: u64) -> Option<Gapless> {
+pub fn gapless<R: Read + Seek + ?Sized>(r: &mut R, file_len: u64) -> Option<Gapless> {
     let moov = find(r, 0, file_len, b"moov")?;
     let mvhd = child_body(r, &moov, b"mvhd")?;
     let movie_ts = if mvhd.first() == Some(&1) { be(&mvhd, 20, 4)? } else { be(&mvhd, 12, 4)? };
@@ -94,7 +94,7 @@ pub fn gapless<R: Read + Seek>(r: &mut R, file_len: u64) -> Option<Gapless> {
     itunsmpb(r, &moov)
 }
 
-fn track_gapless<R: Read + Seek>(r: &mut R, trak: &BoxHeader, movie_ts: u64) -> Option<Gapless> {
+fn track_gapless<R: Read + Seek + ?Sized>(r: &mut R, trak: &BoxHeader, movie_ts: u64) -> Option<Gapless> {
     let mdia = find(r, trak.body, trak.end, b"mdia")?;
     let hdlr = child_body(r, &mdia, b"hdlr")?;
     if hdlr.get(8..12)? != b"soun" {
@@ -127,7 +127,7 @@ fn track_gapless<R: Read + Seek>(r: &mut R, trak: &BoxHeader, movie_ts: u64) -> 
 }
 
 /// `----:com.apple.iTunes:iTunSMPB` = " 00000000 PRIMING PADDING TOTAL ...", hex fields.
-fn itunsmpb<R: Read + Seek>(r: &mut R, moov: &BoxHeader) -> Option<Gapless> {
+fn itunsmpb<R: Read + Seek + ?Sized>(r: &mut R, moov: &BoxHeader) -> Option<Gapless> {
     let udta = find(r, moov.body, moov.end, b"udta")?;
     let meta = find(r, udta.body, udta.end, b"meta")?;
     // `meta` is a full box (4 bytes of version and flags) in Apple's files.

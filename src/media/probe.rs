@@ -6,7 +6,6 @@
 //! size); count packets where it does not (MP3 always, since a Xing/LAME header can be absent
 //! or stale; anything with an unknown length). Never estimate from the bitrate.
 
-use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::Path;
 
@@ -20,7 +19,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Time;
 
-use super::{codecs, mp4};
+use super::{Input, codecs, mp4};
 pub use crate::domain::{AudioProps, DurationSource};
 
 /// Why a file cannot be imported. `code()` is the stable machine-readable name.
@@ -57,19 +56,17 @@ const MAX_BAD_PACKETS: usize = 16;
 
 /// Probes the file at `path`. The extension is only a hint; the bytes decide.
 pub fn probe_path(path: &Path) -> Result<AudioProps, ProbeError> {
-    let file = File::open(path)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    probe_file(file, ext)
+    probe(&Input::File(path.to_path_buf()), ext)
 }
 
-/// Probes an open file (or any seekable source with a length).
-pub fn probe_file(file: File, ext_hint: &str) -> Result<AudioProps, ProbeError> {
-    let len = file.metadata()?.len();
+/// Probes a file or in-memory bytes. `ext_hint` is the file name's extension, if any.
+pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
+    let len = input.len()?;
     if len == 0 {
         return Err(ProbeError::Empty);
     }
-    let mut gapless_src = file.try_clone()?;
-    let mut fmt = open_format(file, ext_hint)?;
+    let mut fmt = open_format(input, ext_hint)?;
     let container = fmt.format_info().short_name.to_string();
     let track = fmt
         .default_track(TrackType::Audio)
@@ -97,7 +94,7 @@ pub fn probe_file(file: File, ext_hint: &str) -> Result<AudioProps, ProbeError> 
     let mut priming = track.delay.unwrap_or(0) as u64;
     let declared = if params.codec == CODEC_ID_MP3 { None } else { track.num_frames };
     let declared = match (container.as_str(), declared) {
-        ("isomp4", Some(n)) => Some(mp4_frames(&mut gapless_src, len, n, &mut priming)),
+        ("isomp4", Some(n)) => Some(mp4_frames(&mut input.reader()?, len, n, &mut priming)),
         // Ogg Opus: the last granule position counts the pre-skip (RFC 7845 §4.2).
         ("ogg", Some(n)) if codec_name == "opus" => Some(n.saturating_sub(track.delay.unwrap_or(0) as u64)),
         (_, d) => d,
@@ -106,7 +103,7 @@ pub fn probe_file(file: File, ext_hint: &str) -> Result<AudioProps, ProbeError> 
         Some(n) if n > 0 && ends_early(fmt.as_mut(), &track, n, sample_rate) => {
             // Suspected truncation (or a reader that cannot seek well): count from the
             // start to know for sure. Only suspect files pay for this.
-            let counted = count_frames(gapless_src.try_clone()?, ext_hint)?;
+            let counted = count_frames(input, ext_hint)?;
             if counted + u64::from(sample_rate / 4) < n {
                 damage.get_or_insert(format!(
                     "truncated: the container declares {:.3} s but the audio ends at {:.3} s",
@@ -119,7 +116,7 @@ pub fn probe_file(file: File, ext_hint: &str) -> Result<AudioProps, ProbeError> 
             }
         }
         Some(n) if n > 0 => (n, DurationSource::Container),
-        _ => (count_frames(gapless_src, ext_hint)?, DurationSource::Counted),
+        _ => (count_frames(input, ext_hint)?, DurationSource::Counted),
     };
     if frames == 0 {
         return Err(ProbeError::Undecodable("no audio frames".into()));
@@ -139,8 +136,8 @@ pub fn probe_file(file: File, ext_hint: &str) -> Result<AudioProps, ProbeError> 
     })
 }
 
-fn open_format(file: File, ext_hint: &str) -> Result<Box<dyn FormatReader>, ProbeError> {
-    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+fn open_format(input: &Input, ext_hint: &str) -> Result<Box<dyn FormatReader>, ProbeError> {
+    let mss = MediaSourceStream::new(input.reader()?, MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if !ext_hint.is_empty() {
         hint.with_extension(&ext_hint.to_ascii_lowercase());
@@ -167,7 +164,7 @@ fn container_name(sym: &str, codec: &str) -> String {
 }
 
 /// MP4: the sample tables count priming and padding; the edit list or iTunSMPB trims them.
-fn mp4_frames<R: Read + Seek>(r: &mut R, len: u64, table_frames: u64, priming: &mut u64) -> u64 {
+fn mp4_frames<R: Read + Seek + ?Sized>(r: &mut R, len: u64, table_frames: u64, priming: &mut u64) -> u64 {
     match mp4::gapless(r, len) {
         Some(g) if g.frames > 0 && g.priming + g.frames <= table_frames => {
             *priming = g.priming;
@@ -264,8 +261,8 @@ fn ends_early(fmt: &mut dyn FormatReader, track: &symphonia::core::formats::Trac
 }
 
 /// Demuxes the whole stream and sums the packets' playable frames.
-fn count_frames(file: File, ext_hint: &str) -> Result<u64, ProbeError> {
-    let mut fmt = open_format(file, ext_hint)?;
+fn count_frames(input: &Input, ext_hint: &str) -> Result<u64, ProbeError> {
+    let mut fmt = open_format(input, ext_hint)?;
     let track = fmt.default_track(TrackType::Audio).ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?;
     // The end trim is only trustworthy when the encoder stated its padding (LAME tag);
     // otherwise symphonia derives the "end" from a bitrate estimate, which must not cut.

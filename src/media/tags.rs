@@ -2,9 +2,7 @@
 //! wild need (blank and NUL-padded values, several tag blocks per file, multi-valued artists,
 //! "3/12" track numbers, dates in any of the usual shapes), plus the embedded front cover.
 
-use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
 
 use lofty::config::{ParseOptions, ParsingMode};
 use lofty::file::TaggedFileExt;
@@ -15,6 +13,8 @@ use lofty::tag::Tag;
 
 pub use crate::domain::Tags;
 
+use super::Input;
+
 /// An embedded picture, bytes as stored in the tag.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddedCover {
@@ -24,18 +24,18 @@ pub struct EmbeddedCover {
 
 /// Reads tags and the best embedded cover (front cover first) no larger than `max_cover`.
 /// A file whose tags cannot be parsed yields empty tags, never an error: tags are optional.
-pub fn read(path: &Path, max_cover: u64) -> (Tags, Option<EmbeddedCover>) {
-    match read_inner(path, max_cover) {
+pub fn read(input: &Input, max_cover: u64) -> (Tags, Option<EmbeddedCover>) {
+    match read_inner(input, max_cover) {
         Ok(r) => r,
         Err(e) => {
-            tracing::debug!(path = %path.display(), error = %e, "tags unreadable");
+            tracing::debug!(?input, error = %e, "tags unreadable");
             (Tags::default(), None)
         }
     }
 }
 
-fn read_inner(path: &Path, max_cover: u64) -> Result<(Tags, Option<EmbeddedCover>), lofty::error::FileParseError> {
-    let file = File::open(path)?;
+fn read_inner(input: &Input, max_cover: u64) -> Result<(Tags, Option<EmbeddedCover>), lofty::error::FileParseError> {
+    let file = input.reader()?;
     let opts = ParseOptions::new().parsing_mode(ParsingMode::Relaxed).read_properties(false);
     let tagged = Probe::new(BufReader::new(file)).options(opts).guess_file_type()?.read()?;
     // Primary tag first, then the others (e.g. ID3v1 behind ID3v2) to fill gaps.

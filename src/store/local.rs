@@ -51,6 +51,14 @@ impl LocalStore {
         self.root.join(&hex[0..2]).join(hex)
     }
 
+    /// A new private temporary, and the guard that removes it unless committed.
+    fn new_temp(&self) -> Result<(File, StagedBlob)> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let temp = self.tmp.join(format!("{}-{n}", std::process::id()));
+        let out = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io_err(&temp))?;
+        Ok((out, StagedBlob { hash: ContentHash([0; 32]), size: 0, temp: Some(temp) }))
+    }
+
     /// Flushes everything written on this filesystem (one call for a whole batch).
     fn sync_fs(&self) -> Result<()> {
         let dir = File::open(&self.root).map_err(io_err(&self.root))?;
@@ -65,11 +73,8 @@ impl LocalStore {
 
 impl BlobStore for LocalStore {
     fn stage(&self, src: &mut dyn Read, max_len: u64) -> Result<StagedBlob> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let temp = self.tmp.join(format!("{}-{n}", std::process::id()));
-        let mut out = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io_err(&temp))?;
-        // From here on the guard removes the temporary on every early return.
-        let mut staged = StagedBlob { hash: ContentHash([0; 32]), size: 0, temp: Some(temp.clone()) };
+        let (mut out, mut staged) = self.new_temp()?;
+        let temp = staged.temp.clone().unwrap_or_default();
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -85,6 +90,36 @@ impl BlobStore for LocalStore {
             }
             hasher.update(&buf[..k]);
             out.write_all(&buf[..k]).map_err(io_err(&temp))?;
+        }
+        staged.hash = ContentHash(*hasher.finalize().as_bytes());
+        Ok(staged)
+    }
+
+    /// Copies in the kernel (`copy_file_range`, as `cp` does), then hashes the copy: the
+    /// hash describes exactly the stored bytes even if the source changes meanwhile.
+    fn stage_file(&self, path: &Path, max_len: u64) -> Result<StagedBlob> {
+        let mut src = File::open(path).map_err(StoreError::Source)?;
+        if src.metadata().map_err(StoreError::Source)?.len() > max_len {
+            return Err(StoreError::TooLarge(max_len));
+        }
+        let (mut out, mut staged) = self.new_temp()?;
+        let temp = staged.temp.clone().unwrap_or_default();
+        staged.size = io::copy(&mut src, &mut out).map_err(io_err(&temp))?;
+        if staged.size > max_len {
+            return Err(StoreError::TooLarge(max_len));
+        }
+        let mut back = File::open(&temp).map_err(io_err(&temp))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; CHUNK * 4];
+        loop {
+            match back.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => {
+                    hasher.update(&buf[..k]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::Io { path: temp, source: e }),
+            }
         }
         staged.hash = ContentHash(*hasher.finalize().as_bytes());
         Ok(staged)
@@ -201,6 +236,22 @@ mod tests {
         assert!(matches!(s.stage(&mut &[0u8; 100][..], 10), Err(StoreError::TooLarge(10))));
         assert_eq!(fs::read_dir(&s.tmp).unwrap().count(), 0);
         assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn stage_file_hashes_what_it_stored() {
+        let (d, s) = store();
+        let src = d.path().join("src.bin");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&src, &bytes).unwrap();
+        let staged = s.stage_file(&src, u64::MAX).unwrap();
+        assert_eq!((staged.hash, staged.size), (ContentHash::of(&bytes), bytes.len() as u64));
+        let c = s.commit(vec![staged]).unwrap();
+        let mut back = Vec::new();
+        s.open(&c[0].hash).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, bytes);
+        assert!(matches!(s.stage_file(&src, 10), Err(StoreError::TooLarge(10))));
+        assert_eq!(fs::read_dir(&s.tmp).unwrap().count(), 0);
     }
 
     #[test]

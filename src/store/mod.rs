@@ -75,6 +75,13 @@ pub trait BlobStore: Send + Sync {
     /// Streams `src` into a private temporary while hashing it. `max_len` bounds the size.
     fn stage(&self, src: &mut dyn Read, max_len: u64) -> Result<StagedBlob>;
 
+    /// Stages the file at `path`. The default streams it through [`BlobStore::stage`]; a
+    /// store may copy it more cheaply, provided the hash describes the bytes it stored.
+    fn stage_file(&self, path: &std::path::Path, max_len: u64) -> Result<StagedBlob> {
+        let mut f = std::fs::File::open(path).map_err(StoreError::Source)?;
+        self.stage(&mut f, max_len)
+    }
+
     /// Makes every staged blob durable, then visible under its hash, in that order.
     fn commit(&self, staged: Vec<StagedBlob>) -> Result<Vec<Committed>>;
 
