@@ -131,8 +131,8 @@ CREATE INDEX track_artists_artist ON track_artists(artist_id);
 
 -- Search: rowid = the row's id; owner = "u<user id>", so a query only ever sees (and
 -- ranks) its user's rows; body = original text plus its folded form.
-CREATE VIRTUAL TABLE track_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE album_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE artist_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE track_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
+CREATE VIRTUAL TABLE album_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
+CREATE VIRTUAL TABLE artist_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
 "#,
 ];
