@@ -255,6 +255,21 @@ fn collect<T>(rows: rusqlite::MappedRows<'_, impl FnMut(&Row<'_>) -> rusqlite::R
     Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
 }
 
+/// One page of a user's rows and the total: `count_sql` takes (user), `list_sql` takes
+/// (user, limit, offset).
+fn paged<T>(
+    c: &Connection,
+    count_sql: &str,
+    list_sql: &str,
+    user: UserId,
+    page: Page,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<(Vec<T>, u64)> {
+    let total: i64 = c.prepare_cached(count_sql)?.query_row([user], |r| r.get(0))?;
+    let items = collect(c.prepare_cached(list_sql)?.query_map(params![user, page.limit, page.offset], row)?)?;
+    Ok((items, total as u64))
+}
+
 fn bump_blob(tx: &Transaction<'_>, hash: &ContentHash, size: u64, now: i64) -> Result<()> {
     tx.execute(
         "INSERT INTO blobs (hash, size, refs, created_at) VALUES (?1, ?2, 1, ?3)
@@ -595,13 +610,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
-        self.read(|c| {
-            let total: i64 = c.prepare_cached("SELECT COUNT(*) FROM tracks WHERE user_id = ?1")?.query_row([user], |r| r.get(0))?;
-            let sql = format!("SELECT {TRACK_COLS} WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id LIMIT ?2 OFFSET ?3");
-            let mut st = c.prepare_cached(&sql)?;
-            let items = collect(st.query_map(params![user, page.limit, page.offset], track_row)?)?;
-            Ok((items, total as u64))
-        })
+        let sql = format!("SELECT {TRACK_COLS} WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id LIMIT ?2 OFFSET ?3");
+        self.read(|c| paged(c, "SELECT COUNT(*) FROM tracks WHERE user_id = ?1", &sql, user, page, track_row))
     }
 
     fn track(&self, user: UserId, id: TrackId) -> Result<Option<Track>> {
@@ -618,13 +628,8 @@ impl Catalog for SqliteCatalog {
             AlbumSort::Year => "al.year, al.sort_title, al.id",
             AlbumSort::Recent => "al.added_at DESC, al.id DESC",
         };
-        self.read(|c| {
-            let total: i64 = c.prepare_cached("SELECT COUNT(*) FROM albums WHERE user_id = ?1")?.query_row([user], |r| r.get(0))?;
-            let sql = format!("SELECT {ALBUM_COLS} WHERE al.user_id = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3");
-            let mut st = c.prepare_cached(&sql)?;
-            let items = collect(st.query_map(params![user, page.limit, page.offset], album_row)?)?;
-            Ok((items, total as u64))
-        })
+        let sql = format!("SELECT {ALBUM_COLS} WHERE al.user_id = ?1 ORDER BY {order} LIMIT ?2 OFFSET ?3");
+        self.read(|c| paged(c, "SELECT COUNT(*) FROM albums WHERE user_id = ?1", &sql, user, page, album_row))
     }
 
     fn album(&self, user: UserId, id: AlbumId) -> Result<Option<(Album, Vec<Track>)>> {
@@ -644,17 +649,11 @@ impl Catalog for SqliteCatalog {
     }
 
     fn list_artists(&self, user: UserId, page: Page) -> Result<(Vec<Artist>, u64)> {
-        self.read(|c| {
-            let live = "EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
-                        OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id)";
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT COUNT(*) FROM artists ar WHERE ar.user_id = ?1 AND ({live})"))?
-                .query_row([user], |r| r.get(0))?;
-            let sql = format!("SELECT {ARTIST_COLS} WHERE ar.user_id = ?1 AND ({live}) ORDER BY ar.sort_key, ar.id LIMIT ?2 OFFSET ?3");
-            let mut st = c.prepare_cached(&sql)?;
-            let items = collect(st.query_map(params![user, page.limit, page.offset], artist_row)?)?;
-            Ok((items, total as u64))
-        })
+        let live = "EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
+                    OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id)";
+        let count = format!("SELECT COUNT(*) FROM artists ar WHERE ar.user_id = ?1 AND ({live})");
+        let sql = format!("SELECT {ARTIST_COLS} WHERE ar.user_id = ?1 AND ({live}) ORDER BY ar.sort_key, ar.id LIMIT ?2 OFFSET ?3");
+        self.read(|c| paged(c, &count, &sql, user, page, artist_row))
     }
 
     fn artist(&self, user: UserId, id: ArtistId) -> Result<Option<(Artist, Vec<Album>)>> {
