@@ -43,6 +43,8 @@ impl SqliteCatalog {
         let path = path.into();
         let mut w = open_conn(&path)?;
         migrate(&mut w)?;
+        // Gives the query planner statistics where they are missing or stale (cheap when not).
+        w.execute_batch("PRAGMA optimize = 0x10002;")?;
         Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()) })
     }
 
@@ -639,7 +641,9 @@ impl Catalog for SqliteCatalog {
                 return Ok(None);
             };
             let sql = format!(
-                "SELECT {TRACK_COLS} WHERE t.album_id = ?1 AND t.user_id = ?2
+                // `+t.user_id`: still checked, but not used to pick an index; without it SQLite
+                // may walk all the user's tracks instead of the album's (13 ms vs 0.1 ms at 20k).
+                "SELECT {TRACK_COLS} WHERE t.album_id = ?1 AND +t.user_id = ?2
                  ORDER BY COALESCE(t.disc_number, 1), t.track_number IS NULL, t.track_number, t.title COLLATE NOCASE, t.id"
             );
             let mut st = c.prepare_cached(&sql)?;
@@ -664,8 +668,9 @@ impl Catalog for SqliteCatalog {
             };
             // Their own albums, then albums they appear on.
             let sql = format!(
-                "SELECT {ALBUM_COLS} WHERE al.user_id = ?2 AND (al.artist_id = ?1 OR al.id IN
-                    (SELECT t.album_id FROM track_artists ta JOIN tracks t ON t.id = ta.track_id WHERE ta.artist_id = ?1))
+                "SELECT {ALBUM_COLS} WHERE +al.user_id = ?2 AND al.id IN
+                    (SELECT x.id FROM albums x WHERE x.artist_id = ?1
+                     UNION SELECT t.album_id FROM track_artists ta JOIN tracks t ON t.id = ta.track_id WHERE ta.artist_id = ?1)
                  ORDER BY al.artist_id != ?1, al.year, al.sort_title, al.id"
             );
             let mut st = c.prepare_cached(&sql)?;
