@@ -391,3 +391,19 @@ fn cli_user_management() {
     let out = env.cli(&["import", "--user", "carol", testdata("library").to_str().unwrap()], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user 'carol'"));
 }
+
+#[test]
+fn search_sees_an_import_made_while_the_server_runs() {
+    let env = Env::new();
+    env.add_user("alice", PW);
+    let s = env.serve();
+    let tok = s.login("alice", PW);
+    let count = |q: &str| s.json(&tok, &format!("/api/v1/search?q={q}"))["tracks"].as_array().unwrap().len();
+    assert_eq!(count("bjork"), 0);
+    // Another process (the CLI) writes the catalog; the server's search index must notice.
+    env.import("alice", &[testdata("library/Björk - Homogenic")]);
+    assert_eq!(count("bjork"), 2);
+    env.import("alice", &[testdata("library/Misc")]);
+    assert_eq!(count("royksopp"), 1);
+    assert_eq!(count("bjork"), 2);
+}

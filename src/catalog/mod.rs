@@ -9,9 +9,10 @@
 
 mod fold;
 mod schema;
+mod search;
 mod sqlite;
 
-pub use fold::{fold, fts_query};
+pub use fold::fold;
 pub use sqlite::SqliteCatalog;
 
 use std::collections::HashMap;

@@ -129,10 +129,9 @@ CREATE TABLE track_artists (
 ) WITHOUT ROWID;
 CREATE INDEX track_artists_artist ON track_artists(artist_id);
 
--- Search: rowid = the row's id; owner = "u<user id>", so a query only ever sees (and
--- ranks) its user's rows; body = original text plus its folded form.
-CREATE VIRTUAL TABLE track_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
-CREATE VIRTUAL TABLE album_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
-CREATE VIRTUAL TABLE artist_fts USING fts5(owner, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
+-- Bumped by every write to any library, so in-memory search indexes (per process) know
+-- when to reload, even after an import by another process.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('library_generation', 0);
 "#,
 ];

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::fold::{fold, index_text};
+use super::fold::fold;
+use super::search::{Index, query_words};
 use super::schema::MIGRATIONS;
 use super::*;
 use crate::domain::now_unix;
@@ -21,6 +22,16 @@ pub struct SqliteCatalog {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Per-user search indexes, valid for one `library_generation`.
+    search: Mutex<HashMap<UserId, std::sync::Arc<UserIndex>>>,
+}
+
+/// One user's searchable tracks, albums and artists, as of `generation`.
+struct UserIndex {
+    generation: i64,
+    tracks: Index,
+    albums: Index,
+    artists: Index,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -45,7 +56,7 @@ impl SqliteCatalog {
         migrate(&mut w)?;
         // Gives the query planner statistics where they are missing or stale (cheap when not).
         w.execute_batch("PRAGMA optimize = 0x10002;")?;
-        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()) })
+        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()), search: Mutex::new(HashMap::new()) })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -126,16 +137,7 @@ macro_rules! track_joins {
     };
 }
 const TRACK_COLS: &str = concat!(track_fields!(), " FROM tracks t", track_joins!());
-/// Search starts from the FTS match (restricted to the user's `owner` token and capped at
-/// [`RANKED_CANDIDATES`]): `CROSS JOIN` keeps the match as SQLite's outer loop. With a plain
-/// join the planner may walk the user's tracks and run the MATCH once per row (seconds on a
-/// 20,000-track library instead of a millisecond). `user_id` is checked again on the row.
-const TRACK_SEARCH: &str = concat!(
-    "SELECT ", track_fields!(),
-    " FROM (SELECT rowid AS id, rank AS r FROM track_fts WHERE track_fts MATCH ?1 LIMIT ?4) f",
-    " CROSS JOIN tracks t ON t.id = f.id", track_joins!(),
-    " WHERE t.user_id = ?2 ORDER BY f.r LIMIT ?3"
-);
+
 
 
 
@@ -189,11 +191,7 @@ macro_rules! album_fields {
     };
 }
 const ALBUM_COLS: &str = concat!(album_fields!(), " FROM albums al");
-const ALBUM_SEARCH: &str = concat!(
-    "SELECT ", album_fields!(),
-    " FROM (SELECT rowid AS id, rank AS r FROM album_fts WHERE album_fts MATCH ?1 LIMIT ?4) f",
-    " CROSS JOIN albums al ON al.id = f.id WHERE al.user_id = ?2 ORDER BY f.r LIMIT ?3"
-);
+
 
 fn album_row(r: &Row<'_>) -> rusqlite::Result<Album> {
     Ok(Album {
@@ -219,26 +217,12 @@ macro_rules! artist_fields {
     };
 }
 const ARTIST_COLS: &str = concat!(artist_fields!(), " FROM artists ar");
-const ARTIST_SEARCH: &str = concat!(
-    "SELECT ", artist_fields!(),
-    " FROM (SELECT rowid AS id, rank AS r FROM artist_fts WHERE artist_fts MATCH ?1 LIMIT ?4) f",
-    " CROSS JOIN artists ar ON ar.id = f.id WHERE ar.user_id = ?2 ORDER BY f.r LIMIT ?3"
-);
+
 
 fn artist_row(r: &Row<'_>) -> rusqlite::Result<Artist> {
     Ok(Artist { id: r.get(0)?, name: r.get(1)?, album_count: r.get(2)?, track_count: r.get(3)? })
 }
 
-/// The FTS `owner` token of a user's rows.
-fn owner(user: UserId) -> String {
-    format!("u{user}")
-}
-
-/// Matches joined and ordered per search. A broad prefix ("t") matches every row of a big
-/// library; beyond this many matches the results are the best-ranked among the first ones
-/// found (search-as-you-type narrows quickly). bm25 itself still reads each term's whole
-/// doclist for its statistics, so very broad queries cost a few milliseconds regardless.
-const RANKED_CANDIDATES: u32 = 64;
 
 /// Sort key: folded, with a leading English article moved out of the way.
 fn sort_key(name: &str) -> String {
@@ -272,6 +256,41 @@ fn paged<T>(
     Ok((items, total as u64))
 }
 
+/// Marks every in-memory search index stale (in this process and any other).
+fn bump_generation(tx: &Transaction<'_>) -> Result<()> {
+    tx.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'library_generation'")?.execute([])?;
+    Ok(())
+}
+
+const LIVE_ARTIST: &str = "(EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
+    OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id))";
+
+fn load_index(c: &Connection, user: UserId, generation: i64) -> Result<UserIndex> {
+    let mut st = c.prepare(
+        "SELECT t.id, t.title, t.artist, a.title, a.artist FROM tracks t JOIN albums a ON a.id = t.album_id
+         WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id",
+    )?;
+    let rows = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?, r.get(3)?, r.get(4)?])))?)?;
+    let tracks = Index::build(rows);
+    let mut st = c.prepare("SELECT id, title, artist FROM albums WHERE user_id = ?1 ORDER BY sort_title, id")?;
+    let albums = Index::build(collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?])))?)?);
+    let mut st = c.prepare(&format!("SELECT ar.id, ar.name FROM artists ar WHERE ar.user_id = ?1 AND {LIVE_ARTIST} ORDER BY ar.sort_key, ar.id"))?;
+    let artists = Index::build(collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, Vec::new())))?)?);
+    Ok(UserIndex { generation, tracks, albums, artists })
+}
+
+/// Rows with the given ids (from our own index), in the order of `ids`.
+fn rows_by_ids<T>(c: &Connection, cols: &str, alias: &str, user: UserId, ids: &[i64], row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>, id_of: impl Fn(&T) -> i64) -> Result<Vec<T>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT {cols} WHERE {alias}.id IN ({list}) AND +{alias}.user_id = ?1");
+    let mut found = collect(c.prepare(&sql)?.query_map([user], row)?)?;
+    found.sort_by_key(|t| ids.iter().position(|&i| i == id_of(t)).unwrap_or(usize::MAX));
+    Ok(found)
+}
+
 fn bump_blob(tx: &Transaction<'_>, hash: &ContentHash, size: u64, now: i64) -> Result<()> {
     tx.execute(
         "INSERT INTO blobs (hash, size, refs, created_at) VALUES (?1, ?2, 1, ?3)
@@ -293,10 +312,7 @@ fn artist_id(tx: &Transaction<'_>, user: UserId, name: &str) -> Result<ArtistId>
     }
     tx.prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![user, name, key, sort_key(name)])?;
-    let id = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO artist_fts (rowid, owner, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, owner(user), index_text(&[name])])?;
-    Ok(id)
+    Ok(tx.last_insert_rowid())
 }
 
 struct AlbumPlan {
@@ -341,10 +357,7 @@ fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, t: &NewTrack, 
         user, plan.key, plan.title, plan.artist, aid, plan.explicit, sort_key(&plan.title),
         sort_key(&plan.artist), t.tags.year, t.tags.genre, t.tags.compilation, now
     ])?;
-    let id = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO album_fts (rowid, owner, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, owner(user), index_text(&[&plan.title, &plan.artist])])?;
-    Ok(id)
+    Ok(tx.last_insert_rowid())
 }
 
 /// A folder-grouped album whose tracks name more than one artist is a compilation.
@@ -361,12 +374,10 @@ fn settle_album_artist(tx: &Transaction<'_>, user: UserId, album: AlbumId) -> Re
     )?;
     if distinct > 1 {
         let va = artist_id(tx, user, VARIOUS)?;
-        let title: String = tx.query_row("SELECT title FROM albums WHERE id = ?1", [album], |r| r.get(0))?;
         tx.execute(
             "UPDATE albums SET artist = ?2, artist_id = ?3, sort_artist = ?4, compilation = 1 WHERE id = ?1",
             params![album, VARIOUS, va, sort_key(VARIOUS)],
         )?;
-        tx.execute("UPDATE album_fts SET body = ?2 WHERE rowid = ?1", params![album, index_text(&[&title, VARIOUS])])?;
     }
     Ok(())
 }
@@ -427,8 +438,6 @@ fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
         tx.prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
             .execute(params![id, aid, pos as i64])?;
     }
-    tx.prepare_cached("INSERT INTO track_fts (rowid, owner, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, owner(user), index_text(&[&title, &display, &plan.title, &plan.artist])])?;
     tx.prepare_cached(
         "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
             year = COALESCE(MIN(year, ?3), year, ?3), genre = COALESCE(genre, ?4),
@@ -527,9 +536,7 @@ impl Catalog for SqliteCatalog {
                     refs.extend(c);
                 }
             }
-            tx.execute("DELETE FROM track_fts WHERE rowid IN (SELECT id FROM tracks WHERE user_id = ?1)", [uid])?;
-            tx.execute("DELETE FROM album_fts WHERE rowid IN (SELECT id FROM albums WHERE user_id = ?1)", [uid])?;
-            tx.execute("DELETE FROM artist_fts WHERE rowid IN (SELECT id FROM artists WHERE user_id = ?1)", [uid])?;
+            bump_generation(tx)?;
             tx.execute("DELETE FROM sources WHERE user_id = ?1", [uid])?;
             tx.execute("DELETE FROM tracks WHERE user_id = ?1", [uid])?;
             tx.execute("DELETE FROM albums WHERE user_id = ?1", [uid])?;
@@ -588,7 +595,10 @@ impl Catalog for SqliteCatalog {
 
     fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>> {
         let now = now_unix();
-        self.write(|tx| batch.iter().map(|t| add_one(tx, t, now)).collect())
+        self.write(|tx| {
+            bump_generation(tx)?;
+            batch.iter().map(|t| add_one(tx, t, now)).collect()
+        })
     }
 
     fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
@@ -653,10 +663,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn list_artists(&self, user: UserId, page: Page) -> Result<(Vec<Artist>, u64)> {
-        let live = "EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
-                    OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id)";
-        let count = format!("SELECT COUNT(*) FROM artists ar WHERE ar.user_id = ?1 AND ({live})");
-        let sql = format!("SELECT {ARTIST_COLS} WHERE ar.user_id = ?1 AND ({live}) ORDER BY ar.sort_key, ar.id LIMIT ?2 OFFSET ?3");
+        let count = format!("SELECT COUNT(*) FROM artists ar WHERE ar.user_id = ?1 AND {LIVE_ARTIST}");
+        let sql = format!("SELECT {ARTIST_COLS} WHERE ar.user_id = ?1 AND {LIVE_ARTIST} ORDER BY ar.sort_key, ar.id LIMIT ?2 OFFSET ?3");
         self.read(|c| paged(c, &count, &sql, user, page, artist_row))
     }
 
@@ -680,15 +688,30 @@ impl Catalog for SqliteCatalog {
     }
 
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults> {
-        let Some(terms) = fts_query(query) else { return Ok(SearchResults::default()) };
-        let q = format!("owner : {} AND body : ({terms})", owner(user));
-        let limit = limit.clamp(1, Page::MAX_LIMIT);
-        let cap = RANKED_CANDIDATES.max(limit);
+        let words = query_words(query);
+        if words.is_empty() {
+            return Ok(SearchResults::default());
+        }
+        let limit = limit.clamp(1, Page::MAX_LIMIT) as usize;
+        let generation: i64 = self.read(|c| {
+            Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'library_generation'")?.query_row([], |r| r.get(0))?)
+        })?;
+        let cached = lock(&self.search).get(&user).filter(|i| i.generation == generation).cloned();
+        let index = match cached {
+            Some(i) => i,
+            None => {
+                let i = std::sync::Arc::new(self.read(|c| load_index(c, user, generation))?);
+                lock(&self.search).insert(user, i.clone());
+                i
+            }
+        };
+        let (t, al, ar) = (index.tracks.search(&words, limit), index.albums.search(&words, limit), index.artists.search(&words, limit));
         self.read(|c| {
-            let tracks = collect(c.prepare_cached(TRACK_SEARCH)?.query_map(params![q, user, limit, cap], track_row)?)?;
-            let albums = collect(c.prepare_cached(ALBUM_SEARCH)?.query_map(params![q, user, limit, cap], album_row)?)?;
-            let artists = collect(c.prepare_cached(ARTIST_SEARCH)?.query_map(params![q, user, limit, cap], artist_row)?)?;
-            Ok(SearchResults { tracks, albums, artists })
+            Ok(SearchResults {
+                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &t, track_row, |x| x.id)?,
+                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &al, album_row, |x| x.id)?,
+                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &ar, artist_row, |x| x.id)?,
+            })
         })
     }
 
@@ -738,7 +761,7 @@ mod tests {
         let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
         let a = cat.create_user("a", "x", false).unwrap().id;
         let b = cat.create_user("b", "x", false).unwrap().id;
-        let many: Vec<NewTrack> = (0..RANKED_CANDIDATES + 50).map(|i| track(a, i, &format!("Jóga {i}"))).collect();
+        let many: Vec<NewTrack> = (0..300).map(|i| track(a, i, &format!("Jóga {i}"))).collect();
         cat.add_tracks(&many).unwrap();
         cat.add_tracks(&[track(b, 0, "Jóga (live)")]).unwrap();
         let r = cat.search(b, "joga", 20).unwrap();
