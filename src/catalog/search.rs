@@ -9,58 +9,75 @@
 
 use super::fold::fold;
 
-/// One searchable row: its id, its folded title, and all its folded text.
-struct Entry {
-    id: i64,
-    title: Box<str>,
-    text: Box<str>,
-}
-
-/// The searchable entries of one kind (tracks, albums or artists) of one user.
+/// The searchable entries of one kind (tracks, albums or artists) of one user: all folded
+/// texts in one buffer, so each query word is one SIMD scan (`memchr::memmem`) of it.
 #[derive(Default)]
 pub struct Index {
-    entries: Vec<Entry>,
+    ids: Vec<i64>,
+    titles: Vec<Box<str>>,
+    /// Entry texts, each followed by '\n'.
+    text: String,
+    /// Where each entry's text starts in `text`.
+    starts: Vec<usize>,
 }
 
 impl Index {
     /// `rows` are (id, title, other searchable texts), in the order ties should keep.
     pub fn build(rows: impl IntoIterator<Item = (i64, String, Vec<String>)>) -> Index {
-        let entries = rows
-            .into_iter()
-            .map(|(id, title, rest)| {
-                let title = fold(&title);
-                let mut text = title.clone();
-                for r in rest {
-                    text.push(' ');
-                    text.push_str(&fold(&r));
-                }
-                Entry { id, title: title.into(), text: text.into() }
-            })
-            .collect();
-        Index { entries }
+        let mut idx = Index::default();
+        for (id, title, rest) in rows {
+            let title = fold(&title);
+            idx.starts.push(idx.text.len());
+            idx.text.push_str(&title);
+            for r in rest {
+                idx.text.push(' ');
+                idx.text.push_str(&fold(&r));
+            }
+            idx.text.push('\n');
+            idx.ids.push(id);
+            idx.titles.push(title.into());
+        }
+        idx
     }
 
     /// Ids of the best `limit` matches for the already-split query words.
     pub fn search(&self, words: &[String], limit: usize) -> Vec<i64> {
-        if words.is_empty() || limit == 0 {
+        if words.is_empty() || limit == 0 || self.ids.is_empty() {
             return Vec::new();
+        }
+        // matched[e] = how many of the words (in order) entry e has matched so far.
+        let mut matched = vec![0u8; self.ids.len()];
+        let hay = self.text.as_bytes();
+        for (wi, w) in words.iter().enumerate() {
+            let mut last = usize::MAX;
+            for pos in memchr::memmem::find_iter(hay, w.as_bytes()) {
+                if pos > 0 && hay[pos - 1].is_ascii_alphanumeric() {
+                    continue; // not the start of a word
+                }
+                let e = self.starts.partition_point(|&s| s <= pos) - 1;
+                if e != last && matched[e] as usize == wi {
+                    matched[e] += 1;
+                }
+                last = e;
+            }
         }
         let phrase = words.join(" ");
         let mut tiers: [Vec<i64>; 4] = Default::default();
-        for e in &self.entries {
-            if !words.iter().all(|w| has_word_prefix(&e.text, w)) {
+        for (e, &m) in matched.iter().enumerate() {
+            if m as usize != words.len() {
                 continue;
             }
-            let tier = if *e.title == *phrase {
+            let title = &self.titles[e];
+            let tier = if **title == *phrase {
                 0
-            } else if e.title.starts_with(&phrase) {
+            } else if title.starts_with(&phrase) {
                 1
-            } else if words.iter().all(|w| has_word_prefix(&e.title, w)) {
+            } else if words.iter().all(|w| has_word_prefix(title, w)) {
                 2
             } else {
                 3
             };
-            tiers[tier].push(e.id);
+            tiers[tier].push(self.ids[e]);
             if tiers[0].len() >= limit {
                 break;
             }
