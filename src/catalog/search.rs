@@ -68,16 +68,21 @@ impl Index {
                 continue;
             }
             let title = &self.titles[e];
+            // Once the better tiers hold `limit` ids, a later entry can only displace them by
+            // an exact title or title prefix, so the costlier checks are skipped.
+            let filled = tiers[0].len() + tiers[1].len() + tiers[2].len() >= limit;
             let tier = if **title == *phrase {
                 0
             } else if title.starts_with(&phrase) {
                 1
-            } else if words.iter().all(|w| has_word_prefix(title, w)) {
+            } else if !filled && words.iter().all(|w| has_word_prefix(title, w)) {
                 2
             } else {
                 3
             };
-            tiers[tier].push(self.ids[e]);
+            if tiers[tier].len() < limit && (tier < 3 || !filled) {
+                tiers[tier].push(self.ids[e]);
+            }
             if tiers[0].len() >= limit {
                 break;
             }
@@ -134,5 +139,9 @@ mod tests {
         assert_eq!(i.search(&query_words("joga"), 10), [2, 3, 6]);
         assert_eq!(i.search(&query_words("joga live"), 10), [3]);
         assert_eq!(i.search(&query_words("joga"), 1), [2]);
+        // With the better tiers full, a later exact title still comes first.
+        assert_eq!(i.search(&query_words("bjork"), 2), [1, 2]);
+        let many = Index::build((0..100).map(|k| (k, format!("Song {k} Joga"), vec![])).chain([(999, "Joga".to_string(), vec![])]));
+        assert_eq!(many.search(&query_words("joga"), 3), [999, 0, 1]);
     }
 }
