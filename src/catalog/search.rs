@@ -49,12 +49,15 @@ impl Index {
         let mut matched = vec![0u8; self.ids.len()];
         let hay = self.text.as_bytes();
         for (wi, w) in words.iter().enumerate() {
-            let mut last = usize::MAX;
+            // Hits come in increasing order, so the entry cursor only moves forward.
+            let (mut e, mut last) = (0usize, usize::MAX);
             for pos in memchr::memmem::find_iter(hay, w.as_bytes()) {
                 if pos > 0 && hay[pos - 1].is_ascii_alphanumeric() {
                     continue; // not the start of a word
                 }
-                let e = self.starts.partition_point(|&s| s <= pos) - 1;
+                while e + 1 < self.starts.len() && self.starts[e + 1] <= pos {
+                    e += 1;
+                }
                 if e != last && matched[e] as usize == wi {
                     matched[e] += 1;
                 }
