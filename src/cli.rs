@@ -12,6 +12,14 @@ use crate::app::{App, shutdown_signal};
 use crate::config::{Config, Overrides};
 use crate::ingest::{ImportOptions, import};
 
+/// `println!` that ignores a closed stdout (`tonearm import ... | head` must not panic).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "tonearm", version, about = "Personal music locker and adaptive audio streaming server")]
 struct Cli {
@@ -140,11 +148,11 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
             let pw = read_password(password_stdin)?;
             let first = app.catalog.user_count()? == 0;
             let u = app.accounts.create_user(&name, &pw, admin || first)?;
-            println!("created user '{}'{}", u.username, if u.is_admin { " (admin)" } else { "" });
+            out!("created user '{}'{}", u.username, if u.is_admin { " (admin)" } else { "" });
         }
         UserCmd::List => {
             for u in app.catalog.list_users()? {
-                println!("{}\t{}", u.username, if u.is_admin { "admin" } else { "user" });
+                out!("{}\t{}", u.username, if u.is_admin { "admin" } else { "user" });
             }
         }
         UserCmd::Delete { name } => {
@@ -156,12 +164,12 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
                 }
                 app.store.delete(h)?;
             }
-            println!("deleted user '{name}'; freed {} blob(s), {}", freed.len(), human_bytes(bytes));
+            out!("deleted user '{name}'; freed {} blob(s), {}", freed.len(), human_bytes(bytes));
         }
         UserCmd::Passwd { name, password_stdin } => {
             let pw = read_password(password_stdin)?;
             app.accounts.set_password(&name, &pw)?;
-            println!("password changed for '{name}'; existing sessions ended");
+            out!("password changed for '{name}'; existing sessions ended");
         }
     }
     Ok(())
@@ -181,7 +189,7 @@ fn run_import(config: Config, paths: Vec<PathBuf>, user: &str, threads: Option<u
     let opts = ImportOptions { threads, batch_size, progress: !quiet && std::io::stderr().is_terminal() };
     let r = import(&ingest, u.id, &paths, &opts)?;
     let secs = r.elapsed.as_secs_f64().max(1e-6);
-    println!(
+    out!(
         "imported {} file(s), {} in {:.2} s ({:.0} files/s, {}/s)",
         r.imported,
         human_bytes(r.bytes),
@@ -189,19 +197,19 @@ fn run_import(config: Config, paths: Vec<PathBuf>, user: &str, threads: Option<u
         (r.imported + r.already_present) as f64 / secs,
         human_bytes((r.bytes as f64 / secs) as u64)
     );
-    println!("already present: {}", r.already_present);
+    out!("already present: {}", r.already_present);
     if r.skipped > 0 {
-        println!("skipped (images, logs, cue sheets, playlists): {}", r.skipped);
+        out!("skipped (images, logs, cue sheets, playlists): {}", r.skipped);
     }
     if !r.flagged.is_empty() {
-        println!("imported but damaged: {}", r.flagged.len());
+        out!("imported but damaged: {}", r.flagged.len());
         for (p, why) in &r.flagged {
-            println!("  {}: {why}", p.display());
+            out!("  {}: {why}", p.display());
         }
     }
-    println!("rejected: {}", r.rejected.len());
+    out!("rejected: {}", r.rejected.len());
     for rej in &r.rejected {
-        println!("  {}: [{}] {}", rej.path.display(), rej.code, rej.reason);
+        out!("  {}: [{}] {}", rej.path.display(), rej.code, rej.reason);
     }
     Ok(())
 }
