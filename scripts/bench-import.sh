@@ -18,7 +18,7 @@ export RUST_LOG="warn,symphonia=error,lofty=error"
 [ -d "$B/lib20k" ] || python3 scripts/gen-library.py "$B/lib20k" 20000
 if [ ! -d "$B/large" ]; then
   mkdir -p "$B/large"
-  for i in 1 2 3; do # ~4 minutes of stereo noise: FLAC cannot shrink it, ~40 MB each
+  for i in 1 2 3; do # 4 minutes of stereo pink noise each: FLAC barely shrinks it, ~25 MB each
     ffmpeg -hide_banner -loglevel error -y -f lavfi -i "anoisesrc=d=240:c=pink:seed=$i:a=0.3" -ac 2 -ar 44100 \
       -c:a flac -metadata title="Large $i" -metadata artist="Noise" "$B/large/large$i.flac"
   done
