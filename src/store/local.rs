@@ -28,6 +28,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
+/// Whether a process with this id is running (Linux: `/proc/<pid>` exists).
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
 impl BlobReader for File {
     fn len(&self) -> u64 {
         self.metadata().map(|m| m.len()).unwrap_or(0)
@@ -40,8 +45,15 @@ impl LocalStore {
         let root = root.into();
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        // Temporaries are named `<pid>-<n>`: only those of processes that are gone are
+        // stale. Another process (an import running beside the server, or a `user add`
+        // during an import) must keep its in-flight files.
         for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
-            let _ = fs::remove_file(entry.path());
+            let name = entry.file_name();
+            let owner = name.to_str().and_then(|n| n.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+            if owner.is_none_or(|pid| !process_alive(pid)) {
+                let _ = fs::remove_file(entry.path());
+            }
         }
         Ok(LocalStore { root, tmp, counter: AtomicU64::new(0) })
     }
@@ -252,6 +264,20 @@ mod tests {
         assert_eq!(back, bytes);
         assert!(matches!(s.stage_file(&src, 10), Err(StoreError::TooLarge(10))));
         assert_eq!(fs::read_dir(&s.tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn open_keeps_live_processes_temporaries() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("blobs");
+        let s = LocalStore::open(&root).unwrap();
+        let live = s.stage(&mut &b"in flight"[..], u64::MAX).unwrap();
+        // A temporary of a process that no longer exists (pid beyond pid_max).
+        fs::write(root.join("tmp").join("4294967295-0"), b"stale").unwrap();
+        let _again = LocalStore::open(&root).unwrap();
+        let left: Vec<_> = fs::read_dir(root.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(left, vec![live.temp.clone().unwrap()]);
+        assert_eq!(s.commit(vec![live]).unwrap()[0].created, true);
     }
 
     #[test]
