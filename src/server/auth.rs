@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,8 +16,8 @@ use crate::catalog::User;
 /// The signed-in user, from `Authorization: Bearer <token>`.
 pub struct AuthUser(pub User);
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -25,7 +25,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)
+        let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::Unauthorized("unauthorized", "missing bearer token".into()))?
             .to_string();
         let accounts = state.accounts.clone();
@@ -55,12 +55,8 @@ pub async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json
 }
 
 /// `POST /api/v1/auth/logout`: revokes the presented token.
-pub async fn logout(State(state): State<AppState>, AuthUser(_): AuthUser, parts: axum::http::HeaderMap) -> ApiResult<StatusCode> {
-    let token = parts
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_string()))
-        .unwrap_or_default();
+pub async fn logout(State(state): State<AppState>, AuthUser(_): AuthUser, headers: HeaderMap) -> ApiResult<StatusCode> {
+    let token = bearer(&headers).unwrap_or_default().to_string();
     let accounts = state.accounts.clone();
     blocking(move || Ok(accounts.logout(&token)?)).await?;
     Ok(StatusCode::NO_CONTENT)

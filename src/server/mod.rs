@@ -88,15 +88,10 @@ pub struct Query<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded_de(q).map(Query)
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
     }
-}
-
-fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> ApiResult<T> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| ApiError::bad_request("bad_query", "malformed query string"))?)
-        .map(|axum::extract::Query(v)| v)
-        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
 }
 
 /// A numeric id from the path; anything else is a 404, like an id that does not exist.
