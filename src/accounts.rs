@@ -60,10 +60,15 @@ pub fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(AccountError::WeakPassword);
     }
+    argon2_hash(password.as_bytes())
+}
+
+/// An argon2id PHC string for `secret` with a fresh random salt.
+fn argon2_hash(secret: &[u8]) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::fill(&mut salt[..]);
     Argon2::default()
-        .hash_password_with_salt(password.as_bytes(), &salt)
+        .hash_password_with_salt(secret, &salt)
         .map(|h| h.to_string())
         .map_err(|e| AccountError::Hash(e.to_string()))
 }
@@ -84,14 +89,7 @@ impl Accounts {
     }
 
     fn dummy_hash(&self) -> &str {
-        self.dummy_hash.get_or_init(|| {
-            let mut salt = [0u8; 16];
-            rand::fill(&mut salt[..]);
-            Argon2::default()
-                .hash_password_with_salt(b"not a real password", &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        })
+        self.dummy_hash.get_or_init(|| argon2_hash(b"not a real password").unwrap_or_default())
     }
 
     pub fn create_user(&self, username: &str, password: &str, is_admin: bool) -> Result<User> {
