@@ -120,19 +120,9 @@ impl BlobStore for LocalStore {
         if staged.size > max_len {
             return Err(StoreError::TooLarge(max_len));
         }
-        let mut back = File::open(&temp).map_err(io_err(&temp))?;
+        let back = File::open(&temp).map_err(io_err(&temp))?;
         let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; CHUNK * 4];
-        loop {
-            match back.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => {
-                    hasher.update(&buf[..k]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::Io { path: temp, source: e }),
-            }
-        }
+        hasher.update_reader(back).map_err(io_err(&temp))?;
         staged.hash = ContentHash(*hasher.finalize().as_bytes());
         Ok(staged)
     }
