@@ -11,6 +11,8 @@ pub mod telemetry;
 pub mod store;
 pub mod media;
 pub mod catalog;
+pub mod encode;
+pub mod package;
 pub mod accounts;
 pub mod ingest;
 pub mod server;

@@ -6,8 +6,10 @@
 //! every input here is untrusted, so nothing may panic or allocate without bound.
 
 pub mod cover;
+pub mod decode;
 mod mp4;
 pub mod probe;
+pub mod resample;
 pub mod tags;
 
 use std::io::{self, Cursor};

@@ -1,0 +1,299 @@
+//! Packaging: turns a stored original into HLS renditions. Owns the segment grid
+//! ([`timeline`]), the fMP4 writer ([`fmp4`]), the playlists ([`hls`]) and [`produce`], which
+//! decodes, resamples, encodes and packages any run of segments of one rung.
+//!
+//! Segment `k` is produced without segments `0..k`: the decoder seeks, and the encoder starts
+//! at a grid point at least [`PREROLL`] samples (plus its own delay) before the segment, its
+//! packets before the segment are thrown away. Because the encoder start is on the 0.32 s
+//! grid and packet numbering follows from it, a cold segment carries exactly the packets
+//! (same numbering, same timestamps) a continuous encode would, and the pre-roll lets the
+//! encoder's state converge so the join is not audible (tests/hls.rs measures it).
+//!
+//! Depends on `media` (decode, resample) and `encode`; knows nothing of caches, the store,
+//! the catalog or HTTP: the caller hands in a function that opens the original.
+
+pub mod fmp4;
+pub mod hls;
+mod timeline;
+
+pub use timeline::{Layout, Timeline, UNIT};
+
+use std::io;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use symphonia::core::io::MediaSource;
+
+use crate::encode::{self, AacEncoder, Codec, EncodeError, Encoder, OUTPUT_RATE};
+use crate::media::decode::{DecodeError, PcmReader, SourceInfo};
+use crate::media::resample::{ResampleError, Resampler};
+
+/// Bumped whenever the bytes of a produced init or segment change (cache keys and ETags
+/// include it, so stale cached bytes are never served).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Encoder warm-up before a cold segment, in output samples (80 ms: the Opus pre-roll of
+/// Opus-in-ISOBMFF §4.3.6.2; several AAC frames).
+pub const PREROLL: u64 = 3840;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("opening the original: {0}")]
+    Open(#[from] io::Error),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("segment {0} does not exist")]
+    NoSuchSegment(u32),
+}
+
+/// One rendition of the ladder: a codec at a bitrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rung {
+    pub codec: Codec,
+    /// Bits per second.
+    pub bitrate: u32,
+}
+
+impl Rung {
+    /// The rung's name in URLs: `aac-96`, `opus-128`.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.codec.name(), self.bitrate / 1000)
+    }
+
+    pub fn parse_id(s: &str) -> Option<Rung> {
+        let (c, k) = s.split_once('-')?;
+        let codec = Codec::parse(c)?;
+        let kbps: u32 = k.parse().ok()?;
+        Some(Rung { codec, bitrate: kbps.checked_mul(1000)? })
+    }
+
+    /// The RFC 6381 `CODECS` value for HLS (lowercase `opus`: what MSE accepts).
+    pub fn codecs_attr(&self) -> &'static str {
+        match self.codec {
+            Codec::Aac => "mp4a.40.2",
+            Codec::Opus => "opus",
+            Codec::Mp3 => "mp4a.40.34",
+        }
+    }
+
+    /// An upper bound of any segment's bitrate including container overhead (moof, sample
+    /// sizes), for `BANDWIDTH`. AAC is CBR with a bit reservoir of 6144 bits per channel;
+    /// Opus runs constrained VBR. tests/hls.rs checks the bound against real segments.
+    pub fn peak_bandwidth(&self) -> u64 {
+        let b = u64::from(self.bitrate);
+        match self.codec {
+            Codec::Opus => b * 6 / 5 + 8_000,
+            _ => b * 21 / 20 + 16_000,
+        }
+    }
+
+    /// Average bitrate including container overhead, for `AVERAGE-BANDWIDTH`.
+    pub fn average_bandwidth(&self) -> u64 {
+        u64::from(self.bitrate) + 2_000
+    }
+
+    pub fn is_hls(&self) -> bool {
+        matches!(self.codec, Codec::Aac | Codec::Opus)
+    }
+}
+
+/// The sample entry, delay and layout of a rung for a source.
+pub struct RenditionPlan {
+    pub track: fmp4::TrackConfig,
+    pub layout: Layout,
+    pub channels: usize,
+}
+
+impl RenditionPlan {
+    pub fn new(src: &SourceInfo, rung: &Rung) -> Result<(RenditionPlan, Box<dyn Encoder>), PackageError> {
+        let channels = src.out_channels() as usize;
+        let (entry, enc): (fmp4::SampleEntry, Box<dyn Encoder>) = match rung.codec {
+            Codec::Aac => {
+                let e = AacEncoder::new(rung.bitrate, channels, false)?;
+                (fmp4::SampleEntry::Aac { asc: e.audio_specific_config().to_vec(), bitrate: rung.bitrate }, Box::new(e))
+            }
+            Codec::Opus => {
+                let e = encode::OpusEncoder::new(rung.bitrate, channels)?;
+                let pre_skip = e.delay().min(u32::from(u16::MAX)) as u16;
+                (fmp4::SampleEntry::Opus { pre_skip, input_rate: src.sample_rate }, Box::new(e))
+            }
+            Codec::Mp3 => return Err(EncodeError::Setup("MP3 has no HLS rendition here".into()).into()),
+        };
+        let timeline = Timeline::for_source(src.frames, src.sample_rate);
+        let layout = Layout::new(timeline, enc.frame_len(), enc.delay());
+        let track = fmp4::TrackConfig {
+            entry,
+            channels: channels as u16,
+            timescale: OUTPUT_RATE,
+            frame_len: enc.frame_len() as u32,
+            priming: enc.delay(),
+            duration: timeline.frames,
+        };
+        Ok((RenditionPlan { track, layout, channels }, enc))
+    }
+}
+
+/// The initialization segment of `rung` for `src`.
+pub fn init_segment(src: &SourceInfo, rung: &Rung) -> Result<Vec<u8>, PackageError> {
+    let (plan, _) = RenditionPlan::new(src, rung)?;
+    Ok(fmp4::init_segment(&plan.track))
+}
+
+/// Opens the stored original afresh (each production reads it independently).
+pub type OpenSource<'a> = &'a (dyn Fn() -> io::Result<Box<dyn MediaSource>> + Sync);
+
+/// Produces segments `segs` of `rung` in one encoder session, handing each finished segment
+/// to `emit` as soon as it is complete. `emit` returns false to stop early.
+pub fn produce(
+    open: OpenSource<'_>,
+    ext_hint: &str,
+    src: &SourceInfo,
+    rung: &Rung,
+    segs: Range<u32>,
+    emit: &mut dyn FnMut(u32, Vec<u8>) -> bool,
+) -> Result<(), PackageError> {
+    let (plan, mut enc) = RenditionPlan::new(src, rung)?;
+    let layout = plan.layout;
+    let count = layout.timeline.segment_count();
+    if segs.start >= segs.end || segs.end > count {
+        return Err(PackageError::NoSuchSegment(segs.end.max(segs.start)));
+    }
+    let f = layout.frame_len;
+    let ch = plan.channels;
+    let first = layout.first_packet(segs.start);
+    let last_end = layout.end_packet(segs.end - 1);
+    // Encoder start: on the grid, with room for the encoder delay and the pre-roll.
+    let s0 = if segs.start == 0 { 0 } else { (first * f).saturating_sub(layout.delay + PREROLL) / UNIT * UNIT };
+    let src_start = (u128::from(s0) * u128::from(src.sample_rate) / u128::from(OUTPUT_RATE)) as u64;
+    let mut reader = PcmReader::open(open()?, ext_hint, src, src_start)?;
+    let mut resampler = Resampler::new(src.sample_rate, OUTPUT_RATE, ch)?;
+
+    let frame_samples = f as usize * ch;
+    let mut decoded = Vec::with_capacity(4096 * ch);
+    let mut fifo: Vec<f32> = Vec::with_capacity(frame_samples * 8);
+    let mut fifo_at = 0;
+    let mut flushed = false;
+    let mut packets = Vec::new();
+    let mut next_packet = s0 / f;
+    let mut seg = segs.start;
+    let mut seg_packets: Vec<Vec<u8>> = Vec::new();
+    while next_packet < last_end {
+        while fifo.len() - fifo_at < frame_samples {
+            if fifo_at > 0 {
+                fifo.drain(..fifo_at);
+                fifo_at = 0;
+            }
+            decoded.clear();
+            if reader.read(&mut decoded, 4096)? > 0 {
+                resampler.push(&decoded, &mut fifo)?;
+            } else if !flushed {
+                resampler.finish(&mut fifo)?;
+                flushed = true;
+            } else {
+                // Past the end: silence drains the encoder's delay.
+                fifo.resize(fifo.len().max(frame_samples), 0.0);
+            }
+        }
+        packets.clear();
+        enc.encode(&fifo[fifo_at..fifo_at + frame_samples], &mut packets)?;
+        fifo_at += frame_samples;
+        for p in packets.drain(..) {
+            let j = next_packet;
+            next_packet += 1;
+            if j < first {
+                continue;
+            }
+            seg_packets.push(p);
+            if j + 1 == layout.end_packet(seg) {
+                let base = layout.first_packet(seg) * f;
+                let bytes = fmp4::media_segment(&plan.track, seg + 1, base, &seg_packets);
+                seg_packets.clear();
+                if !emit(seg, bytes) {
+                    return Ok(());
+                }
+                seg += 1;
+                if seg >= segs.end {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::probe::probe_path;
+    use std::path::{Path, PathBuf};
+
+    pub(crate) fn fixture(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)
+    }
+
+    pub(crate) fn source_info(path: &Path) -> SourceInfo {
+        let p = probe_path(path).unwrap();
+        SourceInfo { container: p.container, codec: p.codec, sample_rate: p.sample_rate, channels: p.channels, frames: p.frames, priming: p.priming }
+    }
+
+    #[test]
+    fn encoders_emit_one_packet_per_frame() {
+        for codec in [Codec::Aac, Codec::Opus] {
+            let mut e = encode::new_encoder(codec, 128_000, 2, false).unwrap();
+            let frame = vec![0.1f32; e.frame_len() * 2];
+            let mut out = Vec::new();
+            for _ in 0..10 {
+                e.encode(&frame, &mut out).unwrap();
+            }
+            assert_eq!(out.len(), 10, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn every_segment_of_a_fixture_is_produced() {
+        let path = fixture("library/Björk - Homogenic/01 Hunter.flac");
+        let src = source_info(&path);
+        for rung in [Rung { codec: Codec::Aac, bitrate: 96_000 }, Rung { codec: Codec::Opus, bitrate: 64_000 }] {
+            let open = || -> io::Result<Box<dyn MediaSource>> { Ok(Box::new(std::fs::File::open(&path)?)) };
+            let count = Timeline::for_source(src.frames, src.sample_rate).segment_count();
+            let mut got = Vec::new();
+            produce(&open, "flac", &src, &rung, 0..count, &mut |k, b| {
+                got.push((k, b.len()));
+                true
+            })
+            .unwrap();
+            assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), (0..count).collect::<Vec<_>>());
+            // A later segment alone, cold.
+            let mut alone = Vec::new();
+            produce(&open, "flac", &src, &rung, count - 1..count, &mut |k, b| {
+                alone.push((k, b.len()));
+                true
+            })
+            .unwrap();
+            assert_eq!(alone.len(), 1);
+        }
+    }
+    #[test]
+    #[ignore]
+    fn dump_for_ffprobe() {
+        let path = PathBuf::from(std::env::var("DUMP_SRC").unwrap());
+        let src = source_info(&path);
+        let ext = path.extension().unwrap().to_str().unwrap().to_string();
+        for rung in [Rung { codec: Codec::Aac, bitrate: 96_000 }, Rung { codec: Codec::Opus, bitrate: 64_000 }] {
+            let open = || -> io::Result<Box<dyn MediaSource>> { Ok(Box::new(std::fs::File::open(&path)?)) };
+            let count = Timeline::for_source(src.frames, src.sample_rate).segment_count();
+            let mut all = init_segment(&src, &rung).unwrap();
+            for k in (0..count).rev() {
+                let mut seg = Vec::new();
+                produce(&open, &ext, &src, &rung, k..k + 1, &mut |_, b| { seg = b; true }).unwrap();
+                std::fs::write(format!("/tmp/dump_{}_{k}.m4s", rung.id()), &seg).unwrap();
+            }
+            for k in 0..count { all.extend(std::fs::read(format!("/tmp/dump_{}_{k}.m4s", rung.id())).unwrap()); }
+            std::fs::write(format!("/tmp/dump_{}.mp4", rung.id()), &all).unwrap();
+        }
+    }
+}
