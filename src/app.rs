@@ -10,6 +10,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
+use crate::cache::{StreamSettings, Streamer};
+use crate::encode::Codec;
+use crate::package::Rung;
+use crate::signing::UrlSigner;
 use crate::catalog::{Catalog, SqliteCatalog};
 use crate::config::Config;
 use crate::ingest::Ingest;
@@ -21,6 +25,9 @@ pub struct App {
     pub store: Arc<dyn BlobStore>,
     pub catalog: Arc<dyn Catalog>,
     pub accounts: Arc<Accounts>,
+    pub streamer: Arc<Streamer>,
+    pub signer: Arc<UrlSigner>,
+    pub ladder: Arc<[Rung]>,
 }
 
 impl App {
@@ -32,7 +39,23 @@ impl App {
         let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?);
         let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(dir.join("tonearm.db")).context("opening catalog")?);
         let accounts = Arc::new(Accounts::new(catalog.clone(), config.auth.token_ttl_hours)?);
-        Ok(App { config, store, catalog, accounts })
+        let signer = Arc::new(UrlSigner::load_or_create(&dir.join("secret.key"))?);
+        let streamer = Streamer::new(
+            store.clone(),
+            StreamSettings {
+                cache_bytes: config.stream.cache_bytes,
+                threads: config.stream_threads(),
+                max_jobs: config.stream.max_jobs,
+                prefetch: config.stream.prefetch,
+            },
+        )
+        .context("starting the transcoder pool")?;
+        let ladder: Arc<[Rung]> = config
+            .ladder
+            .iter()
+            .filter_map(|r| Some(Rung { codec: Codec::parse(&r.codec)?, bitrate: r.kbps * 1000 }))
+            .collect();
+        Ok(App { config, store, catalog, accounts, streamer, signer, ladder })
     }
 
     pub fn ingest(&self) -> Ingest {
@@ -46,6 +69,10 @@ impl App {
             store: self.store.clone(),
             cover_cache: self.config.data_dir.join("cache/covers"),
             cover_max_size: self.config.covers.max_size,
+            streamer: self.streamer.clone(),
+            signer: self.signer.clone(),
+            ladder: self.ladder.clone(),
+            url_ttl_secs: self.config.stream.url_ttl_secs,
         }
     }
 

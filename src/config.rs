@@ -23,6 +23,33 @@ pub struct Config {
     pub auth: AuthConfig,
     pub import: ImportConfig,
     pub covers: CoverConfig,
+    pub stream: StreamConfig,
+    /// The HLS bitrate ladder, in the order the master playlist lists it.
+    pub ladder: Vec<LadderRung>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamConfig {
+    /// Byte budget of the in-memory hot-segment cache.
+    pub cache_bytes: u64,
+    /// Transcoding threads; 0 means one per core.
+    pub threads: usize,
+    /// Transcode jobs (queued or running) before new cold work gets 429; 0 means 4 per thread.
+    pub max_jobs: usize,
+    /// Segments prepared ahead after one is served.
+    pub prefetch: u32,
+    /// Lifetime of signed playback URLs, in seconds.
+    pub url_ttl_secs: u64,
+}
+
+/// One rendition of the ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LadderRung {
+    /// `aac` (AAC-LC) or `opus`.
+    pub codec: String,
+    /// Kilobits per second.
+    pub kbps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +88,13 @@ impl Default for Config {
             auth: AuthConfig::default(),
             import: ImportConfig::default(),
             covers: CoverConfig::default(),
+            stream: StreamConfig::default(),
+            ladder: vec![
+                LadderRung { codec: "aac".into(), kbps: 96 },
+                LadderRung { codec: "aac".into(), kbps: 192 },
+                LadderRung { codec: "opus".into(), kbps: 64 },
+                LadderRung { codec: "opus".into(), kbps: 128 },
+            ],
         }
     }
 }
@@ -74,6 +108,12 @@ impl Default for AuthConfig {
 impl Default for ImportConfig {
     fn default() -> Self {
         ImportConfig { threads: 0, max_file_bytes: 2 << 30, batch_size: 256 }
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig { cache_bytes: 256 << 20, threads: 0, max_jobs: 0, prefetch: 3, url_ttl_secs: 24 * 3600 }
     }
 }
 
@@ -129,7 +169,28 @@ impl Config {
         if self.covers.max_size < 16 {
             return Err(ConfigError::Value("covers.max_size must be at least 16".into()));
         }
+        if !self.ladder.iter().any(|r| r.codec == "aac") {
+            return Err(ConfigError::Value("the ladder needs an AAC-LC rung: Apple's HLS players do not play Opus".into()));
+        }
+        for r in &self.ladder {
+            let ok = match r.codec.as_str() {
+                "aac" => (16..=320).contains(&r.kbps),
+                "opus" => (6..=510).contains(&r.kbps),
+                _ => false,
+            };
+            if !ok {
+                return Err(ConfigError::Value(format!("ladder rung {} {} kbps: codec must be aac (16-320 kbps) or opus (6-510 kbps)", r.codec, r.kbps)));
+            }
+        }
         Ok(())
+    }
+
+    /// Transcoding threads after resolving `0` to the core count.
+    pub fn stream_threads(&self) -> usize {
+        match self.stream.threads {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        }
     }
 
     /// Number of import workers after resolving `0` to the core count.
@@ -158,6 +219,12 @@ mod tests {
         let table: toml_like::Table = toml_like::parse(&text);
         let defaults = serde_json::to_value(Config::default()).unwrap();
         for (k, v) in defaults.as_object().unwrap() {
+            if let Some(first) = v.as_array().and_then(|a| a.first()).and_then(|f| f.as_object()) {
+                for k2 in first.keys() {
+                    assert!(table.contains(&format!("{k}.{k2}")), "{k}.{k2} undocumented");
+                }
+                continue;
+            }
             match v.as_object() {
                 Some(inner) => {
                     for k2 in inner.keys() {
@@ -185,7 +252,7 @@ mod tests {
                     continue;
                 }
                 if let Some(s) = line.strip_prefix('[') {
-                    section = s.trim_end_matches(']').to_string();
+                    section = s.trim_start_matches('[').trim_end_matches(']').to_string();
                 } else if let Some((k, _)) = line.split_once('=') {
                     let k = k.trim();
                     keys.push(if section.is_empty() { k.to_string() } else { format!("{section}.{k}") });

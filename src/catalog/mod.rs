@@ -130,6 +130,8 @@ pub struct Track {
     pub replaygain_album_peak: Option<f64>,
     pub mb_track_id: Option<String>,
     pub mb_album_id: Option<String>,
+    /// Encoder priming at the start of the original (MP4 edit list / iTunSMPB), in frames.
+    pub priming: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -128,7 +128,7 @@ macro_rules! track_fields {
     t.track_number, t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation,
     m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, b.size,
     t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
-    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id"
+    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id, m.priming"
     };
 }
 macro_rules! track_joins {
@@ -181,6 +181,7 @@ fn track_row(r: &Row<'_>) -> rusqlite::Result<Track> {
         replaygain_album_peak: r.get(31)?,
         mb_track_id: r.get(32)?,
         mb_album_id: r.get(33)?,
+        priming: r.get::<_, i64>(34)?.max(0) as u64,
     })
 }
 

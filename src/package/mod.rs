@@ -14,6 +14,9 @@
 
 pub mod fmp4;
 pub mod hls;
+mod ogg;
+pub mod progressive;
+mod pump;
 mod timeline;
 
 pub use timeline::{Layout, Timeline, UNIT};
@@ -25,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use symphonia::core::io::MediaSource;
 
 use crate::encode::{self, AacEncoder, Codec, EncodeError, Encoder, OUTPUT_RATE};
-use crate::media::decode::{DecodeError, PcmReader, SourceInfo};
-use crate::media::resample::{ResampleError, Resampler};
+use crate::media::decode::{DecodeError, SourceInfo};
+use crate::media::resample::ResampleError;
+use pump::FramePump;
 
 /// Bumped whenever the bytes of a produced init or segment change (cache keys and ETags
 /// include it, so stale cached bytes are never served).
@@ -163,44 +167,19 @@ pub fn produce(
         return Err(PackageError::NoSuchSegment(segs.end.max(segs.start)));
     }
     let f = layout.frame_len;
-    let ch = plan.channels;
     let first = layout.first_packet(segs.start);
     let last_end = layout.end_packet(segs.end - 1);
     // Encoder start: on the grid, with room for the encoder delay and the pre-roll.
     let s0 = if segs.start == 0 { 0 } else { (first * f).saturating_sub(layout.delay + PREROLL) / UNIT * UNIT };
     let src_start = (u128::from(s0) * u128::from(src.sample_rate) / u128::from(OUTPUT_RATE)) as u64;
-    let mut reader = PcmReader::open(open()?, ext_hint, src, src_start)?;
-    let mut resampler = Resampler::new(src.sample_rate, OUTPUT_RATE, ch)?;
-
-    let frame_samples = f as usize * ch;
-    let mut decoded = Vec::with_capacity(4096 * ch);
-    let mut fifo: Vec<f32> = Vec::with_capacity(frame_samples * 8);
-    let mut fifo_at = 0;
-    let mut flushed = false;
+    let mut pump = FramePump::open(open, ext_hint, src, src_start)?;
     let mut packets = Vec::new();
     let mut next_packet = s0 / f;
     let mut seg = segs.start;
     let mut seg_packets: Vec<Vec<u8>> = Vec::new();
     while next_packet < last_end {
-        while fifo.len() - fifo_at < frame_samples {
-            if fifo_at > 0 {
-                fifo.drain(..fifo_at);
-                fifo_at = 0;
-            }
-            decoded.clear();
-            if reader.read(&mut decoded, 4096)? > 0 {
-                resampler.push(&decoded, &mut fifo)?;
-            } else if !flushed {
-                resampler.finish(&mut fifo)?;
-                flushed = true;
-            } else {
-                // Past the end: silence drains the encoder's delay.
-                fifo.resize(fifo.len().max(frame_samples), 0.0);
-            }
-        }
         packets.clear();
-        enc.encode(&fifo[fifo_at..fifo_at + frame_samples], &mut packets)?;
-        fifo_at += frame_samples;
+        enc.encode(pump.next(f as usize)?, &mut packets)?;
         for p in packets.drain(..) {
             let j = next_packet;
             next_packet += 1;

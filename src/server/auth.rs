@@ -25,13 +25,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::Unauthorized("unauthorized", "missing bearer token".into()))?
-            .to_string();
-        let accounts = state.accounts.clone();
-        let user = blocking(move || Ok(accounts.authenticate(&token)?)).await?;
-        user.map(AuthUser).ok_or_else(|| ApiError::Unauthorized("invalid_token", "token is invalid or expired".into()))
+        bearer_user(state, &parts.headers)
+            .await?
+            .map(AuthUser)
+            .ok_or_else(|| ApiError::Unauthorized("unauthorized", "missing bearer token".into()))
     }
+}
+
+/// The user of the request's bearer token: `None` without an `Authorization` header, an
+/// error for a token that is invalid or expired.
+pub(super) async fn bearer_user(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<User>> {
+    let Some(token) = bearer(headers).map(str::to_string) else { return Ok(None) };
+    let accounts = state.accounts.clone();
+    let user = blocking(move || Ok(accounts.authenticate(&token)?)).await?;
+    user.map(Some).ok_or_else(|| ApiError::Unauthorized("invalid_token", "token is invalid or expired".into()))
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::accounts::AccountError;
+use crate::cache::StreamError;
 use crate::catalog::CatalogError;
+use crate::signing::SignError;
 use crate::media::cover::CoverError;
 use crate::store::StoreError;
 
@@ -27,6 +29,10 @@ pub enum ApiError {
     RangeNotSatisfiable(u64),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("{1}")]
+    Forbidden(&'static str, String),
+    #[error("the server is busy transcoding; retry in {0} s")]
+    Busy(u32),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -52,6 +58,8 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable(code, m) => (StatusCode::UNPROCESSABLE_ENTITY, *code, m.clone()),
             ApiError::RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", self.to_string()),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", self.to_string()),
+            ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, *code, m.clone()),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", self.to_string()),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
@@ -63,6 +71,9 @@ impl IntoResponse for ApiError {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
+            }
+            ApiError::Busy(secs) => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             ApiError::Unauthorized(..) => {
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -114,5 +125,26 @@ impl From<CoverError> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::Internal(format!("worker task failed: {e}"))
+    }
+}
+
+impl From<StreamError> for ApiError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Busy(secs) => ApiError::Busy(secs),
+            StreamError::NoSuchSegment(k) => ApiError::NotFound(format!("segment {k}")),
+            StreamError::Failed(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<SignError> for ApiError {
+    fn from(e: SignError) -> Self {
+        match e {
+            SignError::Malformed => ApiError::Forbidden("bad_signature", e.to_string()),
+            SignError::Mismatch => ApiError::Forbidden("bad_signature", e.to_string()),
+            SignError::Expired => ApiError::Forbidden("expired_signature", e.to_string()),
+            SignError::Secret { .. } => ApiError::Internal(e.to_string()),
+        }
     }
 }

@@ -59,11 +59,11 @@ pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+pub(super) fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn etag_matches(list: &str, etag: &str) -> bool {
+pub(super) fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 
@@ -129,6 +129,11 @@ pub async fn original(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
     let id = parse_id(&id, "track")?;
     let catalog = s.catalog.clone();
     let t = blocking(move || Ok(catalog.track(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?;
+    serve_original(&s, &t, &headers)
+}
+
+/// The original file with `Range`, `If-Range` and `If-None-Match` support.
+pub(super) fn serve_original(s: &AppState, t: &crate::catalog::Track, headers: &HeaderMap) -> ApiResult<Response> {
     let len = t.size;
     let etag = format!("\"{}\"", t.hash.to_hex());
     let mut b = Response::builder()
@@ -154,7 +159,7 @@ pub async fn original(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
         ByteRange::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
     };
     b = b.header(header::CONTENT_LENGTH, end - start);
-    let body = if start == end { Body::empty() } else { stream_blob(&s, t.hash, start, end) };
+    let body = if start == end { Body::empty() } else { stream_blob(s, t.hash, start, end) };
     b.status(status).body(body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 

@@ -10,6 +10,7 @@ mod dto;
 pub mod error;
 mod files;
 mod library;
+mod stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,8 +21,12 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::accounts::Accounts;
+use crate::cache::Streamer;
+use crate::package::Rung;
+use crate::signing::UrlSigner;
 use crate::catalog::Catalog;
 use crate::store::BlobStore;
 pub use error::{ApiError, ApiResult};
@@ -35,6 +40,11 @@ pub struct AppState {
     /// Scaled covers are cached here, keyed by blob hash and size.
     pub cover_cache: PathBuf,
     pub cover_max_size: u32,
+    pub streamer: Arc<Streamer>,
+    pub signer: Arc<UrlSigner>,
+    /// The HLS ladder, in master-playlist order.
+    pub ladder: Arc<[Rung]>,
+    pub url_ttl_secs: u64,
 }
 
 /// Runs blocking work (SQLite, file I/O, hashing, image scaling) off the executor.
@@ -51,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tracks/{id}", get(library::track))
         .route("/tracks/{id}/cover", get(files::track_cover))
         .route("/tracks/{id}/original", get(files::original))
+        .route("/tracks/{id}/playback", get(stream::playback))
+        .route("/tracks/{id}/stream", get(stream::stream))
         .route("/albums", get(library::albums))
         .route("/albums/{id}", get(library::album))
         .route("/albums/{id}/cover", get(files::album_cover))
@@ -61,13 +73,35 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(stream::metrics))
+        .route("/hls/{track}/master.m3u8", get(stream::master))
+        .route("/hls/{track}/{rung}/{file}", get(stream::rendition))
         .nest("/api/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors())
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
         }))
         .with_state(state)
+}
+
+/// Browser players on other origins may fetch playlists, segments, streams and the API;
+/// credentials travel in the `Authorization` header or the signed query, never in cookies.
+fn cors() -> CorsLayer {
+    use axum::http::{Method, header};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::RANGE, header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .expose_headers([
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-content-duration"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 async fn healthz() -> &'static str {

@@ -1,0 +1,344 @@
+//! The hot-segment cache and the transcode scheduler: the one place that decides when to
+//! encode. Owns the byte-budgeted cache ([`lru`]), single flight (one encode per segment no
+//! matter how many ask), bounded concurrency with refusal instead of unbounded queueing,
+//! read-ahead of the next segments, and the counters behind `/metrics` ([`metrics`]).
+//!
+//! Keys are (content hash of the audio, rung, segment index, [`FORMAT_VERSION`]), never a
+//! user or track id, so one encode serves everyone who owns the same audio. Encoding runs on
+//! a dedicated rayon pool; async callers wait on a shared future and never block the
+//! executor. Depends on `package`, `media` and the `BlobStore` trait; knows nothing of HTTP.
+
+mod lru;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use symphonia::core::io::MediaSource;
+use tokio::sync::oneshot;
+
+use crate::domain::ContentHash;
+use crate::media::decode::SourceInfo;
+use crate::package::{self, FORMAT_VERSION, Rung, Timeline};
+use crate::store::{BlobReader, BlobStore};
+use lru::Slru;
+use metrics::{Gauges, Metrics};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamError {
+    #[error("transcoding is at capacity; retry in {0} s")]
+    Busy(u32),
+    #[error("segment {0} does not exist")]
+    NoSuchSegment(u32),
+    #[error("transcoding failed: {0}")]
+    Failed(String),
+}
+
+/// A stored original as the pipeline needs it.
+#[derive(Debug, Clone)]
+pub struct MediaRef {
+    pub hash: ContentHash,
+    pub info: SourceInfo,
+    /// The original file name's extension, a hint for the demuxer.
+    pub ext: String,
+}
+
+impl MediaRef {
+    pub fn timeline(&self) -> Timeline {
+        Timeline::for_source(self.info.frames, self.info.sample_rate)
+    }
+}
+
+/// Segment index used for the init segment in cache keys.
+const INIT: u32 = u32::MAX;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    hash: ContentHash,
+    rung: Rung,
+    index: u32,
+    version: u32,
+}
+
+impl Key {
+    fn new(hash: ContentHash, rung: Rung, index: u32) -> Key {
+        Key { hash, rung, index, version: FORMAT_VERSION }
+    }
+}
+
+type Waiter = Shared<BoxFuture<'static, Result<Bytes, StreamError>>>;
+
+pub struct StreamSettings {
+    pub cache_bytes: u64,
+    pub threads: usize,
+    pub max_jobs: usize,
+    pub prefetch: u32,
+}
+
+pub struct Streamer {
+    store: Arc<dyn BlobStore>,
+    cache: Mutex<Slru<Key>>,
+    inflight: Mutex<HashMap<Key, Waiter>>,
+    pool: rayon::ThreadPool,
+    /// Jobs queued or running (admission control).
+    jobs: AtomicUsize,
+    running: AtomicUsize,
+    threads: usize,
+    max_jobs: usize,
+    prefetch: u32,
+    budget: u64,
+    pub metrics: Metrics,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent (every update is
+    // a single insert/remove), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Holds one transcode slot (for progressive streams); released on drop.
+pub struct Slot {
+    streamer: Arc<Streamer>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.streamer.jobs.fetch_sub(1, Relaxed);
+        self.streamer.running.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Streamer {
+    pub fn new(store: Arc<dyn BlobStore>, s: StreamSettings) -> io::Result<Arc<Streamer>> {
+        let threads = s.threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("transcode-{i}"))
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(Arc::new(Streamer {
+            store,
+            cache: Mutex::new(Slru::new(s.cache_bytes)),
+            inflight: Mutex::new(HashMap::new()),
+            pool,
+            jobs: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            threads,
+            max_jobs: if s.max_jobs == 0 { 4 * threads } else { s.max_jobs },
+            prefetch: s.prefetch,
+            budget: s.cache_bytes,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Opens the original of `hash` for the decoder.
+    pub fn opener(&self, hash: ContentHash) -> impl Fn() -> io::Result<Box<dyn MediaSource>> + Sync + use<> {
+        let store = self.store.clone();
+        move || {
+            let r = store.open(&hash).map_err(io::Error::other)?;
+            Ok(Box::new(BlobSource(r)) as Box<dyn MediaSource>)
+        }
+    }
+
+    fn try_acquire(&self, limit: usize) -> bool {
+        self.jobs.fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1)).is_ok()
+    }
+
+    /// A transcode slot for a long-running progressive stream, or `Busy`.
+    pub fn progressive_slot(self: &Arc<Self>) -> Result<Slot, StreamError> {
+        if !self.try_acquire(self.max_jobs) {
+            self.metrics.rejected.fetch_add(1, Relaxed);
+            return Err(StreamError::Busy(2));
+        }
+        self.running.fetch_add(1, Relaxed);
+        self.metrics.progressive_streams.fetch_add(1, Relaxed);
+        Ok(Slot { streamer: self.clone() })
+    }
+
+    /// The init segment of `rung` (cheap: no audio is encoded).
+    pub async fn init(self: &Arc<Self>, m: &MediaRef, rung: Rung) -> Result<Bytes, StreamError> {
+        let key = Key::new(m.hash, rung, INIT);
+        let cached = lock(&self.cache).get(&key);
+        if let Some(b) = cached {
+            return Ok(b);
+        }
+        let info = m.info.clone();
+        let bytes = tokio::task::spawn_blocking(move || package::init_segment(&info, &rung))
+            .await
+            .map_err(|e| StreamError::Failed(e.to_string()))?
+            .map_err(|e| StreamError::Failed(e.to_string()))?;
+        let bytes = Bytes::from(bytes);
+        lock(&self.cache).insert(key, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Segment `k` of `rung`: from the cache, from an encode already in flight, or from a
+    /// new encode job (refused with `Busy` when saturated). Then prepares the next ones.
+    pub async fn segment(self: &Arc<Self>, m: &MediaRef, rung: Rung, k: u32) -> Result<Bytes, StreamError> {
+        if k >= m.timeline().segment_count() {
+            return Err(StreamError::NoSuchSegment(k));
+        }
+        let key = Key::new(m.hash, rung, k);
+        let waiter = {
+            let mut inflight = lock(&self.inflight);
+            // Bound first: the cache guard must be gone before `prefetch_after` locks again.
+            let cached = lock(&self.cache).get(&key);
+            if let Some(b) = cached {
+                drop(inflight);
+                self.metrics.hits.fetch_add(1, Relaxed);
+                self.prefetch_after(m, rung, k);
+                return Ok(b);
+            }
+            if let Some(w) = inflight.get(&key) {
+                self.metrics.coalesced.fetch_add(1, Relaxed);
+                w.clone()
+            } else {
+                if !self.try_acquire(self.max_jobs) {
+                    self.metrics.rejected.fetch_add(1, Relaxed);
+                    return Err(StreamError::Busy(1));
+                }
+                self.metrics.misses.fetch_add(1, Relaxed);
+                self.start_job(&mut inflight, m, rung, k..k + 1)
+            }
+        };
+        let r = waiter.await;
+        if r.is_ok() {
+            self.prefetch_after(m, rung, k);
+        }
+        r
+    }
+
+    /// Registers every segment of `range` as in flight and queues one encoder session for
+    /// them. The caller holds a job slot. Returns the waiter of the first segment.
+    fn start_job(self: &Arc<Self>, inflight: &mut HashMap<Key, Waiter>, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>) -> Waiter {
+        let mut senders = Vec::new();
+        let mut first = None;
+        for s in range.clone() {
+            let (tx, rx) = oneshot::channel::<Result<Bytes, StreamError>>();
+            let fut: Waiter = async move { rx.await.unwrap_or_else(|_| Err(StreamError::Failed("encode job ended".into()))) }
+                .boxed()
+                .shared();
+            first.get_or_insert_with(|| fut.clone());
+            inflight.insert(Key::new(m.hash, rung, s), fut);
+            senders.push((s, tx));
+        }
+        self.metrics.encode_jobs.fetch_add(1, Relaxed);
+        let this = self.clone();
+        let m = m.clone();
+        self.pool.spawn(move || {
+            this.running.fetch_add(1, Relaxed);
+            this.run_job(&m, rung, range, senders);
+            this.running.fetch_sub(1, Relaxed);
+            this.jobs.fetch_sub(1, Relaxed);
+        });
+        first.unwrap_or_else(|| async { Err(StreamError::Failed("empty job".into())) }.boxed().shared())
+    }
+
+    fn run_job(&self, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>, senders: Vec<(u32, oneshot::Sender<Result<Bytes, StreamError>>)>) {
+        let open = self.opener(m.hash);
+        let started = Instant::now();
+        let mut senders = senders.into_iter().peekable();
+        let result = package::produce(&open, &m.ext, &m.info, &rung, range, &mut |k, bytes| {
+            let bytes = Bytes::from(bytes);
+            self.metrics.segments_encoded.fetch_add(1, Relaxed);
+            self.metrics.segment_seconds.observe(started.elapsed().as_secs_f64());
+            {
+                let key = Key::new(m.hash, rung, k);
+                let mut inflight = lock(&self.inflight);
+                lock(&self.cache).insert(key.clone(), bytes.clone());
+                inflight.remove(&key);
+            }
+            while let Some((s, tx)) = senders.next_if(|(s, _)| *s <= k) {
+                if s == k {
+                    let _ = tx.send(Ok(bytes.clone()));
+                }
+            }
+            true
+        });
+        if let Err(e) = &result {
+            self.metrics.encode_errors.fetch_add(1, Relaxed);
+            tracing::warn!(hash = %m.hash.to_hex(), rung = %rung.id(), error = %e, "encode failed");
+        }
+        let err = match result {
+            Err(e) => StreamError::Failed(e.to_string()),
+            Ok(()) => StreamError::Failed("segment was not produced".into()),
+        };
+        for (s, tx) in senders {
+            lock(&self.inflight).remove(&Key::new(m.hash, rung, s));
+            let _ = tx.send(Err(err.clone()));
+        }
+    }
+
+    /// After segment `k` was served, prepares the next `prefetch` segments in one encoder
+    /// session, but only with an idle thread: read-ahead never causes a 429.
+    fn prefetch_after(self: &Arc<Self>, m: &MediaRef, rung: Rung, k: u32) {
+        if self.prefetch == 0 {
+            return;
+        }
+        let count = m.timeline().segment_count();
+        let last = k.saturating_add(self.prefetch).min(count.saturating_sub(1));
+        let mut inflight = lock(&self.inflight);
+        let missing = |s: u32, inflight: &HashMap<Key, Waiter>| {
+            let key = Key::new(m.hash, rung, s);
+            !inflight.contains_key(&key) && !lock(&self.cache).contains(&key)
+        };
+        let Some(start) = (k + 1..=last).find(|&s| missing(s, &inflight)) else { return };
+        let mut end = start + 1;
+        while end <= last && missing(end, &inflight) {
+            end += 1;
+        }
+        if !self.try_acquire(self.threads) {
+            return;
+        }
+        self.metrics.prefetch_jobs.fetch_add(1, Relaxed);
+        let _ = self.start_job(&mut inflight, m, rung, start..end);
+    }
+
+    pub fn render_metrics(&self) -> String {
+        let (bytes, entries, evictions) = {
+            let c = lock(&self.cache);
+            (c.bytes(), c.entries() as u64, c.evictions)
+        };
+        let running = self.running.load(Relaxed) as u64;
+        let jobs = self.jobs.load(Relaxed) as u64;
+        self.metrics.render(&Gauges {
+            cache_bytes: bytes,
+            cache_budget: self.budget,
+            cache_entries: entries,
+            evictions,
+            jobs_queued: jobs.saturating_sub(running),
+            jobs_running: running,
+            max_jobs: self.max_jobs as u64,
+        })
+    }
+}
+
+/// A blob as a symphonia media source.
+struct BlobSource(Box<dyn BlobReader>);
+
+impl Read for BlobSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Seek for BlobSource {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+
+impl MediaSource for BlobSource {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.0.len())
+    }
+}

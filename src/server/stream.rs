@@ -1,0 +1,295 @@
+//! Playback over HTTP: signed playback URLs, HLS (master and media playlists, init and
+//! media segments), progressive streams, and `/metrics`.
+//!
+//! Every playback route accepts either the bearer header or a signed query (`u`, `e`, `s`,
+//! see `signing`), and resolves the track through the catalog with that user's id, so a
+//! foreign track id is a 404 and a tampered signature a 403.
+
+use std::io;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{AuthUser, bearer_user};
+use super::files::{etag_matches, header_str, serve_original};
+use super::{ApiError, ApiResult, AppState, blocking, parse_id};
+use crate::cache::MediaRef;
+use crate::catalog::Track;
+use crate::domain::{TrackId, UserId, now_unix};
+use crate::encode::Codec;
+use crate::media::decode::SourceInfo;
+use crate::package::{FORMAT_VERSION, Rung, hls, progressive};
+use crate::signing::Grant;
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+#[derive(Deserialize, Default)]
+struct PlayQuery {
+    u: Option<UserId>,
+    e: Option<i64>,
+    s: Option<String>,
+    codecs: Option<String>,
+    format: Option<String>,
+    bitrate: Option<u32>,
+    offset: Option<f64>,
+}
+
+fn parse_query(raw: &Option<String>) -> ApiResult<PlayQuery> {
+    match raw {
+        None => Ok(PlayQuery::default()),
+        Some(q) => serde_urlencoded_query(q),
+    }
+}
+
+fn serde_urlencoded_query(q: &str) -> ApiResult<PlayQuery> {
+    let uri: axum::http::Uri = format!("/?{q}").parse().map_err(|_| ApiError::bad_request("bad_query", "malformed query string"))?;
+    axum::extract::Query::<PlayQuery>::try_from_uri(&uri)
+        .map(|axum::extract::Query(v)| v)
+        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+}
+
+/// Who may play `track`: the bearer token's user, or the user a valid signature names.
+/// Returns the user and the query string that children URLs must carry.
+async fn authorize(s: &AppState, headers: &HeaderMap, q: &PlayQuery, track: TrackId) -> ApiResult<(UserId, String)> {
+    if let Some(user) = bearer_user(s, headers).await? {
+        return Ok((user.id, String::new()));
+    }
+    match (q.u, q.e, q.s.as_deref()) {
+        (Some(user), Some(expires), Some(sig)) => {
+            let grant = Grant { user, track, expires };
+            s.signer.verify(&grant, sig, now_unix())?;
+            Ok((user, format!("u={user}&e={expires}&s={sig}")))
+        }
+        (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
+        _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
+    }
+}
+
+async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Track> {
+    let catalog = s.catalog.clone();
+    blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))
+}
+
+fn media_ref(t: &Track) -> MediaRef {
+    let ext = std::path::Path::new(&t.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    MediaRef {
+        hash: t.hash,
+        info: SourceInfo {
+            container: t.container.clone(),
+            codec: t.codec.clone(),
+            sample_rate: t.sample_rate,
+            channels: t.channels,
+            frames: t.frames,
+            priming: t.priming,
+        },
+        ext,
+    }
+}
+
+fn rung_in_ladder(s: &AppState, id: &str) -> ApiResult<Rung> {
+    Rung::parse_id(id).filter(|r| s.ladder.contains(r)).ok_or_else(|| ApiError::not_found("rendition"))
+}
+
+fn build(b: axum::http::response::Builder, body: Body) -> ApiResult<Response> {
+    b.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `GET /api/v1/tracks/{id}/playback`: signed URLs for players that cannot send headers.
+pub async fn playback(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "track")?;
+    let t = load_track(&s, u.id, id).await?;
+    let expires = now_unix() + s.url_ttl_secs as i64;
+    let grant = Grant { user: u.id, track: id, expires };
+    let q = format!("u={}&e={}&s={}", u.id, expires, s.signer.sign(&grant));
+    let stream = |f: &str| format!("/api/v1/tracks/{id}/stream?format={f}&{q}");
+    Ok(Json(json!({
+        "track": id,
+        "duration": t.duration,
+        "expires_at": expires,
+        "hls": format!("/hls/{id}/master.m3u8?{q}"),
+        "hls_aac": format!("/hls/{id}/master.m3u8?codecs=aac&{q}"),
+        "stream": { "aac": stream("aac"), "opus": stream("opus"), "mp3": stream("mp3"), "original": stream("original") },
+        "renditions": s.ladder.iter().map(|r| json!({
+            "id": r.id(), "codec": r.codec.name(), "codecs": r.codecs_attr(), "bitrate": r.bitrate,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /hls/{track}/master.m3u8[?codecs=aac|opus]`.
+pub async fn master(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    let q = parse_query(&raw)?;
+    let (user, child_q) = authorize(&s, &headers, &q, id).await?;
+    load_track(&s, user, id).await?;
+    let rungs: Vec<Rung> = match q.codecs.as_deref() {
+        None | Some("") => s.ladder.to_vec(),
+        Some(list) => {
+            let mut want = Vec::new();
+            for c in list.split(',') {
+                match Codec::parse(c.trim()) {
+                    Some(codec @ (Codec::Aac | Codec::Opus)) => want.push(codec),
+                    _ => return Err(ApiError::bad_request("bad_codecs", format!("unknown codec {c:?}: use aac or opus"))),
+                }
+            }
+            s.ladder.iter().filter(|r| want.contains(&r.codec)).copied().collect()
+        }
+    };
+    if rungs.is_empty() {
+        return Err(ApiError::not_found("rendition for these codecs"));
+    }
+    playlist_response(hls::master(&rungs, &child_q))
+}
+
+fn playlist_response(body: Vec<u8>) -> ApiResult<Response> {
+    build(
+        Response::builder().header(header::CONTENT_TYPE, PLAYLIST).header(header::CACHE_CONTROL, "private, max-age=300"),
+        Body::from(body),
+    )
+}
+
+/// `GET /hls/{track}/{rung}/{index.m3u8 | init.mp4 | N.m4s}`.
+pub async fn rendition(
+    State(s): State<AppState>,
+    Path((id, rung, file)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    let q = parse_query(&raw)?;
+    let (user, child_q) = authorize(&s, &headers, &q, id).await?;
+    let rung = rung_in_ladder(&s, &rung)?;
+    let t = load_track(&s, user, id).await?;
+    let m = media_ref(&t);
+    if file == "index.m3u8" {
+        return playlist_response(hls::media(&m.timeline(), &child_q));
+    }
+    let index = if file == "init.mp4" {
+        None
+    } else {
+        let n = file.strip_suffix(".m4s").and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| ApiError::not_found("segment"))?;
+        Some(n)
+    };
+    if let Some(n) = index {
+        if n >= m.timeline().segment_count() {
+            return Err(ApiError::not_found(format!("segment {n}")));
+        }
+    }
+    let name = index.map_or("init".to_string(), |n| n.to_string());
+    let etag = format!("\"{}-{}-{}-v{}\"", &m.hash.to_hex()[..32], rung.id(), name, FORMAT_VERSION);
+    let b = Response::builder()
+        .header(header::CONTENT_TYPE, "audio/mp4")
+        .header(header::CACHE_CONTROL, IMMUTABLE)
+        .header(header::ETAG, &etag);
+    if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
+    }
+    let bytes = match index {
+        None => s.streamer.init(&m, rung).await?,
+        Some(n) => s.streamer.segment(&m, rung, n).await?,
+    };
+    build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
+}
+
+/// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
+pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    let q = parse_query(&raw)?;
+    let (user, _) = authorize(&s, &headers, &q, id).await?;
+    let t = load_track(&s, user, id).await?;
+    let offset = q.offset.unwrap_or(0.0);
+    if !offset.is_finite() || offset < 0.0 || (offset > 0.0 && offset >= t.duration) {
+        return Err(ApiError::bad_request("bad_offset", format!("offset must be between 0 and the duration ({:.3} s)", t.duration)));
+    }
+    let format = q.format.as_deref().unwrap_or("original");
+    let codec = match format {
+        "original" | "raw" if offset == 0.0 => return serve_original(&s, &t, &headers).map(|mut r| {
+            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", t.duration)) {
+                r.headers_mut().insert("x-content-duration", v);
+            }
+            r
+        }),
+        "original" | "raw" => return original_at(&s, &t, offset).await,
+        other => Codec::parse(other).ok_or_else(|| ApiError::bad_request("bad_format", format!("unknown format {other:?}: use aac, opus, mp3 or original")))?,
+    };
+    let (default_kbps, range) = match codec {
+        Codec::Aac => (192, 32..=320),
+        Codec::Opus => (128, 16..=256),
+        Codec::Mp3 => (192, 32..=320),
+    };
+    let kbps = q.bitrate.unwrap_or(default_kbps);
+    if !range.contains(&kbps) {
+        return Err(ApiError::bad_request("bad_bitrate", format!("bitrate for {} must be {}-{} kbps", codec.name(), range.start(), range.end())));
+    }
+    let m = media_ref(&t);
+    let plan = progressive::plan(&m.info, offset);
+    transcode_response(&s, m, codec, kbps * 1000, plan).await
+}
+
+/// `format=original` with an offset: the original's own codec cannot be cut at any time
+/// without re-encoding, so the stream is transcoded in the closest format the client is
+/// sure to play (Opus for Opus/Vorbis originals, AAC for the rest).
+async fn original_at(s: &AppState, t: &Track, offset: f64) -> ApiResult<Response> {
+    let (codec, kbps) = match t.codec.as_str() {
+        "opus" | "vorbis" => (Codec::Opus, 160),
+        "mp3" => (Codec::Mp3, 320),
+        _ => (Codec::Aac, 256),
+    };
+    let m = media_ref(t);
+    let plan = progressive::plan(&m.info, offset);
+    transcode_response(s, m, codec, kbps * 1000, plan).await
+}
+
+async fn transcode_response(s: &AppState, m: MediaRef, codec: Codec, bitrate: u32, plan: progressive::StreamPlan) -> ApiResult<Response> {
+    let slot = s.streamer.progressive_slot()?;
+    let open = s.streamer.opener(m.hash);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let info = m.info.clone();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let r = progressive::stream(&open, &m.ext, &info, codec, bitrate, plan, &mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok());
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "progressive transcode failed");
+            let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+        }
+    });
+    // Wait for the first bytes so that a source that cannot be decoded is a clean error,
+    // not a truncated 200.
+    let first = match rx.recv().await {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+        None => return Err(ApiError::Internal("transcoder ended without output".into())),
+    };
+    let body = futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
+        match first {
+            Some(b) => Some((Ok::<_, io::Error>(b), (None, rx))),
+            None => rx.recv().await.map(|r| (r, (None, rx))),
+        }
+    });
+    let mime = match codec {
+        Codec::Aac => "audio/aac",
+        Codec::Opus => "audio/ogg; codecs=opus",
+        Codec::Mp3 => "audio/mpeg",
+    };
+    let dur = format!("{:.3}", plan.duration);
+    build(
+        Response::builder()
+            .header(header::CONTENT_TYPE, mime)
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::ACCEPT_RANGES, "none")
+            .header("x-content-duration", &dur)
+            .header("content-duration", &dur),
+        Body::from_stream(body),
+    )
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.streamer.render_metrics())
+}
