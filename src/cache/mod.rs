@@ -297,7 +297,7 @@ impl Streamer {
             return;
         }
         self.metrics.prefetch_jobs.fetch_add(1, Relaxed);
-        let _ = self.start_job(&mut inflight, m, rung, start..end);
+        drop(self.start_job(&mut inflight, m, rung, start..end));
     }
 
     pub fn render_metrics(&self) -> String {

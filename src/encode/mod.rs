@@ -10,7 +10,7 @@ mod aac;
 mod mp3;
 mod opus;
 
-pub use aac::AacEncoder;
+pub use aac::{AacEncoder, peak_bitrate as aac_peak_bitrate};
 pub use mp3::Mp3Encoder;
 pub use opus::OpusEncoder;
 
@@ -93,4 +93,58 @@ pub fn new_encoder(codec: Codec, bitrate: u32, channels: usize, adts: bool) -> R
 pub(crate) fn to_i16(src: &[f32], dst: &mut Vec<i16>) {
     dst.clear();
     dst.extend(src.iter().map(|&v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16));
+}
+
+#[cfg(test)]
+mod convergence {
+    use fdk_aac_rs::encoder::{Aot, Bitrate, BitrateMode, ChannelMode, Encoder as Fdk, Transport};
+
+    fn enc(br: Bitrate) -> Fdk {
+        Fdk::builder().aot(Aot::AacLc).sample_rate(48000).channel_mode(ChannelMode::Stereo).bitrate(br).transport(Transport::Raw).afterburner(true).build().unwrap()
+    }
+
+    #[test]
+    #[ignore]
+    fn restarted_encoders_converge() {
+        let n = 48000 * 6;
+        let pcm: Vec<i16> = (0..n).flat_map(|i| {
+            let t = i as f64 / 48000.0;
+            let l = 0.35 * (6.283 * 440.0 * t).sin() + 0.15 * (6.283 * 660.0 * t).sin() + 0.05 * ((i * 7919 % 1000) as f64 / 1000.0 - 0.5);
+            [(l * 32767.0) as i16, (l * 30000.0) as i16]
+        }).collect();
+        for (name, br, peak) in [("cbr", Bitrate::Cbr(128000), 0), ("vbr4", Bitrate::Vbr(BitrateMode::VbrHigh), 0), ("vbr3", Bitrate::Vbr(BitrateMode::VbrMedium), 0), ("vbr3peak", Bitrate::Vbr(BitrateMode::VbrMedium), 140000)] {
+            let run = |start: usize| -> Vec<Vec<u8>> {
+                let mut e = if peak > 0 {
+                    Fdk::builder().aot(Aot::AacLc).sample_rate(48000).channel_mode(ChannelMode::Stereo).bitrate(br).peak_bitrate(peak).transport(Transport::Raw).afterburner(true).build().unwrap()
+                } else { enc(br) };
+                let mut out = vec![0u8; 8192];
+                let mut pk = Vec::new();
+                for f in (start..n / 1024).map(|j| &pcm[j * 2048..(j + 1) * 2048]) {
+                    let r = e.encode(f, &mut out).unwrap();
+                    pk.push(out[..r.out_bytes()].to_vec());
+                }
+                pk
+            };
+            let a = run(0);
+            let b = run(150);
+            let same: Vec<usize> = (0..b.len()).filter(|&i| a[150 + i] == b[i]).collect();
+            let kbps = a.iter().map(|p| p.len()).sum::<usize>() as f64 * 8.0 / 6.0 / 1000.0;
+            eprintln!("{name}: {kbps:.0} kbps, first identical packet after restart {:?}, identical {}/{}", same.first(), same.len(), b.len());
+        }
+        let f32pcm: Vec<f32> = pcm.iter().map(|&v| v as f32 / 32768.0).collect();
+        for (name, vbr, cons) in [("opus cvbr", true, true), ("opus vbr", true, false), ("opus cbr", false, false)] {
+            let run = |start: usize| -> Vec<Vec<u8>> {
+                let mut e = opus::Encoder::new(48000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
+                e.set_bitrate(opus::Bitrate::Bits(128000)).unwrap();
+                e.set_vbr(vbr).unwrap();
+                e.set_vbr_constraint(cons).unwrap();
+                let mut out = vec![0u8; 4000];
+                (start..n / 960).map(|j| { let k = e.encode_float(&f32pcm[j * 1920..(j + 1) * 1920], &mut out).unwrap(); out[..k].to_vec() }).collect()
+            };
+            let a = run(0);
+            let b = run(150);
+            let same: Vec<usize> = (0..b.len()).filter(|&i| a[150 + i] == b[i]).collect();
+            eprintln!("{name}: first identical packet after restart {:?}, identical {}/{}", same.first(), same.len(), b.len());
+        }
+    }
 }

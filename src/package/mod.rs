@@ -85,13 +85,13 @@ impl Rung {
     }
 
     /// An upper bound of any segment's bitrate including container overhead (moof, sample
-    /// sizes), for `BANDWIDTH`. AAC is CBR with a bit reservoir of 6144 bits per channel;
+    /// sizes), for `BANDWIDTH`. AAC frames are capped at [`encode::aac_peak_bitrate`];
     /// Opus runs constrained VBR. tests/hls.rs checks the bound against real segments.
     pub fn peak_bandwidth(&self) -> u64 {
         let b = u64::from(self.bitrate);
         match self.codec {
             Codec::Opus => b * 6 / 5 + 8_000,
-            _ => b * 21 / 20 + 16_000,
+            _ => u64::from(encode::aac_peak_bitrate(self.bitrate)) + 8_000,
         }
     }
 
@@ -256,6 +256,65 @@ mod tests {
             assert_eq!(alone.len(), 1);
         }
     }
+    /// A 12 s stereo two-tone WAV at 44.1 kHz.
+    fn tone_wav(dir: &Path) -> PathBuf {
+        let path = dir.join("tone.wav");
+        let n = 44_100 * 12;
+        let mut data = Vec::new();
+        for i in 0..n {
+            let t = i as f64 / 44_100.0;
+            let v = 0.35 * (std::f64::consts::TAU * 440.0 * t).sin() + 0.15 * (std::f64::consts::TAU * 660.0 * t).sin();
+            let w = 0.3 * (std::f64::consts::TAU * 550.0 * t).sin();
+            for x in [v, w] {
+                data.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
+            }
+        }
+        let mut h = b"RIFF".to_vec();
+        h.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        h.extend_from_slice(b"WAVEfmt ");
+        for v in [16u32.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(), 2u16.to_le_bytes().to_vec(), 44_100u32.to_le_bytes().to_vec(), (44_100u32 * 4).to_le_bytes().to_vec(), 4u16.to_le_bytes().to_vec(), 16u16.to_le_bytes().to_vec()] {
+            h.extend_from_slice(&v);
+        }
+        h.extend_from_slice(b"data");
+        h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        h.extend_from_slice(&data);
+        std::fs::write(&path, h).unwrap();
+        path
+    }
+
+    /// AAC segments produced cold, each in its own encoder session, are byte for byte the
+    /// segments of one continuous session: FDK's VBR mode converges within the pre-roll.
+    #[test]
+    fn cold_aac_segments_equal_a_continuous_encode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tone_wav(dir.path());
+        let src = source_info(&path);
+        let open = || -> io::Result<Box<dyn MediaSource>> { Ok(Box::new(std::fs::File::open(&path)?)) };
+        let count = Timeline::for_source(src.frames, src.sample_rate).segment_count();
+        for rung in [Rung { codec: Codec::Aac, bitrate: 96_000 }, Rung { codec: Codec::Aac, bitrate: 192_000 }, Rung { codec: Codec::Opus, bitrate: 128_000 }] {
+            let mut continuous = Vec::new();
+            produce(&open, "wav", &src, &rung, 0..count, &mut |_, b| {
+                continuous.push(b);
+                true
+            })
+            .unwrap();
+            let mut same = 0;
+            for k in 0..count {
+                let mut cold = Vec::new();
+                produce(&open, "wav", &src, &rung, k..k + 1, &mut |_, b| {
+                    cold = b;
+                    true
+                })
+                .unwrap();
+                same += usize::from(cold == continuous[k as usize]);
+            }
+            eprintln!("{}: {same}/{count} cold segments identical to the continuous encode", rung.id());
+            if rung.codec == Codec::Aac {
+                assert_eq!(same, count as usize, "{}", rung.id());
+            }
+        }
+    }
+
     #[test]
     #[ignore]
     fn dump_for_ffprobe() {

@@ -35,15 +35,22 @@ impl Timeline {
     }
 
     pub fn end(&self, k: u32) -> u64 {
-        self.start(k + 1).min(self.frames)
+        if k + 1 >= self.segment_count() { self.frames } else { self.start(k + 1) }
     }
 
+    /// Segments on the grid; a tail shorter than the first segment joins the one before it,
+    /// so no segment is so short that its container overhead inflates its bitrate.
     pub fn segment_count(&self) -> u32 {
         if self.frames <= FIRST_UNITS * UNIT {
             return 1;
         }
         let rest = self.frames - FIRST_UNITS * UNIT;
-        (1 + rest.div_ceil(UNITS * UNIT)).min(u64::from(u32::MAX)) as u32
+        let mut n = 1 + rest.div_ceil(UNITS * UNIT);
+        let tail = rest - (rest - 1) / (UNITS * UNIT) * (UNITS * UNIT);
+        if tail < FIRST_UNITS * UNIT {
+            n -= 1;
+        }
+        n.clamp(1, u64::from(u32::MAX)) as u32
     }
 
     pub fn duration_secs(&self, k: u32) -> f64 {
@@ -118,5 +125,10 @@ mod tests {
         assert_eq!(t.segment_at(46_079), 0);
         assert_eq!(t.segment_at(46_080), 1);
         assert_eq!(Timeline { frames: 10 }.segment_count(), 1);
+        // A 10 ms tail joins the segment before it.
+        let t = Timeline { frames: 230_400 + 480 };
+        assert_eq!(t.segment_count(), 2);
+        assert_eq!(t.end(1), 230_880);
+        assert_eq!(Timeline { frames: 46_080 + 100 }.segment_count(), 1);
     }
 }

@@ -50,6 +50,8 @@ pub struct TrackDto {
     pub genre: Option<String>,
     pub compilation: bool,
     pub duration: f64,
+    /// Exact length in sample frames at `sample_rate`.
+    pub frames: u64,
     pub container: String,
     pub codec: String,
     pub sample_rate: u32,
@@ -85,6 +87,7 @@ impl From<&Track> for TrackDto {
             genre: t.genre.clone(),
             compilation: t.compilation,
             duration: (t.duration * 1000.0).round() / 1000.0,
+            frames: t.frames,
             container: t.container.clone(),
             codec: t.codec.clone(),
             sample_rate: t.sample_rate,

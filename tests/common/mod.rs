@@ -62,11 +62,17 @@ impl Env {
     }
 
     pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// Starts the server with extra `TONEARM_*` environment settings.
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin())
             .arg("--data-dir")
             .arg(self.data())
             .args(["--bind", "127.0.0.1:0", "serve"])
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
