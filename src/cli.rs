@@ -55,6 +55,23 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Transcode one file the way the server streams it (ADTS AAC, Ogg Opus or MP3), for
+    /// checking the pipeline and for benchmarks. Touches no data directory.
+    Transcode {
+        input: PathBuf,
+        /// aac, opus or mp3.
+        #[arg(long, default_value = "opus")]
+        format: String,
+        /// Kilobits per second.
+        #[arg(long, default_value_t = 128)]
+        kbps: u32,
+        /// Start this many seconds in.
+        #[arg(long, default_value_t = 0.0)]
+        offset: f64,
+        /// Output file ("-" for standard output).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -117,7 +134,39 @@ fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Import { paths, user, threads, quiet } => run_import(config, paths, &user, threads, quiet),
         Command::User { action } => run_user(config, action),
+        Command::Transcode { input, format, kbps, offset, output } => run_transcode(&input, &format, kbps, offset, &output),
     }
+}
+
+fn run_transcode(input: &std::path::Path, format: &str, kbps: u32, offset: f64, output: &std::path::Path) -> anyhow::Result<()> {
+    use crate::encode::Codec;
+    use crate::media::decode::SourceInfo;
+    use std::io::Write;
+    let codec = Codec::parse(format).with_context(|| format!("unknown format {format:?}: use aac, opus or mp3"))?;
+    let p = crate::media::probe::probe_path(input).with_context(|| format!("probing {}", input.display()))?;
+    let info = SourceInfo { container: p.container, codec: p.codec, sample_rate: p.sample_rate, channels: p.channels, frames: p.frames, priming: p.priming };
+    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let path = input.to_path_buf();
+    let open = move || -> std::io::Result<Box<dyn symphonia::core::io::MediaSource>> { Ok(Box::new(std::fs::File::open(&path)?)) };
+    let mut out: Box<dyn Write> = if output == std::path::Path::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?))
+    };
+    let mut failed = None;
+    let plan = crate::package::progressive::plan(&info, offset);
+    crate::package::progressive::stream(&open, &ext, &info, codec, kbps * 1000, plan, &mut |chunk| match out.write_all(&chunk) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e).context("writing the output");
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {

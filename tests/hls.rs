@@ -506,3 +506,79 @@ fn signed_urls_and_progressive_streams() {
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().unwrap().len(), 100);
 }
+
+/// Power of the `hz` component of channel 0 of interleaved stereo `x` at 48 kHz (Goertzel).
+fn tone_power(x: &[f32], hz: f64, from: usize, len: usize) -> f64 {
+    let w = std::f64::consts::TAU * hz / OUT_RATE;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for i in from..from + len {
+        let s = x[i * 2] as f64 + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / (len as f64 * len as f64)
+}
+
+#[test]
+fn he_aac_sources_play_at_full_speed_and_bandwidth() {
+    use fdk_aac_rs::encoder::{Aot, Bitrate, ChannelMode, Encoder, Transport};
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    let dir = env.dir.path().join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 4 s of 1 kHz + 14 kHz at 44.1 kHz: the 14 kHz tone only exists in the SBR band.
+    let pcm: Vec<i16> = (0..44_100 * 4)
+        .flat_map(|i| {
+            let t = i as f64 / 44_100.0;
+            let v = 0.3 * (std::f64::consts::TAU * 1000.0 * t).sin() + 0.2 * (std::f64::consts::TAU * 14_000.0 * t).sin();
+            let s = (v * 32767.0) as i16;
+            [s, s]
+        })
+        .collect();
+    let mut enc = Encoder::builder().aot(Aot::HeAac).sample_rate(44_100).channel_mode(ChannelMode::Stereo).bitrate(Bitrate::Cbr(64_000)).transport(Transport::Adts).build().unwrap();
+    let frame = enc.info().unwrap().frame_length() as usize * 2;
+    let mut adts = Vec::new();
+    let mut out = vec![0u8; 8192];
+    for chunk in pcm.chunks(frame) {
+        let r = enc.encode(chunk, &mut out).unwrap();
+        adts.extend_from_slice(&out[..r.out_bytes()]);
+    }
+    while let Ok(r) = enc.flush(&mut out) {
+        if r.out_bytes() == 0 {
+            break;
+        }
+        adts.extend_from_slice(&out[..r.out_bytes()]);
+    }
+    std::fs::write(env.dir.path().join("he.aac"), &adts).unwrap();
+    let m4a = dir.join("he.m4a");
+    let o = ffmpeg(&["-i", env.dir.path().join("he.aac").to_str().unwrap(), "-c", "copy", m4a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(ffprobe(&m4a, "stream=profile").contains("HE-AAC"));
+    env.import("alice", &[dir]);
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let t = &tracks(&s, &tok)[0];
+    assert_eq!(t["sample_rate"], 44_100);
+    let id = t["id"].as_i64().unwrap();
+    let r = fetch(&s, &tok, id, "opus-128", None);
+    let mut parts: Vec<&[u8]> = vec![&r.init];
+    parts.extend(r.segments.iter().map(Vec::as_slice));
+    let got = decode(&write(env.dir.path(), "he-opus.mp4", &parts), 2);
+    // The remuxed ADTS has no edit list, so FDK's priming and padding (under 0.2 s) count.
+    let secs = got.len() as f64 / 2.0 / OUT_RATE;
+    let listed = t["duration"].as_f64().unwrap();
+    assert!((4.0..4.2).contains(&listed), "listed as {listed} s");
+    assert!((secs - listed).abs() < 0.03, "plays {secs:.3} s, not {listed} s: wrong speed");
+    // Right speed: the 1 kHz tone is at 1 kHz (an LC-core decode plays it at 2 kHz), and
+    // audio lasts to the end (it is not half the audio padded with silence).
+    for at in [24_000, (secs * OUT_RATE) as usize - 24_000] {
+        let (f1, f2) = (tone_power(&got, 1000.0, at, 4800), tone_power(&got, 2000.0, at, 4800));
+        assert!(f1 > 0.01 && f1 > 100.0 * f2, "at {at}: 1 kHz {f1:e}, 2 kHz {f2:e}");
+    }
+    // SBR rebuilds the high band from the core, not the exact tone: measure the whole band.
+    let low = tone_power(&got, 1000.0, 48_000, 4800);
+    let high: f64 = (0..=40).map(|k| tone_power(&got, 12_000.0 + 100.0 * k as f64, 48_000, 4800)).sum();
+    let ratio_db = 10.0 * (high / low).log10();
+    eprintln!("HE-AAC source through opus-128: 12-16 kHz band is {ratio_db:.1} dB relative to the 1 kHz tone (source: -3.5 dB)");
+    assert!(ratio_db > -20.0, "the SBR band is missing: {ratio_db:.1} dB");
+}

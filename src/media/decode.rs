@@ -10,8 +10,8 @@
 //! and discard (both decode at hundreds of times real time).
 //!
 //! AAC in MP4: symphonia does not apply the edit list, so the probe's `priming` frames are
-//! dropped here. HE-AAC (SBR) is decoded by symphonia as its half-rate LC core; those files
-//! are refused with [`DecodeError::Unsupported`] rather than played at the wrong speed.
+//! dropped here. HE-AAC (SBR, PS), which symphonia decodes as its half-rate LC core, goes to
+//! FDK's decoder instead ([`super::heaac`]) so it plays at the right speed and bandwidth.
 
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
@@ -23,6 +23,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Time;
 
 use super::codecs;
+use super::heaac::{self, HeAacDecoder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -60,9 +61,14 @@ pub const SEEK_MARGIN_SECS: f64 = 0.1;
 /// Decode errors in a row after which the rest of the file counts as silence.
 const MAX_BAD_RUN: usize = 64;
 
+enum Dec {
+    Symphonia(Box<dyn AudioDecoder>),
+    HeAac(HeAacDecoder),
+}
+
 pub struct PcmReader {
     fmt: Box<dyn FormatReader>,
-    dec: Box<dyn AudioDecoder>,
+    dec: Dec,
     track: u32,
     in_channels: usize,
     out_channels: usize,
@@ -93,9 +99,16 @@ impl PcmReader {
             Some(CodecParameters::Audio(a)) => a.clone(),
             _ => return Err(DecodeError::Open("no audio track".into())),
         };
-        let dec = codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
+        let asc = params.extra_data.as_deref().unwrap_or(&[]);
+        let dec = if info.codec == "aac" && heaac::is_he_aac(asc, info.sample_rate) {
+            Dec::HeAac(HeAacDecoder::new(asc).map_err(|e| DecodeError::Unsupported(e.to_string()))?)
+        } else {
+            Dec::Symphonia(
+                codecs()
+                    .make_audio_decoder(&params, &AudioDecoderOptions::default())
+                    .map_err(|e| DecodeError::Unsupported(e.to_string()))?,
+            )
+        };
         let in_channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(info.channels as usize).max(1);
         let is_mp4 = info.container == "mp4";
         let priming = if is_mp4 { info.priming } else { 0 };
@@ -135,7 +148,9 @@ impl PcmReader {
             // Not seekable after all: decode from the start and discard.
             Err(_) => return Ok(()),
         };
-        self.dec.reset();
+        if let Dec::Symphonia(d) = &mut self.dec {
+            d.reset();
+        }
         // Timestamps are in the track's time base; convert the landing point to frames.
         let landed = match track.time_base {
             Some(tb) => {
@@ -195,7 +210,9 @@ impl PcmReader {
                     return Ok(());
                 }
                 Err(SymError::ResetRequired) => {
-                    self.dec.reset();
+                    if let Dec::Symphonia(d) = &mut self.dec {
+                        d.reset();
+                    }
                     continue;
                 }
                 Err(SymError::DecodeError(_)) if bad_run < MAX_BAD_RUN => {
@@ -210,21 +227,32 @@ impl PcmReader {
             if pkt.track_id != self.track {
                 continue;
             }
-            let buf = match self.dec.decode(&pkt) {
-                Ok(b) => b,
-                Err(SymError::DecodeError(_)) if bad_run < MAX_BAD_RUN => {
-                    bad_run += 1;
-                    continue;
-                }
-                Err(e) => return Err(DecodeError::Decode(e.to_string())),
+            self.scratch.clear();
+            let in_ch = match &mut self.dec {
+                Dec::Symphonia(d) => match d.decode(&pkt) {
+                    Ok(buf) => {
+                        buf.copy_to_vec_interleaved(&mut self.scratch);
+                        buf.spec().channels().count().max(1)
+                    }
+                    Err(SymError::DecodeError(_)) if bad_run < MAX_BAD_RUN => {
+                        bad_run += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(DecodeError::Decode(e.to_string())),
+                },
+                Dec::HeAac(d) => match d.decode(&pkt.data, &mut self.scratch) {
+                    Ok(ch) => ch,
+                    Err(_) if bad_run < MAX_BAD_RUN => {
+                        bad_run += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(DecodeError::Decode(e.to_string())),
+                },
             };
-            let frames = buf.frames();
+            let frames = self.scratch.len() / in_ch;
             if frames == 0 {
                 continue;
             }
-            let in_ch = buf.spec().channels().count().max(1);
-            self.scratch.clear();
-            buf.copy_to_vec_interleaved(&mut self.scratch);
             let drop = self.skip.min(frames as u64) as usize;
             self.skip -= drop as u64;
             if drop == frames {

@@ -7,6 +7,7 @@
 
 pub mod cover;
 pub mod decode;
+pub mod heaac;
 mod mp4;
 pub mod probe;
 pub mod resample;
