@@ -38,7 +38,16 @@ pub struct Accounts {
     /// Verified against when the user does not exist, so both cases take as long. Made on
     /// first use: commands that never log anyone in (import) should not pay for it.
     dummy_hash: std::sync::OnceLock<String>,
+    /// Recently verified sessions (token hash → user, verified at), so that a player
+    /// fetching segments does not hit SQLite for every request. Entries live
+    /// [`SESSION_CACHE_SECS`]; logout and password changes in this process drop them at once.
+    recent: dashmap::DashMap<[u8; 32], (User, i64)>,
 }
+
+/// How long a verified session is trusted without asking the catalog again. A session
+/// revoked by another process (the CLI) stops working within this time.
+pub const SESSION_CACHE_SECS: i64 = 10;
+const SESSION_CACHE_MAX: usize = 10_000;
 
 /// A freshly issued login token; only its hash is kept by the server.
 #[derive(Debug, Clone)]
@@ -85,7 +94,7 @@ pub fn token_key(token: &str) -> [u8; 32] {
 impl Accounts {
     pub fn new(catalog: Arc<dyn Catalog>, token_ttl_hours: u64) -> Result<Accounts> {
         let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
-        Ok(Accounts { catalog, token_ttl_secs, dummy_hash: std::sync::OnceLock::new() })
+        Ok(Accounts { catalog, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent: dashmap::DashMap::new() })
     }
 
     fn dummy_hash(&self) -> &str {
@@ -100,7 +109,9 @@ impl Accounts {
 
     pub fn set_password(&self, username: &str, password: &str) -> Result<()> {
         let hash = hash_password(password)?;
-        Ok(self.catalog.set_password(username, &hash)?)
+        self.catalog.set_password(username, &hash)?;
+        self.recent.retain(|_, (u, _)| u.username != username);
+        Ok(())
     }
 
     /// Checks the password and issues a token. Unknown users and wrong passwords are the
@@ -130,10 +141,28 @@ impl Accounts {
         if token.is_empty() || token.len() > 256 {
             return Ok(None);
         }
-        Ok(self.catalog.session_user(&token_key(token), now_unix())?)
+        let key = token_key(token);
+        let now = now_unix();
+        let user = self.catalog.session_user(&key, now)?;
+        if let Some(u) = &user {
+            if self.recent.len() >= SESSION_CACHE_MAX {
+                self.recent.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
+            }
+            self.recent.insert(key, (u.clone(), now));
+        }
+        Ok(user)
+    }
+
+    /// The user of a session verified in the last [`SESSION_CACHE_SECS`], without blocking.
+    pub fn recently_authenticated(&self, token: &str) -> Option<User> {
+        let key = token_key(token);
+        let e = self.recent.get(&key)?;
+        (now_unix() - e.1 < SESSION_CACHE_SECS).then(|| e.0.clone())
     }
 
     pub fn logout(&self, token: &str) -> Result<bool> {
-        Ok(self.catalog.delete_session(&token_key(token))?)
+        let key = token_key(token);
+        self.recent.remove(&key);
+        Ok(self.catalog.delete_session(&key)?)
     }
 }

@@ -73,6 +73,7 @@ impl App {
             signer: self.signer.clone(),
             ladder: self.ladder.clone(),
             url_ttl_secs: self.config.stream.url_ttl_secs,
+            playback_tracks: Arc::default(),
         }
     }
 

@@ -227,7 +227,7 @@ fn cold_segments_join_without_clicks() {
     std::fs::create_dir_all(&dir).unwrap();
     let wav = dir.join("tone.wav");
     tone_wav(&wav, 20.0, 44_100);
-    env.import("alice", &[dir.clone()]);
+    env.import("alice", std::slice::from_ref(&dir));
     let s = env.serve_with(&[("TONEARM_STREAM__PREFETCH", "0")]);
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -277,7 +277,7 @@ fn cold_segments_join_without_clicks() {
         }
         // Total length: the source's, within one codec frame once priming is removed.
         let decoded = got.len() / 2 - keeps;
-        assert!(decoded >= 960_000 && decoded < 960_000 + 1024, "{rung}: {decoded} frames");
+        assert!((960_000..960_000 + 1024).contains(&decoded), "{rung}: {decoded} frames");
         assert_eq!(lag, keeps as isize, "{rung}: the rendition is aligned with the source");
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -318,8 +318,8 @@ fn cache_single_flight_budget_and_dedup_across_users() {
     let dir = env.dir.path().join("src");
     std::fs::create_dir_all(&dir).unwrap();
     tone_wav(&dir.join("tone.wav"), 20.0, 44_100);
-    env.import("alice", &[dir.clone()]);
-    env.import("bob", &[dir.clone()]);
+    env.import("alice", std::slice::from_ref(&dir));
+    env.import("bob", std::slice::from_ref(&dir));
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__CACHE_BYTES", "400000")]));
     let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
     let (ida, idb) = (tracks(&s, &ta)[0]["id"].as_i64().unwrap(), tracks(&s, &tb)[0]["id"].as_i64().unwrap());
@@ -439,7 +439,7 @@ fn signed_urls_and_progressive_streams() {
     let dir = env.dir.path().join("src");
     std::fs::create_dir_all(&dir).unwrap();
     tone_wav(&dir.join("tone.wav"), 12.0, 44_100);
-    env.import("alice", &[dir.clone()]);
+    env.import("alice", std::slice::from_ref(&dir));
     env.import("bob", &[testdata("library/Björk - Homogenic")]);
     let s = env.serve();
     let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
@@ -460,7 +460,7 @@ fn signed_urls_and_progressive_streams() {
     let media = get(&format!("{base}{child}")).text().unwrap();
     let seg = media.lines().find(|l| l.starts_with("1.m4s")).unwrap();
     assert_eq!(get(&format!("{base}opus-128/{seg}")).status(), 200);
-    assert!(get(&play["hls_aac"].as_str().unwrap()).text().unwrap().lines().all(|l| !l.contains("opus")));
+    assert!(get(play["hls_aac"].as_str().unwrap()).text().unwrap().lines().all(|l| !l.contains("opus")));
     // ffmpeg plays the signed URL as an HLS client would.
     let out = ffmpeg(&["-i", &s.url(hls), "-f", "f32le", "-"]);
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));

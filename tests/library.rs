@@ -245,7 +245,7 @@ fn reimport_adds_nothing_and_identical_files_are_stored_once() {
     let copy_dir = env.dir.path().join("copy");
     std::fs::create_dir_all(&copy_dir).unwrap();
     std::fs::copy(testdata("library/Misc/plain.wav"), copy_dir.join("renamed.wav")).unwrap();
-    let dup = env.import("alice", &[copy_dir.clone()]);
+    let dup = env.import("alice", std::slice::from_ref(&copy_dir));
     assert_eq!((dup.imported, dup.already), (0, 1), "{}", dup.text);
 
     // Bob imports the same files: his own library, no new blobs.

@@ -229,11 +229,10 @@ fn artist_row(r: &Row<'_>) -> rusqlite::Result<Artist> {
 fn sort_key(name: &str) -> String {
     let f = fold(name);
     for article in ["the ", "a ", "an "] {
-        if let Some(rest) = f.strip_prefix(article) {
-            if !rest.is_empty() {
+        if let Some(rest) = f.strip_prefix(article)
+            && !rest.is_empty() {
                 return rest.to_string();
             }
-        }
     }
     f
 }

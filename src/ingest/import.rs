@@ -134,12 +134,11 @@ pub fn import(ingest: &Ingest, user: UserId, roots: &[PathBuf], opts: &ImportOpt
                     break;
                 }
             }
-            if batch.len() >= batch_size {
-                if let Err(e) = commit(ingest, std::mem::take(&mut batch), todo_ref, &mut report) {
+            if batch.len() >= batch_size
+                && let Err(e) = commit(ingest, std::mem::take(&mut batch), todo_ref, &mut report) {
                     result = Err(e);
                     break;
                 }
-            }
         }
         // On an early exit, drain so the workers finish (their staged files are discarded).
         for _ in rx.iter() {}

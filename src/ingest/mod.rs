@@ -165,11 +165,10 @@ fn find_sidecar(dir: &Path) -> Option<PathBuf> {
     let mut best: Option<(usize, PathBuf)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().to_lowercase();
-        if let Some(rank) = SIDECARS.iter().position(|s| *s == name) {
-            if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+        if let Some(rank) = SIDECARS.iter().position(|s| *s == name)
+            && best.as_ref().is_none_or(|(r, _)| rank < *r) {
                 best = Some((rank, entry.path()));
             }
-        }
     }
     best.map(|(_, p)| p)
 }

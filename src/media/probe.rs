@@ -302,7 +302,7 @@ mod tests {
         let mut out: Vec<PathBuf> = walkdir::WalkDir::new(fixture("library"))
             .into_iter()
             .flatten()
-            .filter(|e| e.file_type().is_file() && !e.path().extension().is_some_and(|x| x == "jpg"))
+            .filter(|e| e.file_type().is_file() && e.path().extension().is_none_or(|x| x != "jpg"))
             .map(|e| e.into_path())
             .collect();
         out.sort();

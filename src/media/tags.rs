@@ -138,8 +138,8 @@ fn id3v1_genre(g: &str) -> String {
         "Alternative", "Ska", "Death Metal", "Pranks", "Soundtrack", "Euro-Techno", "Ambient", "Trip-Hop",
         "Vocal", "Jazz+Funk", "Fusion", "Trance",
     ];
-    if let Some(rest) = g.strip_prefix('(') {
-        if let Some((num, tail)) = rest.split_once(')') {
+    if let Some(rest) = g.strip_prefix('(')
+        && let Some((num, tail)) = rest.split_once(')') {
             if let Some(t) = clean(tail) {
                 return t;
             }
@@ -147,7 +147,6 @@ fn id3v1_genre(g: &str) -> String {
                 return name.to_string();
             }
         }
-    }
     g.to_string()
 }
 

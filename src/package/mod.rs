@@ -314,24 +314,4 @@ mod tests {
             }
         }
     }
-
-    #[test]
-    #[ignore]
-    fn dump_for_ffprobe() {
-        let path = PathBuf::from(std::env::var("DUMP_SRC").unwrap());
-        let src = source_info(&path);
-        let ext = path.extension().unwrap().to_str().unwrap().to_string();
-        for rung in [Rung { codec: Codec::Aac, bitrate: 96_000 }, Rung { codec: Codec::Opus, bitrate: 64_000 }] {
-            let open = || -> io::Result<Box<dyn MediaSource>> { Ok(Box::new(std::fs::File::open(&path)?)) };
-            let count = Timeline::for_source(src.frames, src.sample_rate).segment_count();
-            let mut all = init_segment(&src, &rung).unwrap();
-            for k in (0..count).rev() {
-                let mut seg = Vec::new();
-                produce(&open, &ext, &src, &rung, k..k + 1, &mut |_, b| { seg = b; true }).unwrap();
-                std::fs::write(format!("/tmp/dump_{}_{k}.m4s", rung.id()), &seg).unwrap();
-            }
-            for k in 0..count { all.extend(std::fs::read(format!("/tmp/dump_{}_{k}.m4s", rung.id())).unwrap()); }
-            std::fs::write(format!("/tmp/dump_{}.mp4", rung.id()), &all).unwrap();
-        }
-    }
 }

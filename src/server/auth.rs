@@ -25,7 +25,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        bearer_user(state, &parts.headers)
+        bearer_user(state, &parts.headers, false)
             .await?
             .map(AuthUser)
             .ok_or_else(|| ApiError::Unauthorized("unauthorized", "missing bearer token".into()))
@@ -33,9 +33,15 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 /// The user of the request's bearer token: `None` without an `Authorization` header, an
-/// error for a token that is invalid or expired.
-pub(super) async fn bearer_user(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<User>> {
+/// error for a token that is invalid or expired. `recent` accepts a session verified in the
+/// last few seconds without asking the catalog (playback routes, which players hit several
+/// times per second; a revocation reaches them within `SESSION_CACHE_SECS`).
+pub(super) async fn bearer_user(state: &AppState, headers: &HeaderMap, recent: bool) -> ApiResult<Option<User>> {
     let Some(token) = bearer(headers).map(str::to_string) else { return Ok(None) };
+    if recent
+        && let Some(u) = state.accounts.recently_authenticated(&token) {
+            return Ok(Some(u));
+        }
     let accounts = state.accounts.clone();
     let user = blocking(move || Ok(accounts.authenticate(&token)?)).await?;
     user.map(Some).ok_or_else(|| ApiError::Unauthorized("invalid_token", "token is invalid or expired".into()))

@@ -59,7 +59,7 @@ pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
     }
 }
 
-pub(super) fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+pub(super) fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -142,13 +142,13 @@ pub(super) fn serve_original(s: &AppState, t: &crate::catalog::Track, headers: &
         .header(header::CONTENT_TYPE, mime_for(&t.container, &t.codec))
         .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
         .header(header::CONTENT_DISPOSITION, content_disposition(&t.file_name));
-    if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
     }
     // If-Range with a different validator means the client's partial copy is stale.
-    let range_header = match header_str(&headers, header::IF_RANGE) {
+    let range_header = match header_str(headers, header::IF_RANGE) {
         Some(v) if v.trim() != etag => None,
-        _ => header_str(&headers, header::RANGE),
+        _ => header_str(headers, header::RANGE),
     };
     let (status, start, end) = match parse_range(range_header, len) {
         ByteRange::Full => (StatusCode::OK, 0, len),

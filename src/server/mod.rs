@@ -31,6 +31,9 @@ use crate::catalog::Catalog;
 use crate::store::BlobStore;
 pub use error::{ApiError, ApiResult};
 
+/// Tracks resolved for playback, per (user, track), with the time they were looked up.
+pub type PlaybackTracks = dashmap::DashMap<(crate::domain::UserId, crate::domain::TrackId), (Arc<crate::catalog::Track>, i64)>;
+
 /// Everything a handler may use. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -45,6 +48,9 @@ pub struct AppState {
     /// The HLS ladder, in master-playlist order.
     pub ladder: Arc<[Rung]>,
     pub url_ttl_secs: u64,
+    /// Tracks recently resolved for playback, per (user, track), with when (see
+    /// `stream::load_track`).
+    pub playback_tracks: Arc<PlaybackTracks>,
 }
 
 /// Runs blocking work (SQLite, file I/O, hashing, image scaling) off the executor.

@@ -6,6 +6,7 @@
 //! foreign track id is a 404 and a tampered signature a 403.
 
 use std::io;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -58,7 +59,7 @@ fn serde_urlencoded_query(q: &str) -> ApiResult<PlayQuery> {
 /// Who may play `track`: the bearer token's user, or the user a valid signature names.
 /// Returns the user and the query string that children URLs must carry.
 async fn authorize(s: &AppState, headers: &HeaderMap, q: &PlayQuery, track: TrackId) -> ApiResult<(UserId, String)> {
-    if let Some(user) = bearer_user(s, headers).await? {
+    if let Some(user) = bearer_user(s, headers, true).await? {
         return Ok((user.id, String::new()));
     }
     match (q.u, q.e, q.s.as_deref()) {
@@ -72,9 +73,25 @@ async fn authorize(s: &AppState, headers: &HeaderMap, q: &PlayQuery, track: Trac
     }
 }
 
-async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Track> {
+/// How long a track looked up for playback is reused without asking the catalog: a player
+/// fetches a segment every few seconds and a playlist's worth at once.
+const TRACK_CACHE_SECS: i64 = 10;
+const TRACK_CACHE_MAX: usize = 10_000;
+
+/// Track `id` of `user` (404 if it is not theirs), from a short-lived per-user cache.
+async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Arc<Track>> {
+    let now = now_unix();
+    if let Some(e) = s.playback_tracks.get(&(user, id))
+        && now - e.1 < TRACK_CACHE_SECS {
+            return Ok(e.0.clone());
+        }
     let catalog = s.catalog.clone();
-    blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))
+    let t = Arc::new(blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?);
+    if s.playback_tracks.len() >= TRACK_CACHE_MAX {
+        s.playback_tracks.retain(|_, (_, at)| now - *at < TRACK_CACHE_SECS);
+    }
+    s.playback_tracks.insert((user, id), (t.clone(), now));
+    Ok(t)
 }
 
 fn media_ref(t: &Track) -> MediaRef {
@@ -176,11 +193,10 @@ pub async fn rendition(
         let n = file.strip_suffix(".m4s").and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| ApiError::not_found("segment"))?;
         Some(n)
     };
-    if let Some(n) = index {
-        if n >= m.timeline().segment_count() {
+    if let Some(n) = index
+        && n >= m.timeline().segment_count() {
             return Err(ApiError::not_found(format!("segment {n}")));
         }
-    }
     let name = index.map_or("init".to_string(), |n| n.to_string());
     let etag = format!("\"{}-{}-{}-v{}\"", &m.hash.to_hex()[..32], rung.id(), name, FORMAT_VERSION);
     let b = Response::builder()

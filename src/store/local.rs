@@ -267,7 +267,7 @@ mod tests {
         let _again = LocalStore::open(&root).unwrap();
         let left: Vec<_> = fs::read_dir(root.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
         assert_eq!(left, vec![live.temp.clone().unwrap()]);
-        assert_eq!(s.commit(vec![live]).unwrap()[0].created, true);
+        assert!(s.commit(vec![live]).unwrap()[0].created);
     }
 
     #[test]

@@ -82,13 +82,12 @@ impl Env {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(i) = line.find("listening on http://") {
+                if !sent
+                    && let Some(i) = line.find("listening on http://") {
                         let addr = line[i + "listening on http://".len()..].split_whitespace().next().unwrap_or("").to_string();
                         let _ = tx.send(addr);
                         sent = true;
                     }
-                }
                 if std::env::var_os("TONEARM_TEST_LOGS").is_some() {
                     eprintln!("[server] {line}");
                 }
