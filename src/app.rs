@@ -20,6 +20,9 @@ use crate::ingest::Ingest;
 use crate::server::{self, AppState};
 use crate::store::{BlobStore, LocalStore};
 
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn BlobStore>,
@@ -95,8 +98,24 @@ impl App {
             );
         }
         let router = server::router(self.state());
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
-        tracing::info!("shut down cleanly");
+        // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a listener
+        // holding a long progressive stream must not keep the process alive.
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let deadline = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            r = serve => {
+                r.context("serving HTTP")?;
+                tracing::info!("shut down cleanly");
+            }
+            _ = deadline => tracing::warn!("requests still running after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+        }
         Ok(())
     }
 }

@@ -461,6 +461,17 @@ fn signed_urls_and_progressive_streams() {
     let seg = media.lines().find(|l| l.starts_with("1.m4s")).unwrap();
     assert_eq!(get(&format!("{base}opus-128/{seg}")).status(), 200);
     assert!(get(play["hls_aac"].as_str().unwrap()).text().unwrap().lines().all(|l| !l.contains("opus")));
+    // Browser players on other origins may read it (CORS), and HEAD works.
+    let r = s.http.get(s.url(hls)).header("Origin", "https://player.example").send().unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = s.http.request(reqwest::Method::OPTIONS, s.url(hls)).header("Origin", "https://player.example")
+        .header("Access-Control-Request-Method", "GET").header("Access-Control-Request-Headers", "authorization,range").send().unwrap();
+    assert!(r.status().is_success());
+    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let seg_url = format!("{base}opus-128/{seg}");
+    let head = s.http.head(s.url(&seg_url)).send().unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "audio/mp4");
     // ffmpeg plays the signed URL as an HLS client would.
     let out = ffmpeg(&["-i", &s.url(hls), "-f", "f32le", "-"]);
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
