@@ -8,6 +8,9 @@
 //! from `scripts/bench-stream.py`.
 
 use std::io;
+
+#[path = "../tests/common/wav.rs"]
+mod wav;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,7 +24,7 @@ fn source(dir: &Path) -> PathBuf {
     let rate = 44_100u32;
     let n = rate as usize * 30;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut data = Vec::with_capacity(n * 4);
+    let mut data: Vec<i16> = Vec::with_capacity(n * 2);
     for i in 0..n {
         let t = i as f64 / rate as f64;
         seed ^= seed << 13;
@@ -30,24 +33,9 @@ fn source(dir: &Path) -> PathBuf {
         let noise = ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.1;
         let note = 220.0 * (1.0 + (t / 2.0).floor() % 4.0 / 4.0);
         let v = 0.3 * (std::f64::consts::TAU * note * t).sin() + 0.15 * (std::f64::consts::TAU * note * 1.5 * t).sin() + noise;
-        for x in [v, v * 0.9 + noise] {
-            data.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
-        }
+        data.extend([v, v * 0.9 + noise].map(|x| (x * 32767.0) as i16));
     }
-    let mut h = b"RIFF".to_vec();
-    h.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&(rate * 4).to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    h.extend_from_slice(&data);
-    std::fs::write(&path, h).unwrap();
+    wav::write_wav(&path, rate, 2, &data);
     path
 }
 

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
@@ -52,7 +51,6 @@ fn tone_wav(path: &Path, secs: f64, rate: u32) {
 /// Two tones plus white noise at `noise` amplitude (noise is the costliest thing to encode).
 fn signal_wav(path: &Path, secs: f64, rate: u32, noise: f64) {
     let n = (secs * rate as f64) as usize;
-    let mut data = Vec::with_capacity(n * 4);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut rnd = move || {
         seed ^= seed << 13;
@@ -60,30 +58,29 @@ fn signal_wav(path: &Path, secs: f64, rate: u32, noise: f64) {
         seed ^= seed << 17;
         (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
     };
+    let mut pcm = Vec::with_capacity(n * 2);
     for i in 0..n {
         let t = i as f64 / rate as f64;
         let l = 0.35 * (std::f64::consts::TAU * 440.0 * t).sin() + 0.15 * (std::f64::consts::TAU * 660.0 * t).sin() + noise * rnd();
         let r = 0.35 * (std::f64::consts::TAU * 550.0 * t).sin() + 0.15 * (std::f64::consts::TAU * 880.0 * t).sin() + noise * rnd();
-        for v in [l, r] {
-            data.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
-        }
+        pcm.extend([l, r].map(|v| (v * 32767.0) as i16));
     }
-    let mut f = std::fs::File::create(path).unwrap();
-    let mut h = Vec::new();
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&(rate * 4).to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    f.write_all(&h).unwrap();
-    f.write_all(&data).unwrap();
+    common::wav::write_wav(path, rate, 2, &pcm);
+}
+
+/// A user "alice" (and "bob" if `bob`) and a folder holding what `fill` writes, imported
+/// for alice.
+fn setup(bob: bool, fill: impl FnOnce(&Path)) -> (Env, PathBuf) {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    if bob {
+        env.add_user("bob", "battery staple");
+    }
+    let dir = env.dir.path().join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    fill(&dir);
+    env.import("alice", std::slice::from_ref(&dir));
+    (env, dir)
 }
 
 struct Rendition {
@@ -221,13 +218,8 @@ fn best_lag(got: &[f32], want: &[f32], around: isize) -> isize {
 
 #[test]
 fn cold_segments_join_without_clicks() {
-    let env = Env::new();
-    env.add_user("alice", "correct horse");
-    let dir = env.dir.path().join("src");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (env, dir) = setup(false, |d| tone_wav(&d.join("tone.wav"), 20.0, 44_100));
     let wav = dir.join("tone.wav");
-    tone_wav(&wav, 20.0, 44_100);
-    env.import("alice", std::slice::from_ref(&dir));
     let s = env.serve_with(&[("TONEARM_STREAM__PREFETCH", "0")]);
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -285,12 +277,7 @@ fn cold_segments_join_without_clicks() {
 
 #[test]
 fn bandwidth_bounds_segments_of_noisy_audio() {
-    let env = Env::new();
-    env.add_user("alice", "correct horse");
-    let dir = env.dir.path().join("src");
-    std::fs::create_dir_all(&dir).unwrap();
-    signal_wav(&dir.join("noise.wav"), 12.0, 44_100, 0.3);
-    env.import("alice", &[dir]);
+    let (env, _) = setup(false, |d| signal_wav(&d.join("noise.wav"), 12.0, 44_100, 0.3));
     let s = env.serve();
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -312,13 +299,7 @@ fn bandwidth_bounds_segments_of_noisy_audio() {
 
 #[test]
 fn cache_single_flight_budget_and_dedup_across_users() {
-    let env = Env::new();
-    env.add_user("alice", "correct horse");
-    env.add_user("bob", "battery staple");
-    let dir = env.dir.path().join("src");
-    std::fs::create_dir_all(&dir).unwrap();
-    tone_wav(&dir.join("tone.wav"), 20.0, 44_100);
-    env.import("alice", std::slice::from_ref(&dir));
+    let (env, dir) = setup(true, |d| tone_wav(&d.join("tone.wav"), 20.0, 44_100));
     env.import("bob", std::slice::from_ref(&dir));
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__CACHE_BYTES", "400000")]));
     let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
@@ -372,12 +353,7 @@ fn cache_single_flight_budget_and_dedup_across_users() {
 
 #[test]
 fn saturated_transcoding_answers_429_with_retry_after() {
-    let env = Env::new();
-    env.add_user("alice", "correct horse");
-    let dir = env.dir.path().join("src");
-    std::fs::create_dir_all(&dir).unwrap();
-    tone_wav(&dir.join("tone.wav"), 20.0, 44_100);
-    env.import("alice", &[dir]);
+    let (env, _) = setup(false, |d| tone_wav(&d.join("tone.wav"), 20.0, 44_100));
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__MAX_JOBS", "1"), ("TONEARM_STREAM__THREADS", "1"), ("TONEARM_STREAM__PREFETCH", "0")]));
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -433,13 +409,7 @@ fn sign(data: &Path, user: i64, track: i64, expires: i64) -> String {
 
 #[test]
 fn signed_urls_and_progressive_streams() {
-    let env = Env::new();
-    env.add_user("alice", "correct horse");
-    env.add_user("bob", "battery staple");
-    let dir = env.dir.path().join("src");
-    std::fs::create_dir_all(&dir).unwrap();
-    tone_wav(&dir.join("tone.wav"), 12.0, 44_100);
-    env.import("alice", std::slice::from_ref(&dir));
+    let (env, _) = setup(true, |d| tone_wav(&d.join("tone.wav"), 12.0, 44_100));
     env.import("bob", &[testdata("library/Björk - Homogenic")]);
     let s = env.serve();
     let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
@@ -513,6 +483,12 @@ fn signed_urls_and_progressive_streams() {
     }
     let r = get(&format!("{}&offset=20", play["stream"]["aac"].as_str().unwrap()));
     Server::expect_error(r, 400, "bad_offset");
+    // The original from an offset: the original codec cannot be cut anywhere, so it comes
+    // transcoded (AAC for this WAV) from that time.
+    let r = get(&format!("{}&offset=5", play["stream"]["original"].as_str().unwrap()));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/aac");
+    assert_eq!(r.headers()["x-content-duration"], "7.000");
     let r = s.http.get(s.url(play["stream"]["original"].as_str().unwrap())).header("Range", "bytes=0-99").send().unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().unwrap().len(), 100);

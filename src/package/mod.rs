@@ -205,9 +205,14 @@ pub fn produce(
 }
 
 #[cfg(test)]
+#[path = "../../tests/common/wav.rs"]
+mod test_wav;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::media::probe::probe_path;
+    use super::test_wav as wav;
     use std::path::{Path, PathBuf};
 
     pub(crate) fn fixture(rel: &str) -> PathBuf {
@@ -260,25 +265,14 @@ mod tests {
     fn tone_wav(dir: &Path) -> PathBuf {
         let path = dir.join("tone.wav");
         let n = 44_100 * 12;
-        let mut data = Vec::new();
+        let mut data: Vec<i16> = Vec::new();
         for i in 0..n {
             let t = i as f64 / 44_100.0;
             let v = 0.35 * (std::f64::consts::TAU * 440.0 * t).sin() + 0.15 * (std::f64::consts::TAU * 660.0 * t).sin();
             let w = 0.3 * (std::f64::consts::TAU * 550.0 * t).sin();
-            for x in [v, w] {
-                data.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
-            }
+            data.extend([v, w].map(|x| (x * 32767.0) as i16));
         }
-        let mut h = b"RIFF".to_vec();
-        h.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-        h.extend_from_slice(b"WAVEfmt ");
-        for v in [16u32.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(), 2u16.to_le_bytes().to_vec(), 44_100u32.to_le_bytes().to_vec(), (44_100u32 * 4).to_le_bytes().to_vec(), 4u16.to_le_bytes().to_vec(), 16u16.to_le_bytes().to_vec()] {
-            h.extend_from_slice(&v);
-        }
-        h.extend_from_slice(b"data");
-        h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        h.extend_from_slice(&data);
-        std::fs::write(&path, h).unwrap();
+        wav::write_wav(&path, 44_100, 2, &data);
         path
     }
 

@@ -2,6 +2,8 @@
 //! temporary data directory, on 127.0.0.1 port 0, and talks to it over real HTTP.
 #![allow(dead_code)]
 
+pub mod wav;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
