@@ -506,14 +506,10 @@ fn tone_power(x: &[f32], hz: f64, from: usize, len: usize) -> f64 {
     (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / (len as f64 * len as f64)
 }
 
-#[test]
-fn he_aac_sources_play_at_full_speed_and_bandwidth() {
-    use fdk_aac_rs::encoder::{Aot, Bitrate, ChannelMode, Encoder, Transport};
-    let env = Env::new();
-    env.add_user("alice", "correct horse");
-    let dir = env.dir.path().join("src");
-    std::fs::create_dir_all(&dir).unwrap();
-    // 4 s of 1 kHz + 14 kHz at 44.1 kHz: the 14 kHz tone only exists in the SBR band.
+/// 4 s of 1 kHz + 14 kHz at 44.1 kHz, encoded by FDK as HE-AAC v1: the 14 kHz tone only
+/// exists in the SBR band. Returns the access units and the AudioSpecificConfig.
+fn he_aac(transport: fdk_aac_rs::encoder::Transport, explicit: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
+    use fdk_aac_rs::encoder::{Aot, Bitrate, ChannelMode, Encoder, SignalingMode};
     let pcm: Vec<i16> = (0..44_100 * 4)
         .flat_map(|i| {
             let t = i as f64 / 44_100.0;
@@ -522,50 +518,84 @@ fn he_aac_sources_play_at_full_speed_and_bandwidth() {
             [s, s]
         })
         .collect();
-    let mut enc = Encoder::builder().aot(Aot::HeAac).sample_rate(44_100).channel_mode(ChannelMode::Stereo).bitrate(Bitrate::Cbr(64_000)).transport(Transport::Adts).build().unwrap();
-    let frame = enc.info().unwrap().frame_length() as usize * 2;
-    let mut adts = Vec::new();
+    let mode = if explicit { SignalingMode::ExplicitHierarchical } else { SignalingMode::Implicit };
+    let mut enc = Encoder::builder().aot(Aot::HeAac).sample_rate(44_100).channel_mode(ChannelMode::Stereo).bitrate(Bitrate::Cbr(64_000)).transport(transport).signaling_mode(mode).build().unwrap();
+    let info = enc.info().unwrap();
+    let frame = info.frame_length() as usize * 2;
+    let mut aus = Vec::new();
     let mut out = vec![0u8; 8192];
     for chunk in pcm.chunks(frame) {
         let r = enc.encode(chunk, &mut out).unwrap();
-        adts.extend_from_slice(&out[..r.out_bytes()]);
+        if r.out_bytes() > 0 {
+            aus.push(out[..r.out_bytes()].to_vec());
+        }
     }
     while let Ok(r) = enc.flush(&mut out) {
         if r.out_bytes() == 0 {
             break;
         }
-        adts.extend_from_slice(&out[..r.out_bytes()]);
+        aus.push(out[..r.out_bytes()].to_vec());
     }
-    std::fs::write(env.dir.path().join("he.aac"), &adts).unwrap();
-    let m4a = dir.join("he.m4a");
-    let o = ffmpeg(&["-i", env.dir.path().join("he.aac").to_str().unwrap(), "-c", "copy", m4a.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(ffprobe(&m4a, "stream=profile").contains("HE-AAC"));
-    env.import("alice", &[dir]);
+    (aus, info.config().to_vec())
+}
+
+#[test]
+fn he_aac_sources_play_at_full_speed_and_bandwidth() {
+    use fdk_aac_rs::encoder::Transport;
+    use tonearm::package::fmp4;
+    let (env, _) = setup(false, |dir| {
+        // Implicit signalling (what FDK and ffmpeg write by default): ADTS remuxed by ffmpeg.
+        let (aus, _) = he_aac(Transport::Adts, false);
+        let adts = dir.join("he.aac");
+        std::fs::write(&adts, aus.concat()).unwrap();
+        let m4a = dir.join("he-implicit.m4a");
+        let o = ffmpeg(&["-i", adts.to_str().unwrap(), "-c", "copy", m4a.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::remove_file(&adts).unwrap();
+        assert!(ffprobe(&m4a, "stream=profile").contains("HE-AAC"));
+        // Explicit hierarchical signalling (AOT 5 in the ASC), which symphonia refuses.
+        let (aus, asc) = he_aac(Transport::Raw, true);
+        assert_eq!(asc[0] >> 3, 5, "AOT 5");
+        let t = fmp4::TrackConfig {
+            entry: fmp4::SampleEntry::Aac { asc, bitrate: 64_000 },
+            channels: 2,
+            timescale: 44_100,
+            frame_len: 2048,
+            priming: 0,
+            duration: aus.len() as u64 * 2048,
+        };
+        let mut file = fmp4::init_segment(&t);
+        file.extend(fmp4::media_segment(&t, 1, 0, &aus));
+        std::fs::write(dir.join("he-explicit.m4a"), file).unwrap();
+    });
     let s = env.serve();
     let tok = s.login("alice", "correct horse");
-    let t = &tracks(&s, &tok)[0];
-    assert_eq!(t["sample_rate"], 44_100);
-    let id = t["id"].as_i64().unwrap();
-    let r = fetch(&s, &tok, id, "opus-128", None);
-    let mut parts: Vec<&[u8]> = vec![&r.init];
-    parts.extend(r.segments.iter().map(Vec::as_slice));
-    let got = decode(&write(env.dir.path(), "he-opus.mp4", &parts), 2);
-    // The remuxed ADTS has no edit list, so FDK's priming and padding (under 0.2 s) count.
-    let secs = got.len() as f64 / 2.0 / OUT_RATE;
-    let listed = t["duration"].as_f64().unwrap();
-    assert!((4.0..4.2).contains(&listed), "listed as {listed} s");
-    assert!((secs - listed).abs() < 0.03, "plays {secs:.3} s, not {listed} s: wrong speed");
-    // Right speed: the 1 kHz tone is at 1 kHz (an LC-core decode plays it at 2 kHz), and
-    // audio lasts to the end (it is not half the audio padded with silence).
-    for at in [24_000, (secs * OUT_RATE) as usize - 24_000] {
-        let (f1, f2) = (tone_power(&got, 1000.0, at, 4800), tone_power(&got, 2000.0, at, 4800));
-        assert!(f1 > 0.01 && f1 > 100.0 * f2, "at {at}: 1 kHz {f1:e}, 2 kHz {f2:e}");
+    let all = tracks(&s, &tok);
+    assert_eq!(all.len(), 2, "both HE-AAC files import");
+    for t in &all {
+        let what = t["file_name"].as_str().unwrap().to_string();
+        assert_eq!(t["sample_rate"], 44_100, "{what}");
+        let id = t["id"].as_i64().unwrap();
+        let r = fetch(&s, &tok, id, "opus-128", None);
+        let mut parts: Vec<&[u8]> = vec![&r.init];
+        parts.extend(r.segments.iter().map(Vec::as_slice));
+        let got = decode(&write(env.dir.path(), "he-opus.mp4", &parts), 2);
+        // No edit list in these files, so FDK's priming and padding (under 0.2 s) count.
+        let secs = got.len() as f64 / 2.0 / OUT_RATE;
+        let listed = t["duration"].as_f64().unwrap();
+        assert!((4.0..4.2).contains(&listed), "{what}: listed as {listed} s");
+        assert!((secs - listed).abs() < 0.03, "{what}: plays {secs:.3} s, not {listed} s");
+        // Right speed: the 1 kHz tone is at 1 kHz (an LC-core decode plays it at 2 kHz), and
+        // audio lasts to the end (it is not half the audio padded with silence).
+        for at in [24_000, (secs * OUT_RATE) as usize - 24_000] {
+            let (f1, f2) = (tone_power(&got, 1000.0, at, 4800), tone_power(&got, 2000.0, at, 4800));
+            assert!(f1 > 0.01 && f1 > 100.0 * f2, "{what} at {at}: 1 kHz {f1:e}, 2 kHz {f2:e}");
+        }
+        // SBR rebuilds the high band from the core, not the exact tone: measure the band.
+        let low = tone_power(&got, 1000.0, 48_000, 4800);
+        let high: f64 = (0..=40).map(|k| tone_power(&got, 12_000.0 + 100.0 * k as f64, 48_000, 4800)).sum();
+        let ratio_db = 10.0 * (high / low).log10();
+        eprintln!("{what} through opus-128: 12-16 kHz band at {ratio_db:.1} dB relative to the 1 kHz tone (source: -3.5 dB)");
+        assert!(ratio_db > -20.0, "{what}: the SBR band is missing: {ratio_db:.1} dB");
     }
-    // SBR rebuilds the high band from the core, not the exact tone: measure the whole band.
-    let low = tone_power(&got, 1000.0, 48_000, 4800);
-    let high: f64 = (0..=40).map(|k| tone_power(&got, 12_000.0 + 100.0 * k as f64, 48_000, 4800)).sum();
-    let ratio_db = 10.0 * (high / low).log10();
-    eprintln!("HE-AAC source through opus-128: 12-16 kHz band is {ratio_db:.1} dB relative to the 1 kHz tone (source: -3.5 dB)");
-    assert!(ratio_db > -20.0, "the SBR band is missing: {ratio_db:.1} dB");
 }

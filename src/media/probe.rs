@@ -19,7 +19,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Time;
 
-use super::{Input, codecs, mp4};
+use super::{Input, codecs, heaac, mp4};
 pub use crate::domain::{AudioProps, DurationSource};
 
 /// Why a file cannot be imported. `code()` is the stable machine-readable name.
@@ -80,13 +80,19 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
         .get_audio_decoder(params.codec)
         .map(|d| d.codec.info.short_name.to_string())
         .ok_or_else(|| ProbeError::UnsupportedCodec(format!("{}", params.codec)))?;
-    let mut decoder = codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| ProbeError::UnsupportedCodec(format!("{codec_name}: {e}")))?;
     let sample_rate = params.sample_rate.filter(|&r| r > 0);
     let channels = params.channels.as_ref().map(|c| c.count() as u16).filter(|&c| c > 0);
-
-    let check = decode_check(fmt.as_mut(), decoder.as_mut(), track.id)?;
+    let asc = params.extra_data.as_deref().unwrap_or(&[]);
+    let check = if params.codec == CODEC_ID_AAC && heaac::is_he_aac(asc, sample_rate.unwrap_or(0)) {
+        // HE-AAC: symphonia refuses explicit SBR and half-decodes implicit; FDK plays both.
+        let mut dec = heaac::HeAacDecoder::new(asc).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
+        decode_check(fmt.as_mut(), Checker::HeAac(&mut dec, sample_rate), track.id)?
+    } else {
+        let mut decoder = codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| ProbeError::UnsupportedCodec(format!("{codec_name}: {e}")))?;
+        decode_check(fmt.as_mut(), Checker::Symphonia(decoder.as_mut()), track.id)?
+    };
     let sample_rate = sample_rate.or(check.rate).ok_or_else(|| ProbeError::Undecodable("no sample rate".into()))?;
     let channels = channels.or(check.channels).ok_or_else(|| ProbeError::Undecodable("no channels".into()))?;
     let mut damage = check.damage;
@@ -180,9 +186,33 @@ struct Check {
     damage: Option<String>,
 }
 
+/// The decoder a decode check runs: symphonia's, or FDK's for HE-AAC.
+enum Checker<'a> {
+    Symphonia(&'a mut dyn AudioDecoder),
+    HeAac(&'a mut heaac::HeAacDecoder, Option<u32>),
+}
+
+impl Checker<'_> {
+    fn decode(&mut self, pkt: &symphonia::core::packet::Packet) -> Result<(Option<u32>, u16), SymError> {
+        match self {
+            Checker::Symphonia(d) => d.decode(pkt).map(|b| (Some(b.spec().rate()), b.spec().channels().count() as u16)),
+            Checker::HeAac(d, rate) => {
+                let mut pcm = Vec::new();
+                d.decode(&pkt.data, &mut pcm).map(|ch| (*rate, ch as u16)).map_err(|_| SymError::DecodeError("HE-AAC frame does not decode"))
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        if let Checker::Symphonia(d) = self {
+            d.reset();
+        }
+    }
+}
+
 /// Decodes the first packets. Some good packets with a few bad ones is damage; no good
 /// packet at all is undecodable.
-fn decode_check(fmt: &mut dyn FormatReader, dec: &mut dyn AudioDecoder, track: u32) -> Result<Check, ProbeError> {
+fn decode_check(fmt: &mut dyn FormatReader, mut dec: Checker<'_>, track: u32) -> Result<Check, ProbeError> {
     let (mut good, mut bad, mut last_err) = (0usize, 0usize, String::new());
     let mut check = Check { rate: None, channels: None, damage: None };
     while good < CHECK_PACKETS && bad <= MAX_BAD_PACKETS {
@@ -208,10 +238,10 @@ fn decode_check(fmt: &mut dyn FormatReader, dec: &mut dyn AudioDecoder, track: u
             continue;
         }
         match dec.decode(&pkt) {
-            Ok(buf) => {
+            Ok((rate, channels)) => {
                 good += 1;
-                check.rate = Some(buf.spec().rate());
-                check.channels = Some(buf.spec().channels().count() as u16);
+                check.rate = rate;
+                check.channels = Some(channels);
             }
             Err(SymError::DecodeError(m)) => {
                 bad += 1;
