@@ -77,6 +77,12 @@ impl App {
             ladder: self.ladder.clone(),
             url_ttl_secs: self.config.stream.url_ttl_secs,
             playback_tracks: Arc::default(),
+            login_throttle: Arc::default(),
+            login_limits: server::throttle::Limits {
+                per_user: self.config.auth.max_failed_logins_per_user,
+                per_address: self.config.auth.max_failed_logins_per_address,
+                window_secs: self.config.auth.lockout_secs as i64,
+            },
         }
     }
 
@@ -101,7 +107,7 @@ impl App {
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a listener
         // holding a long progressive stream must not keep the process alive.
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });

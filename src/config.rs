@@ -57,6 +57,12 @@ pub struct LadderRung {
 pub struct AuthConfig {
     /// Lifetime of a login token.
     pub token_ttl_hours: u64,
+    /// Failed sign-ins for one username within `lockout_secs` before it is locked out.
+    pub max_failed_logins_per_user: u32,
+    /// Failed sign-ins from one address within `lockout_secs` before it is locked out.
+    pub max_failed_logins_per_address: u32,
+    /// The counting window and lockout length, in seconds.
+    pub lockout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +107,7 @@ impl Default for Config {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { token_ttl_hours: 24 * 30 }
+        AuthConfig { token_ttl_hours: 24 * 30, max_failed_logins_per_user: 5, max_failed_logins_per_address: 20, lockout_secs: 300 }
     }
 }
 

@@ -407,3 +407,26 @@ fn search_sees_an_import_made_while_the_server_runs() {
     assert_eq!(count("royksopp"), 1);
     assert_eq!(count("bjork"), 2);
 }
+
+#[test]
+fn failed_logins_lock_out_the_user_then_the_address() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    env.add_user("bob", "battery staple");
+    let s = env.serve_with(&[("TONEARM_AUTH__MAX_FAILED_LOGINS_PER_USER", "3"), ("TONEARM_AUTH__MAX_FAILED_LOGINS_PER_ADDRESS", "6")]);
+    let login = |u: &str, p: &str| s.http.post(s.url("/api/v1/auth/login")).body(format!(r#"{{"username":"{u}","password":"{p}"}}"#)).send().unwrap();
+    for _ in 0..3 {
+        Server::expect_error(login("alice", "wrong"), 401, "bad_credentials");
+    }
+    // Locked: even the right password is refused, with a wait.
+    let r = login("alice", "correct horse");
+    let wait: u32 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 0 && wait <= 300);
+    Server::expect_error(r, 429, "too_many_attempts");
+    // Another user from the same address still signs in, until the address is locked too.
+    s.login("bob", "battery staple");
+    for name in ["carol", "dave", "erin"] {
+        Server::expect_error(login(name, "guess"), 401, "bad_credentials");
+    }
+    Server::expect_error(login("bob", "battery staple"), 429, "too_many_attempts");
+}

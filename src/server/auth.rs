@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -55,11 +57,29 @@ struct LoginBody {
 
 /// `POST /api/v1/auth/login` with `{"username", "password"}` (any content type, since
 /// `curl -d` sends a form type). Answers `{"token", "expires_at", "user"}`.
-pub async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+/// Failed attempts are throttled per username and per address (see `throttle`): a locked
+/// out name or address gets 429 with `Retry-After`.
+pub async fn login(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> ApiResult<Json<Value>> {
     let body: LoginBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"username\": ..., \"password\": ...}}: {e}")))?;
+    let (limits, addr) = (state.login_limits, Some(peer.ip()));
+    if let Err(wait) = state.login_throttle.check(&limits, &body.username, addr) {
+        return Err(ApiError::TooManyAttempts(wait));
+    }
     let accounts = state.accounts.clone();
-    let issued = blocking(move || Ok(accounts.login(&body.username, &body.password)?)).await?;
+    let name = body.username.clone();
+    let issued = match blocking(move || Ok(accounts.login(&body.username, &body.password)?)).await {
+        Ok(i) => {
+            state.login_throttle.succeeded(&name);
+            i
+        }
+        Err(e) => {
+            if matches!(e, ApiError::Unauthorized(..)) {
+                state.login_throttle.failed(&limits, &name, addr);
+            }
+            return Err(e);
+        }
+    };
     Ok(Json(json!({
         "token": issued.token,
         "expires_at": issued.expires_at,

@@ -33,6 +33,8 @@ pub enum ApiError {
     Forbidden(&'static str, String),
     #[error("the server is busy transcoding; retry in {0} s")]
     Busy(u32),
+    #[error("too many failed sign-ins; retry in {0} s")]
+    TooManyAttempts(u32),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -60,6 +62,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", self.to_string()),
             ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, *code, m.clone()),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", self.to_string()),
+            ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", self.to_string()),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
@@ -72,7 +75,7 @@ impl IntoResponse for ApiError {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
             }
-            ApiError::Busy(secs) => {
+            ApiError::Busy(secs) | ApiError::TooManyAttempts(secs) => {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             ApiError::Unauthorized(..) => {

@@ -11,6 +11,7 @@ pub mod error;
 mod files;
 mod library;
 mod stream;
+pub mod throttle;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Tracks recently resolved for playback, per (user, track), with when (see
     /// `stream::load_track`).
     pub playback_tracks: Arc<PlaybackTracks>,
+    pub login_throttle: Arc<throttle::LoginThrottle>,
+    pub login_limits: throttle::Limits,
 }
 
 /// Runs blocking work (SQLite, file I/O, hashing, image scaling) off the executor.
