@@ -83,6 +83,9 @@ impl App {
                 per_address: self.config.auth.max_failed_logins_per_address,
                 window_secs: self.config.auth.lockout_secs as i64,
             },
+            ingest: Arc::new(self.ingest()),
+            upload_dir: self.config.data_dir.join("uploads"),
+            max_upload_bytes: self.config.import.max_file_bytes,
         }
     }
 
@@ -103,6 +106,10 @@ impl App {
                 self.config.data_dir.display()
             );
         }
+        // Uploads in progress when the server last stopped cannot resume: clear them.
+        let uploads = self.config.data_dir.join("uploads");
+        let _ = std::fs::remove_dir_all(&uploads);
+        std::fs::create_dir_all(&uploads).with_context(|| format!("creating {}", uploads.display()))?;
         let router = server::router(self.state());
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a listener
         // holding a long progressive stream must not keep the process alive.

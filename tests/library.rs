@@ -430,3 +430,40 @@ fn failed_logins_lock_out_the_user_then_the_address() {
     }
     Server::expect_error(login("bob", "battery staple"), 429, "too_many_attempts");
 }
+
+#[test]
+fn one_request_upload_ingests_or_rejects_precisely() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    let s = env.serve_with(&[("TONEARM_IMPORT__MAX_FILE_BYTES", "600000")]);
+    let tok = s.login("alice", "correct horse");
+    let post = |name: &str, bytes: Vec<u8>| s.http.post(s.url(&format!("/api/v1/tracks?filename={name}"))).bearer_auth(&tok).body(bytes).send().unwrap();
+    let hunter = std::fs::read(testdata("library/Björk - Homogenic/01 Hunter.flac")).unwrap();
+    let r = post("01%20Hunter.flac", hunter.clone());
+    assert_eq!(r.status(), 201);
+    let t: Value = r.json().unwrap();
+    assert_eq!((t["title"].as_str(), t["artist"].as_str(), t["file_name"].as_str()), (Some("Hunter"), Some("Björk"), Some("01 Hunter.flac")));
+    // The same bytes again: the existing track, not a second one.
+    let r = post("again.flac", hunter.clone());
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["id"], t["id"]);
+    // The original comes back byte for byte.
+    assert_eq!(s.get(&tok, &format!("/api/v1/tracks/{}/original", t["id"])).bytes().unwrap().to_vec(), hunter);
+    // A name is data: a path in it names nothing on disk.
+    let r = post("..%2F..%2Fetc%2Fpasswd.mp3", std::fs::read(testdata("library/Misc/id3v1.mp3")).unwrap());
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().unwrap()["file_name"], "passwd.mp3");
+    let blobs = common::blob_files(&env.data());
+    for (file, code) in [("bad/empty.flac", "empty"), ("bad/text.flac", "not_audio"), ("bad/random.m4a", "not_audio"), ("bad/jpeg.mp3", "not_audio")] {
+        let name = file.rsplit('/').next().unwrap();
+        Server::expect_error(post(name, std::fs::read(testdata(file)).unwrap()), 422, code);
+    }
+    Server::expect_error(post("truncated-header.flac", std::fs::read(testdata("bad/truncated-header.flac")).unwrap()), 422, "not_audio");
+    Server::expect_error(post("big.wav", vec![0u8; 700_000]), 413, "too_large");
+    Server::expect_error(s.http.post(s.url("/api/v1/tracks")).bearer_auth(&tok).body(vec![1u8]).send().unwrap(), 400, "bad_filename");
+    Server::expect_error(s.http.post(s.url("/api/v1/tracks?filename=a.flac")).body(hunter).send().unwrap(), 401, "unauthorized");
+    // Rejections left nothing behind: no new blob, no upload remains.
+    assert_eq!(common::blob_files(&env.data()), blobs);
+    assert!(common::walk(&env.data().join("uploads")).is_empty());
+    assert_eq!(s.json(&tok, "/api/v1/tracks")["total"], 2);
+}

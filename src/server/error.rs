@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::accounts::AccountError;
 use crate::cache::StreamError;
+use crate::ingest::IngestError;
+use crate::store::StoreError as StoreErr;
 use crate::catalog::CatalogError;
 use crate::signing::SignError;
 use crate::media::cover::CoverError;
@@ -35,6 +37,8 @@ pub enum ApiError {
     Busy(u32),
     #[error("too many failed sign-ins; retry in {0} s")]
     TooManyAttempts(u32),
+    #[error("the file is larger than the limit of {0} bytes")]
+    TooLarge(u64),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -63,6 +67,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, *code, m.clone()),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", self.to_string()),
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", self.to_string()),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", self.to_string()),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
@@ -148,6 +153,18 @@ impl From<SignError> for ApiError {
             SignError::Mismatch => ApiError::Forbidden("bad_signature", e.to_string()),
             SignError::Expired => ApiError::Forbidden("expired_signature", e.to_string()),
             SignError::Secret { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooLarge(max) | IngestError::Store(StoreErr::TooLarge(max)) => ApiError::TooLarge(max),
+            IngestError::Probe(p) => ApiError::Unprocessable(p.code(), p.to_string()),
+            IngestError::Read { source, .. } => ApiError::Internal(format!("reading the upload: {source}")),
+            IngestError::Store(s) => ApiError::from(s),
+            IngestError::Catalog(c) => ApiError::from(c),
         }
     }
 }

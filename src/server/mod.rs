@@ -12,6 +12,7 @@ mod files;
 mod library;
 mod stream;
 pub mod throttle;
+mod upload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,6 +55,11 @@ pub struct AppState {
     pub playback_tracks: Arc<PlaybackTracks>,
     pub login_throttle: Arc<throttle::LoginThrottle>,
     pub login_limits: throttle::Limits,
+    /// Ingest for uploads, with the configured size limits.
+    pub ingest: Arc<crate::ingest::Ingest>,
+    /// Where uploads are written while they arrive (one private directory each).
+    pub upload_dir: PathBuf,
+    pub max_upload_bytes: u64,
 }
 
 /// Runs blocking work (SQLite, file I/O, hashing, image scaling) off the executor.
@@ -66,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
-        .route("/tracks", get(library::tracks))
+        .route("/tracks", get(library::tracks).post(upload::upload_one))
         .route("/tracks/{id}", get(library::track))
         .route("/tracks/{id}/cover", get(files::track_cover))
         .route("/tracks/{id}/original", get(files::original))
