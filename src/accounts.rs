@@ -114,6 +114,15 @@ impl Accounts {
         Ok(())
     }
 
+    /// Changes a user's own password after checking the current one; ends their sessions.
+    pub fn change_password(&self, username: &str, current: &str, new: &str) -> Result<()> {
+        let (_, hash) = self.catalog.user_by_name(username)?.ok_or(AccountError::BadCredentials)?;
+        if !verify(&hash, current) {
+            return Err(AccountError::BadCredentials);
+        }
+        self.set_password(username, new)
+    }
+
     /// Checks the password and issues a token. Unknown users and wrong passwords are the
     /// same error and take the same time.
     pub fn login(&self, username: &str, password: &str) -> Result<Issued> {

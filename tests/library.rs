@@ -467,3 +467,44 @@ fn one_request_upload_ingests_or_rejects_precisely() {
     assert!(common::walk(&env.data().join("uploads")).is_empty());
     assert_eq!(s.json(&tok, "/api/v1/tracks")["total"], 2);
 }
+
+#[test]
+fn account_management_over_the_api() {
+    let env = Env::new();
+    env.add_user("root", "root password");
+    env.import("root", &[testdata("library/Björk - Homogenic")]);
+    let s = env.serve();
+    let root = s.login("root", "root password");
+    let post = |tok: &str, path: &str, body: &str| s.http.post(s.url(path)).bearer_auth(tok).body(body.to_string()).send().unwrap();
+    // Admins create users; names are unique; weak passwords are refused.
+    let r = post(&root, "/api/v1/admin/users", r#"{"username":"alice","password":"correct horse"}"#);
+    assert_eq!(r.status(), 201);
+    let alice_id = r.json::<Value>().unwrap()["id"].as_i64().unwrap();
+    Server::expect_error(post(&root, "/api/v1/admin/users", r#"{"username":"ALICE","password":"correct horse"}"#), 409, "conflict");
+    Server::expect_error(post(&root, "/api/v1/admin/users", r#"{"username":"bob","password":"short"}"#), 400, "weak_password");
+    Server::expect_error(post(&root, "/api/v1/admin/users", r#"{"user":"bob"}"#), 400, "bad_json");
+    let alice = s.login("alice", "correct horse");
+    // Non-admins get 403 on every admin route; no token gets 401.
+    Server::expect_error(s.get(&alice, "/api/v1/admin/users"), 403, "forbidden");
+    Server::expect_error(post(&alice, "/api/v1/admin/users", r#"{"username":"eve","password":"long enough"}"#), 403, "forbidden");
+    Server::expect_error(s.http.delete(s.url(&format!("/api/v1/admin/users/{alice_id}"))).bearer_auth(&alice).send().unwrap(), 403, "forbidden");
+    Server::expect_error(s.http.get(s.url("/api/v1/admin/users")).send().unwrap(), 401, "unauthorized");
+    let names: Vec<String> = s.json(&root, "/api/v1/admin/users").as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["alice", "root"]);
+    // Own password: the current one is required; all sessions end.
+    Server::expect_error(post(&alice, "/api/v1/me/password", r#"{"current_password":"nope","new_password":"a new password"}"#), 401, "bad_credentials");
+    assert_eq!(post(&alice, "/api/v1/me/password", r#"{"current_password":"correct horse","new_password":"a new password"}"#).status(), 204);
+    Server::expect_error(s.get(&alice, "/api/v1/me"), 401, "invalid_token");
+    let alice = s.login("alice", "a new password");
+    // An admin resets it.
+    let r = s.http.put(s.url(&format!("/api/v1/admin/users/{alice_id}/password"))).bearer_auth(&root).body(r#"{"password":"reset by admin"}"#).send().unwrap();
+    assert_eq!(r.status(), 204);
+    Server::expect_error(s.get(&alice, "/api/v1/me"), 401, "invalid_token");
+    s.login("alice", "reset by admin");
+    // Deleting: the last admin stays; deleting a user frees files nobody else owns.
+    let root_id = s.json(&root, "/api/v1/me")["id"].as_i64().unwrap();
+    Server::expect_error(s.http.delete(s.url(&format!("/api/v1/admin/users/{root_id}"))).bearer_auth(&root).send().unwrap(), 409, "conflict");
+    assert_eq!(s.http.delete(s.url(&format!("/api/v1/admin/users/{alice_id}"))).bearer_auth(&root).send().unwrap().status(), 204);
+    Server::expect_error(s.http.delete(s.url(&format!("/api/v1/admin/users/{alice_id}"))).bearer_auth(&root).send().unwrap(), 404, "not_found");
+    assert_eq!(s.json(&root, "/api/v1/admin/users").as_array().unwrap().len(), 1);
+}

@@ -5,6 +5,7 @@
 //! `Catalog` trait and the `BlobStore` trait, and runs every blocking call on the blocking
 //! pool ([`blocking`]), never on the async executor.
 
+mod admin;
 mod auth;
 mod dto;
 pub mod error;
@@ -72,6 +73,10 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/me/password", post(admin::change_own_password))
+        .route("/admin/users", get(admin::list_users).post(admin::create_user))
+        .route("/admin/users/{id}", axum::routing::delete(admin::delete_user))
+        .route("/admin/users/{id}/password", axum::routing::put(admin::reset_password))
         .route("/tracks", get(library::tracks).post(upload::upload_one))
         .route("/tracks/{id}", get(library::track))
         .route("/tracks/{id}/cover", get(files::track_cover))

@@ -1,0 +1,105 @@
+//! Account management over HTTP: a user changes their own password; admins list, create
+//! and delete users and reset passwords (the same operations as `tonearm user ...`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::AuthUser;
+use super::dto::UserDto;
+use super::{ApiError, ApiResult, AppState, blocking, parse_id};
+use crate::catalog::User;
+
+/// A signed-in administrator; anyone else gets 403.
+pub struct AdminUser;
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser(u) = AuthUser::from_request_parts(parts, state).await?;
+        if u.is_admin { Ok(AdminUser) } else { Err(ApiError::Forbidden("forbidden", "this needs an administrator".into())) }
+    }
+}
+
+fn json<T: DeserializeOwned>(body: &Bytes, shape: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("expected {shape}: {e}")))
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password` `{"current_password","new_password"}`: 204; every session of
+/// the user ends, this one included.
+pub async fn change_own_password(State(s): State<AppState>, AuthUser(u): AuthUser, body: Bytes) -> ApiResult<StatusCode> {
+    let b: ChangePassword = json(&body, r#"{"current_password": ..., "new_password": ...}"#)?;
+    let accounts = s.accounts.clone();
+    blocking(move || Ok(accounts.change_password(&u.username, &b.current_password, &b.new_password)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/admin/users`.
+pub async fn list_users(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<Vec<UserDto>>> {
+    let users = blocking(move || Ok(s.catalog.list_users()?)).await?;
+    Ok(Json(users.iter().map(UserDto::from).collect()))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// `POST /api/v1/admin/users` `{"username","password","admin"}`: 201 with the user.
+pub async fn create_user(State(s): State<AppState>, _: AdminUser, body: Bytes) -> ApiResult<(StatusCode, Json<UserDto>)> {
+    let b: NewUser = json(&body, r#"{"username": ..., "password": ..., "admin": false}"#)?;
+    let accounts = s.accounts.clone();
+    let u = blocking(move || Ok(accounts.create_user(&b.username, &b.password, b.admin)?)).await?;
+    Ok((StatusCode::CREATED, Json(UserDto::from(&u))))
+}
+
+async fn user_by_id(s: &AppState, id: i64) -> ApiResult<User> {
+    let catalog = s.catalog.clone();
+    blocking(move || Ok(catalog.list_users()?)).await?.into_iter().find(|u| u.id == id).ok_or_else(|| ApiError::not_found("user"))
+}
+
+#[derive(Deserialize)]
+struct ResetPassword {
+    password: String,
+}
+
+/// `PUT /api/v1/admin/users/{id}/password` `{"password"}`: 204; the user's sessions end.
+pub async fn reset_password(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+    let b: ResetPassword = json(&body, r#"{"password": ...}"#)?;
+    let u = user_by_id(&s, parse_id(&id, "user")?).await?;
+    let accounts = s.accounts.clone();
+    blocking(move || Ok(accounts.set_password(&u.username, &b.password)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/admin/users/{id}`: removes the user and their library; files nobody
+/// else owns are deleted from the store. The last administrator cannot be deleted.
+pub async fn delete_user(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let u = user_by_id(&s, parse_id(&id, "user")?).await?;
+    let (catalog, store) = (s.catalog.clone(), s.store.clone());
+    blocking(move || {
+        let admins = catalog.list_users()?.iter().filter(|x| x.is_admin).count();
+        if u.is_admin && admins <= 1 {
+            return Err(ApiError::Conflict("the last administrator cannot be deleted".into()));
+        }
+        for h in catalog.delete_user(&u.username)? {
+            store.delete(&h)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
