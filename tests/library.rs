@@ -489,6 +489,17 @@ fn account_management_over_the_api() {
     Server::expect_error(post(&alice, "/api/v1/admin/users", r#"{"username":"eve","password":"long enough"}"#), 403, "forbidden");
     Server::expect_error(s.http.delete(s.url(&format!("/api/v1/admin/users/{alice_id}"))).bearer_auth(&alice).send().unwrap(), 403, "forbidden");
     Server::expect_error(s.http.get(s.url("/api/v1/admin/users")).send().unwrap(), 401, "unauthorized");
+    // Storage figures: Alice imports the files Root has; they are stored once.
+    Server::expect_error(s.get(&alice, "/api/v1/admin/storage"), 403, "forbidden");
+    env.import("alice", &[testdata("library/Björk - Homogenic")]);
+    let st = s.json(&root, "/api/v1/admin/storage");
+    let (logical, physical) = (st["logical_bytes"].as_u64().unwrap(), st["physical_bytes"].as_u64().unwrap());
+    let users = st["users"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["bytes"], users[1]["bytes"]);
+    assert_eq!(logical, 2 * users[0]["bytes"].as_u64().unwrap());
+    assert!(physical < logical && st["dedup_ratio"].as_f64().unwrap() > 1.5, "{st}");
+    assert!(st["store_bytes_on_disk"].as_u64().unwrap() >= physical);
     let names: Vec<String> = s.json(&root, "/api/v1/admin/users").as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["alice", "root"]);
     // Own password: the current one is required; all sessions end.

@@ -203,6 +203,15 @@ pub struct BlobStats {
     pub logical_bytes: u64,
 }
 
+/// What one user's library holds: tracks and the bytes of their originals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserUsage {
+    pub user: UserId,
+    pub username: String,
+    pub tracks: u64,
+    pub bytes: u64,
+}
+
 pub trait Catalog: Send + Sync {
     // Users and sessions.
     fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User>;
@@ -225,6 +234,8 @@ pub trait Catalog: Send + Sync {
     /// Blob hashes the catalog references (anything else in the store is an orphan).
     fn referenced_blobs(&self) -> Result<Vec<ContentHash>>;
     fn blob_stats(&self) -> Result<BlobStats>;
+    /// Per-user track counts and original bytes, every user included.
+    fn usage_by_user(&self) -> Result<Vec<UserUsage>>;
 
     // Library reads, always scoped to `user`.
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)>;

@@ -621,6 +621,19 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn usage_by_user(&self) -> Result<Vec<UserUsage>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT u.id, u.username, COUNT(t.id), COALESCE(SUM(b.size), 0) FROM users u
+                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN blobs b ON b.hash = t.media_hash
+                 GROUP BY u.id ORDER BY u.username",
+            )?;
+            collect(st.query_map([], |r| {
+                Ok(UserUsage { user: r.get(0)?, username: r.get(1)?, tracks: r.get::<_, i64>(2)? as u64, bytes: r.get::<_, i64>(3)? as u64 })
+            })?)
+        })
+    }
+
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
         let sql = format!("SELECT {TRACK_COLS} WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id LIMIT ?2 OFFSET ?3");
         self.read(|c| paged(c, "SELECT COUNT(*) FROM tracks WHERE user_id = ?1", &sql, user, page, track_row))

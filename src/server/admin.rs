@@ -103,3 +103,21 @@ pub async fn delete_user(State(s): State<AppState>, _: AdminUser, Path(id): Path
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `GET /api/v1/admin/storage`: what users uploaded (logical) against what is stored
+/// (physical), the dedup ratio, blob count, and per-user usage.
+pub async fn storage(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<serde_json::Value>> {
+    let (catalog, store) = (s.catalog.clone(), s.store.clone());
+    let (stats, users, on_disk) = blocking(move || Ok((catalog.blob_stats()?, catalog.usage_by_user()?, store.physical_bytes()?))).await?;
+    let ratio = if stats.physical_bytes > 0 { stats.logical_bytes as f64 / stats.physical_bytes as f64 } else { 1.0 };
+    Ok(Json(serde_json::json!({
+        "logical_bytes": stats.logical_bytes,
+        "physical_bytes": stats.physical_bytes,
+        "store_bytes_on_disk": on_disk,
+        "dedup_ratio": (ratio * 1000.0).round() / 1000.0,
+        "blobs": stats.blobs,
+        "users": users.iter().map(|u| serde_json::json!({
+            "id": u.user, "username": u.username, "tracks": u.tracks, "bytes": u.bytes,
+        })).collect::<Vec<_>>(),
+    })))
+}
