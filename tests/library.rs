@@ -519,3 +519,58 @@ fn account_management_over_the_api() {
     Server::expect_error(s.http.delete(s.url(&format!("/api/v1/admin/users/{alice_id}"))).bearer_auth(&root).send().unwrap(), 404, "not_found");
     assert_eq!(s.json(&root, "/api/v1/admin/users").as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn playlists_favourites_and_history_are_per_user() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    env.add_user("bob", "battery staple");
+    env.import("alice", &[testdata("library/Sigur Rós - Ágætis byrjun")]);
+    env.import("bob", &[testdata("library/Misc")]);
+    let s = env.serve();
+    let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
+    let ids = |tok: &str| -> Vec<i64> { s.json(tok, "/api/v1/tracks")["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect() };
+    let (a, b) = (ids(&ta), ids(&tb));
+    let send = |m: reqwest::Method, tok: &str, path: &str, body: String| s.http.request(m, s.url(path)).bearer_auth(tok).body(body).send().unwrap();
+    use reqwest::Method as M;
+    // Create with two tracks, append one, reorder, rename.
+    let r = send(M::POST, &ta, "/api/v1/playlists", format!(r#"{{"name":"Road trip","tracks":[{},{}]}}"#, a[0], a[1]));
+    assert_eq!(r.status(), 201);
+    let p: Value = r.json().unwrap();
+    let pid = p["id"].as_i64().unwrap();
+    assert_eq!(p["track_count"], 2);
+    assert_eq!(send(M::POST, &ta, &format!("/api/v1/playlists/{pid}/tracks"), format!(r#"{{"tracks":[{}]}}"#, a[2])).status(), 204);
+    let order = [a[2], a[0], a[1]];
+    assert_eq!(send(M::PATCH, &ta, &format!("/api/v1/playlists/{pid}"), format!(r#"{{"name":"Night drive","tracks":{order:?}}}"#)).status(), 204);
+    let p = s.json(&ta, &format!("/api/v1/playlists/{pid}"));
+    assert_eq!(p["name"], "Night drive");
+    let got: Vec<i64> = p["tracks"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, order);
+    assert!(p["duration"].as_f64().unwrap() > 4.0);
+    // Someone else's track cannot be added; someone else's playlist does not exist.
+    Server::expect_error(send(M::POST, &ta, &format!("/api/v1/playlists/{pid}/tracks"), format!(r#"{{"tracks":[{}]}}"#, b[0])), 404, "not_found");
+    Server::expect_error(s.get(&tb, &format!("/api/v1/playlists/{pid}")), 404, "not_found");
+    Server::expect_error(send(M::DELETE, &tb, &format!("/api/v1/playlists/{pid}"), String::new()), 404, "not_found");
+    Server::expect_error(send(M::POST, &ta, "/api/v1/playlists", r#"{"name":"  "}"#.into()), 400, "bad_name");
+    assert_eq!(s.json(&tb, "/api/v1/playlists")["total"], 0);
+    // Favourites.
+    assert_eq!(send(M::PUT, &ta, &format!("/api/v1/tracks/{}/star", a[1]), String::new()).status(), 204);
+    Server::expect_error(send(M::PUT, &ta, &format!("/api/v1/tracks/{}/star", b[0]), String::new()), 404, "not_found");
+    assert_eq!(s.json(&ta, "/api/v1/favourites")["items"][0]["id"], a[1]);
+    assert_eq!(s.json(&tb, "/api/v1/favourites")["total"], 0);
+    assert_eq!(send(M::DELETE, &ta, &format!("/api/v1/tracks/{}/star", a[1]), String::new()).status(), 204);
+    assert_eq!(s.json(&ta, "/api/v1/favourites")["total"], 0);
+    // Scrobbles and play counts.
+    for (t, at) in [(a[0], 1_700_000_000), (a[1], 1_700_000_100), (a[0], 1_700_000_200)] {
+        assert_eq!(send(M::POST, &ta, &format!("/api/v1/tracks/{t}/scrobble"), format!(r#"{{"time":{at}}}"#)).status(), 204);
+    }
+    Server::expect_error(send(M::POST, &tb, &format!("/api/v1/tracks/{}/scrobble", a[0]), String::new()), 404, "not_found");
+    let h = s.json(&ta, "/api/v1/history");
+    let items = h["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!((items[0]["track"]["id"].as_i64(), items[0]["play_count"].as_u64(), items[0]["played_at"].as_i64()), (Some(a[0]), Some(2), Some(1_700_000_200)));
+    assert_eq!(s.json(&tb, "/api/v1/history")["items"].as_array().unwrap().len(), 0);
+    // Deleting.
+    assert_eq!(send(M::DELETE, &ta, &format!("/api/v1/playlists/{pid}"), String::new()).status(), 204);
+    Server::expect_error(s.get(&ta, &format!("/api/v1/playlists/{pid}")), 404, "not_found");
+}

@@ -212,6 +212,24 @@ pub struct UserUsage {
     pub bytes: u64,
 }
 
+/// A user's playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playlist {
+    pub id: i64,
+    pub name: String,
+    pub track_count: u32,
+    pub duration: f64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One listen from a user's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Play {
+    pub played_at: i64,
+    pub track: Track,
+}
+
 pub trait Catalog: Send + Sync {
     // Users and sessions.
     fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User>;
@@ -246,5 +264,20 @@ pub trait Catalog: Send + Sync {
     fn artist(&self, user: UserId, id: ArtistId) -> Result<Option<(Artist, Vec<Album>)>>;
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults>;
     fn track_cover(&self, user: UserId, id: TrackId) -> Result<Option<CoverRef>>;
+
+    // Playlists, favourites, history. Every track id must be the user's own, or the call
+    // fails with `NotFound` and changes nothing.
+    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist>;
+    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>>;
+    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>>;
+    /// Renames and/or replaces the track list (which adds, removes and reorders).
+    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()>;
+    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()>;
+    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()>;
+    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()>;
+    fn favourites(&self, user: UserId) -> Result<Vec<Track>>;
+    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()>;
+    /// Most recent plays first, and each track's play count.
+    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)>;
     fn album_cover(&self, user: UserId, id: AlbumId) -> Result<Option<CoverRef>>;
 }

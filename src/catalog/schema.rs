@@ -134,4 +134,37 @@ CREATE INDEX track_artists_artist ON track_artists(artist_id);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO meta (key, value) VALUES ('library_generation', 0);
 "#,
+    // 2: playlists, favourites and listening history (per user; gone with the user or track).
+    r#"
+CREATE TABLE playlists (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX playlists_user ON playlists(user_id);
+CREATE TABLE playlist_tracks (
+    playlist_id INTEGER NOT NULL REFERENCES playlists(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    PRIMARY KEY (playlist_id, position)
+) WITHOUT ROWID;
+CREATE INDEX playlist_tracks_track ON playlist_tracks(track_id);
+CREATE TABLE favourites (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    starred_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, track_id)
+) WITHOUT ROWID;
+CREATE INDEX favourites_track ON favourites(track_id);
+CREATE TABLE plays (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    played_at INTEGER NOT NULL
+);
+CREATE INDEX plays_user ON plays(user_id, played_at);
+CREATE INDEX plays_track ON plays(track_id);
+"#,
 ];

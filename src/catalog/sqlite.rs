@@ -141,47 +141,86 @@ const TRACK_COLS: &str = concat!(track_fields!(), " FROM tracks t", track_joins!
 
 
 
+const PLAYLIST_COLS: &str = "SELECT p.id, p.name, COUNT(pt.track_id), COALESCE(SUM(CAST(m.frames AS REAL) / m.sample_rate), 0), p.created_at, p.updated_at
+     FROM playlists p LEFT JOIN playlist_tracks pt ON pt.playlist_id = p.id LEFT JOIN tracks t ON t.id = pt.track_id
+     LEFT JOIN media m ON m.hash = t.media_hash";
+
+fn playlist_row(r: &Row<'_>) -> rusqlite::Result<Playlist> {
+    Ok(Playlist { id: r.get(0)?, name: r.get(1)?, track_count: r.get(2)?, duration: r.get(3)?, created_at: r.get(4)?, updated_at: r.get(5)? })
+}
+
+/// Fails with `NotFound` unless playlist `id` is `user`'s.
+fn owned_playlist(tx: &Transaction<'_>, user: UserId, id: i64) -> Result<()> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM playlists WHERE id = ?1 AND user_id = ?2", params![id, user], |r| r.get(0))?;
+    if n == 0 { Err(CatalogError::NotFound("playlist".into())) } else { Ok(()) }
+}
+
+/// Fails with `NotFound` unless every track is `user`'s.
+fn owned_tracks(tx: &Transaction<'_>, user: UserId, tracks: &[TrackId]) -> Result<()> {
+    let mut st = tx.prepare_cached("SELECT COUNT(*) FROM tracks WHERE id = ?1 AND user_id = ?2")?;
+    for t in tracks {
+        if st.query_row(params![t, user], |r| r.get::<_, i64>(0))? == 0 {
+            return Err(CatalogError::NotFound(format!("track {t}")));
+        }
+    }
+    Ok(())
+}
+
+fn put_playlist_tracks(tx: &Transaction<'_>, user: UserId, id: i64, tracks: &[TrackId], from: i64) -> Result<()> {
+    owned_tracks(tx, user, tracks)?;
+    let mut st = tx.prepare_cached("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)")?;
+    for (i, t) in tracks.iter().enumerate() {
+        st.execute(params![id, from + i as i64, t])?;
+    }
+    Ok(())
+}
+
 fn track_row(r: &Row<'_>) -> rusqlite::Result<Track> {
-    let artists: String = r.get(3)?;
-    let frames: i64 = r.get(15)?;
-    let rate: u32 = r.get(16)?;
+    track_row_at(r, 0)
+}
+
+/// A track whose columns start at `o` (after extra leading columns).
+fn track_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Track> {
+    let artists: String = r.get(o + 3)?;
+    let frames: i64 = r.get(o + 15)?;
+    let rate: u32 = r.get(o + 16)?;
     Ok(Track {
-        id: r.get(0)?,
-        title: r.get(1)?,
-        artist: r.get(2)?,
+        id: r.get(o)?,
+        title: r.get(o + 1)?,
+        artist: r.get(o + 2)?,
         artists: serde_json::from_str(&artists).unwrap_or_default(),
-        album: r.get(4)?,
-        album_artist: r.get(5)?,
-        album_id: r.get(6)?,
-        artist_id: r.get(7)?,
-        track_number: r.get(8)?,
-        track_total: r.get(9)?,
-        disc_number: r.get(10)?,
-        disc_total: r.get(11)?,
-        year: r.get(12)?,
-        genre: r.get(13)?,
-        compilation: r.get(14)?,
+        album: r.get(o + 4)?,
+        album_artist: r.get(o + 5)?,
+        album_id: r.get(o + 6)?,
+        artist_id: r.get(o + 7)?,
+        track_number: r.get(o + 8)?,
+        track_total: r.get(o + 9)?,
+        disc_number: r.get(o + 10)?,
+        disc_total: r.get(o + 11)?,
+        year: r.get(o + 12)?,
+        genre: r.get(o + 13)?,
+        compilation: r.get(o + 14)?,
         duration: if rate > 0 { frames as f64 / rate as f64 } else { 0.0 },
         frames: frames as u64,
         sample_rate: rate,
-        container: r.get(17)?,
-        codec: r.get(18)?,
-        channels: r.get(19)?,
-        bits_per_sample: r.get(20)?,
-        bitrate: r.get(21)?,
-        size: r.get::<_, i64>(22)? as u64,
-        hash: hash_of(r, 23)?,
-        cover: opt_hash(r, 24)?,
-        damage: r.get(25)?,
-        file_name: r.get(26)?,
-        added_at: r.get(27)?,
-        replaygain_track_gain: r.get(28)?,
-        replaygain_track_peak: r.get(29)?,
-        replaygain_album_gain: r.get(30)?,
-        replaygain_album_peak: r.get(31)?,
-        mb_track_id: r.get(32)?,
-        mb_album_id: r.get(33)?,
-        priming: r.get::<_, i64>(34)?.max(0) as u64,
+        container: r.get(o + 17)?,
+        codec: r.get(o + 18)?,
+        channels: r.get(o + 19)?,
+        bits_per_sample: r.get(o + 20)?,
+        bitrate: r.get(o + 21)?,
+        size: r.get::<_, i64>(o + 22)? as u64,
+        hash: hash_of(r, o + 23)?,
+        cover: opt_hash(r, o + 24)?,
+        damage: r.get(o + 25)?,
+        file_name: r.get(o + 26)?,
+        added_at: r.get(o + 27)?,
+        replaygain_track_gain: r.get(o + 28)?,
+        replaygain_track_peak: r.get(o + 29)?,
+        replaygain_album_gain: r.get(o + 30)?,
+        replaygain_album_peak: r.get(o + 31)?,
+        mb_track_id: r.get(o + 32)?,
+        mb_album_id: r.get(o + 33)?,
+        priming: r.get::<_, i64>(o + 34)?.max(0) as u64,
     })
 }
 
@@ -631,6 +670,112 @@ impl Catalog for SqliteCatalog {
             collect(st.query_map([], |r| {
                 Ok(UserUsage { user: r.get(0)?, username: r.get(1)?, tracks: r.get::<_, i64>(2)? as u64, bytes: r.get::<_, i64>(3)? as u64 })
             })?)
+        })
+    }
+
+    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist> {
+        let now = now_unix();
+        let id = self.write(|tx| {
+            tx.execute("INSERT INTO playlists (user_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)", params![user, name, now])?;
+            let id = tx.last_insert_rowid();
+            put_playlist_tracks(tx, user, id, tracks, 0)?;
+            Ok(id)
+        })?;
+        self.playlist(user, id)?.map(|p| p.0).ok_or_else(|| CatalogError::NotFound("playlist".into()))
+    }
+
+    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>> {
+        self.read(|c| {
+            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 GROUP BY p.id ORDER BY p.name COLLATE NOCASE, p.id");
+            let mut st = c.prepare(&sql)?;
+            collect(st.query_map([user], playlist_row)?)
+        })
+    }
+
+    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>> {
+        self.read(|c| {
+            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 AND p.id = ?2 GROUP BY p.id");
+            let Some(p) = c.query_row(&sql, params![user, id], playlist_row).optional()? else { return Ok(None) };
+            let sql = format!("SELECT {TRACK_COLS} JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = ?1 ORDER BY pt.position");
+            let mut st = c.prepare(&sql)?;
+            let tracks = collect(st.query_map([id], track_row)?)?;
+            Ok(Some((p, tracks)))
+        })
+    }
+
+    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
+        self.write(|tx| {
+            owned_playlist(tx, user, id)?;
+            if let Some(n) = name {
+                tx.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", params![id, n])?;
+            }
+            if let Some(t) = tracks {
+                tx.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", [id])?;
+                put_playlist_tracks(tx, user, id, t, 0)?;
+            }
+            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
+            Ok(())
+        })
+    }
+
+    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
+        self.write(|tx| {
+            owned_playlist(tx, user, id)?;
+            let next: i64 = tx.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM playlist_tracks WHERE playlist_id = ?1", [id], |r| r.get(0))?;
+            put_playlist_tracks(tx, user, id, tracks, next)?;
+            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
+            Ok(())
+        })
+    }
+
+    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
+        self.write(|tx| {
+            owned_playlist(tx, user, id)?;
+            tx.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()> {
+        self.write(|tx| {
+            owned_tracks(tx, user, &[track])?;
+            if starred {
+                tx.execute("INSERT OR IGNORE INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3)", params![user, track, now_unix()])?;
+            } else {
+                tx.execute("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", params![user, track])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id");
+            let mut st = c.prepare(&sql)?;
+            collect(st.query_map([user], track_row)?)
+        })
+    }
+
+    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
+        self.write(|tx| {
+            owned_tracks(tx, user, &[track])?;
+            tx.execute("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", params![user, track, at])?;
+            Ok(())
+        })
+    }
+
+    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} JOIN plays pl ON pl.track_id = t.id WHERE pl.user_id = ?1 ORDER BY pl.played_at DESC, pl.id DESC LIMIT ?2");
+            let sql = sql.replacen("SELECT ", "SELECT pl.played_at, ", 1);
+            let mut st = c.prepare(&sql)?;
+            let plays = collect(st.query_map(params![user, limit.min(Page::MAX_LIMIT)], |r| {
+                let played_at: i64 = r.get(0)?;
+                Ok(Play { played_at, track: track_row_at(r, 1)? })
+            })?)?;
+            let mut st = c.prepare("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id")?;
+            let counts = st.query_map([user], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok((plays, counts.collect::<rusqlite::Result<HashMap<_, _>>>()?))
         })
     }
 

@@ -11,6 +11,7 @@ mod dto;
 pub mod error;
 mod files;
 mod library;
+mod lists;
 mod stream;
 pub mod throttle;
 mod upload;
@@ -83,6 +84,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tracks/{id}/cover", get(files::track_cover))
         .route("/tracks/{id}/original", get(files::original))
         .route("/tracks/{id}/playback", get(stream::playback))
+        .route("/tracks/{id}/star", axum::routing::put(lists::star).delete(lists::unstar))
+        .route("/tracks/{id}/scrobble", post(lists::scrobble))
+        .route("/favourites", get(lists::favourites))
+        .route("/history", get(lists::history))
+        .route("/playlists", get(lists::list).post(lists::create))
+        .route("/playlists/{id}", get(lists::get).patch(lists::update).delete(lists::delete))
+        .route("/playlists/{id}/tracks", post(lists::append))
         .route("/tracks/{id}/stream", get(stream::stream))
         .route("/albums", get(library::albums))
         .route("/albums/{id}", get(library::album))

@@ -1,0 +1,159 @@
+//! A user's own lists: playlists (create, rename, reorder, add/remove tracks, delete),
+//! favourites (star/unstar), and listening history (scrobbles and play counts). Every id is
+//! looked up with the user's id: someone else's playlist or track is a 404.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::AuthUser;
+use super::dto::{ListDto, TrackDto};
+use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
+use crate::catalog::Playlist;
+use crate::domain::now_unix;
+
+fn playlist_json(p: &Playlist) -> Value {
+    json!({
+        "id": p.id, "name": p.name, "track_count": p.track_count,
+        "duration": (p.duration * 1000.0).round() / 1000.0, "created_at": p.created_at, "updated_at": p.updated_at,
+    })
+}
+
+fn body<T: serde::de::DeserializeOwned>(b: &Bytes, shape: &str) -> ApiResult<T> {
+    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("bad_json", format!("expected {shape}: {e}")))
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("bad_name", "a playlist name is 1 to 200 characters, without control characters"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct NewPlaylist {
+    name: String,
+    #[serde(default)]
+    tracks: Vec<i64>,
+}
+
+/// `POST /api/v1/playlists` `{"name", "tracks": [ids]}`: 201 with the playlist.
+pub async fn create(State(s): State<AppState>, AuthUser(u): AuthUser, b: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p: NewPlaylist = body(&b, r#"{"name": ..., "tracks": [track ids]}"#)?;
+    check_name(&p.name)?;
+    let pl = blocking(move || Ok(s.catalog.create_playlist(u.id, p.name.trim(), &p.tracks)?)).await?;
+    Ok((StatusCode::CREATED, Json(playlist_json(&pl))))
+}
+
+/// `GET /api/v1/playlists`.
+pub async fn list(State(s): State<AppState>, AuthUser(u): AuthUser) -> ApiResult<Json<ListDto<Value>>> {
+    let all = blocking(move || Ok(s.catalog.list_playlists(u.id)?)).await?;
+    Ok(Json(ListDto { total: all.len() as u64, items: all.iter().map(playlist_json).collect() }))
+}
+
+/// `GET /api/v1/playlists/{id}`: the playlist with its tracks in order.
+pub async fn get(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "playlist")?;
+    let (p, tracks) = blocking(move || Ok(s.catalog.playlist(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("playlist"))?;
+    let mut v = playlist_json(&p);
+    v["tracks"] = json!(tracks.iter().map(TrackDto::from).collect::<Vec<_>>());
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct PlaylistPatch {
+    name: Option<String>,
+    tracks: Option<Vec<i64>>,
+}
+
+/// `PATCH /api/v1/playlists/{id}` `{"name"?, "tracks"?: [ids]}`: rename and/or set the
+/// whole order (which adds, removes and reorders in one step). 204.
+pub async fn update(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "playlist")?;
+    let p: PlaylistPatch = body(&b, r#"{"name"?: ..., "tracks"?: [track ids]}"#)?;
+    if let Some(n) = &p.name {
+        check_name(n)?;
+    }
+    blocking(move || Ok(s.catalog.update_playlist(u.id, id, p.name.as_deref().map(str::trim), p.tracks.as_deref())?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Append {
+    tracks: Vec<i64>,
+}
+
+/// `POST /api/v1/playlists/{id}/tracks` `{"tracks": [ids]}`: appends. 204.
+pub async fn append(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "playlist")?;
+    let a: Append = body(&b, r#"{"tracks": [track ids]}"#)?;
+    blocking(move || Ok(s.catalog.append_to_playlist(u.id, id, &a.tracks)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/playlists/{id}`: 204.
+pub async fn delete(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "playlist")?;
+    blocking(move || Ok(s.catalog.delete_playlist(u.id, id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/tracks/{id}/star` (star) and `DELETE` (unstar): 204.
+pub async fn star(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "track")?;
+    blocking(move || Ok(s.catalog.set_star(u.id, id, true)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn unstar(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "track")?;
+    blocking(move || Ok(s.catalog.set_star(u.id, id, false)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/favourites`: starred tracks, most recently starred first.
+pub async fn favourites(State(s): State<AppState>, AuthUser(u): AuthUser) -> ApiResult<Json<ListDto<TrackDto>>> {
+    let t = blocking(move || Ok(s.catalog.favourites(u.id)?)).await?;
+    Ok(Json(ListDto { total: t.len() as u64, items: t.iter().map(TrackDto::from).collect() }))
+}
+
+#[derive(Deserialize, Default)]
+struct Scrobble {
+    /// When the listen happened (Unix seconds); now if absent.
+    time: Option<i64>,
+}
+
+/// `POST /api/v1/tracks/{id}/scrobble` `{"time"?}`: records a listen. 204.
+pub async fn scrobble(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "track")?;
+    let sc: Scrobble = if b.is_empty() { Scrobble::default() } else { body(&b, r#"{"time"?: unix seconds}"#)? };
+    let now = now_unix();
+    let at = sc.time.unwrap_or(now);
+    if at > now + 300 || at < 0 {
+        return Err(ApiError::bad_request("bad_time", "time must be a Unix time not in the future"));
+    }
+    blocking(move || Ok(s.catalog.record_play(u.id, id, at)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/history?limit=`: recent listens, newest first, with each track's play count.
+pub async fn history(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<HistoryQuery>) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(50);
+    let (plays, counts) = blocking(move || Ok(s.catalog.history(u.id, limit)?)).await?;
+    Ok(Json(json!({
+        "items": plays.iter().map(|p| json!({
+            "played_at": p.played_at,
+            "play_count": counts.get(&p.track.id).copied().unwrap_or(0),
+            "track": TrackDto::from(&p.track),
+        })).collect::<Vec<_>>(),
+    })))
+}
