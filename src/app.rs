@@ -20,6 +20,10 @@ use crate::ingest::Ingest;
 use crate::server::{self, AppState};
 use crate::store::{BlobStore, LocalStore};
 
+/// Unreferenced blobs younger than this are left alone by the start-up sweep: an import
+/// running beside the server may be between its store commit and its catalog commit.
+const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -105,6 +109,13 @@ impl App {
                 "no users yet: create the first admin with `tonearm --data-dir {} user add <name> --admin`",
                 self.config.data_dir.display()
             );
+        }
+        // Blobs nobody references (a crash between a catalog commit and the file's removal).
+        let (store, catalog) = (self.store.clone(), self.catalog.clone());
+        match tokio::task::spawn_blocking(move || crate::ingest::sweep_orphans(store.as_ref(), catalog.as_ref(), ORPHAN_MIN_AGE)).await? {
+            Ok((0, _)) => {}
+            Ok((n, bytes)) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
+            Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
         }
         // Uploads in progress when the server last stopped cannot resume: clear them.
         let uploads = self.config.data_dir.join("uploads");

@@ -574,3 +574,47 @@ fn playlists_favourites_and_history_are_per_user() {
     assert_eq!(send(M::DELETE, &ta, &format!("/api/v1/playlists/{pid}"), String::new()).status(), 204);
     Server::expect_error(s.get(&ta, &format!("/api/v1/playlists/{pid}")), 404, "not_found");
 }
+
+#[test]
+fn deleting_tracks_frees_unshared_files_and_the_sweep_collects_orphans() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    env.add_user("bob", "battery staple");
+    env.import("alice", &[testdata("library/Björk - Homogenic"), testdata("library/Misc")]);
+    env.import("bob", &[testdata("library/Björk - Homogenic")]);
+    let blobs = common::blob_files(&env.data());
+    {
+        let s = env.serve();
+        let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
+        let find = |tok: &str, title: &str| -> i64 {
+            s.json(tok, "/api/v1/tracks")["items"].as_array().unwrap().iter().find(|t| t["title"] == title).unwrap()["id"].as_i64().unwrap()
+        };
+        let del = |tok: &str, id: i64| s.http.delete(s.url(&format!("/api/v1/tracks/{id}"))).bearer_auth(tok).send().unwrap();
+        let (hunter_a, hunter_b, wav) = (find(&ta, "Hunter"), find(&tb, "Hunter"), find(&ta, "plain"));
+        Server::expect_error(del(&tb, hunter_a), 404, "not_found");
+        // Shared bytes: Alice's copy goes, the file stays for Bob.
+        assert_eq!(del(&ta, hunter_a).status(), 204);
+        Server::expect_error(del(&ta, hunter_a), 404, "not_found");
+        Server::expect_error(s.get(&ta, &format!("/hls/{hunter_a}/master.m3u8")), 404, "not_found");
+        assert_eq!(common::blob_files(&env.data()), blobs);
+        assert_eq!(s.get(&tb, &format!("/api/v1/tracks/{hunter_b}/original")).status(), 200);
+        let homogenic = s.json(&ta, "/api/v1/albums")["items"].as_array().unwrap().iter().find(|a| a["title"] == "Homogenic").unwrap().clone();
+        assert_eq!(homogenic["track_count"], 1);
+        // Only Alice's: the file goes with it.
+        assert_eq!(del(&ta, wav).status(), 204);
+        assert_eq!(common::blob_files(&env.data()), blobs - 1);
+    }
+    // Orphans: an old unreferenced blob is swept at start-up; a fresh one (an import may be
+    // between its two commits) is left alone.
+    let old = env.data().join("blobs/00").join("0".repeat(64));
+    let fresh = env.data().join("blobs/11").join("1".repeat(64));
+    for p in [&old, &fresh] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"orphan").unwrap();
+    }
+    assert!(std::process::Command::new("touch").args(["-d", "2 hours ago"]).arg(&old).status().unwrap().success());
+    let s = env.serve();
+    s.login("alice", "correct horse");
+    assert!(!old.exists(), "the old orphan is swept");
+    assert!(fresh.exists(), "a fresh unreferenced blob is kept");
+}

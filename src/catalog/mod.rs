@@ -239,6 +239,10 @@ pub trait Catalog: Send + Sync {
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
     /// Deletes the user, their sessions and library; returns blobs no longer referenced.
     fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>>;
+    /// Removes tracks from `user`'s library in one transaction (all or none: a foreign or
+    /// missing id is `NotFound`). Returns the blobs that lost their last reference, for the
+    /// caller to delete from the store after the commit.
+    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>>;
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()>;
     /// The user a live (unexpired) session belongs to.
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;

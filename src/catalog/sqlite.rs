@@ -505,6 +505,24 @@ fn title_from_file(name: &str) -> String {
     if stem.trim().is_empty() { name.to_string() } else { stem.trim().to_string() }
 }
 
+/// Drops one reference per entry; blobs left without any lose their catalog rows and are
+/// returned for deletion from the store.
+fn release_blobs(tx: &Transaction<'_>, refs: Vec<Vec<u8>>) -> Result<Vec<ContentHash>> {
+    let mut freed = Vec::new();
+    for h in refs {
+        if drop_blob_ref(tx, &h)? {
+            tx.execute("DELETE FROM media WHERE hash = ?1", [&h])?;
+            tx.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", [&h])?;
+            tx.execute("DELETE FROM covers WHERE hash = ?1", [&h])?;
+            tx.execute("DELETE FROM blobs WHERE hash = ?1", [&h])?;
+            if let Ok(hash) = ContentHash::try_from(h.as_slice()) {
+                freed.push(hash);
+            }
+        }
+    }
+    Ok(freed)
+}
+
 /// Drops a reference to a blob; true when that was the last one.
 fn drop_blob_ref(tx: &Transaction<'_>, hash: &[u8]) -> Result<bool> {
     tx.execute("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 AND refs > 0", [hash])?;
@@ -581,19 +599,32 @@ impl Catalog for SqliteCatalog {
             tx.execute("DELETE FROM albums WHERE user_id = ?1", [uid])?;
             tx.execute("DELETE FROM artists WHERE user_id = ?1", [uid])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [uid])?;
-            let mut freed = Vec::new();
-            for h in refs {
-                if drop_blob_ref(tx, &h)? {
-                    tx.execute("DELETE FROM media WHERE hash = ?1", [&h])?;
-                    tx.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", [&h])?;
-                    tx.execute("DELETE FROM covers WHERE hash = ?1", [&h])?;
-                    tx.execute("DELETE FROM blobs WHERE hash = ?1", [&h])?;
-                    if let Ok(hash) = ContentHash::try_from(h.as_slice()) {
-                        freed.push(hash);
-                    }
-                }
+            release_blobs(tx, refs)
+        })
+    }
+
+    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
+        self.write(|tx| {
+            let mut refs: Vec<Vec<u8>> = Vec::new();
+            for &id in ids {
+                let row: Option<(Vec<u8>, Option<Vec<u8>>, i64, f64)> = tx
+                    .query_row(
+                        "SELECT t.media_hash, t.cover_hash, t.album_id, CAST(m.frames AS REAL) / m.sample_rate
+                         FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
+                        params![id, user],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .optional()?;
+                let (media, cover, album, secs) = row.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
+                tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
+                tx.execute("DELETE FROM tracks WHERE id = ?1", [id])?;
+                tx.execute("UPDATE albums SET track_count = track_count - 1, duration = MAX(duration - ?2, 0) WHERE id = ?1", params![album, secs])?;
+                tx.execute("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", [album])?;
+                refs.push(media);
+                refs.extend(cover);
             }
-            Ok(freed)
+            bump_generation(tx)?;
+            release_blobs(tx, refs)
         })
     }
 

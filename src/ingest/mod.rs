@@ -172,3 +172,29 @@ fn find_sidecar(dir: &Path) -> Option<PathBuf> {
     }
     best.map(|(_, p)| p)
 }
+
+/// Deletes blobs the catalog does not reference (left by a crash between a catalog commit
+/// that dropped the last reference and the file's removal, or by an import that died
+/// between its store and catalog commits). Only blobs older than `min_age` are touched, so
+/// an import running beside the server, between its two commits, keeps its files.
+/// Returns the number of blobs and bytes removed.
+pub fn sweep_orphans(store: &dyn BlobStore, catalog: &dyn Catalog, min_age: std::time::Duration) -> Result<(usize, u64), IngestError> {
+    let referenced: std::collections::HashSet<ContentHash> = catalog.referenced_blobs()?.into_iter().collect();
+    let now = std::time::SystemTime::now();
+    let (mut n, mut bytes) = (0, 0);
+    for h in store.list()? {
+        if referenced.contains(&h) {
+            continue;
+        }
+        let old_enough = store.modified(&h)?.and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= min_age);
+        if !old_enough {
+            continue;
+        }
+        let len = store.open(&h).map(|r| r.len()).unwrap_or(0);
+        if store.delete(&h)? {
+            n += 1;
+            bytes += len;
+        }
+    }
+    Ok((n, bytes))
+}

@@ -81,3 +81,20 @@ pub async fn search(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): 
         artists: r.artists.iter().map(ArtistDto::from).collect(),
     }))
 }
+
+/// `DELETE /api/v1/tracks/{id}`: removes the track from the user's library; its file goes
+/// from the store when nobody else owns it (after the catalog commit: a crash in between
+/// leaves an orphan that the start-up sweep removes, never a dangling reference).
+pub async fn delete_track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<axum::http::StatusCode> {
+    let id = parse_id(&id, "track")?;
+    let (catalog, store) = (s.catalog.clone(), s.store.clone());
+    blocking(move || {
+        for h in catalog.delete_tracks(u.id, &[id])? {
+            store.delete(&h)?;
+        }
+        Ok(())
+    })
+    .await?;
+    s.playback_tracks.remove(&(u.id, id));
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}", axum::routing::delete(admin::delete_user))
         .route("/admin/users/{id}/password", axum::routing::put(admin::reset_password))
         .route("/tracks", get(library::tracks).post(upload::upload_one))
-        .route("/tracks/{id}", get(library::track))
+        .route("/tracks/{id}", get(library::track).delete(library::delete_track))
         .route("/tracks/{id}/cover", get(files::track_cover))
         .route("/tracks/{id}/original", get(files::original))
         .route("/tracks/{id}/playback", get(stream::playback))

@@ -187,6 +187,14 @@ impl BlobStore for LocalStore {
         Ok(out)
     }
 
+    fn modified(&self, hash: &ContentHash) -> Result<Option<std::time::SystemTime>> {
+        match std::fs::metadata(self.path_of(hash)) {
+            Ok(m) => Ok(m.modified().ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io { path: self.path_of(hash), source: e }),
+        }
+    }
+
     fn physical_bytes(&self) -> Result<u64> {
         let mut total = 0;
         for entry in walkdir::WalkDir::new(&self.root).min_depth(2).max_depth(2).into_iter().flatten() {

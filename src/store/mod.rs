@@ -116,4 +116,7 @@ pub trait BlobStore: Send + Sync {
 
     /// Total bytes of all blobs (for storage figures).
     fn physical_bytes(&self) -> Result<u64>;
+
+    /// When a blob was last written (its commit time), if the store knows.
+    fn modified(&self, hash: &ContentHash) -> Result<Option<std::time::SystemTime>>;
 }
