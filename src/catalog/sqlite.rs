@@ -505,6 +505,9 @@ fn title_from_file(name: &str) -> String {
     if stem.trim().is_empty() { name.to_string() } else { stem.trim().to_string() }
 }
 
+/// What deleting a track needs to know: its media and cover hashes, album, and seconds.
+type DeletedRow = (Vec<u8>, Option<Vec<u8>>, i64, f64);
+
 /// Drops one reference per entry; blobs left without any lose their catalog rows and are
 /// returned for deletion from the store.
 fn release_blobs(tx: &Transaction<'_>, refs: Vec<Vec<u8>>) -> Result<Vec<ContentHash>> {
@@ -607,7 +610,7 @@ impl Catalog for SqliteCatalog {
         self.write(|tx| {
             let mut refs: Vec<Vec<u8>> = Vec::new();
             for &id in ids {
-                let row: Option<(Vec<u8>, Option<Vec<u8>>, i64, f64)> = tx
+                let row: Option<DeletedRow> = tx
                     .query_row(
                         "SELECT t.media_hash, t.cover_hash, t.album_id, CAST(m.frames AS REAL) / m.sample_rate
                          FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
