@@ -618,3 +618,69 @@ fn deleting_tracks_frees_unshared_files_and_the_sweep_collects_orphans() {
     assert!(!old.exists(), "the old orphan is swept");
     assert!(fresh.exists(), "a fresh unreferenced blob is kept");
 }
+
+/// Every endpoint that names a user's resource × every kind of caller: the owner gets it,
+/// another user and an administrator get 404 (as if it did not exist), no token and an
+/// expired token get 401. Ownership is checked in one place: the catalog lookup by user.
+#[test]
+fn ownership_matrix() {
+    let env = Env::new();
+    env.add_user("root", "root password"); // the first user is the admin
+    env.add_user("owner", "owner password");
+    env.add_user("other", "other password");
+    env.import("owner", &[testdata("library/Björk - Homogenic")]);
+    env.import("other", &[testdata("library/Misc")]);
+    let s = env.serve();
+    let (admin, owner, other) = (s.login("root", "root password"), s.login("owner", "owner password"), s.login("other", "other password"));
+    // An expired token: signed in through a second server whose tokens live 0 hours.
+    let expired = {
+        let short = env.serve_with(&[("TONEARM_AUTH__TOKEN_TTL_HOURS", "0")]);
+        short.login("owner", "owner password")
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let track = s.json(&owner, "/api/v1/tracks")["items"][0].clone();
+    let (t, a, ar) = (track["id"].as_i64().unwrap(), track["album_id"].as_i64().unwrap(), track["artist_id"].as_i64().unwrap());
+    let r = s.http.post(s.url("/api/v1/playlists")).bearer_auth(&owner).body(format!(r#"{{"name":"mine","tracks":[{t}]}}"#)).send().unwrap();
+    let p = r.json::<Value>().unwrap()["id"].as_i64().unwrap();
+    use reqwest::Method as M;
+    let cases: Vec<(M, String, String, u16)> = vec![
+        (M::GET, format!("/api/v1/tracks/{t}"), String::new(), 200),
+        (M::GET, format!("/api/v1/tracks/{t}/cover?size=64"), String::new(), 200),
+        (M::GET, format!("/api/v1/tracks/{t}/original"), String::new(), 200),
+        (M::GET, format!("/api/v1/tracks/{t}/playback"), String::new(), 200),
+        (M::GET, format!("/api/v1/tracks/{t}/stream?format=opus"), String::new(), 200),
+        (M::GET, format!("/hls/{t}/master.m3u8"), String::new(), 200),
+        (M::GET, format!("/hls/{t}/aac-96/index.m3u8"), String::new(), 200),
+        (M::GET, format!("/hls/{t}/aac-96/init.mp4"), String::new(), 200),
+        (M::GET, format!("/hls/{t}/aac-96/0.m4s"), String::new(), 200),
+        (M::GET, format!("/api/v1/albums/{a}"), String::new(), 200),
+        (M::GET, format!("/api/v1/albums/{a}/cover"), String::new(), 200),
+        (M::GET, format!("/api/v1/artists/{ar}"), String::new(), 200),
+        (M::PUT, format!("/api/v1/tracks/{t}/star"), String::new(), 204),
+        (M::DELETE, format!("/api/v1/tracks/{t}/star"), String::new(), 204),
+        (M::POST, format!("/api/v1/tracks/{t}/scrobble"), String::new(), 204),
+        (M::GET, format!("/api/v1/playlists/{p}"), String::new(), 200),
+        (M::PATCH, format!("/api/v1/playlists/{p}"), r#"{"name":"renamed"}"#.into(), 204),
+        (M::POST, format!("/api/v1/playlists/{p}/tracks"), format!(r#"{{"tracks":[{t}]}}"#), 204),
+        (M::DELETE, format!("/api/v1/playlists/{p}"), String::new(), 204),
+        (M::DELETE, format!("/api/v1/tracks/{t}"), String::new(), 204),
+    ];
+    let call = |m: &M, path: &str, body: &str, tok: Option<&str>| {
+        let mut rq = s.http.request(m.clone(), s.url(path)).body(body.to_string());
+        if let Some(tok) = tok {
+            rq = rq.bearer_auth(tok);
+        }
+        rq.send().unwrap()
+    };
+    for (m, path, body, owner_status) in &cases {
+        let what = format!("{m} {path}");
+        for (who, tok) in [("other user", &other), ("admin", &admin)] {
+            let r = call(m, path, body, Some(tok));
+            assert_eq!(r.status().as_u16(), 404, "{what} as {who}");
+            Server::expect_error(r, 404, "not_found");
+        }
+        Server::expect_error(call(m, path, body, None), 401, "unauthorized");
+        Server::expect_error(call(m, path, body, Some(&expired)), 401, "invalid_token");
+        assert_eq!(call(m, path, body, Some(&owner)).status().as_u16(), *owner_status, "{what} as owner");
+    }
+}
