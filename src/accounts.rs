@@ -22,6 +22,8 @@ pub enum AccountError {
     WeakPassword,
     #[error("wrong username or password")]
     BadCredentials,
+    #[error("this account is disabled")]
+    Disabled,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -137,6 +139,10 @@ impl Accounts {
         if !verify(&hash, password) {
             return Err(AccountError::BadCredentials);
         }
+        // Only someone who knows the password learns that the account is disabled.
+        if user.disabled {
+            return Err(AccountError::Disabled);
+        }
         let mut raw = [0u8; 32];
         rand::fill(&mut raw[..]);
         let token = URL_SAFE_NO_PAD.encode(raw);
@@ -160,6 +166,11 @@ impl Accounts {
             self.recent.insert(key, (u.clone(), now));
         }
         Ok(user)
+    }
+
+    /// Forgets the cached sessions of a user whose access just changed.
+    pub fn forget_user(&self, id: crate::domain::UserId) {
+        self.recent.retain(|_, (u, _)| u.id != id);
     }
 
     /// The user of a session verified in the last [`SESSION_CACHE_SECS`], without blocking.

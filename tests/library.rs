@@ -684,3 +684,39 @@ fn ownership_matrix() {
         assert_eq!(call(m, path, body, Some(&owner)).status().as_u16(), *owner_status, "{what} as owner");
     }
 }
+
+#[test]
+fn admins_set_quotas_and_disable_accounts() {
+    let env = Env::new();
+    env.add_user("root", "root password");
+    env.add_user("alice", "correct horse");
+    let s = env.serve();
+    let (root, alice) = (s.login("root", "root password"), s.login("alice", "correct horse"));
+    let alice_id = s.json(&alice, "/api/v1/me")["id"].as_i64().unwrap();
+    let patch = |tok: &str, id: i64, body: &str| s.http.patch(s.url(&format!("/api/v1/admin/users/{id}"))).bearer_auth(tok).body(body.to_string()).send().unwrap();
+    let upload = |tok: &str, rel: &str| {
+        let name = rel.rsplit('/').next().unwrap();
+        s.http.post(s.url(&format!("/api/v1/tracks?filename={name}"))).bearer_auth(tok).body(std::fs::read(testdata(rel)).unwrap()).send().unwrap()
+    };
+    let hunter = std::fs::metadata(testdata("library/Björk - Homogenic/01 Hunter.flac")).unwrap().len();
+    Server::expect_error(patch(&alice, alice_id, r#"{"quota_bytes":1}"#), 403, "forbidden");
+    Server::expect_error(patch(&root, alice_id, r#"{"quota_bytes":"lots"}"#), 400, "bad_json");
+    // Room for Hunter, not for Hunter and Jóga.
+    assert_eq!(patch(&root, alice_id, &format!(r#"{{"quota_bytes":{}}}"#, hunter + 1000)).status(), 204);
+    assert_eq!(s.json(&root, "/api/v1/admin/users").as_array().unwrap().iter().find(|u| u["id"] == alice_id).unwrap()["quota_bytes"], hunter + 1000);
+    assert_eq!(upload(&alice, "library/Björk - Homogenic/01 Hunter.flac").status(), 201);
+    Server::expect_error(upload(&alice, "library/Björk - Homogenic/02 Jóga.flac"), 413, "quota_exceeded");
+    assert_eq!(patch(&root, alice_id, r#"{"quota_bytes":null}"#).status(), 204);
+    assert_eq!(upload(&alice, "library/Björk - Homogenic/02 Jóga.flac").status(), 201);
+    // Disabled: sessions end, signing in says so (to someone with the password only).
+    assert_eq!(patch(&root, alice_id, r#"{"disabled":true}"#).status(), 204);
+    Server::expect_error(s.get(&alice, "/api/v1/me"), 401, "invalid_token");
+    let login = |p: &str| s.http.post(s.url("/api/v1/auth/login")).body(format!(r#"{{"username":"alice","password":"{p}"}}"#)).send().unwrap();
+    Server::expect_error(login("correct horse"), 403, "account_disabled");
+    Server::expect_error(login("wrong"), 401, "bad_credentials");
+    assert_eq!(patch(&root, alice_id, r#"{"disabled":false}"#).status(), 204);
+    s.login("alice", "correct horse");
+    // The last enabled admin cannot be disabled.
+    let root_id = s.json(&root, "/api/v1/me")["id"].as_i64().unwrap();
+    Server::expect_error(patch(&root, root_id, r#"{"disabled":true}"#), 409, "conflict");
+}

@@ -43,6 +43,10 @@ pub struct User {
     pub username: String,
     pub is_admin: bool,
     pub created_at: i64,
+    /// A disabled user cannot sign in and their sessions do not authenticate.
+    pub disabled: bool,
+    /// Most bytes of originals the user may own; `None` is unlimited.
+    pub quota_bytes: Option<u64>,
 }
 
 /// A stored audio blob and what the probe found in it.
@@ -239,6 +243,8 @@ pub trait Catalog: Send + Sync {
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
     /// Deletes the user, their sessions and library; returns blobs no longer referenced.
     fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>>;
+    /// Disables/enables a user (disabling ends their sessions) and/or sets their quota.
+    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()>;
     /// Removes tracks from `user`'s library in one transaction (all or none: a foreign or
     /// missing id is `NotFound`). Returns the blobs that lost their last reference, for the
     /// caller to delete from the store after the commit.

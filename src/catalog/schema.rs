@@ -167,4 +167,9 @@ CREATE TABLE plays (
 CREATE INDEX plays_user ON plays(user_id, played_at);
 CREATE INDEX plays_track ON plays(track_id);
 "#,
+    // 3: disabled accounts and per-user storage quotas (NULL: no quota).
+    r#"
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN quota_bytes INTEGER;
+"#,
 ];

@@ -119,7 +119,14 @@ fn opt_hash(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<ContentHash>> 
 }
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User { id: r.get(0)?, username: r.get(1)?, is_admin: r.get(2)?, created_at: r.get(3)? })
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        is_admin: r.get(2)?,
+        created_at: r.get(3)?,
+        disabled: r.get(4)?,
+        quota_bytes: r.get::<_, Option<i64>>(5)?.map(|q| q.max(0) as u64),
+    })
 }
 
 macro_rules! track_fields {
@@ -545,21 +552,21 @@ impl Catalog for SqliteCatalog {
             if n == 0 {
                 return Err(CatalogError::Conflict(format!("user '{username}'")));
             }
-            Ok(User { id: tx.last_insert_rowid(), username: username.to_string(), is_admin, created_at: now })
+            Ok(User { id: tx.last_insert_rowid(), username: username.to_string(), is_admin, created_at: now, disabled: false, quota_bytes: None })
         })
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = ?1")?
-                .query_row([username], |r| Ok((user_row(r)?, r.get(4)?)))
+            Ok(c.prepare_cached("SELECT id, username, is_admin, created_at, disabled, quota_bytes, password_hash FROM users WHERE username = ?1")?
+                .query_row([username], |r| Ok((user_row(r)?, r.get(6)?)))
                 .optional()?)
         })
     }
 
     fn list_users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut st = c.prepare("SELECT id, username, is_admin, created_at FROM users ORDER BY username")?;
+            let mut st = c.prepare("SELECT id, username, is_admin, created_at, disabled, quota_bytes FROM users ORDER BY username")?;
             collect(st.query_map([], user_row)?)
         })
     }
@@ -576,6 +583,24 @@ impl Catalog for SqliteCatalog {
             }
             // A new password ends every existing session.
             tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)", [username])?;
+            Ok(())
+        })
+    }
+
+    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+        self.write(|tx| {
+            if tx.query_row("SELECT COUNT(*) FROM users WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? == 0 {
+                return Err(CatalogError::NotFound("user".into()));
+            }
+            if let Some(d) = disabled {
+                tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d])?;
+                if d {
+                    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+                }
+            }
+            if let Some(q) = quota_bytes {
+                tx.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", params![id, q.map(|q| q.min(i64::MAX as u64) as i64)])?;
+            }
             Ok(())
         })
     }
@@ -646,8 +671,8 @@ impl Catalog for SqliteCatalog {
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT u.id, u.username, u.is_admin, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                "SELECT u.id, u.username, u.is_admin, u.created_at, u.disabled, u.quota_bytes FROM sessions s
+                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
             )?
             .query_row(params![&token_hash[..], now], user_row)
             .optional()?)

@@ -121,3 +121,34 @@ pub async fn storage(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<
         })).collect::<Vec<_>>(),
     })))
 }
+
+/// `PATCH /api/v1/admin/users/{id}` `{"disabled"?: bool, "quota_bytes"?: number | null}`:
+/// disabling ends the user's sessions; `null` removes the quota. 204. The last enabled
+/// administrator cannot be disabled.
+pub async fn update_user(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+    let u = user_by_id(&s, parse_id(&id, "user")?).await?;
+    let v: serde_json::Value = json(&body, r#"{"disabled"?: true|false, "quota_bytes"?: bytes|null}"#)?;
+    let disabled = match v.get("disabled") {
+        None => None,
+        Some(d) => Some(d.as_bool().ok_or_else(|| ApiError::bad_request("bad_json", "disabled must be true or false"))?),
+    };
+    let quota = match v.get("quota_bytes") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(q) => Some(Some(q.as_u64().ok_or_else(|| ApiError::bad_request("bad_json", "quota_bytes must be a whole number of bytes or null"))?)),
+    };
+    let catalog = s.catalog.clone();
+    let id = u.id;
+    blocking(move || {
+        if disabled == Some(true) && u.is_admin {
+            let others = catalog.list_users()?.iter().filter(|x| x.is_admin && !x.disabled && x.id != u.id).count();
+            if others == 0 {
+                return Err(ApiError::Conflict("the last administrator cannot be disabled".into()));
+            }
+        }
+        Ok(catalog.set_user_limits(u.id, disabled, quota)?)
+    })
+    .await?;
+    s.accounts.forget_user(id);
+    Ok(StatusCode::NO_CONTENT)
+}

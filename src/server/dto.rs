@@ -16,11 +16,13 @@ pub struct UserDto {
     pub id: i64,
     pub username: String,
     pub is_admin: bool,
+    pub disabled: bool,
+    pub quota_bytes: Option<u64>,
 }
 
 impl From<&User> for UserDto {
     fn from(u: &User) -> Self {
-        UserDto { id: u.id, username: u.username.clone(), is_admin: u.is_admin }
+        UserDto { id: u.id, username: u.username.clone(), is_admin: u.is_admin, disabled: u.disabled, quota_bytes: u.quota_bytes }
     }
 }
 

@@ -39,6 +39,8 @@ pub enum ApiError {
     TooManyAttempts(u32),
     #[error("the file is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    #[error("this upload would exceed your storage quota of {0} bytes")]
+    QuotaExceeded(u64),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -68,6 +70,7 @@ impl IntoResponse for ApiError {
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy", self.to_string()),
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", self.to_string()),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", self.to_string()),
+            ApiError::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", self.to_string()),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
@@ -107,6 +110,7 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::BadCredentials => ApiError::Unauthorized("bad_credentials", e.to_string()),
+            AccountError::Disabled => ApiError::Forbidden("account_disabled", e.to_string()),
             AccountError::BadUsername => ApiError::BadRequest("bad_username", e.to_string()),
             AccountError::WeakPassword => ApiError::BadRequest("weak_password", e.to_string()),
             AccountError::Hash(m) => ApiError::Internal(m),

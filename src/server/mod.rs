@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/me/password", post(admin::change_own_password))
         .route("/admin/users", get(admin::list_users).post(admin::create_user))
         .route("/admin/storage", get(admin::storage))
-        .route("/admin/users/{id}", axum::routing::delete(admin::delete_user))
+        .route("/admin/users/{id}", axum::routing::delete(admin::delete_user).patch(admin::update_user))
         .route("/admin/users/{id}/password", axum::routing::put(admin::reset_password))
         .route("/tracks", get(library::tracks).post(upload::upload_one))
         .route("/tracks/{id}", get(library::track).delete(library::delete_track))

@@ -68,6 +68,14 @@ pub async fn upload_one(State(s): State<AppState>, AuthUser(u): AuthUser, Query(
     }
     file.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     drop(file);
+    if let Some(quota) = u.quota_bytes {
+        let catalog = s.catalog.clone();
+        let uid = u.id;
+        let used = blocking(move || Ok(catalog.usage_by_user()?)).await?.into_iter().find(|x| x.user == uid).map_or(0, |x| x.bytes);
+        if used + len > quota {
+            return Err(ApiError::QuotaExceeded(quota));
+        }
+    }
     let ingest = s.ingest.clone();
     let catalog = s.catalog.clone();
     let (status, track) = blocking(move || {
