@@ -7,11 +7,10 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::auth::AuthUser;
 use super::dto::UserDto;
-use super::{ApiError, ApiResult, AppState, blocking, parse_id};
+use super::{ApiError, ApiResult, AppState, blocking, json_body, parse_id};
 use crate::catalog::User;
 
 /// A signed-in administrator; anyone else gets 403.
@@ -25,10 +24,6 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-fn json<T: DeserializeOwned>(body: &Bytes, shape: &str) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("expected {shape}: {e}")))
-}
-
 #[derive(Deserialize)]
 struct ChangePassword {
     current_password: String,
@@ -38,7 +33,7 @@ struct ChangePassword {
 /// `POST /api/v1/me/password` `{"current_password","new_password"}`: 204; every session of
 /// the user ends, this one included.
 pub async fn change_own_password(State(s): State<AppState>, AuthUser(u): AuthUser, body: Bytes) -> ApiResult<StatusCode> {
-    let b: ChangePassword = json(&body, r#"{"current_password": ..., "new_password": ...}"#)?;
+    let b: ChangePassword = json_body(&body, r#"{"current_password": ..., "new_password": ...}"#)?;
     let accounts = s.accounts.clone();
     blocking(move || Ok(accounts.change_password(&u.username, &b.current_password, &b.new_password)?)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -60,7 +55,7 @@ struct NewUser {
 
 /// `POST /api/v1/admin/users` `{"username","password","admin"}`: 201 with the user.
 pub async fn create_user(State(s): State<AppState>, _: AdminUser, body: Bytes) -> ApiResult<(StatusCode, Json<UserDto>)> {
-    let b: NewUser = json(&body, r#"{"username": ..., "password": ..., "admin": false}"#)?;
+    let b: NewUser = json_body(&body, r#"{"username": ..., "password": ..., "admin": false}"#)?;
     let accounts = s.accounts.clone();
     let u = blocking(move || Ok(accounts.create_user(&b.username, &b.password, b.admin)?)).await?;
     Ok((StatusCode::CREATED, Json(UserDto::from(&u))))
@@ -78,7 +73,7 @@ struct ResetPassword {
 
 /// `PUT /api/v1/admin/users/{id}/password` `{"password"}`: 204; the user's sessions end.
 pub async fn reset_password(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
-    let b: ResetPassword = json(&body, r#"{"password": ...}"#)?;
+    let b: ResetPassword = json_body(&body, r#"{"password": ...}"#)?;
     let u = user_by_id(&s, parse_id(&id, "user")?).await?;
     let accounts = s.accounts.clone();
     blocking(move || Ok(accounts.set_password(&u.username, &b.password)?)).await?;
@@ -127,7 +122,7 @@ pub async fn storage(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<
 /// administrator cannot be disabled.
 pub async fn update_user(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
     let u = user_by_id(&s, parse_id(&id, "user")?).await?;
-    let v: serde_json::Value = json(&body, r#"{"disabled"?: true|false, "quota_bytes"?: bytes|null}"#)?;
+    let v: serde_json::Value = json_body(&body, r#"{"disabled"?: true|false, "quota_bytes"?: bytes|null}"#)?;
     let disabled = match v.get("disabled") {
         None => None,
         Some(d) => Some(d.as_bool().ok_or_else(|| ApiError::bad_request("bad_json", "disabled must be true or false"))?),

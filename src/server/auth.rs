@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dto::UserDto;
-use super::{ApiError, ApiResult, AppState, blocking};
+use super::{ApiError, ApiResult, AppState, blocking, json_body};
 use crate::catalog::User;
 
 /// The signed-in user, from `Authorization: Bearer <token>`.
@@ -60,8 +60,7 @@ struct LoginBody {
 /// Failed attempts are throttled per username and per address (see `throttle`): a locked
 /// out name or address gets 429 with `Retry-After`.
 pub async fn login(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> ApiResult<Json<Value>> {
-    let body: LoginBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"username\": ..., \"password\": ...}}: {e}")))?;
+    let body: LoginBody = json_body(&body, r#"{"username": ..., "password": ...}"#)?;
     let (limits, addr) = (state.login_limits, Some(peer.ip()));
     if let Err(wait) = state.login_throttle.check(&limits, &body.username, addr) {
         return Err(ApiError::TooManyAttempts(wait));

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::auth::AuthUser;
 use super::dto::{ListDto, TrackDto};
-use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
+use super::{ApiError, ApiResult, AppState, Query, blocking, json_body, parse_id};
 use crate::catalog::Playlist;
 use crate::domain::now_unix;
 
@@ -20,10 +20,6 @@ fn playlist_json(p: &Playlist) -> Value {
         "id": p.id, "name": p.name, "track_count": p.track_count,
         "duration": (p.duration * 1000.0).round() / 1000.0, "created_at": p.created_at, "updated_at": p.updated_at,
     })
-}
-
-fn body<T: serde::de::DeserializeOwned>(b: &Bytes, shape: &str) -> ApiResult<T> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("bad_json", format!("expected {shape}: {e}")))
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
@@ -43,7 +39,7 @@ struct NewPlaylist {
 
 /// `POST /api/v1/playlists` `{"name", "tracks": [ids]}`: 201 with the playlist.
 pub async fn create(State(s): State<AppState>, AuthUser(u): AuthUser, b: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
-    let p: NewPlaylist = body(&b, r#"{"name": ..., "tracks": [track ids]}"#)?;
+    let p: NewPlaylist = json_body(&b, r#"{"name": ..., "tracks": [track ids]}"#)?;
     check_name(&p.name)?;
     let pl = blocking(move || Ok(s.catalog.create_playlist(u.id, p.name.trim(), &p.tracks)?)).await?;
     Ok((StatusCode::CREATED, Json(playlist_json(&pl))))
@@ -74,7 +70,7 @@ struct PlaylistPatch {
 /// whole order (which adds, removes and reorders in one step). 204.
 pub async fn update(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "playlist")?;
-    let p: PlaylistPatch = body(&b, r#"{"name"?: ..., "tracks"?: [track ids]}"#)?;
+    let p: PlaylistPatch = json_body(&b, r#"{"name"?: ..., "tracks"?: [track ids]}"#)?;
     if let Some(n) = &p.name {
         check_name(n)?;
     }
@@ -90,7 +86,7 @@ struct Append {
 /// `POST /api/v1/playlists/{id}/tracks` `{"tracks": [ids]}`: appends. 204.
 pub async fn append(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "playlist")?;
-    let a: Append = body(&b, r#"{"tracks": [track ids]}"#)?;
+    let a: Append = json_body(&b, r#"{"tracks": [track ids]}"#)?;
     blocking(move || Ok(s.catalog.append_to_playlist(u.id, id, &a.tracks)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -130,7 +126,7 @@ struct Scrobble {
 /// `POST /api/v1/tracks/{id}/scrobble` `{"time"?}`: records a listen. 204.
 pub async fn scrobble(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "track")?;
-    let sc: Scrobble = if b.is_empty() { Scrobble::default() } else { body(&b, r#"{"time"?: unix seconds}"#)? };
+    let sc: Scrobble = if b.is_empty() { Scrobble::default() } else { json_body(&b, r#"{"time"?: unix seconds}"#)? };
     let now = now_unix();
     let at = sc.time.unwrap_or(now);
     if at > now + 300 || at < 0 {

@@ -157,6 +157,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A JSON request body (any content type: `curl -d` sends a form type); a body that does
+/// not parse is a 400 `bad_json` saying which `shape` was expected.
+pub fn json_body<T: DeserializeOwned>(body: &[u8], shape: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_json", format!("expected {shape}: {e}")))
+}
+
 /// A numeric id from the path; anything else is a 404, like an id that does not exist.
 pub fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
     raw.parse::<i64>().ok().filter(|&i| i > 0).ok_or_else(|| ApiError::not_found(what))
