@@ -264,6 +264,8 @@ pub trait Catalog: Send + Sync {
     fn blob_stats(&self) -> Result<BlobStats>;
     /// Per-user track counts and original bytes, every user included.
     fn usage_by_user(&self) -> Result<Vec<UserUsage>>;
+    /// Bytes of the originals in one user's library (what a quota limits).
+    fn user_bytes(&self, user: UserId) -> Result<u64>;
 
     // Library reads, always scoped to `user`.
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)>;

@@ -838,6 +838,15 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn user_bytes(&self, user: UserId) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COALESCE(SUM(b.size), 0) FROM tracks t JOIN blobs b ON b.hash = t.media_hash WHERE t.user_id = ?1")?
+                .query_row([user], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
         let sql = format!("SELECT {TRACK_COLS} WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id LIMIT ?2 OFFSET ?3");
         self.read(|c| paged(c, "SELECT COUNT(*) FROM tracks WHERE user_id = ?1", &sql, user, page, track_row))

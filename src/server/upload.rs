@@ -71,7 +71,7 @@ pub async fn upload_one(State(s): State<AppState>, AuthUser(u): AuthUser, Query(
     if let Some(quota) = u.quota_bytes {
         let catalog = s.catalog.clone();
         let uid = u.id;
-        let used = blocking(move || Ok(catalog.usage_by_user()?)).await?.into_iter().find(|x| x.user == uid).map_or(0, |x| x.bytes);
+        let used = blocking(move || Ok(catalog.user_bytes(uid)?)).await?;
         if used + len > quota {
             return Err(ApiError::QuotaExceeded(quota));
         }
