@@ -25,7 +25,7 @@ fn library(n: usize) -> (tempfile::TempDir, SqliteCatalog, i64) {
             let artist = if i % 50 == 7 { format!("Björk {}", i / 50) } else { format!("Artist {}", i / 50) };
             NewTrack {
                 user,
-                media: NewMedia { hash: ContentHash::of(&i.to_le_bytes()), size: 1 << 20, props: props.clone() },
+                media: NewMedia::whole(ContentHash::of(&i.to_le_bytes()), 1 << 20, props.clone()),
                 tags: Tags {
                     title: Some(format!("Track {i} Sigur Rós")),
                     artist: Some(artist.clone()),

@@ -205,15 +205,8 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
             }
         }
         UserCmd::Delete { name } => {
-            let freed = app.catalog.delete_user(&name)?;
-            let mut bytes = 0;
-            for h in &freed {
-                if let Ok(r) = app.store.open(h) {
-                    bytes += r.len();
-                }
-                app.store.delete(h)?;
-            }
-            out!("deleted user '{name}'; freed {} blob(s), {}", freed.len(), human_bytes(bytes));
+            let (n, bytes) = app.ingest().delete_user(&name)?;
+            out!("deleted user '{name}'; freed {n} blob(s), {}", human_bytes(bytes));
         }
         UserCmd::Passwd { name, password_stdin } => {
             let pw = read_password(password_stdin)?;

@@ -46,6 +46,31 @@ impl fmt::Debug for ContentHash {
     }
 }
 
+/// One piece of a stored file: a whole blob. A file is the concatenation of its parts (head
+/// with tags, coded audio, tail), so copies that differ only in their tags share the audio
+/// blob while each stays downloadable byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Part {
+    pub hash: ContentHash,
+    pub len: u64,
+}
+
+impl Part {
+    /// `HEX:LEN,HEX:LEN` (as the catalog stores a file's parts).
+    pub fn list_to_text(parts: &[Part]) -> String {
+        parts.iter().map(|p| format!("{}:{}", p.hash.to_hex(), p.len)).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn list_from_text(s: &str) -> Option<Vec<Part>> {
+        s.split(',')
+            .map(|item| {
+                let (h, n) = item.split_once(':')?;
+                Some(Part { hash: h.to_ascii_lowercase().parse().ok()?, len: n.parse().ok()? })
+            })
+            .collect()
+    }
+}
+
 /// The text is not 64 lowercase or uppercase hex digits.
 #[derive(Debug, thiserror::Error)]
 #[error("not a content hash: expected 64 hex digits")]

@@ -12,7 +12,7 @@ mod lru;
 pub mod metrics;
 
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -23,10 +23,11 @@ use futures_util::future::{BoxFuture, Shared};
 use symphonia::core::io::MediaSource;
 use tokio::sync::oneshot;
 
-use crate::domain::ContentHash;
+use crate::domain::{ContentHash, Part};
 use crate::media::decode::SourceInfo;
 use crate::package::{self, FORMAT_VERSION, Rung, Timeline};
-use crate::store::{BlobReader, BlobStore};
+use crate::media::SeekSource;
+use crate::store::{BlobStore, open_parts};
 use lru::Slru;
 use metrics::{Gauges, Metrics};
 
@@ -43,13 +44,29 @@ pub enum StreamError {
 /// A stored original as the pipeline needs it.
 #[derive(Debug, Clone)]
 pub struct MediaRef {
-    pub hash: ContentHash,
+    /// What the rendition depends on: the coded audio blob (shared by copies that differ
+    /// only in tags) with the timeline the probe read. Segments are cached under it.
+    pub key: ContentHash,
+    /// The original's blobs, in order.
+    pub parts: Vec<Part>,
     pub info: SourceInfo,
     /// The original file name's extension, a hint for the demuxer.
     pub ext: String,
 }
 
 impl MediaRef {
+    /// The cache identity of `audio` decoded as `info` says (tag-only differences in the
+    /// container may change the priming read from it, so that is part of the key).
+    pub fn audio_key(audio: &ContentHash, info: &SourceInfo) -> ContentHash {
+        let mut h = blake3::Hasher::new();
+        h.update(&audio.0);
+        h.update(&info.frames.to_le_bytes());
+        h.update(&info.priming.to_le_bytes());
+        h.update(&info.sample_rate.to_le_bytes());
+        h.update(&info.channels.to_le_bytes());
+        ContentHash(*h.finalize().as_bytes())
+    }
+
     pub fn timeline(&self) -> Timeline {
         Timeline::for_source(self.info.frames, self.info.sample_rate)
     }
@@ -137,12 +154,13 @@ impl Streamer {
         }))
     }
 
-    /// Opens the original of `hash` for the decoder.
-    pub fn opener(&self, hash: ContentHash) -> impl Fn() -> io::Result<Box<dyn MediaSource>> + Sync + use<> {
+    /// Opens a stored original (its parts, in order) for the decoder.
+    pub fn opener(&self, parts: Vec<Part>) -> impl Fn() -> io::Result<Box<dyn MediaSource>> + Send + Sync + use<> {
         let store = self.store.clone();
         move || {
-            let r = store.open(&hash).map_err(io::Error::other)?;
-            Ok(Box::new(BlobSource(r)) as Box<dyn MediaSource>)
+            let r = open_parts(store.as_ref(), &parts).map_err(io::Error::other)?;
+            let len = r.len();
+            Ok(Box::new(SeekSource::new(r, len)) as Box<dyn MediaSource>)
         }
     }
 
@@ -163,7 +181,7 @@ impl Streamer {
 
     /// The init segment of `rung` (cheap: no audio is encoded).
     pub async fn init(self: &Arc<Self>, m: &MediaRef, rung: Rung) -> Result<Bytes, StreamError> {
-        let key = Key::new(m.hash, rung, INIT);
+        let key = Key::new(m.key, rung, INIT);
         let cached = lock(&self.cache).get(&key);
         if let Some(b) = cached {
             return Ok(b);
@@ -184,7 +202,7 @@ impl Streamer {
         if k >= m.timeline().segment_count() {
             return Err(StreamError::NoSuchSegment(k));
         }
-        let key = Key::new(m.hash, rung, k);
+        let key = Key::new(m.key, rung, k);
         let waiter = {
             let mut inflight = lock(&self.inflight);
             // Bound first: the cache guard must be gone before `prefetch_after` locks again.
@@ -225,7 +243,7 @@ impl Streamer {
                 .boxed()
                 .shared();
             first.get_or_insert_with(|| fut.clone());
-            inflight.insert(Key::new(m.hash, rung, s), fut);
+            inflight.insert(Key::new(m.key, rung, s), fut);
             senders.push((s, tx));
         }
         self.metrics.encode_jobs.fetch_add(1, Relaxed);
@@ -241,7 +259,7 @@ impl Streamer {
     }
 
     fn run_job(&self, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>, senders: Vec<(u32, oneshot::Sender<Result<Bytes, StreamError>>)>) {
-        let open = self.opener(m.hash);
+        let open = self.opener(m.parts.clone());
         let started = Instant::now();
         let mut senders = senders.into_iter().peekable();
         let result = package::produce(&open, &m.ext, &m.info, &rung, range, &mut |k, bytes| {
@@ -249,7 +267,7 @@ impl Streamer {
             self.metrics.segments_encoded.fetch_add(1, Relaxed);
             self.metrics.segment_seconds.observe(started.elapsed().as_secs_f64());
             {
-                let key = Key::new(m.hash, rung, k);
+                let key = Key::new(m.key, rung, k);
                 let mut inflight = lock(&self.inflight);
                 lock(&self.cache).insert(key.clone(), bytes.clone());
                 inflight.remove(&key);
@@ -263,14 +281,14 @@ impl Streamer {
         });
         if let Err(e) = &result {
             self.metrics.encode_errors.fetch_add(1, Relaxed);
-            tracing::warn!(hash = %m.hash.to_hex(), rung = %rung.id(), error = %e, "encode failed");
+            tracing::warn!(key = %m.key.to_hex(), rung = %rung.id(), error = %e, "encode failed");
         }
         let err = match result {
             Err(e) => StreamError::Failed(e.to_string()),
             Ok(()) => StreamError::Failed("segment was not produced".into()),
         };
         for (s, tx) in senders {
-            lock(&self.inflight).remove(&Key::new(m.hash, rung, s));
+            lock(&self.inflight).remove(&Key::new(m.key, rung, s));
             let _ = tx.send(Err(err.clone()));
         }
     }
@@ -285,7 +303,7 @@ impl Streamer {
         let last = k.saturating_add(self.prefetch).min(count.saturating_sub(1));
         let mut inflight = lock(&self.inflight);
         let missing = |s: u32, inflight: &HashMap<Key, Waiter>| {
-            let key = Key::new(m.hash, rung, s);
+            let key = Key::new(m.key, rung, s);
             !inflight.contains_key(&key) && !lock(&self.cache).contains(&key)
         };
         let Some(start) = (k + 1..=last).find(|&s| missing(s, &inflight)) else { return };
@@ -319,26 +337,3 @@ impl Streamer {
     }
 }
 
-/// A blob as a symphonia media source.
-struct BlobSource(Box<dyn BlobReader>);
-
-impl Read for BlobSource {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl Seek for BlobSource {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.0.seek(pos)
-    }
-}
-
-impl MediaSource for BlobSource {
-    fn is_seekable(&self) -> bool {
-        true
-    }
-    fn byte_len(&self) -> Option<u64> {
-        Some(self.0.len())
-    }
-}

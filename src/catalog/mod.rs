@@ -17,7 +17,7 @@ pub use sqlite::SqliteCatalog;
 
 use std::collections::HashMap;
 
-use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Tags, TrackId, UserId};
+use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Part, Tags, TrackId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -52,9 +52,23 @@ pub struct User {
 /// A stored audio blob and what the probe found in it.
 #[derive(Debug, Clone)]
 pub struct NewMedia {
+    /// BLAKE3 of the whole file: its identity in the catalog (one row per distinct file).
     pub hash: ContentHash,
     pub size: u64,
     pub props: AudioProps,
+    /// SHA-256 of the whole file, for instant uploads (`None` for files stored before).
+    pub sha256: Option<[u8; 32]>,
+    /// The blobs the file is stored as, in order; their lengths add up to `size`.
+    pub parts: Vec<Part>,
+    /// The blob with the coded audio, shared by copies that differ only in tags.
+    pub audio: ContentHash,
+}
+
+impl NewMedia {
+    /// A file stored whole, as one blob named by its hash.
+    pub fn whole(hash: ContentHash, size: u64, props: AudioProps) -> NewMedia {
+        NewMedia { hash, size, props, sha256: None, parts: vec![Part { hash, len: size }], audio: hash }
+    }
 }
 
 /// A stored cover image blob.
@@ -136,6 +150,10 @@ pub struct Track {
     pub mb_album_id: Option<String>,
     /// Encoder priming at the start of the original (MP4 edit list / iTunSMPB), in frames.
     pub priming: u64,
+    /// The blobs the original is stored as (see [`NewMedia::parts`]).
+    pub parts: Vec<Part>,
+    /// The shared coded-audio blob (see [`NewMedia::audio`]).
+    pub audio: ContentHash,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +245,20 @@ pub struct Playlist {
     pub updated_at: i64,
 }
 
+/// A tag edit: `None` leaves a field alone; `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TagEdit {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<Option<String>>,
+    pub track_number: Option<Option<u32>>,
+    pub disc_number: Option<Option<u32>>,
+    pub year: Option<Option<i32>>,
+    pub genre: Option<Option<String>>,
+    pub compilation: Option<bool>,
+}
+
 /// One listen from a user's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Play {
@@ -262,6 +294,13 @@ pub trait Catalog: Send + Sync {
     /// Blob hashes the catalog references (anything else in the store is an orphan).
     fn referenced_blobs(&self) -> Result<Vec<ContentHash>>;
     fn blob_stats(&self) -> Result<BlobStats>;
+    /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
+    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;
+    /// Whether any track still refers to this blob (checked before deleting it from the store).
+    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool>;
+    /// Applies a tag edit to one of `user`'s tracks (that user's view only): the track moves
+    /// to the album and artists its new tags name; emptied albums go.
+    fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()>;
     /// Per-user track counts and original bytes, every user included.
     fn usage_by_user(&self) -> Result<Vec<UserUsage>>;
     /// Bytes of the originals in one user's library (what a quota limits).

@@ -172,4 +172,34 @@ CREATE INDEX plays_track ON plays(track_id);
 ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN quota_bytes INTEGER;
 "#,
+    // 4: a file is stored as parts (head with tags, coded audio, tail): `parts` lists them
+    // as `HEX:LEN,...`; blob refs count (track, part) pairs. `audio_hash` names the shared
+    // coded audio (segment cache key); `sha256` of the whole file finds it for instant
+    // uploads. Files stored before are one part: the blob named by the file's hash.
+    r#"
+CREATE TABLE media4 (
+    hash BLOB PRIMARY KEY,
+    container TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    sample_rate INTEGER NOT NULL,
+    channels INTEGER NOT NULL,
+    bits_per_sample INTEGER,
+    frames INTEGER NOT NULL,
+    priming INTEGER NOT NULL,
+    duration_counted INTEGER NOT NULL,
+    bitrate INTEGER NOT NULL,
+    damage TEXT,
+    size INTEGER NOT NULL,
+    sha256 BLOB,
+    audio_hash BLOB NOT NULL,
+    parts TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO media4 SELECT m.hash, m.container, m.codec, m.sample_rate, m.channels, m.bits_per_sample, m.frames,
+    m.priming, m.duration_counted, m.bitrate, m.damage, COALESCE(b.size, 0), NULL, m.hash,
+    lower(hex(m.hash)) || ':' || COALESCE(b.size, 0)
+    FROM media m LEFT JOIN blobs b ON b.hash = m.hash;
+DROP TABLE media;
+ALTER TABLE media4 RENAME TO media;
+CREATE INDEX media_sha256 ON media(sha256) WHERE sha256 IS NOT NULL;
+"#,
 ];

@@ -97,20 +97,39 @@ fn migrate(c: &mut Connection) -> Result<()> {
     if version > known {
         return Err(CatalogError::TooNew { found: version, known });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = c.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        tracing::info!(version = i + 1, "catalog migrated");
+    if version == known {
+        return Ok(());
     }
-    Ok(())
+    // Migrations that rebuild a table (SQLite's way to change constraints) run with foreign
+    // keys off, then check them before committing (https://sqlite.org/lang_altertable.html).
+    c.execute_batch("PRAGMA foreign_keys = OFF;")?;
+    let result = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = c.transaction()?;
+            tx.execute_batch(sql)?;
+            let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+            if broken > 0 {
+                return Err(CatalogError::Invalid(format!("migration {} leaves {broken} broken references", i + 1)));
+            }
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "catalog migrated");
+        }
+        Ok(())
+    })();
+    c.execute_batch("PRAGMA foreign_keys = ON;")?;
+    result
 }
 
 fn hash_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<ContentHash> {
     let b: Vec<u8> = row.get(idx)?;
     ContentHash::try_from(b.as_slice())
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Blob, Box::new(e)))
+}
+
+fn parts_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<Part>> {
+    let text: String = row.get(idx)?;
+    Part::list_from_text(&text).ok_or_else(|| rusqlite::Error::InvalidColumnType(idx, "parts".into(), rusqlite::types::Type::Text))
 }
 
 fn opt_hash(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<ContentHash>> {
@@ -133,14 +152,15 @@ macro_rules! track_fields {
     () => {
         "t.id, t.title, t.artist, t.artists, a.title, a.artist, t.album_id, t.artist_id,
     t.track_number, t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation,
-    m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, b.size,
+    m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, m.size,
     t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
-    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id, m.priming"
+    t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id, m.priming,
+    m.parts, m.audio_hash"
     };
 }
 macro_rules! track_joins {
     () => {
-        " JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash JOIN blobs b ON b.hash = t.media_hash"
+        " JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash"
     };
 }
 const TRACK_COLS: &str = concat!(track_fields!(), " FROM tracks t", track_joins!());
@@ -228,6 +248,8 @@ fn track_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Track> {
         mb_track_id: r.get(o + 32)?,
         mb_album_id: r.get(o + 33)?,
         priming: r.get::<_, i64>(o + 34)?.max(0) as u64,
+        parts: parts_of(r, o + 35)?,
+        audio: hash_of(r, o + 36)?,
     })
 }
 
@@ -368,15 +390,15 @@ struct AlbumPlan {
     explicit: bool,
 }
 
-fn plan_album(t: &NewTrack, display_artist: &str) -> AlbumPlan {
-    let title = t.tags.album.clone().unwrap_or_else(|| UNKNOWN_ALBUM.to_string());
-    let tagged = t.tags.album_artist.clone().or_else(|| t.tags.compilation.then(|| VARIOUS.to_string()));
+fn plan_album(tags: &Tags, folder: Option<&str>, display_artist: &str) -> AlbumPlan {
+    let title = tags.album.clone().unwrap_or_else(|| UNKNOWN_ALBUM.to_string());
+    let tagged = tags.album_artist.clone().or_else(|| tags.compilation.then(|| VARIOUS.to_string()));
     match tagged {
         Some(aa) => AlbumPlan { key: format!("a\u{1f}{}\u{1f}{}", fold(&aa), fold(&title)), title, artist: aa, explicit: true },
         None => {
             // No album artist: group by folder (a compilation without tags stays one album),
             // or by track artist for uploads that have no folder.
-            let scope = match &t.folder {
+            let scope = match folder {
                 Some(f) => format!("d\u{1f}{f}"),
                 None => format!("t\u{1f}{}", fold(display_artist)),
             };
@@ -385,7 +407,7 @@ fn plan_album(t: &NewTrack, display_artist: &str) -> AlbumPlan {
     }
 }
 
-fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, t: &NewTrack, now: i64) -> Result<AlbumId> {
+fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, tags: &Tags, now: i64) -> Result<AlbumId> {
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM albums WHERE user_id = ?1 AND group_key = ?2")?
         .query_row(params![user, plan.key], |r| r.get(0))
@@ -401,7 +423,7 @@ fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, t: &NewTrack, 
     )?
     .execute(params![
         user, plan.key, plan.title, plan.artist, aid, plan.explicit, sort_key(&plan.title),
-        sort_key(&plan.artist), t.tags.year, t.tags.genre, t.tags.compilation, now
+        sort_key(&plan.artist), tags.year, tags.genre, tags.compilation, now
     ])?;
     Ok(tx.last_insert_rowid())
 }
@@ -439,16 +461,33 @@ fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
         return Ok(AddOutcome::AlreadyPresent(id));
     }
     let p = &t.media.props;
-    bump_blob(tx, &t.media.hash, t.media.size, now)?;
+    // A file already stored for someone keeps its recorded parts (they describe the same bytes).
+    let known: Option<String> =
+        tx.prepare_cached("SELECT parts FROM media WHERE hash = ?1")?.query_row([&t.media.hash.0[..]], |r| r.get(0)).optional()?;
+    let parts = match known.as_deref().and_then(Part::list_from_text) {
+        Some(parts) => parts,
+        None => t.media.parts.clone(),
+    };
+    if parts.iter().map(|p| p.len).sum::<u64>() != t.media.size {
+        return Err(CatalogError::Invalid(format!("parts of {} do not add up to its size", t.media.hash)));
+    }
+    for part in &parts {
+        bump_blob(tx, &part.hash, part.len, now)?;
+    }
     tx.prepare_cached(
         "INSERT OR IGNORE INTO media (hash, container, codec, sample_rate, channels, bits_per_sample, frames,
-            priming, duration_counted, bitrate, damage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            priming, duration_counted, bitrate, damage, size, sha256, audio_hash, parts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         &t.media.hash.0[..], p.container, p.codec, p.sample_rate, p.channels, p.bits_per_sample,
         p.frames as i64, p.priming as i64, p.duration_source == crate::domain::DurationSource::Counted,
-        p.bitrate, p.damage
+        p.bitrate, p.damage, t.media.size as i64, t.media.sha256.as_ref().map(|h| &h[..]), &t.media.audio.0[..],
+        Part::list_to_text(&parts)
     ])?;
+    if let Some(sha) = &t.media.sha256 {
+        tx.execute("UPDATE media SET sha256 = ?2 WHERE hash = ?1 AND sha256 IS NULL", params![&t.media.hash.0[..], &sha[..]])?;
+    }
     if let Some(c) = &t.cover {
         bump_blob(tx, &c.hash, c.size, now)?;
         tx.prepare_cached("INSERT OR IGNORE INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4)")?
@@ -459,8 +498,8 @@ fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
     let display = tags.artist.clone().or_else(|| tags.artists.first().cloned()).unwrap_or_else(|| UNKNOWN_ARTIST.into());
     let names: Vec<String> = if tags.artists.is_empty() { vec![display.clone()] } else { tags.artists.clone() };
     let primary = artist_id(tx, user, &names[0])?;
-    let plan = plan_album(t, &display);
-    let album = album_id(tx, user, &plan, t, now)?;
+    let plan = plan_album(tags, t.folder.as_deref(), &display);
+    let album = album_id(tx, user, &plan, tags, now)?;
     let cover = t.cover.as_ref().map(|c| c.hash.0.to_vec());
     tx.prepare_cached(
         "INSERT INTO tracks (user_id, media_hash, album_id, artist_id, title, artist, artists, track_number,
@@ -479,20 +518,115 @@ fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
         tags.mb_album_artist_id, cover, t.file_name, now
     ])?;
     let id = tx.last_insert_rowid();
+    link_artists(tx, user, id, primary, &names)?;
+    join_album(tx, user, album, p.duration_secs(), tags, cover)?;
+    record_source(tx, t, id)?;
+    Ok(AddOutcome::Added(id))
+}
+
+fn link_artists(tx: &Transaction<'_>, user: UserId, track: TrackId, primary: ArtistId, names: &[String]) -> Result<()> {
     for (pos, name) in names.iter().enumerate() {
         let aid = if pos == 0 { primary } else { artist_id(tx, user, name)? };
         tx.prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, aid, pos as i64])?;
+            .execute(params![track, aid, pos as i64])?;
     }
+    Ok(())
+}
+
+/// Counts a track (already pointing at `album`) into the album's totals.
+fn join_album(tx: &Transaction<'_>, user: UserId, album: AlbumId, secs: f64, tags: &Tags, cover: Option<Vec<u8>>) -> Result<()> {
     tx.prepare_cached(
         "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
             year = COALESCE(MIN(year, ?3), year, ?3), genre = COALESCE(genre, ?4),
             cover_hash = COALESCE(cover_hash, ?5) WHERE id = ?1",
     )?
-    .execute(params![album, p.duration_secs(), tags.year, tags.genre, cover])?;
-    settle_album_artist(tx, user, album)?;
-    record_source(tx, t, id)?;
-    Ok(AddOutcome::Added(id))
+    .execute(params![album, secs, tags.year, tags.genre, cover])?;
+    settle_album_artist(tx, user, album)
+}
+
+/// Takes a track out of an album's totals; an album left empty goes.
+fn leave_album(tx: &Transaction<'_>, album: AlbumId, secs: f64) -> Result<()> {
+    tx.execute("UPDATE albums SET track_count = track_count - 1, duration = MAX(duration - ?2, 0) WHERE id = ?1", params![album, secs])?;
+    tx.execute("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", [album])?;
+    Ok(())
+}
+
+/// The current tags of a track as the catalog holds them, the folder its album was
+/// grouped by, its length and cover.
+type EditRow = (Tags, Option<String>, AlbumId, f64, Option<Vec<u8>>);
+
+fn edit_row(tx: &Transaction<'_>, user: UserId, id: TrackId) -> Result<EditRow> {
+    tx.query_row(
+        "SELECT t.title, t.artist, t.artists, a.title, a.artist, a.explicit_artist, a.group_key, t.track_number,
+            t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation, t.album_id,
+            CAST(m.frames AS REAL) / m.sample_rate, t.cover_hash
+         FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
+         WHERE t.id = ?1 AND t.user_id = ?2",
+        params![id, user],
+        |r| {
+            let explicit: bool = r.get(5)?;
+            let key: String = r.get(6)?;
+            let folder = key.rsplit_once('\u{1f}').and_then(|(scope, _)| scope.strip_prefix("d\u{1f}")).map(str::to_string);
+            let artists: String = r.get(2)?;
+            let tags = Tags {
+                title: r.get(0)?,
+                artist: r.get(1)?,
+                artists: serde_json::from_str(&artists).unwrap_or_default(),
+                album: r.get(3)?,
+                album_artist: if explicit { r.get(4)? } else { None },
+                track_number: r.get(7)?,
+                track_total: r.get(8)?,
+                disc_number: r.get(9)?,
+                disc_total: r.get(10)?,
+                year: r.get(11)?,
+                genre: r.get(12)?,
+                compilation: r.get(13)?,
+                ..Tags::default()
+            };
+            Ok((tags, folder, r.get(14)?, r.get::<_, Option<f64>>(15)?.unwrap_or(0.0), r.get(16)?))
+        },
+    )
+    .optional()?
+    .ok_or_else(|| CatalogError::NotFound(format!("track {id}")))
+}
+
+fn apply_edit(tags: &mut Tags, e: &TagEdit) {
+    let text = |v: &str| {
+        let v: String = v.chars().filter(|c| !c.is_control()).collect();
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.to_string())
+    };
+    if let Some(t) = &e.title {
+        tags.title = text(t);
+    }
+    if let Some(a) = &e.artist {
+        tags.artist = text(a);
+        tags.artists = tags.artist.iter().cloned().collect();
+    }
+    if let Some(a) = &e.album {
+        tags.album = text(a);
+    }
+    if let Some(a) = &e.album_artist {
+        tags.album_artist = a.as_deref().and_then(text);
+        if tags.album_artist.as_deref() == Some(VARIOUS) {
+            tags.compilation = true;
+        }
+    }
+    if let Some(n) = e.track_number {
+        tags.track_number = n;
+    }
+    if let Some(n) = e.disc_number {
+        tags.disc_number = n;
+    }
+    if let Some(y) = e.year {
+        tags.year = y;
+    }
+    if let Some(g) = &e.genre {
+        tags.genre = g.as_deref().and_then(text);
+    }
+    if let Some(c) = e.compilation {
+        tags.compilation = c;
+    }
 }
 
 fn record_source(tx: &Transaction<'_>, t: &NewTrack, track: TrackId) -> Result<()> {
@@ -512,8 +646,23 @@ fn title_from_file(name: &str) -> String {
     if stem.trim().is_empty() { name.to_string() } else { stem.trim().to_string() }
 }
 
-/// What deleting a track needs to know: its media and cover hashes, album, and seconds.
-type DeletedRow = (Vec<u8>, Option<Vec<u8>>, i64, f64);
+/// What deleting a track needs to know: its media hash, parts and cover, album, and seconds.
+type DeletedRow = (Vec<u8>, String, Option<Vec<u8>>, i64, f64);
+
+/// The blob references one track holds: each part of its file, and its cover.
+fn track_refs(parts: &str, cover: Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut refs: Vec<Vec<u8>> = Part::list_from_text(parts).unwrap_or_default().iter().map(|p| p.hash.0.to_vec()).collect();
+    refs.extend(cover);
+    refs
+}
+
+/// Removes media rows no track refers to any more.
+fn drop_unused_media(tx: &Transaction<'_>, hashes: &[Vec<u8>]) -> Result<()> {
+    for h in hashes {
+        tx.execute("DELETE FROM media WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM tracks WHERE media_hash = ?1)", [h])?;
+    }
+    Ok(())
+}
 
 /// Drops one reference per entry; blobs left without any lose their catalog rows and are
 /// returned for deletion from the store.
@@ -521,7 +670,6 @@ fn release_blobs(tx: &Transaction<'_>, refs: Vec<Vec<u8>>) -> Result<Vec<Content
     let mut freed = Vec::new();
     for h in refs {
         if drop_blob_ref(tx, &h)? {
-            tx.execute("DELETE FROM media WHERE hash = ?1", [&h])?;
             tx.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", [&h])?;
             tx.execute("DELETE FROM covers WHERE hash = ?1", [&h])?;
             tx.execute("DELETE FROM blobs WHERE hash = ?1", [&h])?;
@@ -612,13 +760,14 @@ impl Catalog for SqliteCatalog {
                 .optional()?
                 .ok_or_else(|| CatalogError::NotFound(format!("user '{username}'")))?;
             let mut refs: Vec<Vec<u8>> = Vec::new();
+            let mut media: Vec<Vec<u8>> = Vec::new();
             {
-                let mut st = tx.prepare("SELECT media_hash, cover_hash FROM tracks WHERE user_id = ?1")?;
-                let rows = st.query_map([uid], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))?;
+                let mut st = tx.prepare("SELECT t.media_hash, m.parts, t.cover_hash FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?;
+                let rows = st.query_map([uid], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?)))?;
                 for row in rows {
-                    let (m, c) = row?;
-                    refs.push(m);
-                    refs.extend(c);
+                    let (m, parts, c) = row?;
+                    refs.extend(track_refs(&parts, c));
+                    media.push(m);
                 }
             }
             bump_generation(tx)?;
@@ -627,6 +776,7 @@ impl Catalog for SqliteCatalog {
             tx.execute("DELETE FROM albums WHERE user_id = ?1", [uid])?;
             tx.execute("DELETE FROM artists WHERE user_id = ?1", [uid])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [uid])?;
+            drop_unused_media(tx, &media)?;
             release_blobs(tx, refs)
         })
     }
@@ -634,24 +784,25 @@ impl Catalog for SqliteCatalog {
     fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
         self.write(|tx| {
             let mut refs: Vec<Vec<u8>> = Vec::new();
+            let mut medias: Vec<Vec<u8>> = Vec::new();
             for &id in ids {
                 let row: Option<DeletedRow> = tx
                     .query_row(
-                        "SELECT t.media_hash, t.cover_hash, t.album_id, CAST(m.frames AS REAL) / m.sample_rate
+                        "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, CAST(m.frames AS REAL) / m.sample_rate
                          FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
                         params![id, user],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                     )
                     .optional()?;
-                let (media, cover, album, secs) = row.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
+                let (media, parts, cover, album, secs) = row.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
                 tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
                 tx.execute("DELETE FROM tracks WHERE id = ?1", [id])?;
-                tx.execute("UPDATE albums SET track_count = track_count - 1, duration = MAX(duration - ?2, 0) WHERE id = ?1", params![album, secs])?;
-                tx.execute("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", [album])?;
-                refs.push(media);
-                refs.extend(cover);
+                leave_album(tx, album, secs)?;
+                refs.extend(track_refs(&parts, cover));
+                medias.push(media);
             }
             bump_generation(tx)?;
+            drop_unused_media(tx, &medias)?;
             release_blobs(tx, refs)
         })
     }
@@ -699,6 +850,83 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT hash, size, parts, audio_hash, container, codec, sample_rate, channels, bits_per_sample,
+                    frames, priming, duration_counted, bitrate, damage FROM media WHERE sha256 = ?1 AND size = ?2 LIMIT 1",
+            )?
+            .query_row(params![&sha256[..], size as i64], |r| {
+                let counted: bool = r.get(11)?;
+                Ok(NewMedia {
+                    hash: hash_of(r, 0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    parts: parts_of(r, 2)?,
+                    audio: hash_of(r, 3)?,
+                    sha256: Some(*sha256),
+                    props: AudioProps {
+                        container: r.get(4)?,
+                        codec: r.get(5)?,
+                        sample_rate: r.get(6)?,
+                        channels: r.get(7)?,
+                        bits_per_sample: r.get(8)?,
+                        frames: r.get::<_, i64>(9)?.max(0) as u64,
+                        priming: r.get::<_, i64>(10)?.max(0) as u64,
+                        duration_source: if counted { crate::domain::DurationSource::Counted } else { crate::domain::DurationSource::Container },
+                        bitrate: r.get(12)?,
+                        damage: r.get(13)?,
+                    },
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?
+                .query_row([&hash.0[..]], |r| r.get::<_, i64>(0))
+                .optional()?
+                .is_some_and(|n| n > 0))
+        })
+    }
+
+    fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()> {
+        let now = now_unix();
+        self.write(|tx| {
+            let (mut tags, folder, old_album, secs, cover) = edit_row(tx, user, id)?;
+            apply_edit(&mut tags, edit);
+            let title = tags.title.clone().ok_or_else(|| CatalogError::Invalid("a track needs a title".into()))?;
+            let display = tags.artist.clone().or_else(|| tags.artists.first().cloned()).unwrap_or_else(|| UNKNOWN_ARTIST.into());
+            let names: Vec<String> = if tags.artists.is_empty() { vec![display.clone()] } else { tags.artists.clone() };
+            let primary = artist_id(tx, user, &names[0])?;
+            let plan = plan_album(&tags, folder.as_deref(), &display);
+            let album = album_id(tx, user, &plan, &tags, now)?;
+            tx.execute(
+                "UPDATE tracks SET title = ?2, artist = ?3, artists = ?4, album_id = ?5, artist_id = ?6,
+                    track_number = ?7, disc_number = ?8, year = ?9, genre = ?10, compilation = ?11 WHERE id = ?1",
+                params![
+                    id, title, display, serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()), album, primary,
+                    tags.track_number, tags.disc_number, tags.year, tags.genre, tags.compilation
+                ],
+            )?;
+            tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
+            link_artists(tx, user, id, primary, &names)?;
+            // Joined before leaving, so an album the track stays in is never emptied.
+            join_album(tx, user, album, secs, &tags, cover)?;
+            leave_album(tx, old_album, secs)?;
+            if album == old_album {
+                // Its year and genre may have been this track's alone.
+                tx.execute(
+                    "UPDATE albums SET year = (SELECT MIN(year) FROM tracks WHERE album_id = ?1),
+                        genre = COALESCE((SELECT genre FROM tracks WHERE album_id = ?1 AND genre IS NOT NULL LIMIT 1), genre) WHERE id = ?1",
+                    [album],
+                )?;
+            }
+            bump_generation(tx)
+        })
+    }
+
     fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
         self.read(|c| {
             let mut st = c.prepare("SELECT hash FROM blobs WHERE refs > 0")?;
@@ -711,7 +939,7 @@ impl Catalog for SqliteCatalog {
             let (blobs, physical): (i64, i64) =
                 c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let logical: i64 = c.query_row(
-                "SELECT COALESCE(SUM(b.size), 0) FROM tracks t JOIN blobs b ON b.hash = t.media_hash",
+                "SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash",
                 [],
                 |r| r.get(0),
             )?;
@@ -723,7 +951,7 @@ impl Catalog for SqliteCatalog {
         self.read(|c| {
             let mut st = c.prepare(
                 "SELECT u.id, u.username, COUNT(t.id), COALESCE(SUM(b.size), 0) FROM users u
-                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN blobs b ON b.hash = t.media_hash
+                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN media b ON b.hash = t.media_hash
                  GROUP BY u.id ORDER BY u.username",
             )?;
             collect(st.query_map([], |r| {
@@ -841,7 +1069,7 @@ impl Catalog for SqliteCatalog {
     fn user_bytes(&self, user: UserId) -> Result<u64> {
         self.read(|c| {
             let n: i64 = c
-                .prepare_cached("SELECT COALESCE(SUM(b.size), 0) FROM tracks t JOIN blobs b ON b.hash = t.media_hash WHERE t.user_id = ?1")?
+                .prepare_cached("SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?
                 .query_row([user], |r| r.get(0))?;
             Ok(n.max(0) as u64)
         })
@@ -972,7 +1200,7 @@ mod tests {
         };
         NewTrack {
             user,
-            media: NewMedia { hash: ContentHash::of(&[user.to_le_bytes().as_slice(), &i.to_le_bytes()].concat()), size: 10, props },
+            media: NewMedia::whole(ContentHash::of(&[user.to_le_bytes().as_slice(), &i.to_le_bytes()].concat()), 10, props),
             tags: Tags { title: Some(title.into()), artist: Some("Björk".into()), album: Some("Homogenic".into()), ..Tags::default() },
             cover: None,
             file_name: format!("{i}.flac"),
@@ -999,5 +1227,89 @@ mod tests {
         assert_eq!(cat.search(a, "joga", 20).unwrap().tracks.len(), 20);
         // The user's exact title ranks first even among many prefix matches.
         assert_eq!(cat.search(a, "joga 7", 5).unwrap().tracks[0].title, "Jóga 7");
+    }
+
+    #[test]
+    fn version_3_catalogs_migrate_to_whole_file_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'a', 'x', 0);
+                 INSERT INTO blobs VALUES (x'0101010101010101010101010101010101010101010101010101010101010101', 1234, 1, 0);
+                 INSERT INTO media VALUES (x'0101010101010101010101010101010101010101010101010101010101010101', 'flac', 'flac', 44100, 2, 16, 44100, 0, 0, 900, NULL);
+                 INSERT INTO artists VALUES (1, 1, 'A', 'a', 'a');
+                 INSERT INTO albums (id, user_id, group_key, title, artist, artist_id, explicit_artist, sort_title, sort_artist, compilation, track_count, duration, added_at)
+                    VALUES (1, 1, 'k', 'T', 'A', 1, 1, 't', 'a', 0, 1, 1.0, 0);
+                 INSERT INTO tracks (id, user_id, media_hash, album_id, artist_id, title, artist, artists, compilation, file_name, added_at)
+                    VALUES (7, 1, x'0101010101010101010101010101010101010101010101010101010101010101', 1, 1, 'S', 'A', '[\"A\"]', 0, 's.flac', 0);",
+            )
+            .unwrap();
+        }
+        let cat = SqliteCatalog::open(&path).unwrap();
+        let t = cat.track(1, 7).unwrap().unwrap();
+        let h = ContentHash([1; 32]);
+        assert_eq!((t.size, t.parts.clone(), t.audio), (1234, vec![Part { hash: h, len: 1234 }], h));
+        assert_eq!(cat.delete_tracks(1, &[7]).unwrap(), vec![h]);
+    }
+
+    #[test]
+    fn parts_are_counted_per_track_and_freed_with_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let a = cat.create_user("a", "x", false).unwrap().id;
+        let b = cat.create_user("b", "x", false).unwrap().id;
+        let audio = Part { hash: ContentHash([9; 32]), len: 1000 };
+        let with_head = |user, head: u8| {
+            let mut t = track(user, head as u32, "Song");
+            let head = Part { hash: ContentHash([head; 32]), len: 10 };
+            t.media = NewMedia { hash: ContentHash([head.hash.0[0] + 100; 32]), size: 1010, sha256: Some([head.hash.0[0]; 32]), parts: vec![head, audio], audio: audio.hash, props: t.media.props };
+            t
+        };
+        let ta = cat.add_tracks(&[with_head(a, 1)]).unwrap()[0];
+        let tb = cat.add_tracks(&[with_head(b, 2)]).unwrap()[0];
+        let stats = cat.blob_stats().unwrap();
+        assert_eq!((stats.blobs, stats.physical_bytes, stats.logical_bytes), (3, 1020, 2020));
+        assert!(cat.media_by_sha256(&[1; 32], 1010).unwrap().is_some_and(|m| m.parts.len() == 2));
+        assert!(cat.media_by_sha256(&[1; 32], 1011).unwrap().is_none());
+        let AddOutcome::Added(ta) = ta else { panic!() };
+        let AddOutcome::Added(tb) = tb else { panic!() };
+        assert_eq!(cat.delete_tracks(a, &[ta]).unwrap(), vec![ContentHash([1; 32])]);
+        assert!(cat.blob_referenced(&audio.hash).unwrap());
+        assert_eq!(cat.delete_tracks(b, &[tb]).unwrap(), vec![ContentHash([2; 32]), audio.hash]);
+        assert!(cat.media_by_sha256(&[2; 32], 1010).unwrap().is_none());
+    }
+
+    #[test]
+    fn tag_edits_move_the_track_between_albums_for_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let a = cat.create_user("a", "x", false).unwrap().id;
+        let ids: Vec<TrackId> = cat
+            .add_tracks(&[track(a, 1, "One"), track(a, 2, "Two")])
+            .unwrap()
+            .into_iter()
+            .map(|o| match o { AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i })
+            .collect();
+        assert_eq!(cat.list_albums(a, AlbumSort::Title, Page::new(None, None)).unwrap().1, 1);
+        let edit = TagEdit { album: Some("Vespertine".into()), title: Some("Pagan Poetry".into()), year: Some(Some(2001)), ..TagEdit::default() };
+        cat.edit_track(a, ids[1], &edit).unwrap();
+        let t = cat.track(a, ids[1]).unwrap().unwrap();
+        assert_eq!((t.title.as_str(), t.album.as_str(), t.year), ("Pagan Poetry", "Vespertine", Some(2001)));
+        let (albums, n) = cat.list_albums(a, AlbumSort::Title, Page::new(None, None)).unwrap();
+        assert_eq!(n, 2);
+        assert!(albums.iter().all(|al| al.track_count == 1));
+        assert_eq!(cat.search(a, "pagan", 5).unwrap().tracks.len(), 1);
+        // Moving the other track over too empties and removes the old album.
+        cat.edit_track(a, ids[0], &TagEdit { album: Some("vespertine".into()), ..TagEdit::default() }).unwrap();
+        let (albums, n) = cat.list_albums(a, AlbumSort::Title, Page::new(None, None)).unwrap();
+        assert_eq!((n, albums[0].track_count), (1, 2));
+        assert!(matches!(cat.edit_track(a, 999, &edit), Err(CatalogError::NotFound(_))));
+        assert!(matches!(cat.edit_track(a, ids[0], &TagEdit { title: Some("  ".into()), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
     }
 }

@@ -1,5 +1,5 @@
 //! Ingest: turns one audio file into a stored blob plus a catalog entry for one user.
-//! The same path serves `tonearm import` and (later) uploads.
+//! The same path serves `tonearm import`, uploads (one request or tus) and instant uploads.
 //!
 //! Owns the acceptance rules (size limit, probe verdict, cover choice) and the order of
 //! effects: probe first (nothing is written for a rejected file), stage the bytes, then
@@ -11,13 +11,15 @@ mod import;
 pub use import::{ImportOptions, ImportReport, Rejected, import};
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::catalog::{AddOutcome, Catalog, CatalogError, NewCover, NewMedia, NewTrack, SourceFile};
-use crate::domain::{ContentHash, UserId};
-use crate::media::{Input, cover, probe, tags};
-use crate::store::{BlobStore, StagedBlob, StoreError};
+use crate::domain::{ContentHash, Part, TrackId, UserId};
+use crate::media::{Input, cover, layout, probe, tags};
+use crate::store::{BlobStore, HashingReader, StagedBlob, StoreError, open_parts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -54,7 +56,8 @@ impl IngestError {
 
 /// A probed file whose bytes are staged but not yet visible.
 pub struct Prepared {
-    audio: StagedBlob,
+    /// The file's parts (head, audio, tail), staged; empty when the store has them already.
+    parts: Vec<StagedBlob>,
     cover: Option<StagedBlob>,
     pub track: NewTrack,
 }
@@ -65,6 +68,9 @@ pub struct Ingest {
     max_file_bytes: u64,
     max_cover_bytes: u64,
     sidecars: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
+    /// Commits share it; deletes take it alone, so a blob another commit is about to refer
+    /// to is never removed from the store between that commit's two steps.
+    gate: RwLock<()>,
 }
 
 /// Files up to this size are read into memory once instead of being opened three times.
@@ -78,15 +84,23 @@ const SIDECARS: &[&str] = &[
 
 impl Ingest {
     pub fn new(store: Arc<dyn BlobStore>, catalog: Arc<dyn Catalog>, max_file_bytes: u64, max_cover_bytes: u64) -> Ingest {
-        Ingest { store, catalog, max_file_bytes, max_cover_bytes, sidecars: Mutex::new(HashMap::new()) }
+        Ingest { store, catalog, max_file_bytes, max_cover_bytes, sidecars: Mutex::new(HashMap::new()), gate: RwLock::new(()) }
     }
 
     pub fn catalog(&self) -> &Arc<dyn Catalog> {
         &self.catalog
     }
 
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
+    }
+
     /// Probes and stages one file. `source` is recorded for re-import skipping; `folder`
     /// groups albums that have no album artist; `file_name` is the user's name for it.
+    ///
+    /// The file is stored as parts: its tag-bearing head and tail, and the coded audio
+    /// between them ([`layout::audio_region`]), so that copies differing only in tags share
+    /// the audio blob. One pass over the bytes stages every part and hashes the whole file.
     pub fn prepare(&self, path: &Path, user: UserId, file_name: &str, source: Option<SourceFile>, folder: Option<String>) -> Result<Prepared, IngestError> {
         let read_err = |source| IngestError::Read { path: path.to_path_buf(), source };
         let meta = std::fs::metadata(path).map_err(read_err)?;
@@ -102,39 +116,124 @@ impl Ingest {
         };
         let props = probe::probe(&input, ext)?;
         let (tags, embedded) = tags::read(&input, self.max_cover_bytes);
-        let audio = match &input {
-            Input::Bytes(b) => self.store.stage(&mut b.as_ref(), self.max_file_bytes)?,
-            Input::File(p) => self.store.stage_file(p, self.max_file_bytes)?,
+        let len = input.len().map_err(read_err)?;
+        let region = layout::audio_region(&input);
+        let ranges: Vec<Range<u64>> = match &region {
+            Some(r) => [0..r.start, r.clone(), r.end..len].into_iter().filter(|r| r.end > r.start).collect(),
+            None => vec![0..len],
         };
+        let src: Box<dyn Read> = match &input {
+            Input::File(p) => Box::new(std::fs::File::open(p).map_err(read_err)?),
+            other => other.reader().map_err(read_err)?,
+        };
+        let mut reader = HashingReader::new(src);
+        let mut staged = Vec::with_capacity(ranges.len());
+        let mut audio = None;
+        for r in &ranges {
+            let want = r.end - r.start;
+            let blob = self.store.stage(&mut (&mut reader).take(want), self.max_file_bytes)?;
+            if blob.size != want {
+                return Err(read_err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file changed while it was read")));
+            }
+            if region.as_ref().is_none_or(|a| a == r) {
+                audio = Some(blob.hash);
+            }
+            staged.push(blob);
+        }
+        let (hash, sha256) = reader.finish();
+        let parts: Vec<Part> = staged.iter().map(|b| Part { hash: b.hash, len: b.size }).collect();
+        let audio = audio.unwrap_or(hash);
         let cover_bytes = match embedded {
             Some(c) => Some(c.data),
             None => self.sidecar_bytes(path),
         };
-        let (cover, new_cover) = match cover_bytes.and_then(|b| cover::inspect(&b).ok().map(|i| (b, i))) {
+        let (cover, new_cover) = self.stage_cover(cover_bytes)?;
+        let media = NewMedia { hash, size: len, props, sha256: Some(sha256), parts, audio };
+        let track = NewTrack { user, media, tags, cover: new_cover, file_name: file_name.to_string(), source, folder };
+        Ok(Prepared { parts: staged, cover, track })
+    }
+
+    /// A track for `user` made from a file the store already holds (an instant upload): its
+    /// tags and cover are read from the stored bytes, which are the user's own bytes.
+    pub fn prepare_stored(&self, media: NewMedia, user: UserId, file_name: &str) -> Result<Prepared, IngestError> {
+        let store = self.store.clone();
+        let parts = media.parts.clone();
+        let open = move || -> std::io::Result<Box<dyn symphonia::core::io::MediaSource>> {
+            let r = open_parts(store.as_ref(), &parts).map_err(std::io::Error::other)?;
+            let len = r.len();
+            Ok(Box::new(crate::media::SeekSource::new(r, len)))
+        };
+        let input = Input::Opener(Arc::new(open), media.size);
+        let (tags, embedded) = tags::read(&input, self.max_cover_bytes);
+        let (cover, new_cover) = self.stage_cover(embedded.map(|c| c.data))?;
+        let track = NewTrack { user, media, tags, cover: new_cover, file_name: file_name.to_string(), source: None, folder: None };
+        Ok(Prepared { parts: Vec::new(), cover, track })
+    }
+
+    fn stage_cover(&self, bytes: Option<Vec<u8>>) -> Result<(Option<StagedBlob>, Option<NewCover>), IngestError> {
+        match bytes.and_then(|b| cover::inspect(&b).ok().map(|i| (b, i))) {
             Some((bytes, info)) => {
                 let hash = ContentHash::of(&bytes);
                 let staged = if self.store.exists(&hash)? { None } else { Some(self.store.stage(&mut bytes.as_slice(), u64::MAX)?) };
                 let nc = NewCover { hash, size: bytes.len() as u64, mime: info.mime.to_string(), width: info.width, height: info.height };
-                (staged, Some(nc))
+                Ok((staged, Some(nc)))
             }
-            None => (None, None),
-        };
-        let media = NewMedia { hash: audio.hash, size: audio.size, props };
-        let track = NewTrack { user, media, tags, cover: new_cover, file_name: file_name.to_string(), source, folder };
-        Ok(Prepared { audio, cover, track })
+            None => Ok((None, None)),
+        }
     }
 
     /// Makes a batch durable and adds it to the catalog in one transaction.
     pub fn commit(&self, batch: Vec<Prepared>) -> Result<Vec<AddOutcome>, IngestError> {
-        let mut staged = Vec::with_capacity(batch.len() * 2);
+        let mut staged = Vec::with_capacity(batch.len() * 3);
         let mut tracks = Vec::with_capacity(batch.len());
         for p in batch {
-            staged.push(p.audio);
+            staged.extend(p.parts);
             staged.extend(p.cover);
             tracks.push(p.track);
         }
+        let _shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
         self.store.commit(staged)?;
+        // Parts the store already had (an instant upload, or a file another user stored)
+        // must still be there: a delete that freed them has finished (the gate), so check.
+        for t in &tracks {
+            for p in &t.media.parts {
+                if !self.store.exists(&p.hash)? {
+                    return Err(IngestError::Store(StoreError::NotFound(p.hash)));
+                }
+            }
+        }
         Ok(self.catalog.add_tracks(&tracks)?)
+    }
+
+    /// Removes tracks from `user`'s library, then the blobs nobody refers to any more.
+    /// Returns the number of blobs and bytes freed.
+    pub fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<(usize, u64), IngestError> {
+        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let freed = self.catalog.delete_tracks(user, ids)?;
+        self.delete_blobs(&freed)
+    }
+
+    /// Deletes a user and their library, then the blobs nobody refers to any more.
+    pub fn delete_user(&self, username: &str) -> Result<(usize, u64), IngestError> {
+        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let freed = self.catalog.delete_user(username)?;
+        self.delete_blobs(&freed)
+    }
+
+    fn delete_blobs(&self, freed: &[ContentHash]) -> Result<(usize, u64), IngestError> {
+        let (mut n, mut bytes) = (0, 0);
+        for h in freed {
+            // Another process (an import) may have added a reference since the commit.
+            if self.catalog.blob_referenced(h)? {
+                continue;
+            }
+            let len = self.store.open(h).map(|r| r.len()).unwrap_or(0);
+            if self.store.delete(h)? {
+                n += 1;
+                bytes += len;
+            }
+        }
+        Ok((n, bytes))
     }
 
     /// The first side-car image in the file's folder (looked up once per folder).

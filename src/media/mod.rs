@@ -8,6 +8,7 @@
 pub mod cover;
 pub mod decode;
 pub mod heaac;
+pub mod layout;
 mod mp4;
 pub mod probe;
 pub mod resample;
@@ -15,17 +16,29 @@ pub mod tags;
 
 use std::io::{self, Cursor};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::io::MediaSource;
 
 /// What the probe and the tag reader read: a file, or its bytes already in memory (small
 /// files are read once and parsed from memory). Every `reader()` starts at the beginning.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Input {
     File(PathBuf),
     Bytes(bytes::Bytes),
+    /// Something that opens a fresh reader at the start (a stored file), and its length.
+    Opener(Arc<dyn Fn() -> io::Result<Box<dyn MediaSource>> + Send + Sync>, u64),
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::File(p) => write!(f, "File({})", p.display()),
+            Input::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Input::Opener(_, n) => write!(f, "Opener({n} bytes)"),
+        }
+    }
 }
 
 impl Input {
@@ -33,6 +46,7 @@ impl Input {
         Ok(match self {
             Input::File(p) => Box::new(std::fs::File::open(p)?),
             Input::Bytes(b) => Box::new(Cursor::new(b.clone())),
+            Input::Opener(open, _) => open()?,
         })
     }
 
@@ -40,6 +54,7 @@ impl Input {
         Ok(match self {
             Input::File(p) => std::fs::metadata(p)?.len(),
             Input::Bytes(b) => b.len() as u64,
+            Input::Opener(_, n) => *n,
         })
     }
 
@@ -57,4 +72,37 @@ pub fn codecs() -> &'static CodecRegistry {
         r.register_audio_decoder::<symphonia_adapter_libopus::OpusDecoder>();
         r
     })
+}
+
+/// Any seekable reader of known length as a symphonia media source.
+pub struct SeekSource<R> {
+    inner: R,
+    len: u64,
+}
+
+impl<R: io::Read + io::Seek + Send + Sync> SeekSource<R> {
+    pub fn new(inner: R, len: u64) -> Self {
+        SeekSource { inner, len }
+    }
+}
+
+impl<R: io::Read> io::Read for SeekSource<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<R: io::Seek> io::Seek for SeekSource<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl<R: io::Read + io::Seek + Send + Sync> MediaSource for SeekSource<R> {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
+    }
 }

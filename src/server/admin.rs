@@ -84,15 +84,13 @@ pub async fn reset_password(State(s): State<AppState>, _: AdminUser, Path(id): P
 /// else owns are deleted from the store. The last administrator cannot be deleted.
 pub async fn delete_user(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let u = user_by_id(&s, parse_id(&id, "user")?).await?;
-    let (catalog, store) = (s.catalog.clone(), s.store.clone());
+    let (catalog, ingest) = (s.catalog.clone(), s.ingest.clone());
     blocking(move || {
         let admins = catalog.list_users()?.iter().filter(|x| x.is_admin).count();
         if u.is_admin && admins <= 1 {
             return Err(ApiError::Conflict("the last administrator cannot be deleted".into()));
         }
-        for h in catalog.delete_user(&u.username)? {
-            store.delete(&h)?;
-        }
+        ingest.delete_user(&u.username)?;
         Ok(())
     })
     .await?;

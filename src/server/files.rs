@@ -15,7 +15,8 @@ use serde::Deserialize;
 use super::auth::AuthUser;
 use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
 use crate::catalog::CoverRef;
-use crate::domain::ContentHash;
+use crate::domain::Part;
+use crate::store::open_parts_range;
 use crate::media::cover;
 
 const CHUNK: usize = 64 * 1024;
@@ -67,12 +68,12 @@ pub(super) fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 
-/// Streams `range` of a blob from the blocking pool.
-fn stream_blob(state: &AppState, hash: ContentHash, start: u64, end_excl: u64) -> Body {
+/// Streams `range` of a stored file (its parts, in order) from the blocking pool.
+fn stream_parts(state: &AppState, parts: Vec<Part>, start: u64, end_excl: u64) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let mut reader = match store.open_range(&hash, start..end_excl) {
+        let mut reader = match open_parts_range(store.as_ref(), &parts, start..end_excl) {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -159,7 +160,7 @@ pub(super) fn serve_original(s: &AppState, t: &crate::catalog::Track, headers: &
         ByteRange::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
     };
     b = b.header(header::CONTENT_LENGTH, end - start);
-    let body = if start == end { Body::empty() } else { stream_blob(s, t.hash, start, end) };
+    let body = if start == end { Body::empty() } else { stream_parts(s, t.parts.clone(), start, end) };
     b.status(status).body(body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 

@@ -87,14 +87,8 @@ pub async fn search(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): 
 /// leaves an orphan that the start-up sweep removes, never a dangling reference).
 pub async fn delete_track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<axum::http::StatusCode> {
     let id = parse_id(&id, "track")?;
-    let (catalog, store) = (s.catalog.clone(), s.store.clone());
-    blocking(move || {
-        for h in catalog.delete_tracks(u.id, &[id])? {
-            store.delete(&h)?;
-        }
-        Ok(())
-    })
-    .await?;
+    let ingest = s.ingest.clone();
+    blocking(move || Ok(ingest.delete_tracks(u.id, &[id])?)).await?;
     s.playback_tracks.remove(&(u.id, id));
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

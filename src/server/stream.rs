@@ -96,18 +96,15 @@ async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Arc<Tr
 
 fn media_ref(t: &Track) -> MediaRef {
     let ext = std::path::Path::new(&t.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    MediaRef {
-        hash: t.hash,
-        info: SourceInfo {
-            container: t.container.clone(),
-            codec: t.codec.clone(),
-            sample_rate: t.sample_rate,
-            channels: t.channels,
-            frames: t.frames,
-            priming: t.priming,
-        },
-        ext,
-    }
+    let info = SourceInfo {
+        container: t.container.clone(),
+        codec: t.codec.clone(),
+        sample_rate: t.sample_rate,
+        channels: t.channels,
+        frames: t.frames,
+        priming: t.priming,
+    };
+    MediaRef { key: MediaRef::audio_key(&t.audio, &info), parts: t.parts.clone(), info, ext }
 }
 
 fn rung_in_ladder(s: &AppState, id: &str) -> ApiResult<Rung> {
@@ -198,7 +195,7 @@ pub async fn rendition(
             return Err(ApiError::not_found(format!("segment {n}")));
         }
     let name = index.map_or("init".to_string(), |n| n.to_string());
-    let etag = format!("\"{}-{}-{}-v{}\"", &m.hash.to_hex()[..32], rung.id(), name, FORMAT_VERSION);
+    let etag = format!("\"{}-{}-{}-v{}\"", &m.key.to_hex()[..32], rung.id(), name, FORMAT_VERSION);
     let b = Response::builder()
         .header(header::CONTENT_TYPE, "audio/mp4")
         .header(header::CACHE_CONTROL, IMMUTABLE)
@@ -264,7 +261,7 @@ async fn original_at(s: &AppState, t: &Track, offset: f64) -> ApiResult<Response
 
 async fn transcode_response(s: &AppState, m: MediaRef, codec: Codec, bitrate: u32, plan: progressive::StreamPlan) -> ApiResult<Response> {
     let slot = s.streamer.progressive_slot()?;
-    let open = s.streamer.opener(m.hash);
+    let open = s.streamer.opener(m.parts.clone());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(4);
     let info = m.info.clone();
     tokio::task::spawn_blocking(move || {

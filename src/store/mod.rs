@@ -19,6 +19,7 @@ use std::io::{self, Read, Seek};
 use std::ops::Range;
 use std::path::PathBuf;
 
+pub use crate::domain::Part;
 use crate::domain::ContentHash;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum StoreError {
     Source(io::Error),
     #[error("source is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    #[error("blob {hash} holds {found} bytes, expected {expected}")]
+    WrongSize { hash: ContentHash, found: u64, expected: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -119,4 +122,117 @@ pub trait BlobStore: Send + Sync {
 
     /// When a blob was last written (its commit time), if the store knows.
     fn modified(&self, hash: &ContentHash) -> Result<Option<std::time::SystemTime>>;
+}
+
+/// Opens a file kept as `parts` as one seekable reader.
+pub fn open_parts(store: &dyn BlobStore, parts: &[Part]) -> Result<Box<dyn BlobReader>> {
+    let mut readers = Vec::with_capacity(parts.len());
+    let mut start = 0;
+    for p in parts {
+        let r = store.open(&p.hash)?;
+        if r.len() != p.len {
+            return Err(StoreError::WrongSize { hash: p.hash, found: r.len(), expected: p.len });
+        }
+        readers.push((r, start, p.len));
+        start += p.len;
+    }
+    if readers.len() == 1
+        && let Some((r, _, _)) = readers.pop() {
+            return Ok(r);
+        }
+    Ok(Box::new(Concat { parts: readers, pos: 0, len: start, current: None }))
+}
+
+/// `range` (end exclusive) of a file kept as `parts`.
+pub fn open_parts_range(store: &dyn BlobStore, parts: &[Part], range: Range<u64>) -> Result<Box<dyn Read + Send>> {
+    let mut r = open_parts(store, parts)?;
+    let len = r.len();
+    if range.start > range.end || range.end > len {
+        return Err(StoreError::BadRange { start: range.start, end: range.end, len });
+    }
+    r.seek(io::SeekFrom::Start(range.start)).map_err(StoreError::Source)?;
+    Ok(Box::new(r.take(range.end - range.start)))
+}
+
+/// Several blobs read as one.
+struct Concat {
+    /// Reader, offset of its first byte in the whole, length.
+    parts: Vec<(Box<dyn BlobReader>, u64, u64)>,
+    pos: u64,
+    len: u64,
+    /// The part whose reader is positioned at `pos`.
+    current: Option<usize>,
+}
+
+impl Read for Concat {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos < self.len {
+            let Some(i) = self.parts.iter().position(|(_, s, l)| self.pos < s + l) else { break };
+            let (r, s, l) = &mut self.parts[i];
+            if self.current != Some(i) {
+                r.seek(io::SeekFrom::Start(self.pos - *s))?;
+                self.current = Some(i);
+            }
+            let want = buf.len().min((*s + *l - self.pos) as usize);
+            let n = r.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded"));
+            }
+            self.pos += n as u64;
+            if self.pos == *s + *l {
+                self.current = None;
+            }
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
+impl Seek for Concat {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        if target != self.pos {
+            self.pos = target;
+            self.current = None;
+        }
+        Ok(target)
+    }
+}
+
+impl BlobReader for Concat {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// Passes bytes through while hashing them (BLAKE3 and SHA-256 of everything read).
+pub struct HashingReader<R> {
+    pub inner: R,
+    pub blake3: blake3::Hasher,
+    pub sha256: sha2::Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader { inner, blake3: blake3::Hasher::new(), sha256: sha2::Digest::new() }
+    }
+
+    /// (BLAKE3, SHA-256) of everything read so far.
+    pub fn finish(self) -> (ContentHash, [u8; 32]) {
+        (ContentHash(*self.blake3.finalize().as_bytes()), sha2::Digest::finalize(self.sha256).into())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.blake3.update(&buf[..n]);
+        sha2::Digest::update(&mut self.sha256, &buf[..n]);
+        Ok(n)
+    }
 }
