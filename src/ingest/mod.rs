@@ -120,7 +120,7 @@ impl Ingest {
         let region = layout::audio_region(&input);
         let ranges: Vec<Range<u64>> = match &region {
             Some(r) => [0..r.start, r.clone(), r.end..len].into_iter().filter(|r| r.end > r.start).collect(),
-            None => vec![0..len],
+            None => std::iter::once(0..len).collect(),
         };
         let src: Box<dyn Read> = match &input {
             Input::File(p) => Box::new(std::fs::File::open(p).map_err(read_err)?),

@@ -287,4 +287,37 @@ mod tests {
         assert!(!s.delete(&c.hash).unwrap());
         assert!(matches!(s.open(&c.hash), Err(StoreError::NotFound(_))));
     }
+
+    #[test]
+    fn parts_read_and_seek_as_one_file() {
+        use std::io::{Read, Seek, SeekFrom};
+        let (_d, s) = store();
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let parts: Vec<crate::store::Part> = [&bytes[..10], &bytes[10..9_000], &bytes[9_000..]]
+            .iter()
+            .map(|p| {
+                let c = s.put(&mut &p[..], u64::MAX).unwrap();
+                crate::store::Part { hash: c.hash, len: c.size }
+            })
+            .collect();
+        let mut r = crate::store::open_parts(&s, &parts).unwrap();
+        assert_eq!(r.len(), 10_000);
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).unwrap();
+        assert_eq!(all, bytes);
+        r.seek(SeekFrom::Start(8_995)).unwrap();
+        let mut across = [0u8; 10];
+        r.read_exact(&mut across).unwrap();
+        assert_eq!(&across, &bytes[8_995..9_005]);
+        r.seek(SeekFrom::End(-3)).unwrap();
+        let mut tail = Vec::new();
+        r.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, &bytes[9_997..]);
+        let mut ranged = crate::store::open_parts_range(&s, &parts, 5..15).unwrap();
+        let mut mid = Vec::new();
+        ranged.read_to_end(&mut mid).unwrap();
+        assert_eq!(mid, &bytes[5..15]);
+        let wrong = [crate::store::Part { hash: parts[0].hash, len: 11 }];
+        assert!(matches!(crate::store::open_parts(&s, &wrong), Err(StoreError::WrongSize { .. })));
+    }
 }

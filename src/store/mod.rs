@@ -166,8 +166,8 @@ struct Concat {
 
 impl Read for Concat {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos < self.len {
-            let Some(i) = self.parts.iter().position(|(_, s, l)| self.pos < s + l) else { break };
+        if self.pos < self.len {
+            let Some(i) = self.parts.iter().position(|(_, s, l)| self.pos < s + l) else { return Ok(0) };
             let (r, s, l) = &mut self.parts[i];
             if self.current != Some(i) {
                 r.seek(io::SeekFrom::Start(self.pos - *s))?;
