@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building Tonearm needs beyond a Rust toolchain and a C compiler: cmake,
 # which the bundled libopus (opusic-sys) uses at build time. With --test it also installs
-# what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output.
+# what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
+# Node.js with the real third-party clients the tests drive (tests/js: tus-js-client).
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -37,4 +38,17 @@ have cmake || { echo "bootstrap: cmake still missing after install" >&2; exit 1;
 if [ "${1:-}" = "--test" ] && ! have ffmpeg; then
   echo "bootstrap: installing ffmpeg (the independent decoder the tests judge output with)" >&2
   apt_install ffmpeg || { echo "bootstrap: cannot install ffmpeg; install it and retry" >&2; exit 1; }
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  if ! have node || ! have npm; then
+    echo "bootstrap: installing Node.js (runs the real tus client in the tests)" >&2
+    apt_install nodejs npm || { echo "bootstrap: cannot install Node.js; install it and retry" >&2; exit 1; }
+  fi
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  # Reinstall when the lock file is newer than the installed tree.
+  if [ ! -d "$root/tests/js/node_modules" ] || [ "$root/tests/js/package-lock.json" -nt "$root/tests/js/node_modules/.package-lock.json" ]; then
+    echo "bootstrap: installing the test clients (npm ci in tests/js)" >&2
+    (cd "$root/tests/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 fi

@@ -35,6 +35,8 @@ pub struct App {
     pub streamer: Arc<Streamer>,
     pub signer: Arc<UrlSigner>,
     pub ladder: Arc<[Rung]>,
+    /// Resumable uploads in progress (`data/tus/`), kept across restarts.
+    pub uploads: Arc<crate::ingest::resumable::Uploads>,
 }
 
 impl App {
@@ -62,7 +64,8 @@ impl App {
             .iter()
             .filter_map(|r| Some(Rung { codec: Codec::parse(&r.codec)?, bitrate: r.kbps * 1000 }))
             .collect();
-        Ok(App { config, store, catalog, accounts, streamer, signer, ladder })
+        let uploads = Arc::new(crate::ingest::resumable::Uploads::open(dir.join("tus")).context("opening resumable uploads")?);
+        Ok(App { config, store, catalog, accounts, streamer, signer, ladder, uploads })
     }
 
     pub fn ingest(&self) -> Ingest {
@@ -90,6 +93,11 @@ impl App {
             ingest: Arc::new(self.ingest()),
             upload_dir: self.config.data_dir.join("uploads"),
             max_upload_bytes: self.config.import.max_file_bytes,
+            upload_limits: self.config.uploads.clone(),
+            uploads_in_flight: Arc::default(),
+            uploads: self.uploads.clone(),
+            tus_locks: Arc::default(),
+            challenges: Arc::default(),
         }
     }
 
@@ -117,7 +125,11 @@ impl App {
             Ok((n, bytes)) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
             Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
         }
-        // Uploads in progress when the server last stopped cannot resume: clear them.
+        let expired = self.uploads.sweep();
+        if expired > 0 {
+            tracing::info!(uploads = expired, "removed expired resumable uploads");
+        }
+        // One-request uploads in progress when the server last stopped cannot resume: clear them.
         let uploads = self.config.data_dir.join("uploads");
         let _ = std::fs::remove_dir_all(&uploads);
         std::fs::create_dir_all(&uploads).with_context(|| format!("creating {}", uploads.display()))?;

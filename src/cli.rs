@@ -55,6 +55,13 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Check that every file the catalog refers to is in the blob store with its recorded
+    /// size; list blobs nobody refers to. Exits non-zero when a reference dangles.
+    Check {
+        /// Also delete the unreferenced blobs (run it while no import or server writes).
+        #[arg(long)]
+        sweep: bool,
+    },
     /// Transcode one file the way the server streams it (ADTS AAC, Ogg Opus or MP3), for
     /// checking the pipeline and for benchmarks. Touches no data directory.
     Transcode {
@@ -134,8 +141,32 @@ fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Import { paths, user, threads, quiet } => run_import(config, paths, &user, threads, quiet),
         Command::User { action } => run_user(config, action),
+        Command::Check { sweep } => run_check(config, sweep),
         Command::Transcode { input, format, kbps, offset, output } => run_transcode(&input, &format, kbps, offset, &output),
     }
+}
+
+fn run_check(config: Config, sweep: bool) -> anyhow::Result<()> {
+    let app = App::open(config)?;
+    let r = crate::ingest::check(app.store.as_ref(), app.catalog.as_ref())?;
+    let (swept, bytes) = if sweep {
+        crate::ingest::sweep_orphans(app.store.as_ref(), app.catalog.as_ref(), std::time::Duration::ZERO)?
+    } else {
+        (0, 0)
+    };
+    out!(
+        "{}",
+        serde_json::json!({
+            "referenced": r.referenced, "stored": r.stored,
+            "missing": r.missing.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+            "wrong_size": r.wrong_size.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+            "orphans": r.orphans.len(), "swept": swept, "swept_bytes": bytes,
+        })
+    );
+    if !r.missing.is_empty() || !r.wrong_size.is_empty() {
+        anyhow::bail!("{} referenced blob(s) missing, {} with the wrong size", r.missing.len(), r.wrong_size.len());
+    }
+    Ok(())
 }
 
 fn run_transcode(input: &std::path::Path, format: &str, kbps: u32, offset: f64, output: &std::path::Path) -> anyhow::Result<()> {

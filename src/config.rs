@@ -24,6 +24,7 @@ pub struct Config {
     pub import: ImportConfig,
     pub covers: CoverConfig,
     pub stream: StreamConfig,
+    pub uploads: UploadConfig,
     /// The HLS bitrate ladder, in the order the master playlist lists it.
     pub ladder: Vec<LadderRung>,
 }
@@ -41,6 +42,18 @@ pub struct StreamConfig {
     pub prefetch: u32,
     /// Lifetime of signed playback URLs, in seconds.
     pub url_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadConfig {
+    /// Uploads one user may be sending at the same moment (requests with a body in flight);
+    /// more get 429 `too_many_uploads`.
+    pub max_concurrent_per_user: usize,
+    /// Unfinished resumable uploads one user may hold.
+    pub max_unfinished_per_user: usize,
+    /// Hours an unfinished resumable upload is kept (tus expiration).
+    pub expiry_hours: u64,
 }
 
 /// One rendition of the ladder.
@@ -95,6 +108,7 @@ impl Default for Config {
             import: ImportConfig::default(),
             covers: CoverConfig::default(),
             stream: StreamConfig::default(),
+            uploads: UploadConfig::default(),
             ladder: vec![
                 LadderRung { codec: "aac".into(), kbps: 96 },
                 LadderRung { codec: "aac".into(), kbps: 192 },
@@ -120,6 +134,12 @@ impl Default for ImportConfig {
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig { cache_bytes: 256 << 20, threads: 0, max_jobs: 0, prefetch: 3, url_ttl_secs: 24 * 3600 }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig { max_concurrent_per_user: 4, max_unfinished_per_user: 50, expiry_hours: 24 }
     }
 }
 

@@ -293,6 +293,8 @@ pub trait Catalog: Send + Sync {
     fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>>;
     /// Blob hashes the catalog references (anything else in the store is an orphan).
     fn referenced_blobs(&self) -> Result<Vec<ContentHash>>;
+    /// The same, with the size each blob must have.
+    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>>;
     fn blob_stats(&self) -> Result<BlobStats>;
     /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
     fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;

@@ -934,6 +934,13 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT hash, size FROM blobs WHERE refs > 0")?;
+            collect(st.query_map([], |r| Ok((hash_of(r, 0)?, r.get::<_, i64>(1)?.max(0) as u64)))?)
+        })
+    }
+
     fn blob_stats(&self) -> Result<BlobStats> {
         self.read(|c| {
             let (blobs, physical): (i64, i64) =

@@ -7,6 +7,7 @@
 //! Depends on `store`, `catalog` and `media`; knows nothing of HTTP.
 
 mod import;
+pub mod resumable;
 
 pub use import::{ImportOptions, ImportReport, Rejected, import};
 
@@ -270,6 +271,36 @@ fn find_sidecar(dir: &Path) -> Option<PathBuf> {
             }
     }
     best.map(|(_, p)| p)
+}
+
+/// What [`check`] found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub referenced: usize,
+    pub stored: usize,
+    /// Referenced by the catalog, absent from the store: a dangling reference.
+    pub missing: Vec<ContentHash>,
+    /// Present with a size other than the catalog's.
+    pub wrong_size: Vec<ContentHash>,
+    /// In the store, referenced by nothing.
+    pub orphans: Vec<ContentHash>,
+}
+
+/// Compares the catalog's blob references with the store's contents.
+pub fn check(store: &dyn BlobStore, catalog: &dyn Catalog) -> Result<CheckReport, IngestError> {
+    let referenced = catalog.referenced_blobs_with_sizes()?;
+    let stored: std::collections::HashSet<ContentHash> = store.list()?.into_iter().collect();
+    let mut r = CheckReport { referenced: referenced.len(), stored: stored.len(), ..CheckReport::default() };
+    let known: std::collections::HashSet<ContentHash> = referenced.iter().map(|(h, _)| *h).collect();
+    for (h, size) in &referenced {
+        match store.open(h) {
+            Ok(b) if b.len() == *size => {}
+            Ok(_) => r.wrong_size.push(*h),
+            Err(_) => r.missing.push(*h),
+        }
+    }
+    r.orphans = stored.into_iter().filter(|h| !known.contains(h)).collect();
+    Ok(r)
 }
 
 /// Deletes blobs the catalog does not reference (left by a crash between a catalog commit

@@ -41,6 +41,15 @@ pub enum ApiError {
     TooLarge(u64),
     #[error("this upload would exceed your storage quota of {0} bytes")]
     QuotaExceeded(u64),
+    /// Too many of something the user started (uploads, challenges).
+    #[error("{1}")]
+    TooMany(&'static str, String),
+    /// A protocol status with no variant of its own (tus: 409, 410, 412, 415, 423, 460).
+    #[error("{2}")]
+    Status(StatusCode, &'static str, String),
+    /// An error recorded earlier and answered again (a finished tus upload's rejection).
+    #[error("{2}")]
+    Recorded(StatusCode, String, String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -56,9 +65,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = match &self {
+impl ApiError {
+    /// Status, stable code and message: what the response carries.
+    pub fn parts(&self) -> (StatusCode, &str, String) {
+        match self {
             ApiError::Unauthorized(code, m) => (StatusCode::UNAUTHORIZED, *code, m.clone()),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
             ApiError::BadRequest(code, m) => (StatusCode::BAD_REQUEST, *code, m.clone()),
@@ -71,11 +81,24 @@ impl IntoResponse for ApiError {
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", self.to_string()),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", self.to_string()),
             ApiError::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", self.to_string()),
-            ApiError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
-            }
-        };
+            ApiError::TooMany(code, m) => (StatusCode::TOO_MANY_REQUESTS, *code, m.clone()),
+            ApiError::Status(status, code, m) => (*status, *code, m.clone()),
+            ApiError::Recorded(status, code, m) => (*status, code.as_str(), m.clone()),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string()),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let (status, code, message) = self.parts();
         let mut resp = (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response();
         match &self {
             ApiError::RangeNotSatisfiable(len) => {
@@ -85,6 +108,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Busy(secs) | ApiError::TooManyAttempts(secs) => {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            ApiError::TooMany(..) => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(2));
             }
             ApiError::Unauthorized(..) => {
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

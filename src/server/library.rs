@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::auth::AuthUser;
 use super::dto::{self, AlbumDetailDto, AlbumDto, ArtistDetailDto, ArtistDto, ListDto, SearchDto, TrackDto};
 use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
-use crate::catalog::{AlbumSort, Page};
+use crate::catalog::{AlbumSort, Page, TagEdit};
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -30,6 +30,70 @@ pub async fn tracks(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): 
 pub async fn track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<TrackDto>> {
     let id = parse_id(&id, "track")?;
     let t = blocking(move || Ok(s.catalog.track(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?;
+    Ok(Json(TrackDto::from(&t)))
+}
+
+/// The body of `PATCH /api/v1/tracks/{id}`: fields to change; `null` clears an optional one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagPatch {
+    title: Option<String>,
+    artist: Option<String>,
+    album: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    album_artist: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    track_number: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    disc_number: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    genre: Option<Option<String>>,
+    compilation: Option<bool>,
+}
+
+/// A field that is present (possibly `null`), as opposed to absent.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/v1/tracks/{id}`: edits the track's tags in this user's library only (the
+/// stored file, and anyone else's copy of it, stay as they are). Answers the updated track.
+pub async fn edit_track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<TrackDto>> {
+    let id = parse_id(&id, "track")?;
+    let p: TagPatch = super::json_body(&body, "an object with any of title, artist, album, album_artist, track_number, disc_number, year, genre, compilation")?;
+    let texts = [&p.title, &p.artist, &p.album].into_iter().flatten().chain(p.album_artist.iter().flatten()).chain(p.genre.iter().flatten());
+    for t in texts {
+        if t.len() > 1024 {
+            return Err(ApiError::bad_request("bad_tag", "tag values are at most 1024 bytes"));
+        }
+    }
+    if p.track_number.flatten().is_some_and(|n| n == 0 || n > 9999) || p.disc_number.flatten().is_some_and(|n| n == 0 || n > 999) {
+        return Err(ApiError::bad_request("bad_tag", "track numbers are 1-9999 and disc numbers 1-999"));
+    }
+    if p.year.flatten().is_some_and(|y| !(0..=9999).contains(&y)) {
+        return Err(ApiError::bad_request("bad_tag", "year must be between 0 and 9999"));
+    }
+    let edit = TagEdit {
+        title: p.title,
+        artist: p.artist,
+        album: p.album,
+        album_artist: p.album_artist,
+        track_number: p.track_number,
+        disc_number: p.disc_number,
+        year: p.year,
+        genre: p.genre,
+        compilation: p.compilation,
+    };
+    let catalog = s.catalog.clone();
+    let t = blocking(move || {
+        catalog.edit_track(u.id, id, &edit)?;
+        Ok(catalog.track(u.id, id)?)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("track"))?;
+    s.playback_tracks.remove(&(u.id, id));
     Ok(Json(TrackDto::from(&t)))
 }
 

@@ -10,10 +10,12 @@ mod auth;
 mod dto;
 pub mod error;
 mod files;
+mod instant;
 mod library;
 mod lists;
 mod stream;
 pub mod throttle;
+mod tus;
 mod upload;
 
 use std::path::PathBuf;
@@ -62,6 +64,14 @@ pub struct AppState {
     /// Where uploads are written while they arrive (one private directory each).
     pub upload_dir: PathBuf,
     pub max_upload_bytes: u64,
+    pub upload_limits: crate::config::UploadConfig,
+    /// Upload bodies in flight per user (see `upload::InFlight`).
+    pub uploads_in_flight: Arc<dashmap::DashMap<crate::domain::UserId, usize>>,
+    /// Resumable (tus) uploads on disk, and the ids being written right now.
+    pub uploads: Arc<crate::ingest::resumable::Uploads>,
+    pub tus_locks: Arc<dashmap::DashMap<String, ()>>,
+    /// Open instant-upload challenges by id.
+    pub challenges: Arc<dashmap::DashMap<String, instant::Challenge>>,
 }
 
 /// Runs blocking work (SQLite, file I/O, hashing, image scaling) off the executor.
@@ -80,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}", axum::routing::delete(admin::delete_user).patch(admin::update_user))
         .route("/admin/users/{id}/password", axum::routing::put(admin::reset_password))
         .route("/tracks", get(library::tracks).post(upload::upload_one))
-        .route("/tracks/{id}", get(library::track).delete(library::delete_track))
+        .route("/tracks/{id}", get(library::track).patch(library::edit_track).delete(library::delete_track))
         .route("/tracks/{id}/cover", get(files::track_cover))
         .route("/tracks/{id}/original", get(files::original))
         .route("/tracks/{id}/playback", get(stream::playback))
@@ -98,6 +108,14 @@ pub fn router(state: AppState) -> Router {
         .route("/artists", get(library::artists))
         .route("/artists/{id}", get(library::artist))
         .route("/search", get(library::search))
+        .route("/uploads/instant", post(instant::ask))
+        .route("/uploads/instant/{challenge}", post(instant::prove))
+        .merge(
+            Router::new()
+                .route("/uploads", post(tus::create))
+                .route("/uploads/{id}", axum::routing::head(tus::head).get(tus::status).patch(tus::patch).delete(tus::terminate))
+                .layer(axum::middleware::map_response(tus::add_resumable_header)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -109,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), tus::options))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
         }))
@@ -122,13 +141,33 @@ fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::RANGE, header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::RANGE,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("tus-resumable"),
+            header::HeaderName::from_static("upload-length"),
+            header::HeaderName::from_static("upload-metadata"),
+            header::HeaderName::from_static("upload-offset"),
+            header::HeaderName::from_static("upload-checksum"),
+            header::HeaderName::from_static("x-http-method-override"),
+        ])
         .expose_headers([
             header::CONTENT_LENGTH,
             header::CONTENT_RANGE,
             header::ETAG,
             header::RETRY_AFTER,
+            header::LOCATION,
             header::HeaderName::from_static("x-content-duration"),
+            header::HeaderName::from_static("tus-resumable"),
+            header::HeaderName::from_static("tus-version"),
+            header::HeaderName::from_static("tus-extension"),
+            header::HeaderName::from_static("tus-max-size"),
+            header::HeaderName::from_static("upload-offset"),
+            header::HeaderName::from_static("upload-length"),
+            header::HeaderName::from_static("upload-expires"),
+            header::HeaderName::from_static("tonearm-track-id"),
         ])
         .max_age(std::time::Duration::from_secs(3600))
 }

@@ -1,8 +1,14 @@
-//! Uploads over HTTP. `POST /api/v1/tracks?filename=NAME` takes the file as the request
-//! body (for curl: `--data-binary @song.flac`), streams it to a private temporary directory
-//! within the size limit, and hands it to the same ingest path as `tonearm import`. The
-//! answer is `201` with the new track (`200` when the user already had these exact bytes),
-//! or a precise 4xx; a rejected upload leaves nothing behind.
+//! Uploads over HTTP, the plumbing shared by every way a file arrives:
+//!
+//! - `POST /api/v1/tracks?filename=NAME` takes the file as the request body (for curl:
+//!   `--data-binary @song.flac`), streams it to a private temporary directory within the
+//!   size limit, and hands it to the same ingest path as `tonearm import`;
+//! - resumable uploads (tus, [`super::tus`]) and instant uploads ([`super::instant`]) end in
+//!   [`ingest_file`] / [`add_stored`] too.
+//!
+//! The answer is `201` with the new track (`200` when the user already had these exact
+//! bytes), or a precise 4xx; a rejected upload leaves nothing behind. Each user may have
+//! `uploads.max_concurrent_per_user` bodies in flight ([`InFlight`]).
 //!
 //! The file name is data: only its last component is kept, as the track's `file_name` and
 //! the container hint; it never names anything on disk.
@@ -20,7 +26,8 @@ use tokio::io::AsyncWriteExt;
 use super::auth::AuthUser;
 use super::dto::TrackDto;
 use super::{ApiError, ApiResult, AppState, Query, blocking};
-use crate::catalog::AddOutcome;
+use crate::catalog::{AddOutcome, NewMedia, Track, User};
+use crate::domain::UserId;
 
 #[derive(Deserialize)]
 pub struct UploadQuery {
@@ -37,37 +44,95 @@ impl Drop for Scratch {
 }
 
 /// The last path component of a client-supplied name, without control characters.
-fn clean_name(raw: &str) -> Option<String> {
+pub(super) fn clean_name(raw: &str) -> Option<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let name: String = last.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string();
     (!name.is_empty() && name != "." && name != ".." && name.len() <= 255).then_some(name)
 }
 
-pub async fn upload_one(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<UploadQuery>, body: Body) -> ApiResult<(StatusCode, Json<TrackDto>)> {
-    let name = q
-        .filename
-        .as_deref()
-        .and_then(clean_name)
-        .ok_or_else(|| ApiError::bad_request("bad_filename", "give the file's name as ?filename=NAME (it selects the format hint)"))?;
-    let mut token = [0u8; 12];
-    rand::fill(&mut token);
-    let dir: PathBuf = s.upload_dir.join(token.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::Internal(format!("creating upload directory: {e}")))?;
-    let scratch = Scratch(dir);
-    let path = scratch.0.join("upload");
-    let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(format!("creating upload file: {e}")))?;
+/// One upload body in flight for a user; the count drops with it.
+pub(super) struct InFlight {
+    map: std::sync::Arc<dashmap::DashMap<UserId, usize>>,
+    user: UserId,
+}
+
+impl InFlight {
+    /// Counts an upload in, or refuses with 429 `too_many_uploads` past the per-user limit.
+    pub(super) fn begin(s: &AppState, user: UserId) -> ApiResult<InFlight> {
+        let mut n = s.uploads_in_flight.entry(user).or_insert(0);
+        if *n >= s.upload_limits.max_concurrent_per_user {
+            return Err(ApiError::TooMany(
+                "too_many_uploads",
+                format!("at most {} uploads at once per user; retry when one has finished", s.upload_limits.max_concurrent_per_user),
+            ));
+        }
+        *n += 1;
+        Ok(InFlight { map: s.uploads_in_flight.clone(), user })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.map.remove_if_mut(&self.user, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
+}
+
+/// Streams a request body into `file` (already positioned), at most `limit` bytes, feeding
+/// every byte to `hash`. Returns the bytes written; a body longer than `limit` is
+/// `TooLarge(max_reported)` after writing nothing past the limit.
+pub(super) async fn write_body(
+    body: Body,
+    file: &mut tokio::fs::File,
+    limit: u64,
+    max_reported: u64,
+    mut hash: impl FnMut(&[u8]),
+) -> (u64, ApiResult<()>) {
     let mut stream = body.into_data_stream();
     let mut len = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("upload_interrupted", format!("the upload did not complete: {e}")))?;
-        len += chunk.len() as u64;
-        if len > s.max_upload_bytes {
-            return Err(ApiError::TooLarge(s.max_upload_bytes));
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => return (len, Err(ApiError::bad_request("upload_interrupted", format!("the upload did not complete: {e}")))),
+        };
+        if len + chunk.len() as u64 > limit {
+            return (len, Err(ApiError::TooLarge(max_reported)));
         }
-        file.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("writing upload: {e}")))?;
+        if let Err(e) = file.write_all(&chunk).await {
+            return (len, Err(ApiError::Internal(format!("writing upload: {e}"))));
+        }
+        hash(&chunk);
+        len += chunk.len() as u64;
     }
-    file.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    drop(file);
+    if let Err(e) = file.flush().await {
+        return (len, Err(ApiError::Internal(e.to_string())));
+    }
+    (len, Ok(()))
+}
+
+/// Reads and discards up to `max` bytes of a body that an early error leaves unread, so the
+/// client (still sending) receives the error instead of a reset connection.
+pub(super) async fn drain(body: Body, max: u64) {
+    let mut stream = body.into_data_stream();
+    let mut seen = 0u64;
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > max {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), read).await;
+}
+
+/// How much of an unread body is drained before an early error answer.
+pub(super) const DRAIN_MAX: u64 = 64 << 20;
+
+/// Refuses an upload of `len` more bytes that would take `u` past their quota.
+pub(super) async fn check_quota(s: &AppState, u: &User, len: u64) -> ApiResult<()> {
     if let Some(quota) = u.quota_bytes {
         let catalog = s.catalog.clone();
         let uid = u.id;
@@ -76,21 +141,78 @@ pub async fn upload_one(State(s): State<AppState>, AuthUser(u): AuthUser, Query(
             return Err(ApiError::QuotaExceeded(quota));
         }
     }
+    Ok(())
+}
+
+/// Ingests the file at `path` into `u`'s library, as `tonearm import` would.
+pub(super) async fn ingest_file(s: &AppState, u: &User, path: PathBuf, name: String) -> ApiResult<(StatusCode, Track)> {
+    let len = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+    check_quota(s, u, len).await?;
     let ingest = s.ingest.clone();
-    let catalog = s.catalog.clone();
-    let (status, track) = blocking(move || {
-        let _scratch = scratch;
-        let prepared = ingest.prepare(&path, u.id, &name, None, None)?;
-        let outcome = ingest.commit(vec![prepared])?;
-        let (status, id) = match outcome.first() {
-            Some(AddOutcome::Added(id)) => (StatusCode::CREATED, *id),
-            Some(AddOutcome::AlreadyPresent(id)) => (StatusCode::OK, *id),
-            None => return Err(ApiError::Internal("ingest returned nothing".into())),
-        };
-        let t = catalog.track(u.id, id)?.ok_or_else(|| ApiError::Internal("uploaded track vanished".into()))?;
-        Ok((status, t))
+    let uid = u.id;
+    let track = blocking(move || {
+        let prepared = ingest.prepare(&path, uid, &name, None, None)?;
+        Ok(ingest.commit(vec![prepared])?)
     })
     .await?;
+    outcome_track(s, uid, track.first().copied()).await
+}
+
+/// Adds a file the store already holds (an instant upload) to `u`'s library.
+pub(super) async fn add_stored(s: &AppState, u: &User, media: NewMedia, name: String) -> ApiResult<(StatusCode, Track)> {
+    check_quota(s, u, media.size).await?;
+    let ingest = s.ingest.clone();
+    let uid = u.id;
+    let outcome = blocking(move || {
+        let prepared = ingest.prepare_stored(media, uid, &name)?;
+        Ok(ingest.commit(vec![prepared])?)
+    })
+    .await?;
+    outcome_track(s, uid, outcome.first().copied()).await
+}
+
+async fn outcome_track(s: &AppState, user: UserId, outcome: Option<AddOutcome>) -> ApiResult<(StatusCode, Track)> {
+    let (status, id) = match outcome {
+        Some(AddOutcome::Added(id)) => (StatusCode::CREATED, id),
+        Some(AddOutcome::AlreadyPresent(id)) => (StatusCode::OK, id),
+        None => return Err(ApiError::Internal("ingest returned nothing".into())),
+    };
+    let catalog = s.catalog.clone();
+    let t = blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::Internal("uploaded track vanished".into()))?;
+    Ok((status, t))
+}
+
+/// A private scratch directory under the upload directory.
+async fn scratch_dir(s: &AppState) -> ApiResult<Scratch> {
+    let mut token = [0u8; 12];
+    rand::fill(&mut token);
+    let dir: PathBuf = s.upload_dir.join(token.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::Internal(format!("creating upload directory: {e}")))?;
+    Ok(Scratch(dir))
+}
+
+pub async fn upload_one(State(s): State<AppState>, AuthUser(u): AuthUser, Query(q): Query<UploadQuery>, body: Body) -> ApiResult<(StatusCode, Json<TrackDto>)> {
+    let checked = q
+        .filename
+        .as_deref()
+        .and_then(clean_name)
+        .ok_or_else(|| ApiError::bad_request("bad_filename", "give the file's name as ?filename=NAME (it selects the format hint)"))
+        .and_then(|name| Ok((name, InFlight::begin(&s, u.id)?)));
+    let (name, _in_flight) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            drain(body, DRAIN_MAX).await;
+            return Err(e);
+        }
+    };
+    let scratch = scratch_dir(&s).await?;
+    let path = scratch.0.join("upload");
+    let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(format!("creating upload file: {e}")))?;
+    let (_, written) = write_body(body, &mut file, s.max_upload_bytes, s.max_upload_bytes, |_| {}).await;
+    written?;
+    drop(file);
+    let (status, track) = ingest_file(&s, &u, path.clone(), name).await?;
+    drop(scratch);
     Ok((status, Json(TrackDto::from(&track))))
 }
 

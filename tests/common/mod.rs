@@ -108,6 +108,9 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // already gone (killed)
+        }
         // SIGTERM first: the server shuts down gracefully.
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         for _ in 0..50 {
@@ -122,6 +125,16 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Kills the server with SIGKILL (no shutdown, no flushing): a crash.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -241,4 +254,20 @@ pub fn ffmpeg_seconds(path: &Path) -> Option<(f64, u32)> {
 
 pub fn have_ffmpeg() -> bool {
     Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// A WAV of `secs` seconds of a chord that depends on `seed` (distinct audio per seed).
+pub fn tone_wav(path: &Path, secs: f64, seed: u32) -> Vec<u8> {
+    let rate = 44_100u32;
+    let n = (secs * rate as f64) as usize;
+    let f = 220.0 + seed as f64 * 7.0;
+    let samples: Vec<i16> = (0..n * 2)
+        .map(|i| {
+            let t = (i / 2) as f64 / rate as f64;
+            let v = 0.3 * (2.0 * std::f64::consts::PI * f * t).sin() + 0.2 * (2.0 * std::f64::consts::PI * f * 1.5 * t).sin();
+            (v * 32767.0) as i16
+        })
+        .collect();
+    wav::write_wav(path, rate, 2, &samples);
+    std::fs::read(path).unwrap()
 }
