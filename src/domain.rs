@@ -56,6 +56,22 @@ pub struct Part {
 }
 
 impl Part {
+    /// The identity of a file stored as `parts`: the blob's own hash for a file kept whole
+    /// (the BLAKE3 of its bytes), else the BLAKE3 of its parts' hashes and lengths, which
+    /// names the bytes as surely without hashing the whole file a second time.
+    pub fn identity(parts: &[Part]) -> ContentHash {
+        if let [one] = parts {
+            return one.hash;
+        }
+        let mut h = blake3::Hasher::new();
+        h.update(b"tonearm file parts v1");
+        for p in parts {
+            h.update(&p.hash.0);
+            h.update(&p.len.to_le_bytes());
+        }
+        ContentHash(*h.finalize().as_bytes())
+    }
+
     /// `HEX:LEN,HEX:LEN` (as the catalog stores a file's parts).
     pub fn list_to_text(parts: &[Part]) -> String {
         parts.iter().map(|p| format!("{}:{}", p.hash.to_hex(), p.len)).collect::<Vec<_>>().join(",")

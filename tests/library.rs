@@ -644,8 +644,19 @@ fn ownership_matrix() {
     let (t, a, ar) = (track["id"].as_i64().unwrap(), track["album_id"].as_i64().unwrap(), track["artist_id"].as_i64().unwrap());
     let r = s.http.post(s.url("/api/v1/playlists")).bearer_auth(&owner).body(format!(r#"{{"name":"mine","tracks":[{t}]}}"#)).send().unwrap();
     let p = r.json::<Value>().unwrap()["id"].as_i64().unwrap();
+    // An unfinished resumable upload and an instant-upload challenge of the owner's.
+    let r = s.http.post(s.url("/api/v1/uploads")).bearer_auth(&owner).header("Tus-Resumable", "1.0.0").header("Upload-Length", "10").header("Upload-Metadata", "filename YS53YXY=").send().unwrap();
+    assert_eq!(r.status(), 201);
+    let up = r.headers()["location"].to_str().unwrap().to_string();
+    let r = s.http.post(s.url("/api/v1/uploads/instant")).bearer_auth(&owner).body(format!(r#"{{"sha256":"{}","size":10,"filename":"a.wav"}}"#, "ab".repeat(32))).send().unwrap();
+    let challenge = r.json::<Value>().unwrap()["challenge"].as_str().unwrap().to_string();
     use reqwest::Method as M;
     let cases: Vec<(M, String, String, u16)> = vec![
+        (M::PATCH, format!("/api/v1/tracks/{t}"), r#"{"genre":"Trip-hop"}"#.into(), 200),
+        (M::GET, up.clone(), String::new(), 200),
+        (M::PATCH, up.clone(), "abc".into(), 204),
+        (M::DELETE, up.clone(), String::new(), 204),
+        (M::POST, format!("/api/v1/uploads/instant/{challenge}"), r#"{"proofs":[]}"#.into(), 422),
         (M::GET, format!("/api/v1/tracks/{t}"), String::new(), 200),
         (M::GET, format!("/api/v1/tracks/{t}/cover?size=64"), String::new(), 200),
         (M::GET, format!("/api/v1/tracks/{t}/original"), String::new(), 200),
@@ -669,6 +680,9 @@ fn ownership_matrix() {
     ];
     let call = |m: &M, path: &str, body: &str, tok: Option<&str>| {
         let mut rq = s.http.request(m.clone(), s.url(path)).body(body.to_string());
+        if path.starts_with("/api/v1/uploads/") {
+            rq = rq.header("Tus-Resumable", "1.0.0").header("Content-Type", "application/offset+octet-stream").header("Upload-Offset", "0");
+        }
         if let Some(tok) = tok {
             rq = rq.bearer_auth(tok);
         }

@@ -296,29 +296,56 @@ fn same_audio_with_different_tags_is_stored_once() {
     assert_ne!(a_flac, b_flac);
     assert_ne!(a_mp3, b_mp3);
 
+    // MP4 and Ogg copies retagged by ffmpeg (stream copy: the same coded audio).
+    let ffmpeg_retag = |src: &str, ext: &str, title: &str| -> Vec<u8> {
+        let out = env.dir.path().join(format!("{}.{ext}", title.len()));
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(testdata(src))
+            .args(["-c", "copy", "-fflags", "+bitexact", "-metadata", &format!("title={title}"), "-metadata:s:a:0", &format!("title={title}")])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read(out).unwrap()
+    };
+    let a_m4a = ffmpeg_retag("library/Mix Tape/01 Side A.m4a", "m4a", "Side A");
+    let b_m4a = ffmpeg_retag("library/Mix Tape/01 Side A.m4a", "m4a", "Side A — the long version");
+    let a_ogg = ffmpeg_retag("library/Misc/vorbis.ogg", "ogg", "Vorbis");
+    let b_ogg = ffmpeg_retag("library/Misc/vorbis.ogg", "ogg", "Vorbis, retagged by Bob");
+    assert_ne!(a_m4a, b_m4a);
+
     let before = storage(&s, &root);
     let a1: Value = upload(&s, &ta, "hunter.flac", &a_flac).json().unwrap();
     let a2: Value = upload(&s, &ta, "svefn.mp3", &a_mp3).json().unwrap();
+    let a3: Value = upload(&s, &ta, "a.m4a", &a_m4a).json().unwrap();
+    let a4: Value = upload(&s, &ta, "a.ogg", &a_ogg).json().unwrap();
     let after_a = storage(&s, &root);
     let b1: Value = upload(&s, &tb, "Hunter (my rip).flac", &b_flac).json().unwrap();
     let b2: Value = upload(&s, &tb, "svefn.mp3", &b_mp3).json().unwrap();
+    let b3: Value = upload(&s, &tb, "b.m4a", &b_m4a).json().unwrap();
+    let b4: Value = upload(&s, &tb, "b.ogg", &b_ogg).json().unwrap();
     let after_b = storage(&s, &root);
     let phys = |v: &Value| v["physical_bytes"].as_u64().unwrap();
     let logical = |v: &Value| v["logical_bytes"].as_u64().unwrap();
     let (grew_a, grew_b) = (phys(&after_a) - phys(&before), phys(&after_b) - phys(&after_a));
+    let b_total = (b_flac.len() + b_mp3.len() + b_m4a.len() + b_ogg.len()) as u64;
+    let a_total = (a_flac.len() + a_mp3.len() + a_m4a.len() + a_ogg.len()) as u64;
+    eprintln!("alice stored {grew_a} bytes for {a_total}; bob {grew_b} bytes for {b_total}");
     // Bob's copies cost only their tag blocks (the audio is Alice's): under a quarter of them.
-    assert!(grew_b < (b_flac.len() + b_mp3.len()) as u64 / 4, "bob's upload grew storage by {grew_b} bytes (alice's by {grew_a})");
-    assert!(grew_a as usize > a_flac.len() + a_mp3.len() - 2000);
-    assert_eq!(logical(&after_b) - logical(&after_a), (b_flac.len() + b_mp3.len()) as u64);
+    assert!(grew_b < b_total / 4, "bob's upload grew storage by {grew_b} bytes (alice's by {grew_a})");
+    assert!(grew_a > a_total * 9 / 10);
+    assert_eq!(logical(&after_b) - logical(&after_a), b_total);
     assert!(after_b["dedup_ratio"].as_f64().unwrap() > 1.5, "{after_b}");
 
     // Each sees their own tags and downloads their own bytes.
     assert_eq!((a1["title"].as_str(), b1["title"].as_str()), (Some("Hunter"), Some("Hunter (my rip)")));
     assert_eq!((a2["title"].as_str(), b2["title"].as_str()), (Some("Svefn-g-englar"), Some("Svefn-g-englar (remaster) ★")));
-    assert_eq!(original(&s, &ta, &a1["id"]), a_flac);
-    assert_eq!(original(&s, &tb, &b1["id"]), b_flac);
-    assert_eq!(original(&s, &ta, &a2["id"]), a_mp3);
-    assert_eq!(original(&s, &tb, &b2["id"]), b_mp3);
+    assert_eq!((a3["title"].as_str(), b3["title"].as_str()), (Some("Side A"), Some("Side A — the long version")));
+    assert_eq!(b4["title"], "Vorbis, retagged by Bob");
+    for (tok, t, bytes) in [(&ta, &a1, &a_flac), (&tb, &b1, &b_flac), (&ta, &a2, &a_mp3), (&tb, &b2, &b_mp3), (&ta, &a3, &a_m4a), (&tb, &b3, &b_m4a), (&ta, &a4, &a_ogg), (&tb, &b4, &b_ogg)] {
+        assert_eq!(&original(&s, tok, &t["id"]), bytes, "{}", t["file_name"]);
+    }
     let ranged = s.http.get(s.url(&format!("/api/v1/tracks/{}/original", b1["id"]))).bearer_auth(&tb).header("Range", "bytes=100-20099").send().unwrap();
     assert_eq!(ranged.status(), 206);
     assert_eq!(ranged.bytes().unwrap().to_vec(), b_flac[100..20100].to_vec(), "ranges cross the head/audio seam");

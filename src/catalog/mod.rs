@@ -52,7 +52,7 @@ pub struct User {
 /// A stored audio blob and what the probe found in it.
 #[derive(Debug, Clone)]
 pub struct NewMedia {
-    /// BLAKE3 of the whole file: its identity in the catalog (one row per distinct file).
+    /// The file's identity in the catalog (one row per distinct file): [`Part::identity`].
     pub hash: ContentHash,
     pub size: u64,
     pub props: AudioProps,

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::catalog::{AddOutcome, Catalog, CatalogError, NewCover, NewMedia, NewTrack, SourceFile};
 use crate::domain::{ContentHash, Part, TrackId, UserId};
 use crate::media::{Input, cover, layout, probe, tags};
-use crate::store::{BlobStore, HashingReader, StagedBlob, StoreError, open_parts};
+use crate::store::{BlobStore, StagedBlob, StoreError, open_parts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -115,8 +115,11 @@ impl Ingest {
         } else {
             Input::File(path.to_path_buf())
         };
+        let t0 = std::time::Instant::now();
         let props = probe::probe(&input, ext)?;
+        let t_probe = t0.elapsed();
         let (tags, embedded) = tags::read(&input, self.max_cover_bytes);
+        let t_tags = t0.elapsed() - t_probe;
         let len = input.len().map_err(read_err)?;
         let region = layout::audio_region(&input);
         let ranges: Vec<Range<u64>> = match &region {
@@ -127,22 +130,40 @@ impl Ingest {
             Input::File(p) => Box::new(std::fs::File::open(p).map_err(read_err)?),
             other => other.reader().map_err(read_err)?,
         };
-        let mut reader = HashingReader::new(src);
-        let mut staged = Vec::with_capacity(ranges.len());
-        let mut audio = None;
-        for r in &ranges {
-            let want = r.end - r.start;
-            let blob = self.store.stage(&mut (&mut reader).take(want), self.max_file_bytes)?;
-            if blob.size != want {
-                return Err(read_err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file changed while it was read")));
-            }
-            if region.as_ref().is_none_or(|a| a == r) {
-                audio = Some(blob.hash);
-            }
-            staged.push(blob);
+        // Two passes over the (cached) bytes at once: one stages the parts, the other hashes
+        // the whole file, so hashing does not add to the time on a machine with two cores.
+        // Two passes over the (cached) bytes at once: this thread stages the parts (each
+        // hashed with BLAKE3, which also names the file: `Part::identity`), the other takes
+        // the SHA-256 of the whole file that instant uploads look files up by.
+        let (sha256, staged) = std::thread::scope(|sc| {
+            let sha = sc.spawn(|| -> std::io::Result<[u8; 32]> {
+                let mut src = input.reader()?;
+                let mut h = <sha2::Sha256 as sha2::Digest>::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = src.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(sha2::Digest::finalize(h).into());
+                    }
+                    sha2::Digest::update(&mut h, &buf[..n]);
+                }
+            });
+            let staged = self.stage_ranges(src, &ranges);
+            (sha.join(), staged)
+        });
+        let sha256 = sha256.map_err(|_| read_err(std::io::Error::other("hashing thread panicked")))?.map_err(read_err)?;
+        let staged = staged?;
+        let unchanged = std::fs::metadata(path).is_ok_and(|m| m.len() == meta.len() && m.modified().ok() == meta.modified().ok());
+        if !unchanged {
+            return Err(read_err(std::io::Error::other("the file changed while it was read")));
         }
-        let (hash, sha256) = reader.finish();
+        let audio = match &region {
+            Some(a) => ranges.iter().position(|r| r == a).map(|i| staged[i].hash),
+            None => staged.first().map(|b| b.hash),
+        };
+        tracing::debug!(bytes = len, probe = ?t_probe, tags = ?t_tags, stage = ?(t0.elapsed() - t_probe - t_tags), parts = staged.len(), "prepared");
         let parts: Vec<Part> = staged.iter().map(|b| Part { hash: b.hash, len: b.size }).collect();
+        let hash = Part::identity(&parts);
         let audio = audio.unwrap_or(hash);
         let cover_bytes = match embedded {
             Some(c) => Some(c.data),
@@ -152,6 +173,21 @@ impl Ingest {
         let media = NewMedia { hash, size: len, props, sha256: Some(sha256), parts, audio };
         let track = NewTrack { user, media, tags, cover: new_cover, file_name: file_name.to_string(), source, folder };
         Ok(Prepared { parts: staged, cover, track })
+    }
+
+    /// Stages `ranges` (consecutive, from 0) of `src` as one blob each.
+    fn stage_ranges(&self, src: Box<dyn Read>, ranges: &[Range<u64>]) -> Result<Vec<StagedBlob>, IngestError> {
+        let mut src = std::io::BufReader::with_capacity(1 << 20, src);
+        let mut staged = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let want = r.end - r.start;
+            let blob = self.store.stage(&mut (&mut src).take(want), self.max_file_bytes)?;
+            if blob.size != want {
+                return Err(IngestError::Store(StoreError::Source(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file changed while it was read"))));
+            }
+            staged.push(blob);
+        }
+        Ok(staged)
     }
 
     /// A track for `user` made from a file the store already holds (an instant upload): its
@@ -193,7 +229,9 @@ impl Ingest {
             tracks.push(p.track);
         }
         let _shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let t0 = std::time::Instant::now();
         self.store.commit(staged)?;
+        tracing::debug!(took = ?t0.elapsed(), "store commit");
         // Parts the store already had (an instant upload, or a file another user stored)
         // must still be there: a delete that freed them has finished (the gate), so check.
         for t in &tracks {

@@ -259,4 +259,23 @@ mod tests {
         assert_eq!(region(b"RIFF\0\0\0\0WAVEdata".to_vec()), None);
         assert_eq!(region(Vec::new()), None);
     }
+
+    #[test]
+    fn every_fixture_format_has_its_audio_found() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/library");
+        let mut seen = std::collections::BTreeSet::new();
+        for dir in std::fs::read_dir(&root).unwrap().flatten() {
+            for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                let ext = f.path().extension().and_then(|e| e.to_str()).unwrap_or("").to_string();
+                if ext == "jpg" {
+                    continue;
+                }
+                let len = f.metadata().unwrap().len();
+                let r = audio_region(&Input::File(f.path())).unwrap_or_else(|| panic!("{}", f.path().display()));
+                assert!(r.end - r.start > len / 2 && r.end <= len, "{}: {r:?} of {len}", f.path().display());
+                seen.insert(ext);
+            }
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["flac", "m4a", "mp3", "ogg", "opus", "wav"]);
+    }
 }

@@ -20,7 +20,7 @@ use sha1::Digest;
 use super::auth::AuthUser;
 use super::dto::TrackDto;
 use super::files::header_str;
-use super::upload::{DRAIN_MAX, InFlight, clean_name, drain, ingest_file, write_body};
+use super::upload::{ChunkHash, DRAIN_MAX, InFlight, Sink, clean_name, drain, ingest_file, write_body};
 use super::{ApiError, ApiResult, AppState, blocking};
 use crate::catalog::User;
 use crate::ingest::resumable::{Outcome, ResumableError, UploadInfo};
@@ -285,6 +285,14 @@ enum Checksum {
     Sha256(sha2::Sha256, Vec<u8>),
 }
 
+impl ChunkHash for Option<Checksum> {
+    fn update(&mut self, b: &[u8]) {
+        if let Some(c) = self {
+            c.update(b);
+        }
+    }
+}
+
 impl Checksum {
     fn parse(h: &HeaderMap) -> ApiResult<Option<Checksum>> {
         let Some(v) = header_str(h, header::HeaderName::from_static("upload-checksum")) else { return Ok(None) };
@@ -328,7 +336,7 @@ async fn append(s: &AppState, u: &User, info: &UploadInfo, offset: u64, headers:
         }
         Ok((checksum, lock, in_flight, current))
     };
-    let (mut checksum, _lock, _in_flight, current) = match ready.await {
+    let (checksum, _lock, _in_flight, current) = match ready.await {
         Ok(r) => r,
         Err(e) => {
             drain(body, DRAIN_MAX).await;
@@ -341,16 +349,17 @@ async fn append(s: &AppState, u: &User, info: &UploadInfo, offset: u64, headers:
             let (uploads, id) = (s.uploads.clone(), info.id.clone());
             blocking(move || uploads.begin_chunk(&id, current).map_err(upload_error)).await?;
         }
-        let mut file = tokio::fs::OpenOptions::new().append(true).open(&path).await.map_err(|e| ApiError::Internal(format!("opening upload: {e}")))?;
-        let (written, result) = write_body(body, &mut file, info.length - current, s.max_upload_bytes, |b| {
-            if let Some(c) = checksum.as_mut() {
-                c.update(b);
-            }
-        })
-        .await;
-        let ok = result.is_ok() && checksum.take().is_none_or(Checksum::matches);
-        let synced = file.sync_data().await;
-        drop(file);
+        let sink = Sink { path: path.clone(), append: true };
+        let (written, result, checksum) = write_body(body, sink, info.length - current, s.max_upload_bytes, checksum).await;
+        // The offset a PATCH reports must survive a power cut; the last one need not sync:
+        // ingest makes the file durable in the store at once (and its copy here then goes).
+        if current + written < info.length {
+            blocking(move || {
+                std::fs::File::open(&path).and_then(|f| f.sync_data()).map_err(|e| ApiError::Internal(format!("syncing upload: {e}")))
+            })
+            .await?;
+        }
+        let ok = result.is_ok() && checksum.flatten().is_none_or(Checksum::matches);
         if headers.contains_key("upload-checksum") {
             let (uploads, id) = (s.uploads.clone(), info.id.clone());
             blocking(move || uploads.end_chunk(&id, current, ok).map_err(upload_error)).await?;
@@ -363,7 +372,6 @@ async fn append(s: &AppState, u: &User, info: &UploadInfo, offset: u64, headers:
             }
         }
         result?;
-        synced.map_err(|e| ApiError::Internal(format!("syncing upload: {e}")))?;
         if current + written < info.length {
             return Ok((current + written, None));
         }

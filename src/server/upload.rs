@@ -21,7 +21,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 
 use super::auth::AuthUser;
 use super::dto::TrackDto;
@@ -80,36 +79,69 @@ impl Drop for InFlight {
     }
 }
 
-/// Streams a request body into `file` (already positioned), at most `limit` bytes, feeding
-/// every byte to `hash`. Returns the bytes written; a body longer than `limit` is
+/// Sees every byte [`write_body`] writes (a checksum), on the writer thread.
+pub(super) trait ChunkHash: Send + 'static {
+    fn update(&mut self, bytes: &[u8]);
+}
+
+impl ChunkHash for () {
+    fn update(&mut self, _: &[u8]) {}
+}
+
+/// Where [`write_body`] puts the bytes.
+pub(super) struct Sink {
+    pub path: PathBuf,
+    /// Append to an existing file (tus) instead of creating it.
+    pub append: bool,
+}
+
+/// Streams a request body into a file, at most `limit` bytes, feeding every byte to `hash`.
+/// The file is written (and `hash` runs) on a blocking thread fed through a bounded channel,
+/// so the executor only moves buffers and a slow disk slows the sender (back-pressure).
+/// Returns the bytes written, the outcome, and `hash` back; a body longer than `limit` is
 /// `TooLarge(max_reported)` after writing nothing past the limit.
-pub(super) async fn write_body(
-    body: Body,
-    file: &mut tokio::fs::File,
-    limit: u64,
-    max_reported: u64,
-    mut hash: impl FnMut(&[u8]),
-) -> (u64, ApiResult<()>) {
+pub(super) async fn write_body<H: ChunkHash>(body: Body, sink: Sink, limit: u64, max_reported: u64, hash: H) -> (u64, ApiResult<()>, Option<H>) {
+    use std::io::Write;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
+    let writer = tokio::task::spawn_blocking(move || -> (std::io::Result<()>, H) {
+        let mut hash = hash;
+        let file = if sink.append { std::fs::OpenOptions::new().append(true).open(&sink.path) } else { std::fs::File::create(&sink.path) };
+        let result = file.and_then(|f| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+            while let Some(chunk) = rx.blocking_recv() {
+                out.write_all(&chunk)?;
+                hash.update(&chunk);
+            }
+            out.flush()
+        });
+        (result, hash)
+    });
     let mut stream = body.into_data_stream();
     let mut len = 0u64;
+    let mut outcome = Ok(());
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
-            Err(e) => return (len, Err(ApiError::bad_request("upload_interrupted", format!("the upload did not complete: {e}")))),
+            Err(e) => {
+                outcome = Err(ApiError::bad_request("upload_interrupted", format!("the upload did not complete: {e}")));
+                break;
+            }
         };
         if len + chunk.len() as u64 > limit {
-            return (len, Err(ApiError::TooLarge(max_reported)));
+            outcome = Err(ApiError::TooLarge(max_reported));
+            break;
         }
-        if let Err(e) = file.write_all(&chunk).await {
-            return (len, Err(ApiError::Internal(format!("writing upload: {e}"))));
-        }
-        hash(&chunk);
         len += chunk.len() as u64;
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed; its error is reported below
+        }
     }
-    if let Err(e) = file.flush().await {
-        return (len, Err(ApiError::Internal(e.to_string())));
+    drop(tx);
+    match writer.await {
+        Ok((Ok(()), hash)) => (len, outcome, Some(hash)),
+        Ok((Err(e), _)) => (len, Err(ApiError::Internal(format!("writing upload: {e}"))), None),
+        Err(e) => (len, Err(ApiError::from(e)), None),
     }
-    (len, Ok(()))
 }
 
 /// Reads and discards up to `max` bytes of a body that an early error leaves unread, so the
@@ -207,10 +239,11 @@ pub async fn upload_one(State(s): State<AppState>, AuthUser(u): AuthUser, Query(
     };
     let scratch = scratch_dir(&s).await?;
     let path = scratch.0.join("upload");
-    let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(format!("creating upload file: {e}")))?;
-    let (_, written) = write_body(body, &mut file, s.max_upload_bytes, s.max_upload_bytes, |_| {}).await;
+    let sink = Sink { path: path.clone(), append: false };
+    let t0 = std::time::Instant::now();
+    let (len, written, _) = write_body(body, sink, s.max_upload_bytes, s.max_upload_bytes, ()).await;
     written?;
-    drop(file);
+    tracing::debug!(bytes = len, took = ?t0.elapsed(), "upload received");
     let (status, track) = ingest_file(&s, &u, path.clone(), name).await?;
     drop(scratch);
     Ok((status, Json(TrackDto::from(&track))))

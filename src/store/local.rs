@@ -5,7 +5,8 @@
 //! Staged bytes go to `blobs/tmp/` (same filesystem, so the final rename is atomic). A commit
 //! calls `syncfs` once for the whole batch before renaming, and once after, so the contents
 //! are on disk before any name points at them and the names are on disk before the catalog
-//! refers to them. Leftover temporaries are removed when the store opens.
+//! refers to them (a commit of a few blobs, an upload, syncs those files and directories
+//! instead). Leftover temporaries are removed when the store opens.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -17,6 +18,8 @@ use super::{BlobReader, BlobStore, Committed, Result, StagedBlob, StoreError};
 use crate::domain::ContentHash;
 
 const CHUNK: usize = 256 * 1024;
+/// Commits of up to this many blobs sync file by file instead of the whole filesystem.
+const FSYNC_EACH_MAX: usize = 16;
 
 pub struct LocalStore {
     root: PathBuf,
@@ -131,8 +134,22 @@ impl BlobStore for LocalStore {
         if staged.is_empty() {
             return Ok(Vec::new());
         }
-        self.sync_fs()?;
+        // A few blobs (an upload): sync each one and the directories naming them, so other
+        // dirty data on the filesystem (the upload's own scratch copy) is not flushed too.
+        // A batch (an import): one `syncfs` is cheaper than hundreds of `fsync`s.
+        let few = staged.len() <= FSYNC_EACH_MAX;
+        if few {
+            for s in &staged {
+                if let Some(temp) = &s.temp
+                    && !self.path_of(&s.hash).exists() {
+                        File::open(temp).and_then(|f| f.sync_data()).map_err(io_err(temp))?;
+                    }
+            }
+        } else {
+            self.sync_fs()?;
+        }
         let mut done = Vec::with_capacity(staged.len());
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for s in staged.iter_mut() {
             let dest = self.path_of(&s.hash);
             let Some(temp) = s.temp.take() else { continue };
@@ -142,6 +159,9 @@ impl BlobStore for LocalStore {
             } else {
                 if let Some(parent) = dest.parent() {
                     fs::create_dir_all(parent).map_err(io_err(parent))?;
+                    if !dirs.iter().any(|d| d == parent) {
+                        dirs.push(parent.to_path_buf());
+                    }
                 }
                 fs::rename(&temp, &dest).map_err(io_err(&dest))?;
                 true
@@ -149,7 +169,15 @@ impl BlobStore for LocalStore {
             done.push(Committed { hash: s.hash, size: s.size, created });
         }
         if done.iter().any(|c| c.created) {
-            self.sync_fs()?;
+            if few {
+                // The shard directories hold the new names; the root holds new shards.
+                dirs.push(self.root.clone());
+                for d in &dirs {
+                    File::open(d).and_then(|f| f.sync_all()).map_err(io_err(d))?;
+                }
+            } else {
+                self.sync_fs()?;
+            }
         }
         Ok(done)
     }

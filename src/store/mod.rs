@@ -209,30 +209,3 @@ impl BlobReader for Concat {
         self.len
     }
 }
-
-/// Passes bytes through while hashing them (BLAKE3 and SHA-256 of everything read).
-pub struct HashingReader<R> {
-    pub inner: R,
-    pub blake3: blake3::Hasher,
-    pub sha256: sha2::Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader { inner, blake3: blake3::Hasher::new(), sha256: sha2::Digest::new() }
-    }
-
-    /// (BLAKE3, SHA-256) of everything read so far.
-    pub fn finish(self) -> (ContentHash, [u8; 32]) {
-        (ContentHash(*self.blake3.finalize().as_bytes()), sha2::Digest::finalize(self.sha256).into())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.blake3.update(&buf[..n]);
-        sha2::Digest::update(&mut self.sha256, &buf[..n]);
-        Ok(n)
-    }
-}
