@@ -72,7 +72,7 @@ fn segments(c: &mut Criterion) {
     }
     g.finish();
     let track = fmp4::TrackConfig {
-        entry: fmp4::SampleEntry::Opus { pre_skip: 312, input_rate: 44_100 },
+        entry: fmp4::SampleEntry::Opus { pre_skip: 312 },
         channels: 2,
         timescale: 48_000,
         frame_len: 960,

@@ -2,7 +2,8 @@
 # Installs what building Tonearm needs beyond a Rust toolchain and a C compiler: cmake,
 # which the bundled libopus (opusic-sys) uses at build time. With --test it also installs
 # what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
-# Node.js with the real third-party clients the tests drive (tests/js: tus-js-client).
+# Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
+# Playwright driving Debian's Chromium through the web player).
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -44,6 +45,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! have node || ! have npm; then
     echo "bootstrap: installing Node.js (runs the real tus client in the tests)" >&2
     apt_install nodejs npm || { echo "bootstrap: cannot install Node.js; install it and retry" >&2; exit 1; }
+  fi
+  if ! have chromium && [ ! -x /usr/bin/chromium ]; then
+    echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2
+    apt_install chromium || { echo "bootstrap: cannot install Chromium; install it (or set CHROMIUM=/path) and retry" >&2; exit 1; }
   fi
   root="$(cd "$(dirname "$0")/.." && pwd)"
   # Reinstall when the lock file is newer than the installed tree.

@@ -11,7 +11,7 @@ pub enum SampleEntry {
     /// AAC: the AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) and the nominal bitrate.
     Aac { asc: Vec<u8>, bitrate: u32 },
     /// Opus: the encoder's pre-skip in 48 kHz samples and the source's original rate.
-    Opus { pre_skip: u16, input_rate: u32 },
+    Opus { pre_skip: u16 },
 }
 
 /// Everything the init segment declares.
@@ -177,7 +177,7 @@ fn stbl(w: &mut W, t: &TrackConfig) {
         w.full(b"stsd", 0, 0, |w| {
             w.u32(1);
             match &t.entry {
-                SampleEntry::Opus { pre_skip, input_rate } => opus_entry(w, t, *pre_skip, *input_rate),
+                SampleEntry::Opus { pre_skip } => opus_entry(w, t, *pre_skip),
                 SampleEntry::Aac { asc, bitrate } => mp4a_entry(w, t, asc, *bitrate),
             }
         });
@@ -220,11 +220,14 @@ fn audio_sample_entry_fields(w: &mut W, channels: u16, rate: u32) {
 
 /// Opus §4.3.1 OpusSampleEntry ('Opus') with Opus §4.3.2 OpusSpecificBox ('dOps').
 /// Big-endian, Version 0 (unlike Ogg's little-endian OpusHead).
-fn opus_entry(w: &mut W, t: &TrackConfig, pre_skip: u16, input_rate: u32) {
+fn opus_entry(w: &mut W, t: &TrackConfig, pre_skip: u16) {
     w.boxed(b"Opus", |w| {
         audio_sample_entry_fields(w, t.channels, 48_000);
         w.boxed(b"dOps", |w| {
-            w.u8(0).u8(t.channels as u8).u16(pre_skip).u32(input_rate).u16(0);
+            // InputSampleRate is informational (Opus §4.3.2), but Chromium's MSE demuxer
+            // rejects an init segment where it differs from the sample entry's 48000. The
+            // encoder's input is 48 kHz anyway (we resample to it).
+            w.u8(0).u8(t.channels as u8).u16(pre_skip).u32(48_000).u16(0);
             // ChannelMappingFamily 0: mono or stereo, no mapping table (RFC 7845 §5.1.1.2).
             w.u8(0);
         });

@@ -34,7 +34,7 @@ use pump::FramePump;
 
 /// Bumped whenever the bytes of a produced init or segment change (cache keys and ETags
 /// include it, so stale cached bytes are never served).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Encoder warm-up before a cold segment, in output samples (80 ms: the Opus pre-roll of
 /// Opus-in-ISOBMFF §4.3.6.2; several AAC frames).
@@ -123,7 +123,7 @@ impl RenditionPlan {
             Codec::Opus => {
                 let e = encode::OpusEncoder::new(rung.bitrate, channels)?;
                 let pre_skip = e.delay().min(u32::from(u16::MAX)) as u16;
-                (fmp4::SampleEntry::Opus { pre_skip, input_rate: src.sample_rate }, Box::new(e))
+                (fmp4::SampleEntry::Opus { pre_skip }, Box::new(e))
             }
             Codec::Mp3 => return Err(EncodeError::Setup("MP3 has no HLS rendition here".into()).into()),
         };

@@ -17,6 +17,7 @@ mod stream;
 pub mod throttle;
 mod tus;
 mod upload;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
+        .route("/setup", get(setup))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
@@ -119,6 +121,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
+        .route("/", get(web::asset))
+        .route("/app.js", get(web::asset))
+        .route("/app.css", get(web::asset))
+        .route("/favicon.svg", get(web::asset))
+        .route("/vendor/{file}", get(web::asset))
         .route("/healthz", get(healthz))
         .route("/metrics", get(stream::metrics))
         .route("/hls/{track}/master.m3u8", get(stream::master))
@@ -170,6 +177,14 @@ fn cors() -> CorsLayer {
             header::HeaderName::from_static("tonearm-track-id"),
         ])
         .max_age(std::time::Duration::from_secs(3600))
+}
+
+/// `GET /api/v1/setup`: whether the server has no user yet (the player then explains how to
+/// create the first administrator). Needs no sign-in and tells nothing else.
+async fn setup(axum::extract::State(s): axum::extract::State<AppState>) -> ApiResult<axum::Json<serde_json::Value>> {
+    let catalog = s.catalog.clone();
+    let users = blocking(move || Ok(catalog.user_count()?)).await?;
+    Ok(axum::Json(serde_json::json!({ "first_run": users == 0 })))
 }
 
 async fn healthz() -> &'static str {

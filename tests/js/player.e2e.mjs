@@ -1,0 +1,184 @@
+// End-to-end test of the web player in headless Chromium (Debian's), driven by Playwright.
+// Usage: node player.e2e.mjs BASE_URL FIXTURES_DIR ARTIFACTS_DIR
+// FIXTURES_DIR holds good1.flac, good2.flac (one album), bad.flac. Users: alice (with an
+// empty library), bob (empty), carol (ten never-played tracks, for the latency figure).
+// Prints one JSON line with the figures; exits 1 on the first failed check.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [, , base, fixtures, artifacts] = process.argv;
+mkdirSync(artifacts, { recursive: true });
+const out = {};
+let current = null;
+const check = (cond, what) => { if (!cond) throw new Error(`check failed: ${what}`); };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+
+async function signIn(page, user, password) {
+  await page.goto(base + '/');
+  await page.getByLabel('User name', { exact: true }).fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#shell').waitFor({ state: 'visible' });
+}
+
+const playingTime = (page) => page.evaluate(() => window.tonearm.player.audio.currentTime);
+async function waitPlaying(page, beyond, timeout = 20000) {
+  await page.waitForFunction((t) => { const a = window.tonearm.player.audio; return !a.paused && a.currentTime > t; }, beyond, { timeout });
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  current = page;
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error('[page]', m.text()); });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  // First run is covered by the server test; here: sign in.
+  await signIn(page, 'alice', 'alice password');
+
+  // What this Chromium plays through MediaSource.
+  out.codecs = await page.evaluate(() => ({
+    opus_fmp4: MediaSource.isTypeSupported('audio/mp4; codecs="opus"'),
+    aac_fmp4: MediaSource.isTypeSupported('audio/mp4; codecs="mp4a.40.2"'),
+    mode: window.tonearm.mode(),
+  }));
+
+  // Upload three files, one of them bad: two tracks and one precise error.
+  await page.getByRole('link', { name: 'Upload', exact: true }).click();
+  await page.locator('input[type=file]:not([webkitdirectory])').setInputFiles(['good1.flac', 'good2.flac', 'bad.flac'].map((f) => join(fixtures, f)));
+  await page.waitForFunction(() => document.querySelectorAll('.up-list li.done, .up-list li.rejected').length === 3, null, { timeout: 60000 });
+  const done = await page.locator('.up-list li.done').count();
+  const rejected = await page.locator('.up-list li.rejected .state').allTextContents();
+  check(done === 2, `two uploads added (got ${done})`);
+  check(rejected.length === 1 && /not_audio/.test(rejected[0]), `one precise rejection (got ${JSON.stringify(rejected)})`);
+  out.rejection = rejected[0];
+  await page.screenshot({ path: join(artifacts, 'upload.png') });
+
+  // The album, in track order.
+  await page.getByRole('link', { name: 'Albums', exact: true }).click();
+  await page.locator('.tile').first().waitFor();
+  await page.screenshot({ path: join(artifacts, 'library.png') });
+  await page.getByRole('link', { name: /Ágætis byrjun/ }).click();
+  await page.locator('table.tracks tbody tr').nth(1).waitFor();
+  const titles = await page.locator('table.tracks tbody td:nth-child(2)').allTextContents();
+  check(JSON.stringify(titles) === JSON.stringify(['Svefn-g-englar', 'Starálfur']), `album in track order: ${titles}`);
+
+  // Play: time advances past 3 s.
+  await page.getByRole('button', { name: '▶ Play' }).click();
+  await waitPlaying(page, 3.2);
+  out.first_track_time = await playingTime(page);
+  await page.screenshot({ path: join(artifacts, 'playing.png') });
+
+  // Seek to the middle and keep playing.
+  const duration = await page.evaluate(() => window.tonearm.player.audio.duration);
+  check(duration > 15, `duration known (${duration})`);
+  await page.evaluate((d) => { window.tonearm.player.audio.currentTime = d / 2; }, duration);
+  await waitPlaying(page, duration / 2 + 1.5);
+  out.after_seek = await playingTime(page);
+
+  // Next track plays.
+  await page.getByRole('button', { name: 'Next track' }).click();
+  await page.waitForFunction(() => window.tonearm.player.current?.title === 'Starálfur');
+  await waitPlaying(page, 1.0);
+  check((await page.locator('#np-title').textContent()) === 'Starálfur', 'now playing shows the next track');
+
+  // The end of a track leads into the next one (prepared while the first still plays).
+  await page.evaluate(() => window.tonearm.player.go(0));
+  await waitPlaying(page, 0.5);
+  await page.evaluate(() => { const a = window.tonearm.player.audio; a.currentTime = a.duration - 3; });
+  await page.waitForFunction(() => window.tonearm.player.current?.title === 'Starálfur', null, { timeout: 20000 });
+  await waitPlaying(page, 0.5);
+  out.gap_prepared = await page.evaluate(() => window.tonearm.player.hls.filter(Boolean).length >= 1);
+
+  // Keyboard: space pauses.
+  await page.locator('#view').focus();
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => window.tonearm.player.audio.paused);
+
+  // Search ignores case and diacritics.
+  await page.getByLabel('Search').fill('agaetis');
+  await page.locator('main h1', { hasText: 'Results for “agaetis”' }).waitFor();
+  check(await page.locator('.tile', { hasText: 'Ágætis byrjun' }).count() === 1, 'search finds the album by its folded name');
+  await page.getByLabel('Search').fill('SIGUR ROS');
+  await page.locator('main h1', { hasText: 'Results for “SIGUR ROS”' }).waitFor();
+  await page.getByRole('link', { name: 'Sigur Rós', exact: true }).first().waitFor();
+  check(await page.locator('table.tracks tbody tr').count() === 2, 'search finds both tracks by the artist');
+  await page.screenshot({ path: join(artifacts, 'search.png') });
+
+  // Create a playlist with both tracks.
+  await page.getByRole('link', { name: 'Playlists', exact: true }).click();
+  await page.getByRole('button', { name: '+ New playlist' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Síðdegis');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.locator('main h1', { hasText: 'Síðdegis' }).waitFor();
+  const plId = Number(page.url().split('/').pop());
+  await page.evaluate(async (id) => {
+    const tracks = (await window.tonearm.api('/tracks')).items.map((t) => t.id);
+    await window.tonearm.api(`/playlists/${id}/tracks`, { method: 'POST', body: { tracks } });
+  }, plId);
+  await page.reload();
+  await page.locator('table.tracks tbody tr').nth(1).waitFor();
+  check(await page.locator('table.tracks tbody tr').count() === 2, 'playlist holds two tracks');
+
+  // Phone width: the same page, usable.
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.getByRole('link', { name: 'Albums', exact: true }).click();
+  await page.locator('.tile').first().waitFor();
+  await page.screenshot({ path: join(artifacts, 'phone.png') });
+  check(errors.length === 0, `no page errors: ${errors}`);
+  await context.close();
+
+  // Bob sees none of Alice's tracks.
+  const bobCtx = await browser.newContext();
+  const bob = await bobCtx.newPage();
+  current = bob;
+  await signIn(bob, 'bob', 'bob password');
+  await bob.getByRole('link', { name: 'Tracks', exact: true }).click();
+  await bob.locator('main h1', { hasText: 'Tracks' }).waitFor();
+  await bob.waitForTimeout(500);
+  check(await bob.locator('table.tracks tbody tr').count() === 0, 'bob sees no tracks');
+  const bobTotal = await bob.evaluate(async () => (await window.tonearm.api('/tracks')).total);
+  check(bobTotal === 0, 'bob has an empty library');
+  await bobCtx.close();
+
+  // Time from pressing play on a never-played track to the `playing` event, ten tracks.
+  const carolCtx = await browser.newContext();
+  const carol = await carolCtx.newPage();
+  current = carol;
+  await signIn(carol, 'carol', 'carol password');
+  await carol.getByRole('link', { name: 'Tracks', exact: true }).click();
+  await carol.locator('table.tracks tbody tr').nth(9).waitFor();
+  const lat = [];
+  for (let i = 0; i < 10; i++) {
+    const ms = await carol.evaluate(async (i) => {
+      const p = window.tonearm.player;
+      p.audio.pause();
+      const btn = document.querySelectorAll('table.tracks tbody button.title')[i];
+      const t0 = performance.now();
+      const playing = new Promise((res) => {
+        const on = (e) => { for (const el of p.els) el.removeEventListener('playing', on); res(performance.now() - t0); };
+        for (const el of p.els) el.addEventListener('playing', on);
+      });
+      btn.click();
+      return playing;
+    }, i);
+    lat.push(ms);
+  }
+  lat.sort((a, b) => a - b);
+  out.play_latency_ms = { median: (lat[4] + lat[5]) / 2, min: lat[0], max: lat[9], all: lat.map((x) => Math.round(x)) };
+  await carolCtx.close();
+  console.log(JSON.stringify(out));
+  await browser.close();
+} catch (e) {
+  if (current) await current.screenshot({ path: join(artifacts, 'failure.png') }).catch(() => {});
+  console.log(JSON.stringify({ error: String(e.stack || e), ...out }));
+  await browser.close();
+  process.exit(1);
+}
