@@ -289,6 +289,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail error type, in a test
     fn env_and_flags_override() {
         // Figment's Jail isolates the environment for the closure.
         figment::Jail::expect_with(|jail| {

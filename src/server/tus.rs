@@ -153,17 +153,23 @@ pub async fn create(State(s): State<AppState>, AuthUser(u): AuthUser, headers: H
     } else {
         (0, None)
     };
-    let mut resp = StatusCode::CREATED.into_response();
+    let mut resp = progress(StatusCode::CREATED, offset, &info, track);
+    resp.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.to_string()))?);
+    Ok(resp)
+}
+
+/// An answer carrying the upload's offset and expiry, and the track once it is finished.
+fn progress(status: StatusCode, offset: u64, info: &UploadInfo, track: Option<i64>) -> Response {
+    let mut resp = status.into_response();
     let h = resp.headers_mut();
-    h.insert(header::LOCATION, HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.to_string()))?);
     h.insert("upload-offset", HeaderValue::from(offset));
-    if let Ok(v) = HeaderValue::from_str(&expires(&info)) {
+    if let Ok(v) = HeaderValue::from_str(&expires(info)) {
         h.insert("upload-expires", v);
     }
     if let Some(id) = track {
         h.insert("tonearm-track-id", HeaderValue::from(id));
     }
-    Ok(resp)
+    resp
 }
 
 /// `HEAD /api/v1/uploads/{id}`: the offset to resume from.
@@ -237,16 +243,7 @@ pub async fn patch(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): P
         }
     };
     let (offset, track) = append(&s, &u, &info, offset, &headers, body).await?;
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    let h = resp.headers_mut();
-    h.insert("upload-offset", HeaderValue::from(offset));
-    if let Ok(v) = HeaderValue::from_str(&expires(&info)) {
-        h.insert("upload-expires", v);
-    }
-    if let Some(id) = track {
-        h.insert("tonearm-track-id", HeaderValue::from(id));
-    }
-    Ok(resp)
+    Ok(progress(StatusCode::NO_CONTENT, offset, &info, track))
 }
 
 /// `DELETE /api/v1/uploads/{id}`: terminates the upload.
