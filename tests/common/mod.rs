@@ -13,8 +13,10 @@ use std::time::Duration;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tonearm")
+/// The binary under test; `TONEARM_BIN` points the same tests at another build (e.g.
+/// `target/release/tonearm` to take the web player's latency figure from a release build).
+pub fn bin() -> String {
+    std::env::var("TONEARM_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tonearm").to_string())
 }
 
 pub fn testdata(rel: &str) -> PathBuf {
