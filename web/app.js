@@ -643,10 +643,17 @@ const player = {
     if (this.hls[slot]) { this.hls[slot].destroy(); this.hls[slot] = null; }
     const mode = this.mode();
     if (mode === 'hls-opus' || mode === 'hls-aac') {
-      const hls = new Hls({ maxBufferLength: 30, startLevel: store.quality === 'low' ? 0 : -1, capLevelToPlayerSize: false });
+      // No bandwidth probe before the first segment (it costs a fragment and a timer tick,
+      // ~100 ms): audio rungs are small, so start on the top one (the lowest with Data
+      // saver) and let ABR step down if the network says so.
+      const hls = new Hls({ maxBufferLength: 30, testBandwidth: false, capLevelToPlayerSize: false });
+      hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+        const low = store.quality === 'low';
+        hls.startLevel = low ? 0 : data.levels.length - 1;
+        hls.autoLevelCapping = low ? 0 : -1;
+      });
       hls.loadSource(mode === 'hls-opus' ? `${urls.hls}&codecs=opus` : urls.hls_aac);
       hls.attachMedia(el);
-      hls.on(Hls.Events.MANIFEST_PARSED, () => { hls.autoLevelCapping = store.quality === 'low' ? 0 : -1; });
       hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) { console.warn('hls error', d); announce(`Playback error: ${d.details}`); } });
       this.hls[slot] = hls;
     } else if (mode === 'native') el.src = urls.hls;
@@ -699,6 +706,8 @@ const player = {
     this.prepared = null;
     const track = this.current;
     this.showTrack(track);
+    const other = 1 - this.active;
+    if (!ready && this.hls[other]) { this.hls[other].destroy(); this.hls[other] = null; }
     try {
       if (!ready) await this.load(this.active, track);
       if (this.current !== track) return;
@@ -706,7 +715,6 @@ const player = {
     } catch (e) {
       if (e.name !== 'AbortError') announce(`Cannot play ${track.title}: ${e.message}`);
     }
-    const other = 1 - this.active;
     if (this.hls[other]) { this.hls[other].destroy(); this.hls[other] = null; }
     this.els[other].removeAttribute('src');
   },
