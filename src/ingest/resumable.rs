@@ -89,7 +89,7 @@ impl Uploads {
         fs::create_dir(&dir).map_err(io_err(&dir))?;
         let data = dir.join("data");
         File::create(&data).map_err(io_err(&data))?;
-        write_atomically(&dir.join("info.json"), &serde_json::to_vec(&info).unwrap_or_default())?;
+        write_atomically(&dir.join("info.json"), &serde_json::to_vec(&info).unwrap_or_default(), true)?;
         Ok(info)
     }
 
@@ -132,7 +132,7 @@ impl Uploads {
     /// a crash unless [`Uploads::end_chunk`] ran).
     pub fn begin_chunk(&self, id: &str, offset: u64) -> Result<()> {
         let dir = self.dir(id).ok_or(ResumableError::NotFound)?;
-        write_atomically(&dir.join("pending"), offset.to_string().as_bytes())
+        write_atomically(&dir.join("pending"), offset.to_string().as_bytes(), true)
     }
 
     /// Keeps (`keep`) or cuts back to `start` the chunk begun with [`Uploads::begin_chunk`].
@@ -153,10 +153,14 @@ impl Uploads {
         serde_json::from_slice(&fs::read(p).ok()?).ok()
     }
 
-    /// Records what ingest made of the upload and drops its bytes.
+    /// Records what ingest made of the upload and drops its bytes. The record is not
+    /// synced: on ext4 that would first flush the upload's bytes, just before they are
+    /// deleted. The track itself is durable in the catalog; a record lost to a power cut
+    /// makes the next `HEAD` ingest the bytes again (the same track) or, if they are gone
+    /// too, report the outcome as lost.
     pub fn finish(&self, id: &str, outcome: &Outcome) -> Result<()> {
         let dir = self.dir(id).ok_or(ResumableError::NotFound)?;
-        write_atomically(&dir.join("result.json"), &serde_json::to_vec(outcome).unwrap_or_default())?;
+        write_atomically(&dir.join("result.json"), &serde_json::to_vec(outcome).unwrap_or_default(), false)?;
         let data = dir.join("data");
         match fs::remove_file(&data) {
             Ok(()) => Ok(()),
@@ -206,14 +210,18 @@ impl Uploads {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary and a rename, synced.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary and a rename (readers see the old or the
+/// new contents, never a part), synced to disk when `durable`.
+fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
+    if durable {
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
     fs::rename(&tmp, path).map_err(io_err(path))?;
-    if let Some(dir) = path.parent()
+    if durable
+        && let Some(dir) = path.parent()
         && let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }

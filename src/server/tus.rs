@@ -388,6 +388,10 @@ async fn finish(s: &AppState, u: &User, info: &UploadInfo) -> ApiResult<(StatusC
         None => {}
     }
     let path = s.uploads.data_path(&info.id).ok_or_else(|| ApiError::not_found("upload"))?;
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        // Ingested, but the record of it was lost (a power cut before it reached the disk).
+        return Err(ApiError::Status(StatusCode::GONE, "outcome_lost", "this upload was processed but its outcome was lost; look for the track in your library".into()));
+    }
     let result = ingest_file(s, u, path, info.file_name.clone()).await;
     let outcome = match &result {
         Ok((status, t)) => Outcome::Track { id: t.id, created: *status == StatusCode::CREATED },
