@@ -48,6 +48,8 @@ fn the_player_uploads_plays_searches_and_keeps_users_apart_in_chromium() {
     flac(&fx.join("good1.flac"), 24, 330, &[&album[..], &[("title", "Svefn-g-englar"), ("track", "1")]].concat());
     flac(&fx.join("good2.flac"), 24, 440, &[&album[..], &[("title", "Starálfur"), ("track", "2")]].concat());
     std::fs::copy(common::testdata("bad/text.flac"), fx.join("bad.flac")).unwrap();
+    // Large enough to pause mid-way on a throttled connection (about 1.8 MB).
+    common::tone_wav(&fx.join("slow.wav"), 10.0, 9);
     let carol = env.dir.path().join("carol");
     std::fs::create_dir_all(&carol).unwrap();
     for i in 0..10 {

@@ -148,11 +148,11 @@ try {
   check(bobTotal === 0, 'bob has an empty library');
   await bobCtx.close();
 
-  // Time from pressing play on a never-played track to the `playing` event, ten tracks.
   const carolCtx = await browser.newContext();
   const carol = await carolCtx.newPage();
   current = carol;
   await signIn(carol, 'carol', 'carol password');
+  // Time from pressing play on a never-played track to the `playing` event, ten tracks.
   await carol.getByRole('link', { name: 'Tracks', exact: true }).click();
   await carol.locator('table.tracks tbody tr').nth(9).waitFor();
   const lat = [];
@@ -173,6 +173,31 @@ try {
   }
   lat.sort((a, b) => a - b);
   out.play_latency_ms = { median: (lat[4] + lat[5]) / 2, min: lat[0], max: lat[9], all: lat.map((x) => Math.round(x)) };
+
+  // Carol holds a file Alice already uploaded: it is added instantly, proven, not sent.
+  await carol.getByRole('link', { name: 'Upload', exact: true }).click();
+  await carol.locator('input[type=file]:not([webkitdirectory])').setInputFiles([join(fixtures, 'good1.flac')]);
+  await carol.locator('.up-list li.done').waitFor();
+  const instant = await carol.locator('.up-list li.done .state').textContent();
+  check(/Added instantly: Svefn-g-englar/.test(instant), `instant upload from the page (${instant})`);
+
+  // Pause and resume a slow upload (the network throttled to 256 kB/s).
+  const cdp = await carolCtx.newCDPSession(carol);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 5, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await carol.locator('input[type=file]:not([webkitdirectory])').setInputFiles([join(fixtures, 'slow.wav')]);
+  const slow = carol.locator('.up-list li', { hasText: 'slow.wav' });
+  await carol.waitForFunction(() => { const b = [...document.querySelectorAll('.up-list li')].find((li) => li.textContent.includes('slow.wav'))?.querySelector('progress'); return b && b.value > 0; }, null, { timeout: 30000 });
+  await slow.getByRole('button', { name: 'Pause slow.wav' }).click();
+  check((await slow.locator('.state').textContent()) === 'Paused', 'the upload pauses');
+  const pausedAt = await slow.locator('progress').evaluate((b) => b.value);
+  await carol.waitForTimeout(600);
+  check((await slow.locator('progress').evaluate((b) => b.value)) === pausedAt, 'nothing is sent while paused');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await slow.getByRole('button', { name: 'Resume slow.wav' }).click();
+  await carol.locator('.up-list li.done', { hasText: 'slow.wav' }).waitFor({ timeout: 30000 });
+  out.paused_at_bytes = pausedAt;
+
   await carolCtx.close();
   console.log(JSON.stringify(out));
   await browser.close();
