@@ -595,7 +595,7 @@ async function sha256Hex(buf) {
 // Proves possession of a file the server may already hold. Needs WebCrypto (a secure
 // context: https or localhost) and reads the whole file once, so large files skip it.
 async function instantUpload(file) {
-  if (!globalThis.crypto?.subtle || file.size > 512e6 || file.size === 0) return null;
+  if (!globalThis.crypto?.subtle || file.size > 256e6 || file.size === 0) return null;
   const sha256 = await sha256Hex(await file.arrayBuffer());
   const c = await api('/uploads/instant', { method: 'POST', body: { sha256, size: file.size, filename: file.name } });
   const proofs = [];
