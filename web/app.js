@@ -185,11 +185,14 @@ function trackTable(tracks, { numbers = 'track', playlist = null, onChange = nul
         h('button', { 'aria-label': `Play ${t.title} next`, title: 'Play next', onclick: () => player.enqueue([t], true) }, '↪'),
         h('button', { 'aria-label': `Add ${t.title} to the queue`, title: 'Add to queue', onclick: () => player.enqueue([t]) }, '+'),
         h('button', { 'aria-label': `Add ${t.title} to a playlist`, title: 'Add to playlist', onclick: () => addToPlaylist([t.id]) }, '♫'),
-        playlist ? h('button', { 'aria-label': `Remove ${t.title} from the playlist`, title: 'Remove from playlist', onclick: async () => {
-          const ids = tracks.filter((_, j) => j !== i).map((x) => x.id);
-          await api(`/playlists/${playlist}`, { method: 'PATCH', body: { tracks: ids } });
-          onChange && onChange();
-        } }, '−') : null,
+        playlist ? [
+          h('button', { 'aria-label': `Move ${t.title} up`, title: 'Move up', disabled: i === 0, onclick: () => reorderPlaylist(playlist, tracks, i, i - 1, onChange) }, '↑'),
+          h('button', { 'aria-label': `Move ${t.title} down`, title: 'Move down', disabled: i === tracks.length - 1, onclick: () => reorderPlaylist(playlist, tracks, i, i + 1, onChange) }, '↓'),
+          h('button', { 'aria-label': `Remove ${t.title} from the playlist`, title: 'Remove from playlist', onclick: async () => {
+            const ids = tracks.filter((_, j) => j !== i).map((x) => x.id);
+            await api(`/playlists/${playlist}`, { method: 'PATCH', body: { tracks: ids } });
+            onChange && onChange();
+          } }, '−')] : null,
         h('button', { 'aria-label': `Edit the tags of ${t.title}`, title: 'Edit tags', onclick: () => editTags(t, onChange) }, '✎'),
         h('button', { class: 'danger', 'aria-label': `Delete ${t.title}`, title: 'Delete', onclick: () => deleteTrack(t, onChange) }, '✕')));
     if (playlist) dragReorder(row, body, async () => {
@@ -203,6 +206,15 @@ function trackTable(tracks, { numbers = 'track', playlist = null, onChange = nul
   return h('table', { class: 'tracks' },
     h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'Title'), h('th', { class: 'col-artist' }, 'Artist'),
       h('th', { class: 'col-album' }, 'Album'), h('th', {}, 'Time'), h('th', {}, h('span', { class: 'visually-hidden' }, 'Actions')))), body);
+}
+
+// Moves one entry of a playlist (buttons: the keyboard way to do what dragging does).
+async function reorderPlaylist(id, tracks, from, to, after) {
+  const ids = tracks.map((t) => t.id);
+  const [x] = ids.splice(from, 1);
+  ids.splice(to, 0, x);
+  await api(`/playlists/${id}`, { method: 'PATCH', body: { tracks: ids } });
+  after && after();
 }
 
 function markPlaying(root = document) {
@@ -376,7 +388,7 @@ const views = {
         if (!confirm(`Delete the playlist “${p.name}”? Its tracks stay in your library.`)) return;
         await api(`/playlists/${id}`, { method: 'DELETE' }); playlistsCache.list = null; location.hash = '#/playlists';
       } }, 'Delete')),
-    tracks.length ? [h('p', { class: 'note' }, 'Drag rows to reorder.'), trackTable(tracks, { numbers: 'index', playlist: id, onChange: reload })]
+    tracks.length ? [h('p', { class: 'note' }, 'Drag rows, or use ↑ and ↓, to reorder.'), trackTable(tracks, { numbers: 'index', playlist: id, onChange: reload })]
       : h('p', { class: 'note' }, 'Add tracks with ♫ from any list.'));
   },
   async search(params) {

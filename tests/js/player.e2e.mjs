@@ -126,6 +126,12 @@ try {
   await page.reload();
   await page.locator('table.tracks tbody tr').nth(1).waitFor();
   check(await page.locator('table.tracks tbody tr').count() === 2, 'playlist holds two tracks');
+  // Reorder with the keyboard-operable buttons (dragging does the same).
+  const order = await page.locator('table.tracks tbody td:nth-child(2)').allTextContents();
+  await page.getByRole('button', { name: `Move ${order[1]} up` }).click();
+  await page.waitForFunction((first) => document.querySelector('table.tracks tbody td:nth-child(2)')?.textContent === first, order[1]);
+  const reordered = await page.evaluate(async (id) => (await window.tonearm.api(`/playlists/${id}`)).tracks.map((t) => t.title), plId);
+  check(JSON.stringify(reordered) === JSON.stringify([order[1], order[0]]), `playlist reordered on the server: ${reordered}`);
 
   // Phone width: the same page, usable.
   await page.setViewportSize({ width: 390, height: 800 });
