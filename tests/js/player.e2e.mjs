@@ -13,6 +13,9 @@ const out = {};
 let current = null;
 const check = (cond, what) => { if (!cond) throw new Error(`check failed: ${what}`); };
 
+// A hung browser must fail the test, not stall CI.
+setTimeout(() => { console.log(JSON.stringify({ error: 'timed out after 240 s', ...out })); process.exit(1); }, 240000).unref();
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -168,9 +171,10 @@ try {
       p.audio.pause();
       const btn = document.querySelectorAll('table.tracks tbody button.title')[i];
       const t0 = performance.now();
-      const playing = new Promise((res) => {
+      const playing = new Promise((res, rej) => {
         const on = (e) => { for (const el of p.els) el.removeEventListener('playing', on); res(performance.now() - t0); };
         for (const el of p.els) el.addEventListener('playing', on);
+        setTimeout(() => rej(new Error(`track ${i} did not start playing within 20 s`)), 20000);
       });
       btn.click();
       return playing;
