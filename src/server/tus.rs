@@ -175,11 +175,7 @@ fn progress(status: StatusCode, offset: u64, info: &UploadInfo, track: Option<i6
 /// `HEAD /api/v1/uploads/{id}`: the offset to resume from.
 pub async fn head(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Response> {
     let (info, offset) = load(&s, u.id, &id).await?;
-    // Every byte arrived but the server stopped before ingesting: finish it now, or the
-    // client (which sees a complete upload) would never get its track.
-    if offset == info.length && s.uploads.outcome(&id).is_none() {
-        let _ = finish(&s, &u, &info).await;
-    }
+    settle(&s, &u, &info, offset).await?;
     let mut resp = StatusCode::OK.into_response();
     let h = resp.headers_mut();
     h.insert("upload-offset", HeaderValue::from(offset));
@@ -197,11 +193,7 @@ pub async fn head(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Pa
 /// `GET /api/v1/uploads/{id}`: progress and outcome as JSON (not part of tus).
 pub async fn status(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Response> {
     let (info, offset) = load(&s, u.id, &id).await?;
-    let mut outcome = s.uploads.outcome(&id);
-    if outcome.is_none() && offset == info.length {
-        let _ = finish(&s, &u, &info).await;
-        outcome = s.uploads.outcome(&id);
-    }
+    let outcome = settle(&s, &u, &info, offset).await?;
     let mut body = json!({
         "id": info.id, "filename": info.file_name, "offset": offset, "length": info.length,
         "expires_at": info.expires_at, "state": "uploading",
@@ -378,9 +370,30 @@ async fn append(s: &AppState, u: &User, info: &UploadInfo, offset: u64, headers:
     Ok((info.length, Some(track)))
 }
 
+/// What became of an upload, if it is finished (read off the executor).
+async fn outcome_of(s: &AppState, id: &str) -> ApiResult<Option<Outcome>> {
+    let (uploads, id) = (s.uploads.clone(), id.to_string());
+    blocking(move || Ok(uploads.outcome(&id))).await
+}
+
+/// The outcome of an upload, ingesting it first when every byte arrived but the server
+/// stopped before ingesting (the client, seeing a complete upload, would otherwise never
+/// get its track). A request holding the upload is finishing it already: left to it.
+async fn settle(s: &AppState, u: &User, info: &UploadInfo, offset: u64) -> ApiResult<Option<Outcome>> {
+    let outcome = outcome_of(s, &info.id).await?;
+    if outcome.is_some() || offset < info.length {
+        return Ok(outcome);
+    }
+    if let Ok(_lock) = Lock::take(s, &info.id) {
+        let _ = finish(s, u, info).await;
+    }
+    outcome_of(s, &info.id).await
+}
+
 /// Ingests a complete upload once, recording the outcome; returns the track or the error.
+/// The caller holds the upload's [`Lock`].
 async fn finish(s: &AppState, u: &User, info: &UploadInfo) -> ApiResult<(StatusCode, i64)> {
-    match s.uploads.outcome(&info.id) {
+    match outcome_of(s, &info.id).await? {
         Some(Outcome::Track { id, created }) => return Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, id)),
         Some(Outcome::Rejected { status, code, message }) => {
             return Err(ApiError::Recorded(StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY), code, message));
