@@ -101,7 +101,8 @@ impl Ingest {
     ///
     /// The file is stored as parts: its tag-bearing head and tail, and the coded audio
     /// between them ([`layout::audio_region`]), so that copies differing only in tags share
-    /// the audio blob. One pass over the bytes stages every part and hashes the whole file.
+    /// the audio blob. The parts are staged (BLAKE3 each) while a second thread takes the
+    /// whole file's SHA-256.
     pub fn prepare(&self, path: &Path, user: UserId, file_name: &str, source: Option<SourceFile>, folder: Option<String>) -> Result<Prepared, IngestError> {
         let read_err = |source| IngestError::Read { path: path.to_path_buf(), source };
         let meta = std::fs::metadata(path).map_err(read_err)?;
@@ -130,8 +131,6 @@ impl Ingest {
             Input::File(p) => Box::new(std::fs::File::open(p).map_err(read_err)?),
             other => other.reader().map_err(read_err)?,
         };
-        // Two passes over the (cached) bytes at once: one stages the parts, the other hashes
-        // the whole file, so hashing does not add to the time on a machine with two cores.
         // Two passes over the (cached) bytes at once: this thread stages the parts (each
         // hashed with BLAKE3, which also names the file: `Part::identity`), the other takes
         // the SHA-256 of the whole file that instant uploads look files up by.
@@ -230,12 +229,12 @@ impl Ingest {
         }
         let _shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let t0 = std::time::Instant::now();
-        self.store.commit(staged)?;
+        let committed: std::collections::HashSet<ContentHash> = self.store.commit(staged)?.into_iter().map(|c| c.hash).collect();
         tracing::debug!(took = ?t0.elapsed(), "store commit");
-        // Parts the store already had (an instant upload, or a file another user stored)
-        // must still be there: a delete that freed them has finished (the gate), so check.
+        // Parts not staged here (an instant upload refers to stored ones) must still be
+        // there: a delete that freed them has finished (the gate), so check.
         for t in &tracks {
-            for p in &t.media.parts {
+            for p in t.media.parts.iter().filter(|p| !committed.contains(&p.hash)) {
                 if !self.store.exists(&p.hash)? {
                     return Err(IngestError::Store(StoreError::NotFound(p.hash)));
                 }
@@ -266,8 +265,7 @@ impl Ingest {
             if self.catalog.blob_referenced(h)? {
                 continue;
             }
-            let len = self.store.open(h).map(|r| r.len()).unwrap_or(0);
-            if self.store.delete(h)? {
+            if let Some(len) = delete_counted(self.store.as_ref(), h)? {
                 n += 1;
                 bytes += len;
             }
@@ -358,11 +356,16 @@ pub fn sweep_orphans(store: &dyn BlobStore, catalog: &dyn Catalog, min_age: std:
         if !old_enough {
             continue;
         }
-        let len = store.open(&h).map(|r| r.len()).unwrap_or(0);
-        if store.delete(&h)? {
+        if let Some(len) = delete_counted(store, &h)? {
             n += 1;
             bytes += len;
         }
     }
     Ok((n, bytes))
+}
+
+/// Deletes a blob; its length if it was there.
+fn delete_counted(store: &dyn BlobStore, h: &ContentHash) -> Result<Option<u64>, IngestError> {
+    let len = store.open(h).map(|r| r.len()).unwrap_or(0);
+    Ok(store.delete(h)?.then_some(len))
 }
