@@ -652,7 +652,7 @@ const player = {
   async load(slot, track) {
     const urls = await api(`/tracks/${track.id}/playback`);
     const el = this.els[slot];
-    if (this.hls[slot]) { this.hls[slot].destroy(); this.hls[slot] = null; }
+    this.release(slot, false);
     const mode = this.mode();
     if (mode === 'hls-opus' || mode === 'hls-aac') {
       // No bandwidth probe before the first segment (it costs a fragment and a timer tick,
@@ -671,6 +671,12 @@ const player = {
     } else if (mode === 'native') el.src = urls.hls;
     else el.src = urls.stream.aac;
     el.volume = store.volume;
+  },
+
+  // Frees a slot's hls.js instance, and its source unless it is about to get a new one.
+  release(slot, clearSource = true) {
+    if (this.hls[slot]) { this.hls[slot].destroy(); this.hls[slot] = null; }
+    if (clearSource) this.els[slot].removeAttribute('src');
   },
 
   playList(tracks, start, shuffle = false) {
@@ -703,8 +709,7 @@ const player = {
   dropPrepared() {
     if (!this.prepared) return;
     const slot = this.prepared.slot;
-    if (this.hls[slot]) { this.hls[slot].destroy(); this.hls[slot] = null; }
-    this.els[slot].removeAttribute('src');
+    this.release(slot);
     this.prepared = null;
   },
   async go(pos) {
@@ -719,7 +724,7 @@ const player = {
     const track = this.current;
     this.showTrack(track);
     const other = 1 - this.active;
-    if (!ready && this.hls[other]) { this.hls[other].destroy(); this.hls[other] = null; }
+    if (!ready) this.release(other, false);
     try {
       if (!ready) await this.load(this.active, track);
       if (this.current !== track) return;
@@ -727,8 +732,7 @@ const player = {
     } catch (e) {
       if (e.name !== 'AbortError') announce(`Cannot play ${track.title}: ${e.message}`);
     }
-    if (this.hls[other]) { this.hls[other].destroy(); this.hls[other] = null; }
-    this.els[other].removeAttribute('src');
+    this.release(other);
   },
   // The next track is loaded on the idle element before this one ends, so the switch is
   // immediate.
@@ -751,8 +755,7 @@ const player = {
     if (this.audio.paused) this.audio.play().catch(() => {}); else this.audio.pause();
   },
   stop() {
-    for (const el of this.els) { el.pause(); el.removeAttribute('src'); }
-    this.hls.forEach((x, i) => { if (x) { x.destroy(); this.hls[i] = null; } });
+    for (const [i, el] of this.els.entries()) { el.pause(); this.release(i); }
     this.queue = []; this.order = []; this.pos = -1; this.prepared = null;
   },
   showTrack(t) {
@@ -839,7 +842,12 @@ $('#next').addEventListener('click', () => player.next());
 $('#prev').addEventListener('click', () => player.prev());
 $('#seek').addEventListener('input', (e) => { player.audio.currentTime = Number(e.target.value); });
 $('#volume').value = store.volume;
-$('#volume').addEventListener('input', (e) => { store.volume = Number(e.target.value); for (const el of player.els) el.volume = store.volume; });
+function setVolume(v) {
+  store.volume = Math.min(1, Math.max(0, v));
+  for (const el of player.els) el.volume = store.volume;
+  $('#volume').value = store.volume;
+}
+$('#volume').addEventListener('input', (e) => setVolume(Number(e.target.value)));
 $('#quality').value = store.quality;
 $('#quality').addEventListener('change', (e) => {
   store.quality = e.target.value;
@@ -895,8 +903,8 @@ document.addEventListener('keydown', (e) => {
   if (e.key === ' ' && !t.closest('button, a')) { e.preventDefault(); player.toggle(); }
   else if (e.key === 'ArrowRight') { player.audio.currentTime += 10; }
   else if (e.key === 'ArrowLeft') { player.audio.currentTime = Math.max(0, player.audio.currentTime - 10); }
-  else if (e.key === 'ArrowUp') { e.preventDefault(); store.volume = Math.min(1, store.volume + 0.05); for (const el of player.els) el.volume = store.volume; $('#volume').value = store.volume; }
-  else if (e.key === 'ArrowDown') { e.preventDefault(); store.volume = Math.max(0, store.volume - 0.05); for (const el of player.els) el.volume = store.volume; $('#volume').value = store.volume; }
+  else if (e.key === 'ArrowUp') { e.preventDefault(); setVolume(store.volume + 0.05); }
+  else if (e.key === 'ArrowDown') { e.preventDefault(); setVolume(store.volume - 0.05); }
 });
 
 // For tests and diagnostics: what the page plays and how.
