@@ -73,7 +73,7 @@ impl App {
     }
 
     pub fn state(&self) -> AppState {
-        AppState {
+        AppState::new(server::Services {
             accounts: self.accounts.clone(),
             catalog: self.catalog.clone(),
             store: self.store.clone(),
@@ -98,7 +98,7 @@ impl App {
             uploads: self.uploads.clone(),
             tus_locks: Arc::default(),
             challenges: Arc::default(),
-        }
+        })
     }
 
     /// Binds the configured address (port 0 picks one).
@@ -137,7 +137,12 @@ impl App {
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a listener
         // holding a long progressive stream must not keep the process alive.
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
+        let limits = server::listen::Limits {
+            workers: self.config.http.workers,
+            max_connections: self.config.http.max_connections,
+            header_timeout: std::time::Duration::from_secs(self.config.http.header_timeout_secs),
+        };
+        let serve = server::listen::serve(listener, router, limits, async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });

@@ -20,6 +20,7 @@ pub struct Config {
     pub bind: String,
     /// Default log filter when `RUST_LOG` is unset.
     pub log: String,
+    pub http: HttpConfig,
     pub auth: AuthConfig,
     pub import: ImportConfig,
     pub covers: CoverConfig,
@@ -27,6 +28,18 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// The HLS bitrate ladder, in the order the master playlist lists it.
     pub ladder: Vec<LadderRung>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Threads serving connections; 0 means one per core.
+    pub workers: usize,
+    /// Open connections at most; the next one waits in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request head, and may stay idle between
+    /// requests, before it is closed.
+    pub header_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +117,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             bind: "127.0.0.1:4747".into(),
             log: "info".into(),
+            http: HttpConfig::default(),
             auth: AuthConfig::default(),
             import: ImportConfig::default(),
             covers: CoverConfig::default(),
@@ -116,6 +130,12 @@ impl Default for Config {
                 LadderRung { codec: "opus".into(), kbps: 128 },
             ],
         }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { workers: 0, max_connections: 4096, header_timeout_secs: 30 }
     }
 }
 
@@ -191,6 +211,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.import.batch_size == 0 {
             return Err(ConfigError::Value("import.batch_size must be at least 1".into()));
+        }
+        if self.http.max_connections == 0 || self.http.header_timeout_secs == 0 {
+            return Err(ConfigError::Value("http.max_connections and http.header_timeout_secs must be at least 1".into()));
         }
         if self.covers.max_size < 16 {
             return Err(ConfigError::Value("covers.max_size must be at least 16".into()));

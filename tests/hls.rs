@@ -341,7 +341,7 @@ fn cache_single_flight_budget_and_dedup_across_users() {
     assert!(metric(&s, "tonearm_segment_cache_evictions_total") > 0);
     // Segments are immutable and revalidate without an encode.
     let r = s.get(&ta, &format!("/hls/{ida}/aac-96/1.m4s"));
-    assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(r.headers()["cache-control"], "private, max-age=31536000, immutable");
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
     let r = s.http.get(s.url(&format!("/hls/{ida}/aac-96/1.m4s"))).bearer_auth(&ta).header("If-None-Match", &etag).send().unwrap();
     assert_eq!(r.status(), 304);
@@ -598,4 +598,89 @@ fn he_aac_sources_play_at_full_speed_and_bandwidth() {
         eprintln!("{what} through opus-128: 12-16 kHz band at {ratio_db:.1} dB relative to the 1 kHz tone (source: -3.5 dB)");
         assert!(ratio_db > -20.0, "{what}: the SBR band is missing: {ratio_db:.1} dB");
     }
+}
+
+/// What a CDN or shared proxy in front of the server may keep: bearer-authorised answers are
+/// private (and keyed by the header in a browser's cache), signed-URL media is public but no
+/// longer than its grant, playlists are revalidated; every rung's media playlist obeys
+/// RFC 8216's target-duration rule and names its media sequence.
+#[test]
+fn cache_headers_per_auth_mode_and_route_and_playlists_per_rfc8216() {
+    // 90 s: the tail is merged into a 4.56 s last segment (EXTINF rounds to 5).
+    let (env, _) = setup(false, |d| tone_wav(&d.join("tone.wav"), 90.0, 44_100));
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
+    let play = s.json(&tok, &format!("/api/v1/tracks/{id}/playback"));
+    let expires = play["expires_at"].as_i64().unwrap();
+    let signed_q = play["hls"].as_str().unwrap().split_once('?').unwrap().1.to_string();
+    let header = |r: &reqwest::blocking::Response, h: &str| r.headers().get(h).map(|v| v.to_str().unwrap().to_string());
+    let public_media = |cc: &str| {
+        let age: i64 = cc.strip_prefix("public, max-age=").and_then(|r| r.strip_suffix(", immutable")).unwrap_or_else(|| panic!("{cc}")).parse().unwrap();
+        let left = expires - common::now_unix();
+        assert!(age <= left && age >= left - 60, "signed media kept {age} s, the grant has {left} s");
+    };
+    for rung in ["aac-96", "aac-192", "opus-64", "opus-128"] {
+        for (route, kind) in [
+            ("master.m3u8".to_string(), "playlist"),
+            (format!("{rung}/index.m3u8"), "playlist"),
+            (format!("{rung}/init.mp4"), "media"),
+            (format!("{rung}/0.m4s"), "media"),
+            (format!("{rung}/23.m4s"), "media"),
+        ] {
+            let path = format!("/hls/{id}/{route}");
+            // Bearer.
+            let r = s.get(&tok, &path);
+            assert_eq!(r.status(), 200, "{path}");
+            let cc = header(&r, "cache-control").unwrap();
+            assert_eq!(header(&r, "vary").as_deref(), Some("authorization"), "{path}");
+            match kind {
+                "playlist" => assert_eq!(cc, "private, no-cache", "{path}"),
+                _ => assert_eq!(cc, "private, max-age=31536000, immutable", "{path}"),
+            }
+            let etag = header(&r, "etag");
+            let body = r.bytes().unwrap();
+            if kind == "media" {
+                // A revalidation carries the same caching headers.
+                let r = s.http.get(s.url(&path)).bearer_auth(&tok).header("If-None-Match", etag.unwrap()).send().unwrap();
+                assert_eq!(r.status(), 304);
+                assert_eq!(header(&r, "cache-control").unwrap(), cc);
+                assert_eq!(header(&r, "vary").as_deref(), Some("authorization"));
+            }
+            // Signed.
+            let r = s.http.get(s.url(&format!("{path}?{signed_q}"))).send().unwrap();
+            assert_eq!(r.status(), 200, "{path} signed");
+            let cc = header(&r, "cache-control").unwrap();
+            match kind {
+                "playlist" => assert_eq!(cc, "public, max-age=60", "{path}"),
+                _ => public_media(&cc),
+            }
+            assert!(header(&r, "vary").is_none_or(|v| !v.contains("authorization")));
+            let signed_body = String::from_utf8_lossy(&r.bytes().unwrap()).into_owned();
+            if kind == "playlist" {
+                let uris: Vec<&str> = signed_body.lines().filter(|l| !l.starts_with('#') || l.starts_with("#EXT-X-MAP")).collect();
+                assert!(!uris.is_empty() && uris.iter().all(|l| l.contains(&signed_q)), "{signed_body}");
+            }
+            if route.ends_with("index.m3u8") {
+                // RFC 8216 §4.3.3.1 and a media sequence, on every rung.
+                let text = String::from_utf8(body.to_vec()).unwrap();
+                assert!(text.contains("\n#EXT-X-MEDIA-SEQUENCE:0\n"), "{text}");
+                let target: f64 = text.lines().find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:")).unwrap().parse().unwrap();
+                let extinf: Vec<f64> = text.lines().filter_map(|l| l.strip_prefix("#EXTINF:")).map(|d| d.trim_end_matches(',').parse().unwrap()).collect();
+                assert_eq!(extinf.len(), 24);
+                assert!(extinf.iter().all(|d| d.round() <= target), "{text}");
+                assert_eq!(target, 5.0);
+            }
+        }
+    }
+    // Originals and progressive streams are never shared.
+    let r = s.get(&tok, &format!("/api/v1/tracks/{id}/original"));
+    assert_eq!(header(&r, "cache-control").unwrap(), "private, max-age=31536000, immutable");
+    assert_eq!(header(&r, "vary").as_deref(), Some("authorization"));
+    let r = s.http.get(s.url(play["stream"]["opus"].as_str().unwrap())).send().unwrap();
+    assert_eq!(header(&r, "cache-control").unwrap(), "no-store");
+    // Errors are not cacheable as media.
+    let r = s.http.get(s.url(&format!("/hls/{id}/aac-96/0.m4s"))).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(header(&r, "cache-control").is_none_or(|c| !c.contains("public")));
 }

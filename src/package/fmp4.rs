@@ -262,9 +262,10 @@ fn mp4a_entry(w: &mut W, t: &TrackConfig, asc: &[u8], bitrate: u32) {
 pub fn media_segment(t: &TrackConfig, sequence: u32, base_time: u64, packets: &[Vec<u8>]) -> Vec<u8> {
     let payload: usize = packets.iter().map(Vec::len).sum();
     let mut w = W(Vec::with_capacity(payload + 128 + packets.len() * 4));
-    // 12 §8.16.2 Segment Type Box.
+    // 12 §8.16.2 Segment Type Box: a general media segment ('msdh', ISO/IEC 23009-1
+    // §6.3.4.2) and a CMAF segment ('cmfs'). Not 'msix', which promises a 'sidx'.
     w.boxed(b"styp", |w| {
-        w.bytes(b"msdh").u32(0).bytes(b"msdh").bytes(b"msix").bytes(b"cmfs");
+        w.bytes(b"msdh").u32(0).bytes(b"msdh").bytes(b"cmfs");
     });
     let moof_at = w.0.len();
     let mut data_offset_at = 0;

@@ -57,10 +57,6 @@ impl Timeline {
         (self.end(k) - self.start(k)) as f64 / f64::from(OUTPUT_RATE)
     }
 
-    pub fn max_segment_secs(&self) -> f64 {
-        (0..self.segment_count().min(2)).map(|k| self.duration_secs(k)).fold(0.0, f64::max)
-    }
-
     /// The segment that presents output sample `frame`.
     pub fn segment_at(&self, frame: u64) -> u32 {
         if frame < FIRST_UNITS * UNIT {

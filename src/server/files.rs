@@ -142,6 +142,7 @@ pub(super) fn serve_original(s: &AppState, t: &crate::catalog::Track, headers: &
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, mime_for(&t.container, &t.codec))
         .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
+        .header(header::VARY, "authorization")
         .header(header::CONTENT_DISPOSITION, content_disposition(&t.file_name));
     if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));

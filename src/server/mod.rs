@@ -13,6 +13,7 @@ mod files;
 mod instant;
 mod library;
 mod lists;
+pub mod listen;
 mod stream;
 pub mod throttle;
 mod tus;
@@ -39,11 +40,28 @@ use crate::store::BlobStore;
 pub use error::{ApiError, ApiResult};
 
 /// Tracks resolved for playback, per (user, track), with the time they were looked up.
-pub type PlaybackTracks = dashmap::DashMap<(crate::domain::UserId, crate::domain::TrackId), (Arc<crate::catalog::Track>, i64)>;
+pub type PlaybackTracks = dashmap::DashMap<(crate::domain::UserId, crate::domain::TrackId), (Arc<stream::Playable>, i64)>;
 
-/// Everything a handler may use. Cheap to clone.
+/// Everything a handler may use: one `Arc`, so the clone every request makes (extractors,
+/// middleware) is one atomic increment rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Services {
     pub accounts: Arc<Accounts>,
     pub catalog: Arc<dyn Catalog>,
     pub store: Arc<dyn BlobStore>,
@@ -112,14 +130,17 @@ pub fn router(state: AppState) -> Router {
         .route("/search", get(library::search))
         .route("/uploads/instant", post(instant::ask))
         .route("/uploads/instant/{challenge}", post(instant::prove))
-        .merge(
-            Router::new()
-                .route("/uploads", post(tus::create))
-                .route("/uploads/{id}", axum::routing::head(tus::head).get(tus::status).patch(tus::patch).delete(tus::terminate))
-                .layer(axum::middleware::map_response(tus::add_resumable_header)),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
+    // tus routes get their headers (and their OPTIONS answer) from layers of their own, so
+    // that no other request pays for them.
+    let tus = Router::new()
+        .route("/api/v1/uploads", post(tus::create))
+        .route("/api/v1/uploads/{id}", axum::routing::head(tus::head).get(tus::status).patch(tus::patch).delete(tus::terminate))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(tus::add_resumable_header))
+        .layer(cors())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), tus::options));
     Router::new()
         .route("/", get(web::asset))
         .route("/app.js", get(web::asset))
@@ -132,9 +153,10 @@ pub fn router(state: AppState) -> Router {
         .route("/hls/{track}/{rung}/{file}", get(stream::rendition))
         .nest("/api/v1", api)
         .fallback(not_found)
+        // Before the layers: a fallback set afterwards would not pass through them.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), tus::options))
+        .merge(tus)
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
         }))

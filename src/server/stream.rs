@@ -29,7 +29,6 @@ use crate::package::{FORMAT_VERSION, Rung, hls, progressive};
 use crate::signing::Grant;
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 #[derive(Deserialize, Default)]
 struct PlayQuery {
@@ -45,32 +44,81 @@ struct PlayQuery {
 fn parse_query(raw: &Option<String>) -> ApiResult<PlayQuery> {
     match raw {
         None => Ok(PlayQuery::default()),
-        Some(q) => serde_urlencoded_query(q),
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_request("bad_query", format!("malformed query string: {e}"))),
     }
 }
 
-fn serde_urlencoded_query(q: &str) -> ApiResult<PlayQuery> {
-    let uri: axum::http::Uri = format!("/?{q}").parse().map_err(|_| ApiError::bad_request("bad_query", "malformed query string"))?;
-    axum::extract::Query::<PlayQuery>::try_from_uri(&uri)
-        .map(|axum::extract::Query(v)| v)
-        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+/// How a playback request was authorised, which decides who may keep the answer.
+enum Access {
+    /// `Authorization: Bearer`: the URL alone does not open it, so no shared cache (CDN,
+    /// proxy) may store the answer, and a browser's own cache keys it by the header too.
+    Bearer,
+    /// A signed query: the URL carries the grant, so a shared cache may keep the answer
+    /// under that URL, but not past the grant's expiry. `query` is what children carry.
+    Signed { expires: i64, query: String },
 }
 
+const VARY_AUTH: HeaderValue = HeaderValue::from_static("authorization");
+
+impl Access {
+    fn child_query(&self) -> &str {
+        match self {
+            Access::Bearer => "",
+            Access::Signed { query, .. } => query,
+        }
+    }
+
+    /// `Cache-Control` (and `Vary`) for immutable media: init and segments.
+    fn media_headers(&self, b: axum::http::response::Builder) -> axum::http::response::Builder {
+        match self {
+            Access::Bearer => b
+                .header(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"))
+                .header(header::VARY, VARY_AUTH),
+            Access::Signed { expires, .. } => {
+                let left = (expires - now_unix()).max(0);
+                b.header(header::CACHE_CONTROL, format!("public, max-age={left}, immutable"))
+            }
+        }
+    }
+
+    /// `Cache-Control` (and `Vary`) for playlists: revalidated by bearer clients; a signed
+    /// playlist may be shared for a minute (within its grant).
+    fn playlist_headers(&self, b: axum::http::response::Builder) -> axum::http::response::Builder {
+        match self {
+            Access::Bearer => b.header(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")).header(header::VARY, VARY_AUTH),
+            Access::Signed { expires, .. } => {
+                let left = (expires - now_unix()).clamp(0, PLAYLIST_SHARED_SECS);
+                b.header(header::CACHE_CONTROL, format!("public, max-age={left}"))
+            }
+        }
+    }
+}
+
+/// How long a shared cache may keep a signed playlist.
+const PLAYLIST_SHARED_SECS: i64 = 60;
+
 /// Who may play `track`: the bearer token's user, or the user a valid signature names.
-/// Returns the user and the query string that children URLs must carry.
-async fn authorize(s: &AppState, headers: &HeaderMap, q: &PlayQuery, track: TrackId) -> ApiResult<(UserId, String)> {
+async fn authorize(s: &AppState, headers: &HeaderMap, q: &PlayQuery, track: TrackId) -> ApiResult<(UserId, Access)> {
     if let Some(user) = bearer_user(s, headers, true).await? {
-        return Ok((user.id, String::new()));
+        return Ok((user.id, Access::Bearer));
     }
     match (q.u, q.e, q.s.as_deref()) {
         (Some(user), Some(expires), Some(sig)) => {
             let grant = Grant { user, track, expires };
             s.signer.verify(&grant, sig, now_unix())?;
-            Ok((user, format!("u={user}&e={expires}&s={sig}")))
+            Ok((user, Access::Signed { expires, query: format!("u={user}&e={expires}&s={sig}") }))
         }
         (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
         _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
     }
+}
+
+/// A user's track as playback needs it: the catalog row, the pipeline's view of the
+/// original, and the start of every ETag of its renditions (computed once).
+pub struct Playable {
+    pub track: Track,
+    media: MediaRef,
+    etag_key: String,
 }
 
 /// How long a track looked up for playback is reused without asking the catalog: a player
@@ -79,14 +127,17 @@ const TRACK_CACHE_SECS: i64 = 10;
 const TRACK_CACHE_MAX: usize = 10_000;
 
 /// Track `id` of `user` (404 if it is not theirs), from a short-lived per-user cache.
-async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Arc<Track>> {
+async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Arc<Playable>> {
     let now = now_unix();
     if let Some(e) = s.playback_tracks.get(&(user, id))
         && now - e.1 < TRACK_CACHE_SECS {
             return Ok(e.0.clone());
         }
     let catalog = s.catalog.clone();
-    let t = Arc::new(blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?);
+    let track = blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?;
+    let media = media_ref(&track);
+    let etag_key = media.key.to_hex()[..32].to_string();
+    let t = Arc::new(Playable { track, media, etag_key });
     if s.playback_tracks.len() >= TRACK_CACHE_MAX {
         s.playback_tracks.retain(|_, (_, at)| now - *at < TRACK_CACHE_SECS);
     }
@@ -125,7 +176,7 @@ pub async fn playback(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
     let stream = |f: &str| format!("/api/v1/tracks/{id}/stream?format={f}&{q}");
     Ok(Json(json!({
         "track": id,
-        "duration": t.duration,
+        "duration": t.track.duration,
         "expires_at": expires,
         "hls": format!("/hls/{id}/master.m3u8?{q}"),
         "hls_aac": format!("/hls/{id}/master.m3u8?codecs=aac&{q}"),
@@ -140,7 +191,7 @@ pub async fn playback(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
 pub async fn master(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
     let q = parse_query(&raw)?;
-    let (user, child_q) = authorize(&s, &headers, &q, id).await?;
+    let (user, access) = authorize(&s, &headers, &q, id).await?;
     load_track(&s, user, id).await?;
     let rungs: Vec<Rung> = match q.codecs.as_deref() {
         None | Some("") => s.ladder.to_vec(),
@@ -158,14 +209,11 @@ pub async fn master(State(s): State<AppState>, Path(id): Path<String>, RawQuery(
     if rungs.is_empty() {
         return Err(ApiError::not_found("rendition for these codecs"));
     }
-    playlist_response(hls::master(&rungs, &child_q))
+    playlist_response(&access, hls::master(&rungs, access.child_query()))
 }
 
-fn playlist_response(body: Vec<u8>) -> ApiResult<Response> {
-    build(
-        Response::builder().header(header::CONTENT_TYPE, PLAYLIST).header(header::CACHE_CONTROL, "private, max-age=300"),
-        Body::from(body),
-    )
+fn playlist_response(access: &Access, body: Vec<u8>) -> ApiResult<Response> {
+    build(access.playlist_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST))), Body::from(body))
 }
 
 /// `GET /hls/{track}/{rung}/{index.m3u8 | init.mp4 | N.m4s}`.
@@ -177,12 +225,12 @@ pub async fn rendition(
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
     let q = parse_query(&raw)?;
-    let (user, child_q) = authorize(&s, &headers, &q, id).await?;
+    let (user, access) = authorize(&s, &headers, &q, id).await?;
     let rung = rung_in_ladder(&s, &rung)?;
     let t = load_track(&s, user, id).await?;
-    let m = media_ref(&t);
+    let m = &t.media;
     if file == "index.m3u8" {
-        return playlist_response(hls::media(&m.timeline(), &child_q));
+        return playlist_response(&access, hls::media(&m.timeline(), access.child_query()));
     }
     let index = if file == "init.mp4" {
         None
@@ -194,18 +242,17 @@ pub async fn rendition(
         && n >= m.timeline().segment_count() {
             return Err(ApiError::not_found(format!("segment {n}")));
         }
-    let name = index.map_or("init".to_string(), |n| n.to_string());
-    let etag = format!("\"{}-{}-{}-v{}\"", &m.key.to_hex()[..32], rung.id(), name, FORMAT_VERSION);
-    let b = Response::builder()
-        .header(header::CONTENT_TYPE, "audio/mp4")
-        .header(header::CACHE_CONTROL, IMMUTABLE)
-        .header(header::ETAG, &etag);
+    let etag = match index {
+        None => format!("\"{}-{}-init-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+        Some(n) => format!("\"{}-{}-{n}-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+    };
+    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("audio/mp4"))).header(header::ETAG, &etag);
     if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
     }
     let bytes = match index {
-        None => s.streamer.init(&m, rung).await?,
-        Some(n) => s.streamer.segment(&m, rung, n).await?,
+        None => s.streamer.init(m, rung).await?,
+        Some(n) => s.streamer.segment(m, rung, n).await?,
     };
     build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
 }
@@ -215,20 +262,21 @@ pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(
     let id = parse_id(&id, "track")?;
     let q = parse_query(&raw)?;
     let (user, _) = authorize(&s, &headers, &q, id).await?;
-    let t = load_track(&s, user, id).await?;
+    let p = load_track(&s, user, id).await?;
+    let t = &p.track;
     let offset = q.offset.unwrap_or(0.0);
     if !offset.is_finite() || offset < 0.0 || (offset > 0.0 && offset >= t.duration) {
         return Err(ApiError::bad_request("bad_offset", format!("offset must be between 0 and the duration ({:.3} s)", t.duration)));
     }
     let format = q.format.as_deref().unwrap_or("original");
     let codec = match format {
-        "original" | "raw" if offset == 0.0 => return serve_original(&s, &t, &headers).map(|mut r| {
+        "original" | "raw" if offset == 0.0 => return serve_original(&s, t, &headers).map(|mut r| {
             if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", t.duration)) {
                 r.headers_mut().insert("x-content-duration", v);
             }
             r
         }),
-        "original" | "raw" => return original_at(&s, &t, offset).await,
+        "original" | "raw" => return original_at(&s, &p, offset).await,
         other => Codec::parse(other).ok_or_else(|| ApiError::bad_request("bad_format", format!("unknown format {other:?}: use aac, opus, mp3 or original")))?,
     };
     let (default_kbps, range) = match codec {
@@ -240,7 +288,7 @@ pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(
     if !range.contains(&kbps) {
         return Err(ApiError::bad_request("bad_bitrate", format!("bitrate for {} must be {}-{} kbps", codec.name(), range.start(), range.end())));
     }
-    let m = media_ref(&t);
+    let m = p.media.clone();
     let plan = progressive::plan(&m.info, offset);
     transcode_response(&s, m, codec, kbps * 1000, plan).await
 }
@@ -248,13 +296,13 @@ pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(
 /// `format=original` with an offset: the original's own codec cannot be cut at any time
 /// without re-encoding, so the stream is transcoded in the closest format the client is
 /// sure to play (Opus for Opus/Vorbis originals, AAC for the rest).
-async fn original_at(s: &AppState, t: &Track, offset: f64) -> ApiResult<Response> {
-    let (codec, kbps) = match t.codec.as_str() {
+async fn original_at(s: &AppState, p: &Playable, offset: f64) -> ApiResult<Response> {
+    let (codec, kbps) = match p.track.codec.as_str() {
         "opus" | "vorbis" => (Codec::Opus, 160),
         "mp3" => (Codec::Mp3, 320),
         _ => (Codec::Aac, 256),
     };
-    let m = media_ref(t);
+    let m = p.media.clone();
     let plan = progressive::plan(&m.info, offset);
     transcode_response(s, m, codec, kbps * 1000, plan).await
 }

@@ -44,7 +44,8 @@ pub async fn add_resumable_header(mut resp: Response) -> Response {
 }
 
 /// `OPTIONS /api/v1/uploads[/{id}]`: what this server supports (no authentication needed).
-/// The CORS layer answers every `OPTIONS`; this wraps it and adds the tus headers.
+/// The CORS layer answers every `OPTIONS`; this wraps it (on the tus routes only) and adds
+/// the tus headers.
 pub async fn options(State(s): State<AppState>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let tus = req.method() == axum::http::Method::OPTIONS && req.uri().path().starts_with("/api/v1/uploads");
     let mut resp = next.run(req).await;

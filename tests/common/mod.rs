@@ -273,3 +273,8 @@ pub fn tone_wav(path: &Path, secs: f64, seed: u32) -> Vec<u8> {
     wav::write_wav(path, rate, 2, &samples);
     std::fs::read(path).unwrap()
 }
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
