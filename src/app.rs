@@ -133,7 +133,7 @@ impl App {
         let uploads = self.config.data_dir.join("uploads");
         let _ = std::fs::remove_dir_all(&uploads);
         std::fs::create_dir_all(&uploads).with_context(|| format!("creating {}", uploads.display()))?;
-        let router = server::router(self.state());
+        let app = Arc::new(server::Service::new(self.state()));
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a listener
         // holding a long progressive stream must not keep the process alive.
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -142,7 +142,7 @@ impl App {
             max_connections: self.config.http.max_connections,
             header_timeout: std::time::Duration::from_secs(self.config.http.header_timeout_secs),
         };
-        let serve = server::listen::serve(listener, router, limits, async move {
+        let serve = server::listen::serve(listener, app, limits, async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });

@@ -10,6 +10,7 @@
 
 mod lru;
 pub mod metrics;
+pub mod shm;
 
 use std::collections::HashMap;
 use std::io;
@@ -191,7 +192,7 @@ impl Streamer {
             .await
             .map_err(|e| StreamError::Failed(e.to_string()))?
             .map_err(|e| StreamError::Failed(e.to_string()))?;
-        let bytes = Bytes::from(bytes);
+        let bytes = shm::share(bytes);
         lock(&self.cache).insert(key, bytes.clone());
         Ok(bytes)
     }
@@ -232,6 +233,15 @@ impl Streamer {
         r
     }
 
+    /// Segment `k` of `rung` if it is in the cache (counted as a hit, and read-ahead follows
+    /// as after [`Streamer::segment`]); never starts an encode.
+    pub fn cached_segment(self: &Arc<Self>, m: &MediaRef, rung: Rung, k: u32) -> Option<Bytes> {
+        let b = lock(&self.cache).get(&Key::new(m.key, rung, k))?;
+        self.metrics.hits.fetch_add(1, Relaxed);
+        self.prefetch_after(m, rung, k);
+        Some(b)
+    }
+
     /// Registers every segment of `range` as in flight and queues one encoder session for
     /// them. The caller holds a job slot. Returns the waiter of the first segment.
     fn start_job(self: &Arc<Self>, inflight: &mut HashMap<Key, Waiter>, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>) -> Waiter {
@@ -263,7 +273,7 @@ impl Streamer {
         let started = Instant::now();
         let mut senders = senders.into_iter().peekable();
         let result = package::produce(&open, &m.ext, &m.info, &rung, range, &mut |k, bytes| {
-            let bytes = Bytes::from(bytes);
+            let bytes = shm::share(bytes);
             self.metrics.segments_encoded.fetch_add(1, Relaxed);
             self.metrics.segment_seconds.observe(started.elapsed().as_secs_f64());
             {

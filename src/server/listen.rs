@@ -9,22 +9,29 @@
 //! connection that does not send a complete request head within `header_timeout` (a
 //! slowloris, or a keep-alive connection left idle) is closed.
 //!
-//! Knows hyper and tokio; the application is the axum `Router` it is given.
+//! Hot segments kept in sealed memory files ([`crate::cache::shm`]) are written with
+//! `sendfile`, like nginx's static files, instead of being copied into each socket.
+//!
+//! Knows hyper and tokio; the application is the [`super::Service`] it is given.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tower::ServiceExt;
+
+/// Hot segments at most kept in files for `sendfile` (each holds a descriptor); the rest of
+/// the cache is ordinary memory, written with a copy.
+const SHARED_SEGMENTS: usize = 8192;
 
 /// Connection settings (from `[http]` in the config).
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +45,10 @@ pub struct Limits {
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks
 /// every connection to finish its current request, and returns once all have closed (the
 /// caller bounds how long it waits).
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-    raise_open_files_limit(limits.max_connections);
+pub async fn serve(listener: TcpListener, app: Arc<super::Service>, limits: Limits, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    // Sockets, plus one file per hot segment kept for sendfile, plus the store and catalog.
+    let files = raise_open_files_limit(limits.max_connections + SHARED_SEGMENTS + 512);
+    crate::cache::shm::set_capacity(files.saturating_sub(limits.max_connections + 512).min(SHARED_SEGMENTS));
     let workers = if limits.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { limits.workers };
     let (stop_tx, stop_rx) = watch::channel(false);
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -48,9 +57,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
     for i in 0..workers {
         let (tx, rx) = mpsc::channel::<Conn>(1024);
         queues.push(tx);
-        let (router, stop, header_timeout) = (router.clone(), stop_rx.clone(), limits.header_timeout);
+        let (app, stop, header_timeout) = (app.clone(), stop_rx.clone(), limits.header_timeout);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(format!("http-{i}")).build()?;
-        threads.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || rt.block_on(worker(rx, router, stop, header_timeout)))?);
+        threads.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || rt.block_on(worker(rx, app, stop, header_timeout)))?);
     }
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0usize;
@@ -101,27 +110,28 @@ struct Conn {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-async fn worker(mut rx: mpsc::Receiver<Conn>, router: Router, stop: watch::Receiver<bool>, header_timeout: Duration) {
+async fn worker(mut rx: mpsc::Receiver<Conn>, app: Arc<super::Service>, stop: watch::Receiver<bool>, header_timeout: Duration) {
     let mut conns = tokio::task::JoinSet::new();
     while let Some(conn) = rx.recv().await {
-        let (router, stop) = (router.clone(), stop.clone());
-        conns.spawn(connection(conn, router, stop, header_timeout));
+        let (app, stop) = (app.clone(), stop.clone());
+        conns.spawn(connection(conn, app, stop, header_timeout));
         // Reap finished connections so the set does not grow.
         while conns.try_join_next().is_some() {}
     }
     while conns.join_next().await.is_some() {}
 }
 
-async fn connection(conn: Conn, router: Router, mut stop: watch::Receiver<bool>, header_timeout: Duration) {
+async fn connection(conn: Conn, app: Arc<super::Service>, mut stop: watch::Receiver<bool>, header_timeout: Duration) {
     let Conn { tcp, peer, _permit } = conn;
     let Ok(tcp) = tokio::net::TcpStream::from_std(tcp) else { return };
-    let service = router.map_request(move |mut req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        req.map(axum::body::Body::new)
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(app.call(req).await) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
-    let c = http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+    let c = http.serve_connection(TokioIo::new(Socket(tcp)), service);
     let mut c = std::pin::pin!(c);
     tokio::select! {
         _ = c.as_mut() => {}
@@ -141,21 +151,109 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Lets the process hold `connections` sockets (plus files for the store and catalog):
-/// raises the soft open-files limit towards the hard one.
-fn raise_open_files_limit(connections: usize) {
-    let want = (connections as u64).saturating_add(256);
+/// Raises the soft open-files limit towards `want` (within the hard limit) and returns the
+/// limit in force.
+fn raise_open_files_limit(want: usize) -> usize {
+    let want = want as u64;
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                tracing::warn!("could not raise the open-files limit to {want}");
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < want {
+            let raised = libc::rlimit { rlim_cur: want.min(lim.rlim_max), rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
             }
         }
     }
     if lim.rlim_cur < want {
-        tracing::warn!(limit = lim.rlim_cur, "the open-files limit is below http.max_connections; raise it (ulimit -n)");
+        tracing::warn!(limit = lim.rlim_cur, wanted = want, "the open-files limit is low for http.max_connections; raise it (ulimit -n)");
+    }
+    lim.rlim_cur as usize
+}
+
+/// A connection's socket. Writes of bytes that live in a shared hot segment
+/// ([`crate::cache::shm`]) go out with `sendfile` (what precedes them, the response head,
+/// with `MSG_MORE` so that head and body still leave together); all else as usual.
+struct Socket(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for Socket {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl Socket {
+    /// Runs a non-blocking socket call when the socket is writable, waiting otherwise.
+    fn poll_io(&self, cx: &mut Context<'_>, mut f: impl FnMut(RawFd) -> isize) -> Poll<io::Result<usize>> {
+        use std::os::fd::AsRawFd;
+        let fd = self.0.as_raw_fd();
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_io(tokio::io::Interest::WRITABLE, || {
+                let n = f(fd);
+                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    fn poll_sendfile(&self, cx: &mut Context<'_>, file: RawFd, offset: u64, len: usize) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, |sock| {
+            let mut off = offset as libc::off_t;
+            // SAFETY: both descriptors are open (the file is held by the Bytes being
+            // written); the kernel writes only `off`.
+            unsafe { libc::sendfile(sock, file, &mut off, len) }
+        })
+    }
+
+    fn poll_send_more(&self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, |sock| {
+            // SAFETY: IoSlice is ABI-compatible with iovec on Unix; the message only
+            // borrows `bufs` for the call.
+            unsafe {
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+                msg.msg_iovlen = bufs.len() as _;
+                libc::sendmsg(sock, &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+            }
+        })
+    }
+}
+
+impl tokio::io::AsyncWrite for Socket {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match crate::cache::shm::lookup(buf) {
+            Some((file, off)) => self.poll_sendfile(cx, file, off, buf.len()),
+            None => Pin::new(&mut self.0).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        match bufs.iter().position(|b| crate::cache::shm::lookup(b).is_some()) {
+            None => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+            Some(0) => match crate::cache::shm::lookup(&bufs[0]) {
+                Some((file, off)) => self.poll_sendfile(cx, file, off, bufs[0].len()),
+                None => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+            },
+            // What comes before the segment (the head); the caller then writes the rest.
+            Some(k) => self.poll_send_more(cx, &bufs[..k]),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

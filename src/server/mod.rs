@@ -163,6 +163,68 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Response headers a cross-origin page may read.
+const EXPOSED: [axum::http::HeaderName; 14] = {
+    use axum::http::{HeaderName, header};
+    [
+        header::CONTENT_LENGTH,
+        header::CONTENT_RANGE,
+        header::ETAG,
+        header::RETRY_AFTER,
+        header::LOCATION,
+        HeaderName::from_static("x-content-duration"),
+        HeaderName::from_static("tus-resumable"),
+        HeaderName::from_static("tus-version"),
+        HeaderName::from_static("tus-extension"),
+        HeaderName::from_static("tus-max-size"),
+        HeaderName::from_static("upload-offset"),
+        HeaderName::from_static("upload-length"),
+        HeaderName::from_static("upload-expires"),
+        HeaderName::from_static("tonearm-track-id"),
+    ]
+};
+
+/// The service every connection runs: the warm lane for cached segments
+/// ([`stream::warm_segment`]), then the router for everything else.
+#[derive(Clone)]
+pub struct Service {
+    state: AppState,
+    router: Router,
+    /// What [`cors`] adds to a simple (non-preflight) response.
+    cors_headers: [(axum::http::HeaderName, axum::http::HeaderValue); 2],
+}
+
+impl Service {
+    pub fn new(state: AppState) -> Service {
+        let exposed = EXPOSED.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(",");
+        let cors_headers = [
+            (axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*")),
+            (
+                axum::http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                axum::http::HeaderValue::from_str(&exposed).unwrap_or(axum::http::HeaderValue::from_static("*")),
+            ),
+        ];
+        Service { router: router(state.clone()), state, cors_headers }
+    }
+
+    pub async fn call(&self, req: axum::http::Request<hyper::body::Incoming>) -> axum::response::Response {
+        use futures_util::FutureExt;
+        let warm = std::panic::AssertUnwindSafe(stream::warm_segment(&self.state, &req)).catch_unwind().await;
+        if let Ok(Some(mut r)) = warm {
+            let h = r.headers_mut();
+            for (k, v) in &self.cors_headers {
+                h.insert(k.clone(), v.clone());
+            }
+            return r;
+        }
+        use tower::ServiceExt;
+        match self.router.clone().oneshot(req.map(axum::body::Body::new)).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+}
+
 /// Browser players on other origins may fetch playlists, segments, streams and the API;
 /// credentials travel in the `Authorization` header or the signed query, never in cookies.
 fn cors() -> CorsLayer {
@@ -182,22 +244,7 @@ fn cors() -> CorsLayer {
             header::HeaderName::from_static("upload-checksum"),
             header::HeaderName::from_static("x-http-method-override"),
         ])
-        .expose_headers([
-            header::CONTENT_LENGTH,
-            header::CONTENT_RANGE,
-            header::ETAG,
-            header::RETRY_AFTER,
-            header::LOCATION,
-            header::HeaderName::from_static("x-content-duration"),
-            header::HeaderName::from_static("tus-resumable"),
-            header::HeaderName::from_static("tus-version"),
-            header::HeaderName::from_static("tus-extension"),
-            header::HeaderName::from_static("tus-max-size"),
-            header::HeaderName::from_static("upload-offset"),
-            header::HeaderName::from_static("upload-length"),
-            header::HeaderName::from_static("upload-expires"),
-            header::HeaderName::from_static("tonearm-track-id"),
-        ])
+        .expose_headers(EXPOSED)
         .max_age(std::time::Duration::from_secs(3600))
 }
 

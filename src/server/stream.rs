@@ -223,11 +223,7 @@ pub async fn rendition(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id, "track")?;
-    let q = parse_query(&raw)?;
-    let (user, access) = authorize(&s, &headers, &q, id).await?;
-    let rung = rung_in_ladder(&s, &rung)?;
-    let t = load_track(&s, user, id).await?;
+    let (access, t, rung) = resolve(&s, &id, &rung, raw.as_deref(), &headers).await?;
     let m = &t.media;
     if file == "index.m3u8" {
         return playlist_response(&access, hls::media(&m.timeline(), access.child_query()));
@@ -242,11 +238,7 @@ pub async fn rendition(
         && n >= m.timeline().segment_count() {
             return Err(ApiError::not_found(format!("segment {n}")));
         }
-    let etag = match index {
-        None => format!("\"{}-{}-init-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
-        Some(n) => format!("\"{}-{}-{n}-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
-    };
-    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("audio/mp4"))).header(header::ETAG, &etag);
+    let (b, etag) = media_response(&access, &t, rung, index);
     if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
     }
@@ -255,6 +247,56 @@ pub async fn rendition(
         Some(n) => s.streamer.segment(m, rung, n).await?,
     };
     build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
+}
+
+/// Who asks, for which of their tracks, in which rung (shared by [`rendition`] and
+/// [`warm_segment`]).
+async fn resolve(s: &AppState, id: &str, rung: &str, raw: Option<&str>, headers: &HeaderMap) -> ApiResult<(Access, Arc<Playable>, Rung)> {
+    let id = parse_id(id, "track")?;
+    let q = match raw {
+        None => PlayQuery::default(),
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_request("bad_query", format!("malformed query string: {e}")))?,
+    };
+    let (user, access) = authorize(s, headers, &q, id).await?;
+    let rung = rung_in_ladder(s, rung)?;
+    let t = load_track(s, user, id).await?;
+    Ok((access, t, rung))
+}
+
+/// The response head of an init (`index` None) or media segment, and its ETag.
+fn media_response(access: &Access, t: &Playable, rung: Rung, index: Option<u32>) -> (axum::http::response::Builder, String) {
+    let etag = match index {
+        None => format!("\"{}-{}-init-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+        Some(n) => format!("\"{}-{}-{n}-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+    };
+    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("audio/mp4"))).header(header::ETAG, &etag);
+    (b, etag)
+}
+
+/// The warm path, taken before the router: `GET /hls/{track}/{rung}/{n}.m4s` whose segment
+/// is already in the hot cache. The same rules as [`rendition`] (same authorisation, track
+/// lookup and headers); anything it cannot answer with a 200 or 304 from the cache (a
+/// miss, an error, another route) returns `None` and the router handles the request.
+pub async fn warm_segment(s: &AppState, req: &axum::http::Request<hyper::body::Incoming>) -> Option<Response> {
+    if req.method() != axum::http::Method::GET {
+        return None;
+    }
+    let mut path = req.uri().path().strip_prefix("/hls/")?.split('/');
+    let (id, rung, file) = (path.next()?, path.next()?, path.next()?);
+    let n: u32 = file.strip_suffix(".m4s")?.parse().ok()?;
+    if path.next().is_some() {
+        return None;
+    }
+    let (access, t, rung) = resolve(s, id, rung, req.uri().query(), req.headers()).await.ok()?;
+    if n >= t.media.timeline().segment_count() {
+        return None;
+    }
+    let (b, etag) = media_response(&access, &t, rung, Some(n));
+    if header_str(req.headers(), header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return build(b.status(StatusCode::NOT_MODIFIED), Body::empty()).ok();
+    }
+    let bytes = s.streamer.cached_segment(&t.media, rung, n)?;
+    build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes)).ok()
 }
 
 /// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
