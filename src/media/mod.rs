@@ -7,6 +7,7 @@
 
 pub mod cover;
 pub mod decode;
+pub mod guard;
 pub mod heaac;
 pub mod layout;
 mod mp4;

@@ -33,6 +33,10 @@ pub enum ProbeError {
     UnsupportedCodec(String),
     #[error("audio cannot be decoded: {0}")]
     Undecodable(String),
+    /// A header or tag structure no real file has (a sample rate of 0 or 4 GHz, chapter
+    /// frames nested hundreds deep): refused before it can cost memory or stack.
+    #[error("malformed file: {0}")]
+    Malformed(String),
     #[error("reading the file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -44,9 +48,29 @@ impl ProbeError {
             ProbeError::NotAudio(_) => "not_audio",
             ProbeError::UnsupportedCodec(_) => "unsupported_codec",
             ProbeError::Undecodable(_) => "undecodable",
+            ProbeError::Malformed(_) => "malformed",
             ProbeError::Io(_) => "io",
         }
     }
+}
+
+/// What real music uses, with room to spare: 8 kHz (telephone band) to 768 kHz (DXD and
+/// beyond), up to 16 channels, up to 100 hours in one file (audiobooks). A header outside
+/// these lies, and decoding, resampling and the playlist would scale with the lie.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=768_000;
+pub const MAX_CHANNELS: u16 = 16;
+pub const MAX_SECONDS: u64 = 100 * 3600;
+
+fn check_format(rate: Option<u32>, channels: Option<u16>) -> Result<(), ProbeError> {
+    if let Some(r) = rate
+        && !SAMPLE_RATES.contains(&r) {
+            return Err(ProbeError::Malformed(format!("sample rate {r} Hz is outside {}-{} Hz", SAMPLE_RATES.start(), SAMPLE_RATES.end())));
+        }
+    if let Some(c) = channels
+        && !(1..=MAX_CHANNELS).contains(&c) {
+            return Err(ProbeError::Malformed(format!("{c} channels (at most {MAX_CHANNELS})")));
+        }
+    Ok(())
 }
 
 /// Packets decoded to prove a file plays.
@@ -66,6 +90,7 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
     if len == 0 {
         return Err(ProbeError::Empty);
     }
+    super::guard::check(input).map_err(|e| ProbeError::Malformed(e.to_string()))?;
     let mut fmt = open_format(input, ext_hint)?;
     let container = fmt.format_info().short_name.to_string();
     let track = fmt
@@ -80,8 +105,10 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
         .get_audio_decoder(params.codec)
         .map(|d| d.codec.info.short_name.to_string())
         .ok_or_else(|| ProbeError::UnsupportedCodec(format!("{}", params.codec)))?;
-    let sample_rate = params.sample_rate.filter(|&r| r > 0);
-    let channels = params.channels.as_ref().map(|c| c.count() as u16).filter(|&c| c > 0);
+    // Before anything is decoded: buffers are sized from these.
+    check_format(params.sample_rate, params.channels.as_ref().map(|c| c.count().min(usize::from(u16::MAX)) as u16))?;
+    let sample_rate = params.sample_rate;
+    let channels = params.channels.as_ref().map(|c| c.count() as u16);
     let asc = params.extra_data.as_deref().unwrap_or(&[]);
     let check = if params.codec == CODEC_ID_AAC && heaac::is_he_aac(asc, sample_rate.unwrap_or(0)) {
         // HE-AAC: symphonia refuses explicit SBR and half-decodes implicit; FDK plays both.
@@ -95,6 +122,7 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
     };
     let sample_rate = sample_rate.or(check.rate).ok_or_else(|| ProbeError::Undecodable("no sample rate".into()))?;
     let channels = channels.or(check.channels).ok_or_else(|| ProbeError::Undecodable("no channels".into()))?;
+    check_format(Some(sample_rate), Some(channels))?;
     let mut damage = check.damage;
 
     let mut priming = track.delay.unwrap_or(0) as u64;
@@ -126,6 +154,9 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
     };
     if frames == 0 {
         return Err(ProbeError::Undecodable("no audio frames".into()));
+    }
+    if frames / u64::from(sample_rate) > MAX_SECONDS {
+        return Err(ProbeError::Malformed(format!("{} s long (at most {MAX_SECONDS} s)", frames / u64::from(sample_rate))));
     }
     let secs = frames as f64 / sample_rate as f64;
     Ok(AudioProps {
@@ -292,6 +323,7 @@ fn ends_early(fmt: &mut dyn FormatReader, track: &symphonia::core::formats::Trac
 
 /// Demuxes the whole stream and sums the packets' playable frames.
 fn count_frames(input: &Input, ext_hint: &str) -> Result<u64, ProbeError> {
+    super::guard::check(input).map_err(|e| ProbeError::Malformed(e.to_string()))?;
     let mut fmt = open_format(input, ext_hint)?;
     let track = fmt.default_track(TrackType::Audio).ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?;
     // The end trim is only trustworthy when the encoder stated its padding (LAME tag);

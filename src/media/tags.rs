@@ -35,6 +35,11 @@ pub fn read(input: &Input, max_cover: u64) -> (Tags, Option<EmbeddedCover>) {
 }
 
 fn read_inner(input: &Input, max_cover: u64) -> Result<(Tags, Option<EmbeddedCover>), lofty::error::FileParseError> {
+    // lofty recurses into nested chapter frames: a hostile tag is not read at all.
+    if let Err(e) = super::guard::check(input) {
+        tracing::debug!(?input, error = %e, "tags not read");
+        return Ok((Tags::default(), None));
+    }
     let file = input.reader()?;
     let opts = ParseOptions::new().parsing_mode(ParsingMode::Relaxed).read_properties(false);
     let tagged = Probe::new(BufReader::new(file)).options(opts).guess_file_type()?.read()?;
