@@ -4,18 +4,19 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
 
 use super::auth::AuthUser;
-use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
+use super::{Path, ApiError, ApiResult, AppState, Query, blocking, parse_id};
 use crate::catalog::CoverRef;
-use crate::domain::Part;
+use crate::domain::{ContentHash, Part};
 use crate::store::open_parts_range;
 use crate::media::cover;
 
@@ -185,7 +186,7 @@ pub async fn album_cover(State(s): State<AppState>, AuthUser(u): AuthUser, Path(
 }
 
 async fn serve_cover(s: &AppState, c: CoverRef, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {
-    let size = size.map(|n| n.clamp(16, s.cover_max_size));
+    let size = size.map(|n| cover::snap(n, s.cover_max_size));
     let etag = match size {
         Some(n) => format!("\"{}-{n}\"", c.hash.to_hex()),
         None => format!("\"{}\"", c.hash.to_hex()),
@@ -194,37 +195,93 @@ async fn serve_cover(s: &AppState, c: CoverRef, size: Option<u32>, headers: &Hea
     if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return base.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
     }
-    let store = s.store.clone();
-    let cache_dir = s.cover_cache.clone();
-    let hash = c.hash;
-    let (bytes, mime) = blocking(move || {
-        let mut original = Vec::new();
-        let read_original = |out: &mut Vec<u8>| -> ApiResult<()> {
-            store.open(&hash)?.read_to_end(out).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(())
-        };
-        match size {
-            None => {
-                read_original(&mut original)?;
-                Ok((original, c.mime))
-            }
-            Some(n) => {
-                let cached: PathBuf = cache_dir.join(format!("{}-{n}.jpg", hash.to_hex()));
-                if let Ok(b) = std::fs::read(&cached) {
-                    return Ok((b, "image/jpeg".to_string()));
-                }
-                read_original(&mut original)?;
-                let scaled = cover::scale_to_jpeg(&original, n)?;
-                write_atomic(&cached, &scaled);
-                Ok((scaled, "image/jpeg".to_string()))
-            }
+    let (bytes, mime) = match size {
+        None => {
+            let store = s.store.clone();
+            let hash = c.hash;
+            let original = blocking(move || {
+                let mut out = Vec::new();
+                store.open(&hash)?.read_to_end(&mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
+                Ok(out)
+            })
+            .await?;
+            (original, c.mime)
         }
-    })
-    .await?;
+        Some(n) => (scaled_cover(s, c.hash, n).await?, "image/jpeg".to_string()),
+    };
     base.header(header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")))
         .header(header::CONTENT_LENGTH, bytes.len())
         .body(Body::from(bytes))
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Cover scaling: one decode per image however many sizes and requests arrive at once
+/// (single flight per image, every served edge written from that decode), at most
+/// `slots` decodes at a time, and at most [`COVER_QUEUE`] requests waiting for one (more
+/// get 429 `busy`).
+#[derive(Default)]
+pub struct CoverWork {
+    inflight: dashmap::DashMap<ContentHash, Arc<tokio::sync::Mutex<()>>>,
+    slots: std::sync::OnceLock<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// Requests that may wait for a decode slot.
+const COVER_QUEUE: usize = 32;
+
+impl CoverWork {
+    fn slots(&self) -> &tokio::sync::Semaphore {
+        self.slots.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+    }
+}
+
+fn cover_file(dir: &std::path::Path, hash: &ContentHash, edge: u32) -> PathBuf {
+    dir.join(format!("{}-{edge}.jpg", hash.to_hex()))
+}
+
+async fn scaled_cover(s: &AppState, hash: ContentHash, edge: u32) -> ApiResult<Vec<u8>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = s.cover_cache.clone();
+    let read_cached = |dir: PathBuf| blocking(move || Ok(std::fs::read(cover_file(&dir, &hash, edge)).ok()));
+    if let Some(b) = read_cached(dir.clone()).await? {
+        return Ok(b);
+    }
+    let work = &s.cover_work;
+    if work.waiting.fetch_add(1, Relaxed) >= COVER_QUEUE {
+        work.waiting.fetch_sub(1, Relaxed);
+        return Err(ApiError::Busy(1));
+    }
+    let flight = work.inflight.entry(hash).or_default().clone();
+    let result = async {
+        let _one = flight.lock().await;
+        // Whoever held the lock before may have written it.
+        if let Some(b) = read_cached(dir.clone()).await? {
+            return Ok(b);
+        }
+        let _slot = work.slots().acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (store, max) = (s.store.clone(), s.cover_max_size);
+        blocking(move || {
+            let mut original = Vec::new();
+            store.open(&hash)?.read_to_end(&mut original).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let mut edges: Vec<u32> = cover::EDGES.iter().copied().filter(|&e| e <= max).collect();
+            if !edges.contains(&max) {
+                edges.push(max);
+            }
+            let mut wanted = None;
+            for (e, jpeg) in cover::scale_to_jpegs(&original, &edges)? {
+                write_atomic(&cover_file(&dir, &hash, e), &jpeg);
+                if e == edge {
+                    wanted = Some(jpeg);
+                }
+            }
+            wanted.ok_or_else(|| ApiError::Internal(format!("cover edge {edge} was not produced")))
+        })
+        .await
+    }
+    .await;
+    work.waiting.fetch_sub(1, Relaxed);
+    work.inflight.remove_if(&hash, |_, f| Arc::strong_count(f) <= 2);
+    result
 }
 
 /// Best effort: a cache write that fails only costs a re-scale next time.
