@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::catalog::{Catalog, CatalogError, User};
-use crate::domain::{ContentHash, now_unix};
+use crate::domain::{ContentHash, UserId, now_unix};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -44,6 +44,8 @@ pub struct Accounts {
     /// fetching segments does not hit SQLite for every request. Entries live
     /// [`SESSION_CACHE_SECS`]; logout and password changes in this process drop them at once.
     recent: dashmap::DashMap<[u8; 32], (User, i64)>,
+    /// Recently read grant keys (see [`Accounts::grant_key`]), with when.
+    grant_keys: dashmap::DashMap<UserId, (Option<u64>, i64)>,
 }
 
 /// How long a verified session is trusted without asking the catalog again. A session
@@ -96,7 +98,13 @@ pub fn token_key(token: &str) -> [u8; 32] {
 impl Accounts {
     pub fn new(catalog: Arc<dyn Catalog>, token_ttl_hours: u64) -> Result<Accounts> {
         let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
-        Ok(Accounts { catalog, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent: dashmap::DashMap::new() })
+        Ok(Accounts {
+            catalog,
+            token_ttl_secs,
+            dummy_hash: std::sync::OnceLock::new(),
+            recent: dashmap::DashMap::new(),
+            grant_keys: dashmap::DashMap::new(),
+        })
     }
 
     fn dummy_hash(&self) -> &str {
@@ -112,7 +120,19 @@ impl Accounts {
     pub fn set_password(&self, username: &str, password: &str) -> Result<()> {
         let hash = hash_password(password)?;
         self.catalog.set_password(username, &hash)?;
-        self.recent.retain(|_, (u, _)| u.username != username);
+        let mut ids = Vec::new();
+        self.recent.retain(|_, (u, _)| {
+            if u.username == username {
+                ids.push(u.id);
+            }
+            u.username != username
+        });
+        if let Some((u, _)) = self.catalog.user_by_name(username)? {
+            ids.push(u.id);
+        }
+        for id in ids {
+            self.grant_keys.remove(&id);
+        }
         Ok(())
     }
 
@@ -168,9 +188,38 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Forgets the cached sessions of a user whose access just changed.
-    pub fn forget_user(&self, id: crate::domain::UserId) {
+    /// Forgets the cached sessions and grant key of a user whose access just changed.
+    pub fn forget_user(&self, id: UserId) {
         self.recent.retain(|_, (u, _)| u.id != id);
+        self.grant_keys.remove(&id);
+    }
+
+    /// What a signed playback URL is bound to besides its user, track and expiry: a
+    /// fingerprint of the account's password hash, which every password change (the user's
+    /// own or an administrator's reset) replaces, so URLs signed before stop working; `None`
+    /// for a disabled or deleted account, whose URLs open nothing. Reads the catalog (call
+    /// from a blocking context) unless [`Accounts::recent_grant_key`] knows it.
+    pub fn grant_key(&self, id: UserId) -> Result<Option<u64>> {
+        let now = now_unix();
+        let user = self.catalog.list_users()?.into_iter().find(|u| u.id == id);
+        let key = match user {
+            Some(u) if !u.disabled => self.catalog.user_by_name(&u.username)?.map(|(_, hash)| {
+                let h = ContentHash::of(hash.as_bytes()).0;
+                u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+            }),
+            _ => None,
+        };
+        if self.grant_keys.len() >= SESSION_CACHE_MAX {
+            self.grant_keys.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
+        }
+        self.grant_keys.insert(id, (key, now));
+        Ok(key)
+    }
+
+    /// [`Accounts::grant_key`] read in the last [`SESSION_CACHE_SECS`], without blocking.
+    pub fn recent_grant_key(&self, id: UserId) -> Option<Option<u64>> {
+        let e = self.grant_keys.get(&id)?;
+        (now_unix() - e.1 < SESSION_CACHE_SECS).then_some(e.0)
     }
 
     /// The user of a session verified in the last [`SESSION_CACHE_SECS`], without blocking.

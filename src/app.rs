@@ -79,6 +79,7 @@ impl App {
             store: self.store.clone(),
             cover_cache: self.config.data_dir.join("cache/covers"),
             cover_max_size: self.config.covers.max_size,
+            cover_work: Arc::default(),
             streamer: self.streamer.clone(),
             signer: self.signer.clone(),
             ladder: self.ladder.clone(),

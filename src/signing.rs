@@ -27,20 +27,26 @@ pub enum SignError {
 }
 
 pub struct UrlSigner {
-    key: [u8; 32],
+    /// HMAC keyed once (its inner and outer pads hashed), cloned for each grant.
+    keyed: Hmac<Sha256>,
 }
 
-/// What a signed URL carries.
+/// What a signed URL carries, and what it is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
     pub user: UserId,
     pub track: TrackId,
     pub expires: i64,
+    /// The account state the grant was issued under (`Accounts::grant_key`): not in the
+    /// URL, but signed, so a password change or a disabled account ends the URL.
+    pub account: u64,
 }
 
 impl UrlSigner {
     pub fn new(key: [u8; 32]) -> UrlSigner {
-        UrlSigner { key }
+        // The key is 32 bytes; HMAC accepts any length, so this cannot fail.
+        let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+        UrlSigner { keyed }
     }
 
     /// Loads the secret from `path`, creating it (mode 0600) on first use.
@@ -50,7 +56,7 @@ impl UrlSigner {
             Ok(b) if b.len() == 32 => {
                 let mut key = [0u8; 32];
                 key.copy_from_slice(&b);
-                Ok(UrlSigner { key })
+                Ok(UrlSigner::new(key))
             }
             Ok(_) => Err(err(std::io::Error::other("expected exactly 32 bytes"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -64,16 +70,21 @@ impl UrlSigner {
                 let mut f = opts.open(&tmp).map_err(err)?;
                 f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
                 std::fs::rename(&tmp, path).map_err(err)?;
-                Ok(UrlSigner { key })
+                Ok(UrlSigner::new(key))
             }
             Err(e) => Err(err(e)),
         }
     }
 
     fn mac(&self, g: &Grant) -> Hmac<Sha256> {
-        // The key is 32 bytes; HMAC accepts any length, so this cannot fail.
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
-        m.update(format!("tonearm-play-v1|{}|{}|{}", g.user, g.track, g.expires).as_bytes());
+        use std::io::Write;
+        let mut m = self.keyed.clone();
+        let mut msg = [0u8; 128];
+        let mut w = &mut msg[..];
+        // Four integers fit in 128 bytes; a write that did not fit would fail to verify.
+        let _ = write!(w, "tonearm-play-v2|{}|{}|{}|{:016x}", g.user, g.track, g.expires, g.account);
+        let n = 128 - w.len();
+        m.update(&msg[..n]);
         m
     }
 
@@ -111,13 +122,15 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let s = UrlSigner::new([7; 32]);
-        let g = Grant { user: 1, track: 2, expires: 1000 };
+        let g = Grant { user: 1, track: 2, expires: 1000, account: 77 };
         let sig = s.sign(&g);
         assert!(s.verify(&g, &sig, 999).is_ok());
         assert!(matches!(s.verify(&g, &sig, 1001), Err(SignError::Expired)));
         assert!(matches!(s.verify(&Grant { track: 3, ..g }, &sig, 0), Err(SignError::Mismatch)));
         assert!(matches!(s.verify(&Grant { user: 9, ..g }, &sig, 0), Err(SignError::Mismatch)));
         assert!(matches!(s.verify(&Grant { expires: 5000, ..g }, &sig, 0), Err(SignError::Mismatch)));
+        // A new password (another account key) ends the grant.
+        assert!(matches!(s.verify(&Grant { account: 78, ..g }, &sig, 0), Err(SignError::Mismatch)));
         assert!(matches!(s.verify(&g, "zz", 0), Err(SignError::Malformed)));
         assert!(matches!(UrlSigner::new([8; 32]).verify(&g, &sig, 0), Err(SignError::Mismatch)));
     }

@@ -402,8 +402,13 @@ fn saturated_transcoding_answers_429_with_retry_after() {
 
 fn sign(data: &Path, user: i64, track: i64, expires: i64) -> String {
     let key = std::fs::read(data.join("secret.key")).unwrap();
+    // Grants are bound to the account's password hash (a fingerprint of it).
+    let db = rusqlite::Connection::open(data.join("tonearm.db")).unwrap();
+    let hash: String = db.query_row("SELECT password_hash FROM users WHERE id = ?1", [user], |r| r.get(0)).unwrap();
+    let h = blake3::hash(hash.as_bytes());
+    let account = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap());
     let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
-    m.update(format!("tonearm-play-v1|{user}|{track}|{expires}").as_bytes());
+    m.update(format!("tonearm-play-v2|{user}|{track}|{expires}|{account:016x}").as_bytes());
     m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -407,7 +407,7 @@ const views = {
   async upload() { show(uploader.view()); },
   async admin() {
     if (!me?.is_admin) return show(h('p', {}, 'Administrators only.'));
-    const [users, st] = await Promise.all([api('/admin/users'), api('/admin/storage')]);
+    const [{ items: users }, st] = await Promise.all([api('/admin/users'), api('/admin/storage')]);
     const usage = new Map(st.users.map((u) => [u.id, u]));
     const reload = () => views.admin();
     const act = (fn) => async () => { try { await fn(); reload(); } catch (e) { alert(e.message); } };

@@ -2,15 +2,14 @@
 //! and delete users and reset passwords (the same operations as `tonearm user ...`).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
 
 use super::auth::AuthUser;
 use super::dto::UserDto;
-use super::{ApiError, ApiResult, AppState, blocking, json_body, parse_id};
+use super::{Path, SmallBody, ApiError, ApiResult, AppState, blocking, json_body, parse_id};
 use crate::catalog::User;
 
 /// A signed-in administrator; anyone else gets 403.
@@ -32,17 +31,17 @@ struct ChangePassword {
 
 /// `POST /api/v1/me/password` `{"current_password","new_password"}`: 204; every session of
 /// the user ends, this one included.
-pub async fn change_own_password(State(s): State<AppState>, AuthUser(u): AuthUser, body: Bytes) -> ApiResult<StatusCode> {
+pub async fn change_own_password(State(s): State<AppState>, AuthUser(u): AuthUser, SmallBody(body): SmallBody) -> ApiResult<StatusCode> {
     let b: ChangePassword = json_body(&body, r#"{"current_password": ..., "new_password": ...}"#)?;
     let accounts = s.accounts.clone();
     blocking(move || Ok(accounts.change_password(&u.username, &b.current_password, &b.new_password)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/admin/users`.
-pub async fn list_users(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<Vec<UserDto>>> {
+/// `GET /api/v1/admin/users`: `{"items": [...], "total": N}`, like every list.
+pub async fn list_users(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<super::dto::ListDto<UserDto>>> {
     let users = blocking(move || Ok(s.catalog.list_users()?)).await?;
-    Ok(Json(users.iter().map(UserDto::from).collect()))
+    Ok(Json(super::dto::ListDto { total: users.len() as u64, items: users.iter().map(UserDto::from).collect() }))
 }
 
 #[derive(Deserialize)]
@@ -54,7 +53,7 @@ struct NewUser {
 }
 
 /// `POST /api/v1/admin/users` `{"username","password","admin"}`: 201 with the user.
-pub async fn create_user(State(s): State<AppState>, _: AdminUser, body: Bytes) -> ApiResult<(StatusCode, Json<UserDto>)> {
+pub async fn create_user(State(s): State<AppState>, _: AdminUser, SmallBody(body): SmallBody) -> ApiResult<(StatusCode, Json<UserDto>)> {
     let b: NewUser = json_body(&body, r#"{"username": ..., "password": ..., "admin": false}"#)?;
     let accounts = s.accounts.clone();
     let u = blocking(move || Ok(accounts.create_user(&b.username, &b.password, b.admin)?)).await?;
@@ -72,11 +71,12 @@ struct ResetPassword {
 }
 
 /// `PUT /api/v1/admin/users/{id}/password` `{"password"}`: 204; the user's sessions end.
-pub async fn reset_password(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+pub async fn reset_password(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, SmallBody(body): SmallBody) -> ApiResult<StatusCode> {
     let b: ResetPassword = json_body(&body, r#"{"password": ...}"#)?;
     let u = user_by_id(&s, parse_id(&id, "user")?).await?;
     let accounts = s.accounts.clone();
     blocking(move || Ok(accounts.set_password(&u.username, &b.password)?)).await?;
+    s.playback_tracks.retain(|(user, _), _| *user != u.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -94,6 +94,9 @@ pub async fn delete_user(State(s): State<AppState>, _: AdminUser, Path(id): Path
         Ok(())
     })
     .await?;
+    // Their sessions and resolved tracks end now, not when the caches expire.
+    s.accounts.forget_user(u.id);
+    s.playback_tracks.retain(|(user, _), _| *user != u.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -118,7 +121,7 @@ pub async fn storage(State(s): State<AppState>, _: AdminUser) -> ApiResult<Json<
 /// `PATCH /api/v1/admin/users/{id}` `{"disabled"?: bool, "quota_bytes"?: number | null}`:
 /// disabling ends the user's sessions; `null` removes the quota. 204. The last enabled
 /// administrator cannot be disabled.
-pub async fn update_user(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+pub async fn update_user(State(s): State<AppState>, _: AdminUser, Path(id): Path<String>, SmallBody(body): SmallBody) -> ApiResult<StatusCode> {
     let u = user_by_id(&s, parse_id(&id, "user")?).await?;
     let v: serde_json::Value = json_body(&body, r#"{"disabled"?: true|false, "quota_bytes"?: bytes|null}"#)?;
     let disabled = match v.get("disabled") {
@@ -143,5 +146,6 @@ pub async fn update_user(State(s): State<AppState>, _: AdminUser, Path(id): Path
     })
     .await?;
     s.accounts.forget_user(id);
+    s.playback_tracks.retain(|(user, _), _| *user != id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,6 @@
 //! login uses, and the login/logout/me handlers.
 
 use axum::Json;
-use axum::body::Bytes;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dto::UserDto;
-use super::{ApiError, ApiResult, AppState, blocking, json_body};
+use super::{SmallBody, ApiError, ApiResult, AppState, blocking, json_body};
 use crate::catalog::User;
 
 /// The signed-in user, from `Authorization: Bearer <token>`.
@@ -59,7 +58,7 @@ struct LoginBody {
 /// `curl -d` sends a form type). Answers `{"token", "expires_at", "user"}`.
 /// Failed attempts are throttled per username and per address (see `throttle`): a locked
 /// out name or address gets 429 with `Retry-After`.
-pub async fn login(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn login(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, SmallBody(body): SmallBody) -> ApiResult<Json<Value>> {
     let body: LoginBody = json_body(&body, r#"{"username": ..., "password": ...}"#)?;
     let (limits, addr) = (state.login_limits, Some(peer.ip()));
     if let Err(wait) = state.login_throttle.check(&limits, &body.username, addr) {

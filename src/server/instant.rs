@@ -12,8 +12,7 @@
 use std::io::Read;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::auth::AuthUser;
 use super::dto::TrackDto;
 use super::upload::{add_stored, clean_name};
-use super::{ApiError, ApiResult, AppState, blocking, json_body};
+use super::{Path, SmallBody, ApiError, ApiResult, AppState, blocking, json_body};
 use crate::catalog::NewMedia;
 use crate::domain::{UserId, now_unix};
 use crate::store::open_parts_range;
@@ -73,7 +72,7 @@ fn random_below(n: u64) -> u64 {
 }
 
 /// `POST /api/v1/uploads/instant`
-pub async fn ask(State(s): State<AppState>, AuthUser(u): AuthUser, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn ask(State(s): State<AppState>, AuthUser(u): AuthUser, SmallBody(body): SmallBody) -> ApiResult<Json<Value>> {
     let a: Ask = json_body(&body, "{\"sha256\": hex, \"size\": bytes, \"filename\": name}")?;
     let sha = hex32(&a.sha256).ok_or_else(|| ApiError::bad_request("bad_hash", "sha256 must be 64 hex digits"))?;
     let filename = clean_name(&a.filename).ok_or_else(|| ApiError::bad_request("bad_filename", "filename is empty or not a name"))?;
@@ -104,7 +103,7 @@ pub async fn ask(State(s): State<AppState>, AuthUser(u): AuthUser, body: Bytes) 
 }
 
 /// `POST /api/v1/uploads/instant/{challenge}`
-pub async fn prove(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<TrackDto>)> {
+pub async fn prove(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, SmallBody(body): SmallBody) -> ApiResult<(StatusCode, Json<TrackDto>)> {
     let p: Proof = json_body(&body, "{\"proofs\": [hex SHA-256 of each range]}")?;
     // Single use: taken out whatever the outcome. Someone else's is as good as missing.
     let c = match s.challenges.remove_if(&id, |_, c| c.user == u.id) {

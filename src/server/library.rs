@@ -1,12 +1,12 @@
 //! Library reads as JSON, always scoped to the signed-in user.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 use super::auth::AuthUser;
 use super::dto::{self, AlbumDetailDto, AlbumDto, ArtistDetailDto, ArtistDto, ListDto, SearchDto, TrackDto};
-use super::{ApiError, ApiResult, AppState, Query, blocking, parse_id};
+use super::{Path, ApiError, ApiResult, AppState, Query, blocking, parse_id};
 use crate::catalog::{AlbumSort, Page, TagEdit};
 
 #[derive(Deserialize)]
@@ -60,7 +60,7 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
 
 /// `PATCH /api/v1/tracks/{id}`: edits the track's tags in this user's library only (the
 /// stored file, and anyone else's copy of it, stay as they are). Answers the updated track.
-pub async fn edit_track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<TrackDto>> {
+pub async fn edit_track(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, super::SmallBody(body): super::SmallBody) -> ApiResult<Json<TrackDto>> {
     let id = parse_id(&id, "track")?;
     let p: TagPatch = super::json_body(&body, "an object with any of title, artist, album, album_artist, track_number, disc_number, year, genre, compilation")?;
     let texts = [&p.title, &p.artist, &p.album].into_iter().flatten().chain(p.album_artist.iter().flatten()).chain(p.genre.iter().flatten());

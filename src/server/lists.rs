@@ -3,15 +3,14 @@
 //! looked up with the user's id: someone else's playlist or track is a 404.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::AuthUser;
 use super::dto::{ListDto, TrackDto};
-use super::{ApiError, ApiResult, AppState, Query, blocking, json_body, parse_id};
+use super::{Path, SmallBody, ApiError, ApiResult, AppState, Query, blocking, json_body, parse_id};
 use crate::catalog::Playlist;
 use crate::domain::now_unix;
 
@@ -20,6 +19,18 @@ fn playlist_json(p: &Playlist) -> Value {
         "id": p.id, "name": p.name, "track_count": p.track_count,
         "duration": (p.duration * 1000.0).round() / 1000.0, "created_at": p.created_at, "updated_at": p.updated_at,
     })
+}
+
+/// Entries one playlist may hold (Apple Music and Spotify stop at 10,000 too): a request
+/// that would make it longer is a 422 `playlist_too_long`, so no playlist costs more than a
+/// bounded answer.
+pub const MAX_PLAYLIST_TRACKS: usize = 10_000;
+
+fn check_length(n: usize) -> ApiResult<()> {
+    if n > MAX_PLAYLIST_TRACKS {
+        return Err(ApiError::Unprocessable("playlist_too_long", format!("a playlist holds at most {MAX_PLAYLIST_TRACKS} tracks ({n} asked)")));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
@@ -38,9 +49,10 @@ struct NewPlaylist {
 }
 
 /// `POST /api/v1/playlists` `{"name", "tracks": [ids]}`: 201 with the playlist.
-pub async fn create(State(s): State<AppState>, AuthUser(u): AuthUser, b: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(State(s): State<AppState>, AuthUser(u): AuthUser, SmallBody(b): SmallBody) -> ApiResult<(StatusCode, Json<Value>)> {
     let p: NewPlaylist = json_body(&b, r#"{"name": ..., "tracks": [track ids]}"#)?;
     check_name(&p.name)?;
+    check_length(p.tracks.len())?;
     let pl = blocking(move || Ok(s.catalog.create_playlist(u.id, p.name.trim(), &p.tracks)?)).await?;
     Ok((StatusCode::CREATED, Json(playlist_json(&pl))))
 }
@@ -51,12 +63,21 @@ pub async fn list(State(s): State<AppState>, AuthUser(u): AuthUser) -> ApiResult
     Ok(Json(ListDto { total: all.len() as u64, items: all.iter().map(playlist_json).collect() }))
 }
 
-/// `GET /api/v1/playlists/{id}`: the playlist with its tracks in order.
-pub async fn get(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+#[derive(Deserialize)]
+pub struct TrackPage {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /api/v1/playlists/{id}[?limit=&offset=]`: the playlist with its tracks in order
+/// (all of them, at most [`MAX_PLAYLIST_TRACKS`], or the page asked for).
+pub async fn get(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, Query(page): Query<TrackPage>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "playlist")?;
     let (p, tracks) = blocking(move || Ok(s.catalog.playlist(u.id, id)?)).await?.ok_or_else(|| ApiError::not_found("playlist"))?;
     let mut v = playlist_json(&p);
-    v["tracks"] = json!(tracks.iter().map(TrackDto::from).collect::<Vec<_>>());
+    let offset = page.offset.unwrap_or(0).min(tracks.len());
+    let limit = page.limit.unwrap_or(MAX_PLAYLIST_TRACKS);
+    v["tracks"] = json!(tracks.iter().skip(offset).take(limit).map(TrackDto::from).collect::<Vec<_>>());
     Ok(Json(v))
 }
 
@@ -68,12 +89,13 @@ struct PlaylistPatch {
 
 /// `PATCH /api/v1/playlists/{id}` `{"name"?, "tracks"?: [ids]}`: rename and/or set the
 /// whole order (which adds, removes and reorders in one step). 204.
-pub async fn update(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
+pub async fn update(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, SmallBody(b): SmallBody) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "playlist")?;
     let p: PlaylistPatch = json_body(&b, r#"{"name"?: ..., "tracks"?: [track ids]}"#)?;
     if let Some(n) = &p.name {
         check_name(n)?;
     }
+    check_length(p.tracks.as_ref().map_or(0, Vec::len))?;
     blocking(move || Ok(s.catalog.update_playlist(u.id, id, p.name.as_deref().map(str::trim), p.tracks.as_deref())?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -84,10 +106,16 @@ struct Append {
 }
 
 /// `POST /api/v1/playlists/{id}/tracks` `{"tracks": [ids]}`: appends. 204.
-pub async fn append(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
+pub async fn append(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, SmallBody(b): SmallBody) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "playlist")?;
     let a: Append = json_body(&b, r#"{"tracks": [track ids]}"#)?;
-    blocking(move || Ok(s.catalog.append_to_playlist(u.id, id, &a.tracks)?)).await?;
+    check_length(a.tracks.len())?;
+    blocking(move || {
+        let held = s.catalog.list_playlists(u.id)?.iter().find(|p| p.id == id).map_or(0, |p| p.track_count as usize);
+        check_length(held + a.tracks.len())?;
+        Ok(s.catalog.append_to_playlist(u.id, id, &a.tracks)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,7 +152,7 @@ struct Scrobble {
 }
 
 /// `POST /api/v1/tracks/{id}/scrobble` `{"time"?}`: records a listen. 204.
-pub async fn scrobble(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
+pub async fn scrobble(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id): Path<String>, SmallBody(b): SmallBody) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "track")?;
     let sc: Scrobble = if b.is_empty() { Scrobble::default() } else { json_body(&b, r#"{"time"?: unix seconds}"#)? };
     let now = now_unix();

@@ -9,7 +9,7 @@ mod admin;
 mod auth;
 mod dto;
 pub mod error;
-mod files;
+pub mod files;
 mod instant;
 mod library;
 mod lists;
@@ -68,6 +68,8 @@ pub struct Services {
     /// Scaled covers are cached here, keyed by blob hash and size.
     pub cover_cache: PathBuf,
     pub cover_max_size: u32,
+    /// Cover scaling in flight and its bounds.
+    pub cover_work: Arc<files::CoverWork>,
     pub streamer: Arc<Streamer>,
     pub signer: Arc<UrlSigner>,
     /// The HLS ladder, in master-playlist order.
@@ -266,6 +268,37 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// Path parameters whose rejection (a segment that is not UTF-8) is a JSON 400 `bad_path`.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))
+    }
+}
+
+/// Largest JSON request body (sign-in, playlists, tag edits, administration).
+pub const MAX_JSON_BODY: usize = 2 << 20;
+
+/// A JSON request's body, at most [`MAX_JSON_BODY`] bytes; a larger one is a JSON 413.
+pub struct SmallBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for SmallBody {
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, ApiError> {
+        use http_body_util::BodyExt;
+        match http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY).collect().await {
+            Ok(b) => Ok(SmallBody(b.to_bytes())),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge(MAX_JSON_BODY as u64)),
+            Err(e) => Err(ApiError::bad_request("bad_body", format!("reading the request body: {e}"))),
+        }
+    }
 }
 
 /// Query string extractor whose rejection is a JSON 400.

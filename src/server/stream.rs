@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::{AuthUser, bearer_user};
 use super::files::{etag_matches, header_str, serve_original};
-use super::{ApiError, ApiResult, AppState, blocking, parse_id};
+use super::{Path, ApiError, ApiResult, AppState, blocking, parse_id};
 use crate::cache::MediaRef;
 use crate::catalog::Track;
 use crate::domain::{TrackId, UserId, now_unix};
@@ -55,16 +55,17 @@ enum Access {
     Bearer,
     /// A signed query: the URL carries the grant, so a shared cache may keep the answer
     /// under that URL, but not past the grant's expiry. `query` is what children carry.
-    Signed { expires: i64, query: String },
+    Signed { user: UserId, expires: i64, sig: String },
 }
 
 const VARY_AUTH: HeaderValue = HeaderValue::from_static("authorization");
 
 impl Access {
-    fn child_query(&self) -> &str {
+    /// What the URLs inside a playlist carry.
+    fn child_query(&self) -> String {
         match self {
-            Access::Bearer => "",
-            Access::Signed { query, .. } => query,
+            Access::Bearer => String::new(),
+            Access::Signed { user, expires, sig } => format!("u={user}&e={expires}&s={sig}"),
         }
     }
 
@@ -98,19 +99,30 @@ impl Access {
 const PLAYLIST_SHARED_SECS: i64 = 60;
 
 /// Who may play `track`: the bearer token's user, or the user a valid signature names.
-async fn authorize(s: &AppState, headers: &HeaderMap, q: &PlayQuery, track: TrackId) -> ApiResult<(UserId, Access)> {
+async fn authorize(s: &AppState, headers: &HeaderMap, q: &mut PlayQuery, track: TrackId) -> ApiResult<(UserId, Access)> {
     if let Some(user) = bearer_user(s, headers, true).await? {
         return Ok((user.id, Access::Bearer));
     }
-    match (q.u, q.e, q.s.as_deref()) {
+    match (q.u, q.e, q.s.take()) {
         (Some(user), Some(expires), Some(sig)) => {
-            let grant = Grant { user, track, expires };
-            s.signer.verify(&grant, sig, now_unix())?;
-            Ok((user, Access::Signed { expires, query: format!("u={user}&e={expires}&s={sig}") }))
+            let account = grant_key(s, user).await?.ok_or_else(|| ApiError::Forbidden("bad_signature", "the signed URL's account is disabled or gone".into()))?;
+            let grant = Grant { user, track, expires, account };
+            s.signer.verify(&grant, &sig, now_unix())?;
+            Ok((user, Access::Signed { user, expires, sig }))
         }
         (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
         _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
     }
+}
+
+/// The account key signed URLs of `user` are bound to (`Accounts::grant_key`): from the
+/// last seconds' cache, or the catalog.
+async fn grant_key(s: &AppState, user: UserId) -> ApiResult<Option<u64>> {
+    if let Some(k) = s.accounts.recent_grant_key(user) {
+        return Ok(k);
+    }
+    let accounts = s.accounts.clone();
+    blocking(move || Ok(accounts.grant_key(user)?)).await
 }
 
 /// A user's track as playback needs it: the catalog row, the pipeline's view of the
@@ -171,7 +183,8 @@ pub async fn playback(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
     let id = parse_id(&id, "track")?;
     let t = load_track(&s, u.id, id).await?;
     let expires = now_unix() + s.url_ttl_secs as i64;
-    let grant = Grant { user: u.id, track: id, expires };
+    let account = grant_key(&s, u.id).await?.ok_or_else(|| ApiError::Forbidden("account_disabled", "this account is disabled".into()))?;
+    let grant = Grant { user: u.id, track: id, expires, account };
     let q = format!("u={}&e={}&s={}", u.id, expires, s.signer.sign(&grant));
     let stream = |f: &str| format!("/api/v1/tracks/{id}/stream?format={f}&{q}");
     Ok(Json(json!({
@@ -190,8 +203,8 @@ pub async fn playback(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
 /// `GET /hls/{track}/master.m3u8[?codecs=aac|opus]`.
 pub async fn master(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
-    let q = parse_query(&raw)?;
-    let (user, access) = authorize(&s, &headers, &q, id).await?;
+    let mut q = parse_query(&raw)?;
+    let (user, access) = authorize(&s, &headers, &mut q, id).await?;
     load_track(&s, user, id).await?;
     let rungs: Vec<Rung> = match q.codecs.as_deref() {
         None | Some("") => s.ladder.to_vec(),
@@ -209,7 +222,7 @@ pub async fn master(State(s): State<AppState>, Path(id): Path<String>, RawQuery(
     if rungs.is_empty() {
         return Err(ApiError::not_found("rendition for these codecs"));
     }
-    playlist_response(&access, hls::master(&rungs, access.child_query()))
+    playlist_response(&access, hls::master(&rungs, &access.child_query()))
 }
 
 fn playlist_response(access: &Access, body: Vec<u8>) -> ApiResult<Response> {
@@ -226,7 +239,7 @@ pub async fn rendition(
     let (access, t, rung) = resolve(&s, &id, &rung, raw.as_deref(), &headers).await?;
     let m = &t.media;
     if file == "index.m3u8" {
-        return playlist_response(&access, hls::media(&m.timeline(), access.child_query()));
+        return playlist_response(&access, hls::media(&m.timeline(), &access.child_query()));
     }
     let index = if file == "init.mp4" {
         None
@@ -253,11 +266,11 @@ pub async fn rendition(
 /// [`warm_segment`]).
 async fn resolve(s: &AppState, id: &str, rung: &str, raw: Option<&str>, headers: &HeaderMap) -> ApiResult<(Access, Arc<Playable>, Rung)> {
     let id = parse_id(id, "track")?;
-    let q = match raw {
+    let mut q = match raw {
         None => PlayQuery::default(),
         Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_request("bad_query", format!("malformed query string: {e}")))?,
     };
-    let (user, access) = authorize(s, headers, &q, id).await?;
+    let (user, access) = authorize(s, headers, &mut q, id).await?;
     let rung = rung_in_ladder(s, rung)?;
     let t = load_track(s, user, id).await?;
     Ok((access, t, rung))
@@ -302,8 +315,8 @@ pub async fn warm_segment(s: &AppState, req: &axum::http::Request<hyper::body::I
 /// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
 pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
-    let q = parse_query(&raw)?;
-    let (user, _) = authorize(&s, &headers, &q, id).await?;
+    let mut q = parse_query(&raw)?;
+    let (user, _) = authorize(&s, &headers, &mut q, id).await?;
     let p = load_track(&s, user, id).await?;
     let t = &p.track;
     let offset = q.offset.unwrap_or(0.0);

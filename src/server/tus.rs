@@ -10,7 +10,7 @@
 //! URL tells the outcome later. One `PATCH` at a time per upload (`423` otherwise).
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,7 +21,7 @@ use super::auth::AuthUser;
 use super::dto::TrackDto;
 use super::files::header_str;
 use super::upload::{ChunkHash, DRAIN_MAX, InFlight, Sink, clean_name, drain, ingest_file, write_body};
-use super::{ApiError, ApiResult, AppState, blocking};
+use super::{Path, ApiError, ApiResult, AppState, blocking};
 use crate::catalog::User;
 use crate::ingest::resumable::{Outcome, ResumableError, UploadInfo};
 

@@ -210,7 +210,10 @@ async fn outcome_track(s: &AppState, user: UserId, outcome: Option<AddOutcome>) 
         None => return Err(ApiError::Internal("ingest returned nothing".into())),
     };
     let catalog = s.catalog.clone();
-    let t = blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::Internal("uploaded track vanished".into()))?;
+    // Deleted by a request that raced this one: the upload did land, then went.
+    let t = blocking(move || Ok(catalog.track(user, id)?))
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the track was deleted while this upload finished; upload it again".into()))?;
     Ok((status, t))
 }
 
