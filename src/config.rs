@@ -49,7 +49,7 @@ pub struct StreamConfig {
     pub cache_bytes: u64,
     /// Transcoding threads; 0 means one per core.
     pub threads: usize,
-    /// Transcode jobs (queued or running) before new cold work gets 429; 0 means 4 per thread.
+    /// Transcode jobs (queued or running) before new cold work gets 429; 0 means 64 per thread.
     pub max_jobs: usize,
     /// Segments prepared ahead after one is served.
     pub prefetch: u32,

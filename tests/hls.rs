@@ -689,3 +689,96 @@ fn cache_headers_per_auth_mode_and_route_and_playlists_per_rfc8216() {
     assert_eq!(r.status(), 401);
     assert!(header(&r, "cache-control").is_none_or(|c| !c.contains("public")));
 }
+
+/// Progressive streams at a ladder rung are cut from the rung's cached segments: a second
+/// listener of the same audio costs no encode, and listeners hold no transcode slot while
+/// their sockets drain (with one slot, several listen at once).
+#[test]
+fn progressive_listeners_share_segments_and_hold_no_slot() {
+    let (env, _) = setup(false, |d| tone_wav(&d.join("tone.wav"), 30.0, 44_100));
+    let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__MAX_JOBS", "1"), ("TONEARM_STREAM__THREADS", "1")]));
+    let tok = s.login("alice", "correct horse");
+    let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
+    let url = |fmt: &str, offset: f64| format!("/api/v1/tracks/{id}/stream?format={fmt}&offset={offset}");
+    // Two listeners at once, each reading slowly: both are served with one slot.
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, tok, barrier, url) = (s.clone(), tok.clone(), barrier.clone(), url("aac", 0.0));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut r = s.get(&tok, &url);
+                assert_eq!(r.status(), 200);
+                let mut buf = [0u8; 4096];
+                let mut total = 0;
+                loop {
+                    let n = std::io::Read::read(&mut r, &mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    total += n;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                total
+            })
+        })
+        .collect();
+    let sizes: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(sizes[0], sizes[1], "both listeners got the whole stream");
+    // A third listener, and an HLS player of the same rung, cause no new encode.
+    let encoded = metric(&s, "tonearm_segments_encoded_total");
+    let r = s.get(&tok, &url("aac", 0.0));
+    assert_eq!(r.bytes().unwrap().len(), sizes[0]);
+    for k in 0..3 {
+        assert_eq!(s.get(&tok, &format!("/hls/{id}/aac-192/{k}.m4s")).status(), 200);
+    }
+    assert_eq!(metric(&s, "tonearm_segments_encoded_total"), encoded, "served from the segments already encoded");
+    // Mid-stream starts decode to the right length in ffmpeg (Opus exactly, by its granules).
+    for (fmt, offset, tolerance) in [("opus", 11.3, 0), ("aac", 11.3, 3072), ("opus", 29.5, 0)] {
+        let bytes = s.get(&tok, &url(fmt, offset)).bytes().unwrap();
+        let f = write(env.dir.path(), &format!("cut.{fmt}"), &[&bytes]);
+        let n = decode(&f, 2).len() / 2;
+        let want = ((30.0 - offset) * OUT_RATE).round() as usize;
+        assert!(n >= want && n <= want + tolerance, "{fmt} from {offset}: {n} frames, want {want}");
+    }
+}
+
+/// Damage in the middle of a file is concealed: every segment answers, and a progressive
+/// stream runs to its full length instead of breaking off.
+#[test]
+fn damage_mid_file_is_concealed_not_an_error() {
+    let (env, dir) = setup(false, |d| {
+        let wav = d.join("src.wav");
+        tone_wav(&wav, 20.0, 44_100);
+        let out = ffmpeg(&["-i", wav.to_str().unwrap(), "-c:a", "libmp3lame", "-b:a", "128k", d.join("damaged.mp3").to_str().unwrap()]);
+        assert!(out.status.success());
+        std::fs::remove_file(&wav).unwrap();
+        // 8 kB of garbage over the middle of the MPEG frames.
+        let p = d.join("damaged.mp3");
+        let mut b = std::fs::read(&p).unwrap();
+        let mid = b.len() / 2;
+        let mut x = 12345u32;
+        for byte in &mut b[mid..mid + 8000] {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            *byte = (x >> 16) as u8;
+        }
+        std::fs::write(&p, b).unwrap();
+    });
+    let _ = dir;
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let t = &tracks(&s, &tok)[0];
+    let id = t["id"].as_i64().unwrap();
+    let duration = t["duration"].as_f64().unwrap();
+    for rung in ["aac-96", "opus-64"] {
+        let r = fetch(&s, &tok, id, rung, None);
+        assert!(r.segments.iter().all(|x| !x.is_empty()));
+    }
+    for fmt in ["aac", "opus", "mp3"] {
+        let r = s.get(&tok, &format!("/api/v1/tracks/{id}/stream?format={fmt}"));
+        assert_eq!(r.status(), 200);
+        let f = write(env.dir.path(), &format!("d.{fmt}"), &[&r.bytes().unwrap()]);
+        let n = decode(&f, 2).len() as f64 / 2.0 / OUT_RATE;
+        assert!(n >= duration - 0.05, "{fmt}: {n:.2} s of {duration:.2} s");
+    }
+}

@@ -73,6 +73,19 @@ impl MediaRef {
     }
 }
 
+/// A queued encoder session: the segments it will produce and the work.
+struct Job {
+    key: Key,
+    run: Box<dyn FnOnce() + Send>,
+}
+
+/// Queued jobs by urgency: what a player waits for now, then read-ahead.
+#[derive(Default)]
+struct JobQueue {
+    urgent: std::collections::VecDeque<Job>,
+    ahead: std::collections::VecDeque<Job>,
+}
+
 /// Segment index used for the init segment in cache keys.
 const INIT: u32 = u32::MAX;
 
@@ -104,6 +117,9 @@ pub struct Streamer {
     cache: Mutex<Slru<Key>>,
     inflight: Mutex<HashMap<Key, Waiter>>,
     pool: rayon::ThreadPool,
+    /// Jobs waiting for a transcode thread: a player's segment before anyone's read-ahead
+    /// (each `pool.spawn` runs whichever job is most urgent when a thread frees up).
+    queue: Mutex<JobQueue>,
     /// Jobs queued or running (admission control).
     jobs: AtomicUsize,
     running: AtomicUsize,
@@ -136,6 +152,7 @@ impl Streamer {
     pub fn new(store: Arc<dyn BlobStore>, s: StreamSettings) -> io::Result<Arc<Streamer>> {
         let threads = s.threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
+            .stack_size(crate::media::PARSER_STACK)
             .num_threads(threads)
             .thread_name(|i| format!("transcode-{i}"))
             .build()
@@ -145,10 +162,11 @@ impl Streamer {
             cache: Mutex::new(Slru::new(s.cache_bytes)),
             inflight: Mutex::new(HashMap::new()),
             pool,
+            queue: Mutex::new(JobQueue::default()),
             jobs: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             threads,
-            max_jobs: if s.max_jobs == 0 { 4 * threads } else { s.max_jobs },
+            max_jobs: if s.max_jobs == 0 { 64 * threads } else { s.max_jobs },
             prefetch: s.prefetch,
             budget: s.cache_bytes,
             metrics: Metrics::default(),
@@ -216,6 +234,8 @@ impl Streamer {
             }
             if let Some(w) = inflight.get(&key) {
                 self.metrics.coalesced.fetch_add(1, Relaxed);
+                // A player now waits for it: a queued read-ahead becomes urgent.
+                self.promote(m, rung, k);
                 w.clone()
             } else {
                 if !self.try_acquire(self.max_jobs) {
@@ -223,7 +243,7 @@ impl Streamer {
                     return Err(StreamError::Busy(1));
                 }
                 self.metrics.misses.fetch_add(1, Relaxed);
-                self.start_job(&mut inflight, m, rung, k..k + 1)
+                self.start_job(&mut inflight, m, rung, k..k + 1, true)
             }
         };
         let r = waiter.await;
@@ -244,7 +264,7 @@ impl Streamer {
 
     /// Registers every segment of `range` as in flight and queues one encoder session for
     /// them. The caller holds a job slot. Returns the waiter of the first segment.
-    fn start_job(self: &Arc<Self>, inflight: &mut HashMap<Key, Waiter>, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>) -> Waiter {
+    fn start_job(self: &Arc<Self>, inflight: &mut HashMap<Key, Waiter>, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>, urgent: bool) -> Waiter {
         let mut senders = Vec::new();
         let mut first = None;
         for s in range.clone() {
@@ -258,12 +278,28 @@ impl Streamer {
         }
         self.metrics.encode_jobs.fetch_add(1, Relaxed);
         let this = self.clone();
+        let key = Key::new(m.key, rung, range.start);
         let m = m.clone();
-        self.pool.spawn(move || {
+        let run = Box::new(move || {
             this.running.fetch_add(1, Relaxed);
             this.run_job(&m, rung, range, senders);
             this.running.fetch_sub(1, Relaxed);
             this.jobs.fetch_sub(1, Relaxed);
+        });
+        {
+            let mut q = lock(&self.queue);
+            let job = Job { key, run };
+            if urgent { q.urgent.push_back(job) } else { q.ahead.push_back(job) }
+        }
+        let this = self.clone();
+        self.pool.spawn(move || {
+            let job = {
+                let mut q = lock(&this.queue);
+                q.urgent.pop_front().or_else(|| q.ahead.pop_front())
+            };
+            if let Some(job) = job {
+                (job.run)();
+            }
         });
         first.unwrap_or_else(|| async { Err(StreamError::Failed("empty job".into())) }.boxed().shared())
     }
@@ -303,6 +339,16 @@ impl Streamer {
         }
     }
 
+    /// Moves a queued read-ahead job holding segment `k` to the urgent queue.
+    fn promote(&self, m: &MediaRef, rung: Rung, k: u32) {
+        let mut q = lock(&self.queue);
+        // Read-ahead sessions start at most `prefetch` segments before `k`.
+        let hit = q.ahead.iter().position(|j| j.key.hash == m.key && j.key.rung == rung && j.key.index <= k && k <= j.key.index + self.prefetch);
+        if let Some(job) = hit.and_then(|i| q.ahead.remove(i)) {
+            q.urgent.push_back(job);
+        }
+    }
+
     /// After segment `k` was served, prepares the next `prefetch` segments in one encoder
     /// session, but only with an idle thread: read-ahead never causes a 429.
     fn prefetch_after(self: &Arc<Self>, m: &MediaRef, rung: Rung, k: u32) {
@@ -325,7 +371,7 @@ impl Streamer {
             return;
         }
         self.metrics.prefetch_jobs.fetch_add(1, Relaxed);
-        drop(self.start_job(&mut inflight, m, rung, start..end));
+        drop(self.start_job(&mut inflight, m, rung, start..end, false));
     }
 
     pub fn render_metrics(&self) -> String {

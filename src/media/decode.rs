@@ -1,7 +1,8 @@
 //! Decoding a stored original to PCM from any frame position: interleaved `f32`, at most two
 //! channels, on the *playable* timeline the probe measured (frame 0 is the first frame after
 //! the encoder's priming; exactly `frames` frames come out, padded with silence if a damaged
-//! file ends early).
+//! file ends early). A packet that does not decode becomes silence of its length; reading
+//! never fails once the file is open, so a stream never breaks off midway.
 //!
 //! Seeking: FLAC, WAV, MP3 and Opus seek sample-exactly in symphonia 0.6.1 (checked in
 //! crates-and-codecs.md §2). AAC in MP4 lands on the right packet but decodes its first frame
@@ -31,8 +32,6 @@ pub enum DecodeError {
     Open(String),
     #[error("unsupported for streaming: {0}")]
     Unsupported(String),
-    #[error("decoding: {0}")]
-    Decode(String),
 }
 
 /// What the decoder needs to know about a stored original (from the probe, via the catalog).
@@ -60,6 +59,9 @@ impl SourceInfo {
 pub const SEEK_MARGIN_SECS: f64 = 0.1;
 /// Decode errors in a row after which the rest of the file counts as silence.
 const MAX_BAD_RUN: usize = 64;
+/// A packet that does not decode is replaced by silence of its duration, at most this
+/// many seconds (a lying duration cannot make the silence large).
+const MAX_CONCEALED_SECS: u64 = 1;
 
 enum Dec {
     Symphonia(Box<dyn AudioDecoder>),
@@ -81,6 +83,8 @@ pub struct PcmReader {
     pending: Vec<f32>,
     pending_at: usize,
     ended: bool,
+    /// Longest silence one undecodable packet becomes, in frames.
+    max_conceal: u64,
 }
 
 impl PcmReader {
@@ -126,6 +130,7 @@ impl PcmReader {
             pending: Vec::new(),
             pending_at: 0,
             ended: false,
+            max_conceal: MAX_CONCEALED_SECS * u64::from(info.sample_rate),
         };
         let exact_seek = matches!(info.codec.as_str(), "flac" | "mp3" | "opus") || info.codec.starts_with("pcm");
         let margin_seek = info.codec == "aac" && is_mp4;
@@ -228,26 +233,35 @@ impl PcmReader {
                 continue;
             }
             self.scratch.clear();
-            let in_ch = match &mut self.dec {
-                Dec::Symphonia(d) => match d.decode(&pkt) {
-                    Ok(buf) => {
+            let decoded: Result<usize, String> = match &mut self.dec {
+                Dec::Symphonia(d) => d
+                    .decode(&pkt)
+                    .map(|buf| {
                         buf.copy_to_vec_interleaved(&mut self.scratch);
                         buf.spec().channels().count().max(1)
+                    })
+                    .map_err(|e| e.to_string()),
+                Dec::HeAac(d) => d.decode(&pkt.data, &mut self.scratch).map_err(|e| e.to_string()),
+            };
+            let in_ch = match decoded {
+                Ok(ch) => ch,
+                // Damage in the middle: conceal the packet with silence of its length (the
+                // timeline stays exact), and after a long run of them treat the rest as
+                // silence too. A listener hears a gap, never a broken-off stream.
+                Err(e) => {
+                    bad_run += 1;
+                    if bad_run > MAX_BAD_RUN {
+                        tracing::debug!(error = %e, "undecodable from here: the rest is silence");
+                        self.ended = true;
+                        return Ok(());
                     }
-                    Err(SymError::DecodeError(_)) if bad_run < MAX_BAD_RUN => {
-                        bad_run += 1;
+                    let frames = pkt.dur.get().min(self.max_conceal) as usize;
+                    if frames == 0 {
                         continue;
                     }
-                    Err(e) => return Err(DecodeError::Decode(e.to_string())),
-                },
-                Dec::HeAac(d) => match d.decode(&pkt.data, &mut self.scratch) {
-                    Ok(ch) => ch,
-                    Err(_) if bad_run < MAX_BAD_RUN => {
-                        bad_run += 1;
-                        continue;
-                    }
-                    Err(e) => return Err(DecodeError::Decode(e.to_string())),
-                },
+                    self.scratch.resize(frames * self.in_channels, 0.0);
+                    self.in_channels
+                }
             };
             let frames = self.scratch.len() / in_ch;
             if frames == 0 {

@@ -314,3 +314,72 @@ pub fn media_segment(t: &TrackConfig, sequence: u32, base_time: u64, packets: &[
     }
     w.0
 }
+
+/// Reading back what this module wrote (for progressive streams cut from cached segments).
+/// Walks boxes by their sizes, bounded by the buffer; anything unexpected is `None`.
+mod read {
+    /// The boxes directly inside `b`: (type, body).
+    pub fn boxes(mut b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+        std::iter::from_fn(move || {
+            if b.len() < 8 {
+                return None;
+            }
+            let size = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            if size < 8 || size > b.len() {
+                return None;
+            }
+            let (kind, body) = (&b[4..8], &b[8..size]);
+            b = &b[size..];
+            Some((kind, body))
+        })
+    }
+
+    pub fn find<'a>(b: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
+        let (first, rest) = path.split_first()?;
+        let (_, body) = boxes(b).find(|(k, _)| k == first)?;
+        if rest.is_empty() { Some(body) } else { find(body, rest) }
+    }
+
+    pub fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+        b.get(at..at + 4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+    }
+
+    pub fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+        b.get(at..at + 8).map(|x| u64::from_be_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]))
+    }
+}
+
+/// The priming (encoder delay, in timescale units) an init segment's edit list trims.
+pub fn priming(init: &[u8]) -> Option<u64> {
+    let elst = read::find(init, &[b"moov", b"trak", b"edts", b"elst"])?;
+    // Version 1: flags, entry count, then segment duration (64) and media time (64).
+    read::u64_at(elst, 16)
+}
+
+/// A media segment's first decode time and its packets, as [`media_segment`] wrote them.
+pub fn packets(segment: &[u8]) -> Option<(u64, Vec<&[u8]>)> {
+    let mut moof_at = None;
+    let mut offset = 0;
+    for (kind, body) in read::boxes(segment) {
+        if kind == b"moof" {
+            moof_at = Some(offset);
+        }
+        offset += body.len() + 8;
+    }
+    let moof_at = moof_at?;
+    let moof = read::find(segment, &[b"moof"])?;
+    let traf = read::find(moof, &[b"traf"])?;
+    let tfdt = read::find(traf, &[b"tfdt"])?;
+    let base = if tfdt.first() == Some(&1) { read::u64_at(tfdt, 4)? } else { u64::from(read::u32_at(tfdt, 4)?) };
+    let trun = read::find(traf, &[b"trun"])?;
+    let count = read::u32_at(trun, 4)? as usize;
+    let data_offset = read::u32_at(trun, 8)? as usize;
+    let mut at = moof_at.checked_add(data_offset)?;
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let size = read::u32_at(trun, 12 + 4 * i)? as usize;
+        out.push(segment.get(at..at.checked_add(size)?)?);
+        at += size;
+    }
+    Some((base, out))
+}

@@ -4,7 +4,7 @@
 //! to stop (the listener went away).
 
 use super::ogg::{self, OggWriter};
-use super::{OpenSource, PackageError, Timeline};
+use super::{Layout, OpenSource, PackageError, Timeline};
 use crate::encode::{self, Codec};
 use crate::media::decode::SourceInfo;
 use super::pump::FramePump;
@@ -106,4 +106,131 @@ pub fn stream(
         }
     }
     Ok(())
+}
+
+/// A progressive stream cut from one rung's HLS segments instead of encoded for itself: the
+/// same packets, re-framed as ADTS (AAC) or Ogg (Opus). Many listeners of one audio then
+/// share the segment cache's encodes, and a listener holds no transcode slot while its
+/// socket drains at playback speed.
+///
+/// Feed it the rung's segments from [`Rewrap::first_segment`] on, in order.
+pub struct Rewrap {
+    codec: Codec,
+    channels: u16,
+    layout: Layout,
+    /// First packet sent (a little before the start point, for the decoder to converge).
+    first: u64,
+    /// Opus: samples the decoder drops before the start point (`pre_skip`).
+    pre_skip: u64,
+    /// Playable samples from the start point to the end.
+    playable: u64,
+    ogg: OggWriter,
+}
+
+/// Opus pre-roll before a mid-stream start (RFC 7845 §4.6: 80 ms).
+const OPUS_PREROLL: u64 = 3840;
+
+impl Rewrap {
+    /// `priming` is the rendition's encoder delay (its init segment's edit list); the
+    /// stream starts at `offset_secs` of the playable timeline.
+    pub fn new(codec: Codec, channels: u16, priming: u64, timeline: Timeline, offset_secs: f64) -> Result<Rewrap, PackageError> {
+        let f = match codec {
+            Codec::Aac => 1024u64,
+            Codec::Opus => 960,
+            Codec::Mp3 => return Err(PackageError::NoSuchSegment(0)),
+        };
+        let layout = Layout::new(timeline, f as usize, priming as u32);
+        let offset = if offset_secs.is_finite() { offset_secs.max(0.0) } else { 0.0 };
+        let start = ((offset * f64::from(encode::OUTPUT_RATE)) as u64).min(timeline.frames);
+        let first = match codec {
+            _ if start == 0 => 0,
+            // One packet early: an AAC decoder's first frame after a cut is its overlap.
+            Codec::Aac => ((start + priming) / f).saturating_sub(1),
+            _ => (start + priming).saturating_sub(OPUS_PREROLL) / f,
+        };
+        let first = first.min(layout.total_packets().saturating_sub(1));
+        let pre_skip = (start + priming).saturating_sub(first * f);
+        Ok(Rewrap { codec, channels, layout, first, pre_skip, playable: timeline.frames - start, ogg: OggWriter::new(rand::random()) })
+    }
+
+    /// The segment holding the first packet to send.
+    pub fn first_segment(&self) -> u32 {
+        let mut k = self.layout.timeline.segment_at(self.first * self.layout.frame_len);
+        while k > 0 && self.layout.first_packet(k) > self.first {
+            k -= 1;
+        }
+        while k + 1 < self.layout.timeline.segment_count() && self.layout.end_packet(k) <= self.first {
+            k += 1;
+        }
+        k
+    }
+
+    pub fn segment_count(&self) -> u32 {
+        self.layout.timeline.segment_count()
+    }
+
+    /// What goes before the first segment's bytes (Ogg Opus headers; nothing for ADTS).
+    pub fn header(&mut self) -> Vec<u8> {
+        match self.codec {
+            Codec::Opus => {
+                let head = ogg::opus_head(self.channels as u8, self.pre_skip.min(u64::from(u16::MAX)) as u16, encode::OUTPUT_RATE);
+                let mut out = self.ogg.page(&[head], 0, ogg::HEADER_BOS);
+                out.extend(self.ogg.page(&[ogg::opus_tags()], 0, 0));
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The stream bytes of one media segment of the rung.
+    pub fn segment(&mut self, segment: &[u8]) -> Result<Vec<u8>, PackageError> {
+        let bad = || PackageError::Open(std::io::Error::other("a cached segment does not parse"));
+        let (base, packets) = super::fmp4::packets(segment).ok_or_else(bad)?;
+        let f = self.layout.frame_len;
+        let total = self.layout.total_packets();
+        let from = base / f;
+        let mut out = Vec::new();
+        let mut page: Vec<Vec<u8>> = Vec::new();
+        for (i, p) in packets.iter().enumerate() {
+            let j = from + i as u64;
+            if j < self.first || j >= total {
+                continue;
+            }
+            match self.codec {
+                Codec::Aac => {
+                    out.extend(adts_header(self.channels, p.len()));
+                    out.extend_from_slice(p);
+                }
+                _ => {
+                    page.push(p.to_vec());
+                    let last = j + 1 == total;
+                    if page.len() >= CHUNK_PACKETS || last || i + 1 == packets.len() {
+                        // RFC 7845 §4: samples decoded so far, pre-skip included; the last
+                        // page ends at the playable length.
+                        let granule = if last { self.pre_skip + self.playable } else { (j + 1 - self.first) * f };
+                        out.extend(self.ogg.page(&page, granule, if last { ogg::HEADER_EOS } else { 0 }));
+                        page.clear();
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The 7-byte ADTS header (ISO/IEC 13818-7 §6.2, no CRC) of one AAC-LC frame of
+/// `payload` bytes at 48 kHz.
+fn adts_header(channels: u16, payload: usize) -> [u8; 7] {
+    let len = payload + 7;
+    let (profile, freq_index) = (1u8, 3u8); // AAC LC (object type 2, minus 1); 48 kHz.
+    let ch = (channels.clamp(1, 7)) as u8;
+    [
+        0xFF,
+        0xF1, // MPEG-4, layer 0, no CRC
+        (profile << 6) | (freq_index << 2) | (ch >> 2),
+        ((ch & 3) << 6) | ((len >> 11) as u8 & 0x03),
+        (len >> 3) as u8,
+        (((len & 7) as u8) << 5) | 0x1F,
+        0xFC, // buffer fullness 0x7FF (VBR), one raw data block
+    ]
 }

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{AuthUser, bearer_user};
@@ -30,7 +29,7 @@ use crate::signing::Grant;
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct PlayQuery {
     u: Option<UserId>,
     e: Option<i64>,
@@ -42,10 +41,30 @@ struct PlayQuery {
 }
 
 fn parse_query(raw: &Option<String>) -> ApiResult<PlayQuery> {
-    match raw {
-        None => Ok(PlayQuery::default()),
-        Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_request("bad_query", format!("malformed query string: {e}"))),
+    play_query(raw.as_deref())
+}
+
+/// The playback query (every player sends one per segment, so it is read by hand, not
+/// through serde). Unknown keys are ignored; a known key with a bad value is a 400.
+fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
+    let mut q = PlayQuery::default();
+    let Some(raw) = raw else { return Ok(q) };
+    fn num<T: std::str::FromStr>(key: &str, v: &str) -> ApiResult<Option<T>> {
+        v.parse().map(Some).map_err(|_| ApiError::bad_request("bad_query", format!("malformed query string: {key}={v:?} is not a number")))
     }
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        match &*k {
+            "u" => q.u = num("u", &v)?,
+            "e" => q.e = num("e", &v)?,
+            "s" => q.s = Some(v.into_owned()),
+            "codecs" => q.codecs = Some(v.into_owned()),
+            "format" => q.format = Some(v.into_owned()),
+            "bitrate" => q.bitrate = num("bitrate", &v)?,
+            "offset" => q.offset = num("offset", &v)?,
+            _ => {}
+        }
+    }
+    Ok(q)
 }
 
 /// How a playback request was authorised, which decides who may keep the answer.
@@ -266,10 +285,7 @@ pub async fn rendition(
 /// [`warm_segment`]).
 async fn resolve(s: &AppState, id: &str, rung: &str, raw: Option<&str>, headers: &HeaderMap) -> ApiResult<(Access, Arc<Playable>, Rung)> {
     let id = parse_id(id, "track")?;
-    let mut q = match raw {
-        None => PlayQuery::default(),
-        Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_request("bad_query", format!("malformed query string: {e}")))?,
-    };
+    let mut q = play_query(raw)?;
     let (user, access) = authorize(s, headers, &mut q, id).await?;
     let rung = rung_in_ladder(s, rung)?;
     let t = load_track(s, user, id).await?;
@@ -343,9 +359,87 @@ pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(
     if !range.contains(&kbps) {
         return Err(ApiError::bad_request("bad_bitrate", format!("bitrate for {} must be {}-{} kbps", codec.name(), range.start(), range.end())));
     }
+    let rung = Rung { codec, bitrate: kbps * 1000 };
+    if s.ladder.contains(&rung) {
+        return segmented_response(&s, p.clone(), rung, offset).await;
+    }
     let m = p.media.clone();
     let plan = progressive::plan(&m.info, offset);
     transcode_response(&s, m, codec, kbps * 1000, plan).await
+}
+
+/// How long a progressive listener's stream waits, in all, for a busy transcoder before it
+/// ends (its first segment answers 429 instead).
+const MID_STREAM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A progressive stream at a ladder rung, cut from the rung's HLS segments
+/// ([`progressive::Rewrap`]): the segment cache's single flight, read-ahead and admission
+/// serve it, it holds no slot while the listener's socket drains, and listeners of the same
+/// audio (or HLS players of it) share one encode.
+async fn segmented_response(s: &AppState, p: Arc<Playable>, rung: Rung, offset: f64) -> ApiResult<Response> {
+    let m = &p.media;
+    let init = s.streamer.init(m, rung).await?;
+    let priming = crate::package::fmp4::priming(&init).ok_or_else(|| ApiError::Internal("init segment without an edit list".into()))?;
+    let mut rw = progressive::Rewrap::new(rung.codec, m.info.out_channels(), priming, m.timeline(), offset).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let k0 = rw.first_segment();
+    // The first segment before any byte: a busy server answers 429, a broken file its error.
+    let seg = s.streamer.segment(m, rung, k0).await?;
+    let mut first = rw.header();
+    first.extend(rw.segment(&seg).map_err(|e| ApiError::Internal(e.to_string()))?);
+    let duration = progressive::plan(&m.info, offset).duration;
+    let streamer = s.streamer.clone();
+    let state = (Some(Bytes::from(first)), k0 + 1, rw, p.clone());
+    let body = futures_util::stream::unfold(state, move |(first, k, mut rw, p)| {
+        let streamer = streamer.clone();
+        async move {
+            if let Some(b) = first {
+                return Some((Ok::<_, io::Error>(b), (None, k, rw, p)));
+            }
+            if k >= rw.segment_count() {
+                return None;
+            }
+            let waited = std::time::Instant::now();
+            let seg = loop {
+                match streamer.segment(&p.media, rung, k).await {
+                    Ok(b) => break b,
+                    Err(crate::cache::StreamError::Busy(_)) if waited.elapsed() < MID_STREAM_PATIENCE => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, segment = k, "progressive stream ends early");
+                        return None;
+                    }
+                }
+            };
+            match rw.segment(&seg) {
+                Ok(b) => Some((Ok(Bytes::from(b)), (None, k + 1, rw, p))),
+                Err(e) => {
+                    tracing::warn!(error = %e, segment = k, "progressive stream ends early");
+                    None
+                }
+            }
+        }
+    });
+    progressive_response(rung.codec, duration, Body::from_stream(body))
+}
+
+/// The head of a progressive (transcoded) stream.
+fn progressive_response(codec: Codec, duration: f64, body: Body) -> ApiResult<Response> {
+    let mime = match codec {
+        Codec::Aac => "audio/aac",
+        Codec::Opus => "audio/ogg; codecs=opus",
+        Codec::Mp3 => "audio/mpeg",
+    };
+    let dur = format!("{duration:.3}");
+    build(
+        Response::builder()
+            .header(header::CONTENT_TYPE, mime)
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::ACCEPT_RANGES, "none")
+            .header("x-content-duration", &dur)
+            .header("content-duration", &dur),
+        body,
+    )
 }
 
 /// `format=original` with an offset: the original's own codec cannot be cut at any time
@@ -388,21 +482,7 @@ async fn transcode_response(s: &AppState, m: MediaRef, codec: Codec, bitrate: u3
             None => rx.recv().await.map(|r| (r, (None, rx))),
         }
     });
-    let mime = match codec {
-        Codec::Aac => "audio/aac",
-        Codec::Opus => "audio/ogg; codecs=opus",
-        Codec::Mp3 => "audio/mpeg",
-    };
-    let dur = format!("{:.3}", plan.duration);
-    build(
-        Response::builder()
-            .header(header::CONTENT_TYPE, mime)
-            .header(header::CACHE_CONTROL, "no-store")
-            .header(header::ACCEPT_RANGES, "none")
-            .header("x-content-duration", &dur)
-            .header("content-duration", &dur),
-        Body::from_stream(body),
-    )
+    progressive_response(codec, plan.duration, Body::from_stream(body))
 }
 
 /// `GET /metrics`: Prometheus text format.
