@@ -132,7 +132,8 @@ pub fn main() -> ExitCode {
 fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
     match cmd {
         Command::Serve => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            // Blocking threads parse uploads: the parsers' stack room as on the import pool.
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(crate::media::PARSER_STACK).build()?;
             rt.block_on(async move {
                 let app = App::open(config)?;
                 let listener = app.bind().await?;

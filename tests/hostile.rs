@@ -75,6 +75,19 @@ fn hostile_files_get_precise_answers_and_bounded_memory() {
     let peak = rss_peak_mb(&s);
     eprintln!("peak RSS over the hostile corpus: {peak} MB");
     assert!(peak < 400, "peak RSS {peak} MB");
+    // Every input the fuzzer ever crashed on: a precise 4xx or a track that plays.
+    for path in std::fs::read_dir(testdata("fuzz-regressions")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e != "md")) {
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let r = upload(&s, &tok, &name, &std::fs::read(&path).unwrap());
+        let status = r.status().as_u16();
+        let body: Value = r.json().unwrap();
+        match status {
+            200 | 201 => assert_eq!(s.get(&tok, &format!("/hls/{}/aac-96/0.m4s", body["id"])).status(), 200, "{name}"),
+            400..=499 => assert!(body["error"]["code"].is_string(), "{name}: {body}"),
+            other => panic!("{name}: {other} {body}"),
+        }
+        assert_eq!(s.http.get(s.url("/healthz")).send().unwrap().status(), 200, "alive after {name}");
+    }
     // The CLI import takes the same decisions and does not abort either.
     let out = env.cli(&["import", "--user", "alice", testdata("hostile").to_str().unwrap()], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -103,6 +103,8 @@ pub fn import(ingest: &Ingest, user: UserId, roots: &[PathBuf], opts: &ImportOpt
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .thread_name(|i| format!("import-{i}"))
+        // Parsers of untrusted files recurse (bounded by media::guard); room to spare.
+        .stack_size(crate::media::PARSER_STACK)
         .build()
         .map_err(|e| IngestError::Read { path: PathBuf::new(), source: std::io::Error::other(e) })?;
     let (tx, rx) = mpsc::sync_channel::<(usize, Result<Prepared, IngestError>)>(opts.batch_size * 2);

@@ -24,6 +24,8 @@ use super::Input;
 pub const MAX_CHAPTER_NESTING: usize = 4;
 /// ID3v2 tags read at the head of a file, at most (some files carry two or three).
 const MAX_HEAD_TAGS: usize = 16;
+/// Bytes of one tag read for the check, at most (a tag with large cover art is a few MB).
+const MAX_TAG_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Malformed {
@@ -70,18 +72,25 @@ fn read_at<R: Read + Seek>(r: &mut R, at: u64, buf: &mut [u8]) -> bool {
     r.seek(SeekFrom::Start(at)).is_ok() && r.read_exact(buf).is_ok()
 }
 
-fn syncsafe(b: &[u8]) -> Option<u32> {
-    b.iter().all(|&x| x < 0x80).then(|| b.iter().fold(0u32, |n, &x| (n << 7) | u32::from(x)))
+/// A 28-bit syncsafe integer as lenient readers take it: the high bit of each byte ignored
+/// (a set high bit is invalid, but readers parse such tags anyway, so the check must too).
+fn syncsafe(b: &[u8]) -> u32 {
+    b.iter().fold(0u32, |n, &x| (n << 7) | u32::from(x & 0x7F))
 }
 
-/// An ID3v2 tag starting at `at` (header and body; a footer is not needed for the check).
+fn plain(b: &[u8]) -> u32 {
+    b.iter().fold(0u32, |n, &x| (n << 8) | u32::from(x))
+}
+
+/// An ID3v2 tag starting at `at` (header and body; a footer is not needed for the check),
+/// as long as the larger of the two readings of its size says (bounded by the file).
 fn tag_at<R: Read + Seek>(r: &mut R, at: u64, len: u64) -> Option<Vec<u8>> {
     let mut h = [0u8; 10];
-    if !read_at(r, at, &mut h) || &h[..3] != b"ID3" || h[3] == 0xFF || h[4] == 0xFF {
+    if !read_at(r, at, &mut h) || &h[..3] != b"ID3" {
         return None;
     }
-    let size = u64::from(syncsafe(&h[6..10])?);
-    let total = (10 + size).min(len.saturating_sub(at));
+    let size = u64::from(syncsafe(&h[6..10]).max(plain(&h[6..10])));
+    let total = (10 + size).min(len.saturating_sub(at)).min(MAX_TAG_BYTES);
     let mut tag = vec![0u8; total as usize];
     read_at(r, at, &mut tag).then_some(tag)
 }
@@ -91,7 +100,7 @@ fn tag_before_footer<R: Read + Seek>(r: &mut R, end: u64) -> Option<Vec<u8>> {
     if end < 20 || !read_at(r, end - 10, &mut f) || &f[..3] != b"3DI" {
         return None;
     }
-    let size = u64::from(syncsafe(&f[6..10])?);
+    let size = u64::from(syncsafe(&f[6..10]));
     let start = end.checked_sub(20 + size)?;
     tag_at(r, start, end)
 }
@@ -127,30 +136,38 @@ fn riff_tags<R: Read + Seek>(r: &mut R, len: u64) -> Vec<Vec<u8>> {
 }
 
 fn check_tag(tag: &[u8]) -> Result<(), Malformed> {
+    if tag.len() < 10 {
+        return Ok(());
+    }
+    // Every reading a lenient parser might take: with and without the unsynchronisation and
+    // the extended header the flags announce, each frame size syncsafe or plain at the top
+    // level and inside chapter frames. The deepest chain under any of them counts.
     let version = tag[3];
-    if !(3..=4).contains(&version) {
-        return Ok(()); // ID3v2.2 has no chapter frames (its ids have three letters).
-    }
     let flags = tag[5];
-    let mut body = &tag[10..];
-    let unsync;
-    if flags & 0x80 != 0 {
-        // Tag-wide unsynchronisation: undo it the way readers do (FF 00 → FF).
-        unsync = resync(body);
-        body = &unsync;
-    }
-    if flags & 0x40 != 0 {
-        // Skip the extended header.
-        let ext = if version == 4 { body.get(..4).and_then(syncsafe).map(|n| n as usize) } else { body.get(..4).map(|b| 4 + u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize) };
-        body = body.get(ext.unwrap_or(body.len())..).unwrap_or(&[]);
-    }
-    // Top-level frame sizes follow the version; embedded ones are read both ways.
-    for embedded_syncsafe in [true, false] {
-        if depth(body, version, true, embedded_syncsafe, 0) > MAX_CHAPTER_NESTING {
-            return Err(Malformed::ChapterNesting);
+    let raw = &tag[10..];
+    let resynced = resync(raw);
+    for body in [raw, resynced.as_slice()] {
+        let ext = if version == 4 { body.get(..4).map(|b| syncsafe(b) as usize) } else { body.get(..4).map(|b| 4 + plain(b) as usize) };
+        let after_ext = body.get(ext.unwrap_or(body.len())..).unwrap_or(&[]);
+        let starts: &[&[u8]] = if flags & 0x40 != 0 { &[body, after_ext] } else { &[body] };
+        for &start in starts {
+            for top in [true, false] {
+                for embedded in [true, false] {
+                    if depth(start, Sizes { top, embedded }, true, 0) > MAX_CHAPTER_NESTING {
+                        return Err(Malformed::ChapterNesting);
+                    }
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Which frame sizes are read as syncsafe: at the top level, inside chapter frames.
+#[derive(Clone, Copy)]
+struct Sizes {
+    top: bool,
+    embedded: bool,
 }
 
 fn resync(b: &[u8]) -> Vec<u8> {
@@ -167,25 +184,21 @@ fn resync(b: &[u8]) -> Vec<u8> {
 
 /// How deep chapter frames nest in the frames of `b` (0: none). `level` is the depth of
 /// `b` itself; the walk stops one level past the limit.
-fn depth(mut b: &[u8], version: u8, top: bool, embedded_syncsafe: bool, level: usize) -> usize {
+fn depth(mut b: &[u8], sizes: Sizes, top: bool, level: usize) -> usize {
     if level > MAX_CHAPTER_NESTING {
         return level;
     }
     let mut deepest = level;
     while b.len() >= 10 && b[0] != 0 {
         let (id, size_bytes) = (&b[..4], &b[4..8]);
-        let size = if version == 4 && (top || embedded_syncsafe) {
-            syncsafe(size_bytes).unwrap_or(u32::from_be_bytes([size_bytes[0], size_bytes[1], size_bytes[2], size_bytes[3]]))
-        } else {
-            u32::from_be_bytes([size_bytes[0], size_bytes[1], size_bytes[2], size_bytes[3]])
-        } as usize;
+        let size = if (top && sizes.top) || (!top && sizes.embedded) { syncsafe(size_bytes) } else { plain(size_bytes) } as usize;
         let frame = &b[10..(10 + size).min(b.len())];
         if let Some(sub) = match id {
             b"CHAP" => chap_children(frame),
             b"CTOC" => ctoc_children(frame),
             _ => None,
         } {
-            deepest = deepest.max(depth(sub, version, false, embedded_syncsafe, level + 1));
+            deepest = deepest.max(depth(sub, sizes, false, level + 1));
             if deepest > MAX_CHAPTER_NESTING {
                 return deepest;
             }

@@ -16,6 +16,10 @@ pub mod resample;
 pub mod tags;
 
 use std::io::{self, Cursor};
+
+/// Stack size for threads that run the parsers of untrusted files (import workers, the
+/// server's blocking threads): [`guard`] bounds how deep they recurse; this is the margin.
+pub const PARSER_STACK: usize = 16 << 20;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
