@@ -24,6 +24,9 @@ use crate::store::{BlobStore, LocalStore};
 /// running beside the server may be between its store commit and its catalog commit.
 const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// How often the background verification looks for newly stored files.
+const VERIFY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -125,6 +128,20 @@ impl App {
             Ok((0, _)) => {}
             Ok((n, bytes)) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
             Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+        }
+        // Full decodes of stored files, in the background, after the transcoder's work.
+        let (store, catalog, streamer) = (self.store.clone(), self.catalog.clone(), self.streamer.clone());
+        let verifier = std::thread::Builder::new().name("verify".into()).stack_size(crate::media::PARSER_STACK).spawn(move || {
+            loop {
+                let n = crate::ingest::verify::run_pass(&store, catalog.as_ref(), &|| streamer.busy());
+                if n > 0 {
+                    tracing::info!(files = n, "verified stored files in full");
+                }
+                std::thread::sleep(VERIFY_INTERVAL);
+            }
+        });
+        if let Err(e) = verifier {
+            tracing::warn!(error = %e, "could not start the verification thread");
         }
         let expired = self.uploads.sweep();
         if expired > 0 {

@@ -770,6 +770,18 @@ fn damage_mid_file_is_concealed_not_an_error() {
     let t = &tracks(&s, &tok)[0];
     let id = t["id"].as_i64().unwrap();
     let duration = t["duration"].as_f64().unwrap();
+    // The import's probe decodes the first packets only; the background full decode finds
+    // the damage and flags it (soon after the server starts).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let flagged = loop {
+        let t = s.json(&tok, &format!("/api/v1/tracks/{id}"));
+        if let Some(d) = t["damaged"].as_str() {
+            break d.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "not flagged: {t}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(flagged.contains("packets do not decode"), "{flagged}");
     for rung in ["aac-96", "opus-64"] {
         let r = fetch(&s, &tok, id, rung, None);
         assert!(r.segments.iter().all(|x| !x.is_empty()));

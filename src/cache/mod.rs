@@ -123,6 +123,8 @@ pub struct Streamer {
     /// Jobs queued or running (admission control).
     jobs: AtomicUsize,
     running: AtomicUsize,
+    /// Segment jobs queued or running (progressive streams' slots not counted).
+    segment_jobs: AtomicUsize,
     threads: usize,
     max_jobs: usize,
     prefetch: u32,
@@ -165,6 +167,7 @@ impl Streamer {
             queue: Mutex::new(JobQueue::default()),
             jobs: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
+            segment_jobs: AtomicUsize::new(0),
             threads,
             max_jobs: if s.max_jobs == 0 { 64 * threads } else { s.max_jobs },
             prefetch: s.prefetch,
@@ -185,6 +188,11 @@ impl Streamer {
 
     fn try_acquire(&self, limit: usize) -> bool {
         self.jobs.fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1)).is_ok()
+    }
+
+    /// Whether segment jobs are queued or running (background work waits for this).
+    pub fn busy(&self) -> bool {
+        self.segment_jobs.load(Relaxed) > 0
     }
 
     /// A transcode slot for a long-running progressive stream, or `Busy`.
@@ -283,9 +291,11 @@ impl Streamer {
         let run = Box::new(move || {
             this.running.fetch_add(1, Relaxed);
             this.run_job(&m, rung, range, senders);
+            this.segment_jobs.fetch_sub(1, Relaxed);
             this.running.fetch_sub(1, Relaxed);
             this.jobs.fetch_sub(1, Relaxed);
         });
+        self.segment_jobs.fetch_add(1, Relaxed);
         {
             let mut q = lock(&self.queue);
             let job = Job { key, run };

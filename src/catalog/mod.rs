@@ -234,6 +234,14 @@ pub struct UserUsage {
     pub bytes: u64,
 }
 
+/// A stored file awaiting its full decode (see `Catalog::unverified_media`).
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    pub hash: ContentHash,
+    pub parts: Vec<Part>,
+    pub file_name: String,
+}
+
 /// A user's playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playlist {
@@ -296,6 +304,12 @@ pub trait Catalog: Send + Sync {
     /// The same, with the size each blob must have.
     fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>>;
     fn blob_stats(&self) -> Result<BlobStats>;
+    /// Up to `limit` stored files not yet decoded in full since import, with a file name
+    /// one of their tracks has (the decoder's hint).
+    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>>;
+    /// Records that the file was decoded in full, and the damage found, if any (kept only if
+    /// none was recorded at import).
+    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()>;
     /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
     fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;
     /// Whether any track still refers to this blob (checked before deleting it from the store).

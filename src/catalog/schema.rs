@@ -202,4 +202,10 @@ DROP TABLE media;
 ALTER TABLE media4 RENAME TO media;
 CREATE INDEX media_sha256 ON media(sha256) WHERE sha256 IS NOT NULL;
 "#,
+    // 5: whether the whole file has been decoded once after import (damage the probe's
+    // first packets did not show is flagged then).
+    r#"
+ALTER TABLE media ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX media_unverified ON media(hash) WHERE verified = 0;
+"#,
 ];

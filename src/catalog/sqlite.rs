@@ -934,6 +934,25 @@ impl Catalog for SqliteCatalog {
         })
     }
 
+    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
+                 FROM media m WHERE m.verified = 0 LIMIT ?1",
+            )?;
+            collect(st.query_map([limit as i64], |r| {
+                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
+            })?)
+        })
+    }
+
+    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", params![&hash.0[..], damage])?;
+            Ok(())
+        })
+    }
+
     fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>> {
         self.read(|c| {
             let mut st = c.prepare("SELECT hash, size FROM blobs WHERE refs > 0")?;

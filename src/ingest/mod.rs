@@ -8,6 +8,7 @@
 
 mod import;
 pub mod resumable;
+pub mod verify;
 
 pub use import::{ImportOptions, ImportReport, Rejected, import};
 

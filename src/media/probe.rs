@@ -173,6 +173,64 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
     })
 }
 
+/// Packet-level errors after which a verification stops counting.
+const MAX_VERIFY_ERRORS: usize = 10_000;
+
+/// Decodes the whole file (after import, off the request path): the damage the probe's
+/// first packets could not show. `None` when every packet decodes; otherwise how many do
+/// not, and where the first is.
+pub fn verify(input: &Input, ext_hint: &str) -> Result<Option<String>, ProbeError> {
+    super::guard::check(input).map_err(|e| ProbeError::Malformed(e.to_string()))?;
+    let mut fmt = open_format(input, ext_hint)?;
+    let track = fmt.default_track(TrackType::Audio).ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?.clone();
+    let params = match &track.codec_params {
+        Some(CodecParameters::Audio(a)) => a.clone(),
+        _ => return Err(ProbeError::NotAudio("no audio track".into())),
+    };
+    check_format(params.sample_rate, params.channels.as_ref().map(|c| c.count().min(usize::from(u16::MAX)) as u16))?;
+    let asc = params.extra_data.as_deref().unwrap_or(&[]);
+    let mut he;
+    let mut sym;
+    let mut dec = if params.codec == CODEC_ID_AAC && heaac::is_he_aac(asc, params.sample_rate.unwrap_or(0)) {
+        he = heaac::HeAacDecoder::new(asc).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
+        Checker::HeAac(&mut he, params.sample_rate)
+    } else {
+        sym = codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
+        Checker::Symphonia(sym.as_mut())
+    };
+    let (mut packets, mut bad, mut first_bad) = (0u64, 0usize, None);
+    loop {
+        let pkt = match fmt.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(SymError::IoError(_)) => break,
+            Err(SymError::ResetRequired) => {
+                dec.reset();
+                continue;
+            }
+            Err(_) => {
+                bad += 1;
+                first_bad.get_or_insert(packets);
+                if bad > MAX_VERIFY_ERRORS {
+                    break;
+                }
+                continue;
+            }
+        };
+        if pkt.track_id != track.id {
+            continue;
+        }
+        packets += 1;
+        if dec.decode(&pkt).is_err() {
+            bad += 1;
+            first_bad.get_or_insert(packets);
+            if bad > MAX_VERIFY_ERRORS {
+                break;
+            }
+        }
+    }
+    Ok(first_bad.map(|at| format!("{bad} of {packets} packets do not decode (the first is packet {at}); they play as silence")))
+}
+
 fn open_format(input: &Input, ext_hint: &str) -> Result<Box<dyn FormatReader>, ProbeError> {
     let mss = MediaSourceStream::new(input.reader()?, MediaSourceStreamOptions::default());
     let mut hint = Hint::new();

@@ -1,0 +1,61 @@
+//! The full decode of every stored file, once, after it was imported or uploaded: the probe
+//! decodes only the first packets (imports stay as fast as a copy), so damage further in is
+//! found here, in the background, and flagged (`damaged` in the API). Playback already
+//! conceals it (`media::decode`); this tells the owner.
+//!
+//! Runs on one thread of its own, yields to transcoding (it waits while `busy()` says the
+//! transcoder has work), and remembers what it did in the catalog (`media.verified`), so a
+//! restart resumes where it was. Knows the store and catalog traits and `media`; no HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalog::Catalog;
+use crate::media::{Input, probe};
+use crate::store::{BlobStore, open_parts};
+
+/// Files fetched from the catalog per round.
+const BATCH: usize = 32;
+
+/// Decodes every unverified file once and records what it found; returns how many it
+/// verified. `busy` is polled between files (and waited out) so that playback comes first.
+pub fn run_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn() -> bool) -> usize {
+    let mut done = 0;
+    loop {
+        let batch = match catalog.unverified_media(BATCH) {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => return done,
+            Err(e) => {
+                tracing::warn!(error = %e, "verification: reading the catalog failed");
+                return done;
+            }
+        };
+        for m in batch {
+            while busy() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let len = m.parts.iter().map(|p| p.len).sum();
+            let (s, parts) = (store.clone(), m.parts.clone());
+            let open = move || -> std::io::Result<Box<dyn symphonia::core::io::MediaSource>> {
+                let r = open_parts(s.as_ref(), &parts).map_err(std::io::Error::other)?;
+                let n = r.len();
+                Ok(Box::new(crate::media::SeekSource::new(r, n)))
+            };
+            let input = Input::Opener(Arc::new(open), len);
+            let ext = std::path::Path::new(&m.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let damage = match probe::verify(&input, &ext) {
+                Ok(d) => d,
+                // It passed the probe at import; failing to open now is itself damage.
+                Err(e) => Some(format!("the whole file does not decode: {e}")),
+            };
+            if let Some(d) = &damage {
+                tracing::info!(file = %m.file_name, damage = %d, "verification found damage");
+            }
+            if let Err(e) = catalog.set_verified(&m.hash, damage.as_deref()) {
+                tracing::warn!(error = %e, "verification: recording the result failed");
+                return done;
+            }
+            done += 1;
+        }
+    }
+}
