@@ -8,7 +8,8 @@ Prints medians and ratios for:
      ffmpeg-based servers spawn per request), at the start and 60 s in;
   2. whole-track transcode per CPU-second: FLAC -> Opus 128 vs `ffmpeg -threads 1 -c:a libopus`,
      FLAC -> AAC-LC 192 vs ffmpeg's own `aac` encoder;
-  3. warm segment serving at 64 connections (oha) vs nginx serving the same bytes from disk;
+  3. warm segment serving at 64 connections vs nginx serving the same bytes from disk
+     (scripts/bench-warm.py, which measures more: both tools, 512 connections, medians);
   4. peak RSS of the server while 50 cold segment requests arrive at once.
 Set BENCH_DIR (default /tmp/tonearm-stream-bench) and COPIES (cold samples per rung, default 12).
 """
@@ -170,44 +171,10 @@ def main():
         print(f"  {label:<40} tonearm {oc:5.2f} CPU-s ({180 / oc:5.0f}x realtime/core, wall {ow:.2f} s)"
               f"   ffmpeg {fc:5.2f} CPU-s ({180 / fc:5.0f}x)   speed ratio {fc / oc:.2f}x")
 
-    # 3. Warm segment serving vs nginx.
-    print("\n3. warm segment serving, 64 connections, 10 s (oha)")
-    oha = shutil.which("oha") or os.path.expanduser("~/.cargo/bin/oha")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    s = Server(data)
-    token = login(s)
-    c = s.conn()
-    path = f"/hls/{ids[0]}/opus-128/1.m4s"
-    st, seg = request(c, path, token)
-    assert st == 200
-    if os.path.exists(oha) and os.path.exists(nginx):
-        def load(url, headers):
-            args = [oha, "-z", "10s", "-c", "64", "--no-tui", "--output-format", "json", url]
-            for h in headers:
-                args += ["-H", h]
-            out = json.loads(subprocess.run(args, check=True, capture_output=True).stdout)
-            return out["summary"]["requestsPerSec"], out["latencyPercentiles"]["p99"]
-        ours = load(f"http://{s.host}:{s.port}{path}", [f"Authorization: Bearer {token}"])
-        www = os.path.join(DIR, "www")
-        os.makedirs(www, exist_ok=True)
-        with open(os.path.join(www, "1.m4s"), "wb") as f:
-            f.write(seg)
-        conf = os.path.join(DIR, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"worker_processes auto; daemon off; pid {DIR}/nginx.pid; error_log {DIR}/nginx-error.log;\n"
-                    f"events {{ worker_connections 1024; }}\n"
-                    f"http {{ access_log off; sendfile on; keepalive_requests 100000;\n"
-                    f"  server {{ listen 127.0.0.1:4790; root {www}; }} }}\n")
-        ng = subprocess.Popen([nginx, "-c", conf, "-p", DIR], stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        theirs = load("http://127.0.0.1:4790/1.m4s", [])
-        ng.terminate()
-        ng.wait()
-        print(f"  segment of {len(seg)} bytes: tonearm {ours[0]:9.0f} req/s p99 {ours[1] * 1000:6.2f} ms"
-              f"   nginx {theirs[0]:9.0f} req/s p99 {theirs[1] * 1000:6.2f} ms   throughput ratio {ours[0] / theirs[0]:.2f}x")
-    else:
-        print("  skipped: needs oha (cargo install oha) and nginx (apt-get install nginx-light)")
-    s.stop()
+    # 3. Warm segment serving vs nginx: scripts/bench-warm.py, at 64 connections, one round.
+    print("\n3. warm segment serving vs nginx (scripts/bench-warm.py, 64 connections, 1 round)")
+    warm = os.path.join(ROOT, "scripts/bench-warm.py")
+    subprocess.run([sys.executable, warm], env=dict(os.environ, CONNS="64", REPEAT="1"), check=False)
 
     # 4. Peak RSS with 50 cold requests at once.
     print("\n4. peak RSS while 50 cold segment requests arrive at once")

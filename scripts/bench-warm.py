@@ -11,7 +11,11 @@ and at 512 connections. Tonearm is asked with a bearer token and with a signed U
 req/s and p99 per row with the ratios to nginx, errors, and the server's RSS before and
 after the 512-connection runs.
 
-Set SECS (seconds per run, default 8), CONNS (default "64,512") and BENCH_DIR.
+Each row is the median of REPEAT (default 3) rounds, each round running nginx, Tonearm with
+the bearer token and Tonearm with the signed URL back to back, so that the machine's drift
+(two cores shared with the load tool) falls on all three alike.
+
+Set SECS (seconds per run, default 5), REPEAT, CONNS (default "64,512") and BENCH_DIR.
 """
 import json
 import os
@@ -26,7 +30,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("TONEARM_BIN", os.path.join(ROOT, "target/release/tonearm"))
 DIR = os.environ.get("BENCH_DIR", "/tmp/tonearm-warm-bench")
-SECS = int(os.environ.get("SECS", "8"))
+SECS = int(os.environ.get("SECS", "5"))
+REPEAT = int(os.environ.get("REPEAT", "3"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "64,512").split(",")]
 SEGMENTS = [("aac-96", 0), ("aac-192", 1), ("opus-128", 0), ("opus-128", 1)]
 NGINX_PORT = 4791
@@ -137,22 +142,26 @@ def main():
     ng = subprocess.Popen([nginx, "-c", conf, "-p", DIR], stderr=subprocess.DEVNULL)
     time.sleep(0.5)
 
-    print(f"machine: {os.cpu_count()} cores; {SECS} s per run; tonearm {BIN}; nginx {nginx} (sendfile, {os.cpu_count()} workers)")
-    print(f"`{' '.join(sys.argv)}`  (SECS={SECS} CONNS={','.join(map(str, CONNS))})\n")
+    print(f"machine: {os.cpu_count()} cores; {SECS} s per run, median of {REPEAT} interleaved rounds; tonearm {BIN}; nginx {nginx} (sendfile, {os.cpu_count()} workers)")
+    print(f"`{' '.join(sys.argv)}`  (SECS={SECS} REPEAT={REPEAT} CONNS={','.join(map(str, CONNS))})\n")
     print(f"{'segment':<16}{'bytes':>7} {'tool':<4} {'conns':>5} {'auth':<7} {'tonearm req/s':>14} {'p99 ms':>7} "
           f"{'nginx req/s':>12} {'p99 ms':>7} {'req/s ratio':>11} {'p99 ratio':>9} {'errors':>7}")
     rss_before = s.rss_mb()
     worst = (9.9, 0.0)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
     for conns in CONNS:
         for rung, k, name, size in rows:
             for tool in tools:
                 run = wrk if tool == "wrk" else oha
-                theirs = run(f"http://127.0.0.1:{NGINX_PORT}/{name}", conns, [])
+                rounds = {"nginx": [], "bearer": [], "signed": []}
+                for _ in range(REPEAT):
+                    rounds["nginx"].append(run(f"http://127.0.0.1:{NGINX_PORT}/{name}", conns, []))
+                    rounds["bearer"].append(run(f"{base}/hls/1/{rung}/{k}.m4s", conns, [f"Authorization: Bearer {token}"]))
+                    rounds["signed"].append(run(f"{base}/hls/1/{rung}/{k}.m4s?{signed}", conns, []))
+                summary = {who: (med([r[0] for r in rs]), med([r[1] for r in rs]), sum(r[2] for r in rs)) for who, rs in rounds.items()}
+                theirs = summary["nginx"]
                 for auth in ("bearer", "signed"):
-                    if auth == "bearer":
-                        ours = run(f"{base}/hls/1/{rung}/{k}.m4s", conns, [f"Authorization: Bearer {token}"])
-                    else:
-                        ours = run(f"{base}/hls/1/{rung}/{k}.m4s?{signed}", conns, [])
+                    ours = summary[auth]
                     ratio, p99_ratio = ours[0] / theirs[0], ours[1] / max(theirs[1], 1e-6)
                     worst = (min(worst[0], ratio), max(worst[1], p99_ratio))
                     print(f"{rung + '/' + str(k) + '.m4s':<16}{size:>7} {tool:<4} {conns:>5} {auth:<7} {ours[0]:>14.0f} {ours[1]:>7.2f} "

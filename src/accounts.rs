@@ -179,11 +179,16 @@ impl Accounts {
         let key = token_key(token);
         let now = now_unix();
         let user = self.catalog.session_user(&key, now)?;
-        if let Some(u) = &user {
-            if self.recent.len() >= SESSION_CACHE_MAX {
-                self.recent.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
+        match &user {
+            Some(u) => {
+                if self.recent.len() >= SESSION_CACHE_MAX {
+                    self.recent.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
+                }
+                self.recent.insert(key, (u.clone(), now));
             }
-            self.recent.insert(key, (u.clone(), now));
+            None => {
+                self.recent.remove(&key);
+            }
         }
         Ok(user)
     }
@@ -216,17 +221,31 @@ impl Accounts {
         Ok(key)
     }
 
-    /// [`Accounts::grant_key`] read in the last [`SESSION_CACHE_SECS`], without blocking.
+    /// [`Accounts::grant_key`] read in the last [`SESSION_CACHE_SECS`], without blocking
+    /// (renewed by one caller at a time, as [`Accounts::recently_authenticated`]).
     pub fn recent_grant_key(&self, id: UserId) -> Option<Option<u64>> {
-        let e = self.grant_keys.get(&id)?;
-        (now_unix() - e.1 < SESSION_CACHE_SECS).then_some(e.0)
+        let mut e = self.grant_keys.get_mut(&id)?;
+        let now = now_unix();
+        if now - e.1 < SESSION_CACHE_SECS {
+            return Some(e.0);
+        }
+        e.1 = now;
+        None
     }
 
     /// The user of a session verified in the last [`SESSION_CACHE_SECS`], without blocking.
+    /// When the entry has just gone stale, the first caller is told `None` (and checks the
+    /// catalog, which renews or drops the entry) while the entry is marked fresh for the
+    /// others: a player's dozens of parallel requests do not all ask the catalog at once.
     pub fn recently_authenticated(&self, token: &str) -> Option<User> {
         let key = token_key(token);
-        let e = self.recent.get(&key)?;
-        (now_unix() - e.1 < SESSION_CACHE_SECS).then(|| e.0.clone())
+        let mut e = self.recent.get_mut(&key)?;
+        let now = now_unix();
+        if now - e.1 < SESSION_CACHE_SECS {
+            return Some(e.0.clone());
+        }
+        e.1 = now;
+        None
     }
 
     pub fn logout(&self, token: &str) -> Result<bool> {

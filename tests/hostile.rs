@@ -218,3 +218,37 @@ fn slow_clients_are_cut_off_and_connections_are_bounded() {
     // And the server serves normally afterwards.
     assert_eq!(s.http.get(s.url("/healthz")).send().unwrap().status(), 200);
 }
+
+#[test]
+fn uploads_racing_deletes_of_the_same_track_never_answer_5xx() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    let s = std::sync::Arc::new(env.serve());
+    let tok = s.login("alice", "correct horse");
+    let wav = common::tone_wav(&env.dir.path().join("race.wav"), 1.0, 7);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let deleter = {
+        let (s, tok, stop) = (s.clone(), tok.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut codes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let items = s.json(&tok, "/api/v1/tracks")["items"].as_array().unwrap().clone();
+                for t in items {
+                    codes.push(s.http.delete(s.url(&format!("/api/v1/tracks/{}", t["id"]))).bearer_auth(&tok).send().unwrap().status().as_u16());
+                }
+            }
+            codes
+        })
+    };
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        codes.push(upload(&s, &tok, "race.wav", &wav).status().as_u16());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let deletes = deleter.join().unwrap();
+    // 201/200 (landed), 409 (deleted while it finished); deletes 204 or 404.
+    assert!(codes.iter().all(|c| matches!(c, 200 | 201 | 409)), "uploads: {codes:?}");
+    assert!(deletes.iter().all(|c| matches!(c, 204 | 404)), "deletes: {deletes:?}");
+    let out = env.cli(&["check"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}

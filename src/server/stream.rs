@@ -160,12 +160,18 @@ const TRACK_CACHE_MAX: usize = 10_000;
 /// Track `id` of `user` (404 if it is not theirs), from a short-lived per-user cache.
 async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Arc<Playable>> {
     let now = now_unix();
-    if let Some(e) = s.playback_tracks.get(&(user, id))
-        && now - e.1 < TRACK_CACHE_SECS {
+    if let Some(mut e) = s.playback_tracks.get_mut(&(user, id)) {
+        if now - e.1 < TRACK_CACHE_SECS {
             return Ok(e.0.clone());
         }
+        // Stale: this request asks the catalog; the others meanwhile use the entry.
+        e.1 = now;
+    }
     let catalog = s.catalog.clone();
-    let track = blocking(move || Ok(catalog.track(user, id)?)).await?.ok_or_else(|| ApiError::not_found("track"))?;
+    let Some(track) = blocking(move || Ok(catalog.track(user, id)?)).await? else {
+        s.playback_tracks.remove(&(user, id));
+        return Err(ApiError::not_found("track"));
+    };
     let media = media_ref(&track);
     let etag_key = media.key.to_hex()[..32].to_string();
     let t = Arc::new(Playable { track, media, etag_key });
