@@ -252,3 +252,34 @@ fn uploads_racing_deletes_of_the_same_track_never_answer_5xx() {
     let out = env.cli(&["check"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Tracks stored by older versions with headers the probe now refuses (0 Hz, 4 GHz) are
+/// refused for playback with a 422 and can be deleted, instead of eating memory or
+/// answering 500.
+#[test]
+fn stored_tracks_with_lying_headers_answer_422_and_can_be_deleted() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    let dir = env.dir.path().join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..3 {
+        common::tone_wav(&dir.join(format!("{i}.wav")), 1.0, i);
+    }
+    env.import("alice", &[dir]);
+    let db = rusqlite::Connection::open(env.data().join("tonearm.db")).unwrap();
+    let hashes: Vec<Vec<u8>> = db.prepare("SELECT hash FROM media").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    for (h, rate) in hashes.iter().zip([0i64, 1, 4_294_967_295]) {
+        db.execute("UPDATE media SET sample_rate = ?1 WHERE hash = ?2", rusqlite::params![rate, h]).unwrap();
+    }
+    drop(db);
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let ids: Vec<i64> = s.json(&tok, "/api/v1/tracks")["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    for id in &ids {
+        Server::expect_error(s.get(&tok, &format!("/hls/{id}/aac-96/0.m4s")), 422, "malformed");
+        Server::expect_error(s.get(&tok, &format!("/api/v1/tracks/{id}/stream?format=mp3")), 422, "malformed");
+        assert_eq!(s.http.delete(s.url(&format!("/api/v1/tracks/{id}"))).bearer_auth(&tok).send().unwrap().status(), 204);
+    }
+    assert!(rss_peak_mb(&s) < 300);
+}

@@ -168,7 +168,7 @@ const TRACK_COLS: &str = concat!(track_fields!(), " FROM tracks t", track_joins!
 
 
 
-const PLAYLIST_COLS: &str = "SELECT p.id, p.name, COUNT(pt.track_id), COALESCE(SUM(CAST(m.frames AS REAL) / m.sample_rate), 0), p.created_at, p.updated_at
+const PLAYLIST_COLS: &str = "SELECT p.id, p.name, COUNT(pt.track_id), COALESCE(SUM(COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)), 0), p.created_at, p.updated_at
      FROM playlists p LEFT JOIN playlist_tracks pt ON pt.playlist_id = p.id LEFT JOIN tracks t ON t.id = pt.track_id
      LEFT JOIN media m ON m.hash = t.media_hash";
 
@@ -559,7 +559,7 @@ fn edit_row(tx: &Transaction<'_>, user: UserId, id: TrackId) -> Result<EditRow> 
     tx.query_row(
         "SELECT t.title, t.artist, t.artists, a.title, a.artist, a.explicit_artist, a.group_key, t.track_number,
             t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation, t.album_id,
-            CAST(m.frames AS REAL) / m.sample_rate, t.cover_hash
+            COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0), t.cover_hash
          FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
          WHERE t.id = ?1 AND t.user_id = ?2",
         params![id, user],
@@ -788,7 +788,7 @@ impl Catalog for SqliteCatalog {
             for &id in ids {
                 let row: Option<DeletedRow> = tx
                     .query_row(
-                        "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, CAST(m.frames AS REAL) / m.sample_rate
+                        "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)
                          FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
                         params![id, user],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),

@@ -90,6 +90,7 @@ pub struct PcmReader {
 impl PcmReader {
     /// Opens `src` and positions it at playable frame `start`.
     pub fn open(src: Box<dyn MediaSource>, ext_hint: &str, info: &SourceInfo, start: u64) -> Result<PcmReader, DecodeError> {
+        super::probe::playable(info.sample_rate, info.channels, info.frames).map_err(|e| DecodeError::Unsupported(e.to_string()))?;
         let mss = MediaSourceStream::new(src, MediaSourceStreamOptions::default());
         let mut hint = Hint::new();
         if !ext_hint.is_empty() {

@@ -61,6 +61,16 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=768_000;
 pub const MAX_CHANNELS: u16 = 16;
 pub const MAX_SECONDS: u64 = 100 * 3600;
 
+/// Whether stored properties are within what the probe accepts (files stored by older
+/// versions may not be): playback refuses them rather than decode at a lying rate.
+pub fn playable(rate: u32, channels: u16, frames: u64) -> Result<(), ProbeError> {
+    check_format(Some(rate), Some(channels))?;
+    if frames / u64::from(rate) > MAX_SECONDS {
+        return Err(ProbeError::Malformed(format!("{} s long (at most {MAX_SECONDS} s)", frames / u64::from(rate))));
+    }
+    Ok(())
+}
+
 fn check_format(rate: Option<u32>, channels: Option<u16>) -> Result<(), ProbeError> {
     if let Some(r) = rate
         && !SAMPLE_RATES.contains(&r) {

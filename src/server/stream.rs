@@ -172,6 +172,10 @@ async fn load_track(s: &AppState, user: UserId, id: TrackId) -> ApiResult<Arc<Pl
         s.playback_tracks.remove(&(user, id));
         return Err(ApiError::not_found("track"));
     };
+    // Stored before the probe refused such headers: decoding would scale with the lie.
+    if let Err(e) = crate::media::probe::playable(track.sample_rate, track.channels, track.frames) {
+        return Err(ApiError::Unprocessable("malformed", format!("{e}; this file cannot be played (it can be downloaded or deleted)")));
+    }
     let media = media_ref(&track);
     let etag_key = media.key.to_hex()[..32].to_string();
     let t = Arc::new(Playable { track, media, etag_key });
