@@ -73,17 +73,40 @@ impl MediaRef {
     }
 }
 
-/// A queued encoder session: the segments it will produce and the work.
+/// A queued encoder session: the segments it will produce, when a player needs the first
+/// of them, and the work.
 struct Job {
     key: Key,
+    deadline: Instant,
     run: Box<dyn FnOnce() + Send>,
 }
 
-/// Queued jobs by urgency: what a player waits for now, then read-ahead.
+/// Queued jobs by urgency: what players wait for, earliest playback deadline first, then
+/// read-ahead in order.
 #[derive(Default)]
 struct JobQueue {
-    urgent: std::collections::VecDeque<Job>,
+    urgent: Vec<Job>,
     ahead: std::collections::VecDeque<Job>,
+}
+
+impl JobQueue {
+    fn pop(&mut self) -> Option<Job> {
+        let next = self.urgent.iter().enumerate().min_by_key(|(_, j)| j.deadline).map(|(i, _)| i);
+        match next {
+            Some(i) => Some(self.urgent.swap_remove(i)),
+            None => self.ahead.pop_front(),
+        }
+    }
+}
+
+/// How far ahead a player that asks for segment `k` is assumed to be buffered: the audio
+/// before `k`, up to what players keep (hls.js fills about this much before it waits). A
+/// player starting (segment 0) has nothing: its segment goes before a playing one's.
+const ASSUMED_BUFFER_SECS: f64 = 10.0;
+
+fn deadline(m: &MediaRef, k: u32) -> Instant {
+    let ahead = (m.timeline().start(k) as f64 / f64::from(crate::encode::OUTPUT_RATE)).min(ASSUMED_BUFFER_SECS);
+    Instant::now() + std::time::Duration::from_secs_f64(ahead)
 }
 
 /// Segment index used for the init segment in cache keys.
@@ -287,6 +310,7 @@ impl Streamer {
         self.metrics.encode_jobs.fetch_add(1, Relaxed);
         let this = self.clone();
         let key = Key::new(m.key, rung, range.start);
+        let due = deadline(m, range.start);
         let m = m.clone();
         let run = Box::new(move || {
             this.running.fetch_add(1, Relaxed);
@@ -297,16 +321,13 @@ impl Streamer {
         });
         self.segment_jobs.fetch_add(1, Relaxed);
         {
+            let job = Job { deadline: due, key, run };
             let mut q = lock(&self.queue);
-            let job = Job { key, run };
-            if urgent { q.urgent.push_back(job) } else { q.ahead.push_back(job) }
+            if urgent { q.urgent.push(job) } else { q.ahead.push_back(job) }
         }
         let this = self.clone();
         self.pool.spawn(move || {
-            let job = {
-                let mut q = lock(&this.queue);
-                q.urgent.pop_front().or_else(|| q.ahead.pop_front())
-            };
+            let job = lock(&this.queue).pop();
             if let Some(job) = job {
                 (job.run)();
             }
@@ -354,8 +375,9 @@ impl Streamer {
         let mut q = lock(&self.queue);
         // Read-ahead sessions start at most `prefetch` segments before `k`.
         let hit = q.ahead.iter().position(|j| j.key.hash == m.key && j.key.rung == rung && j.key.index <= k && k <= j.key.index + self.prefetch);
-        if let Some(job) = hit.and_then(|i| q.ahead.remove(i)) {
-            q.urgent.push_back(job);
+        if let Some(mut job) = hit.and_then(|i| q.ahead.remove(i)) {
+            job.deadline = deadline(m, k);
+            q.urgent.push(job);
         }
     }
 
