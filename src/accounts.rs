@@ -120,18 +120,9 @@ impl Accounts {
     pub fn set_password(&self, username: &str, password: &str) -> Result<()> {
         let hash = hash_password(password)?;
         self.catalog.set_password(username, &hash)?;
-        let mut ids = Vec::new();
-        self.recent.retain(|_, (u, _)| {
-            if u.username == username {
-                ids.push(u.id);
-            }
-            u.username != username
-        });
+        self.recent.retain(|_, (u, _)| u.username != username);
         if let Some((u, _)) = self.catalog.user_by_name(username)? {
-            ids.push(u.id);
-        }
-        for id in ids {
-            self.grant_keys.remove(&id);
+            self.grant_keys.remove(&u.id);
         }
         Ok(())
     }

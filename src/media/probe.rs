@@ -10,7 +10,7 @@ use std::io::{Read, Seek};
 use std::path::Path;
 
 use symphonia::core::codecs::CodecParameters;
-use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -100,36 +100,16 @@ pub fn probe(input: &Input, ext_hint: &str) -> Result<AudioProps, ProbeError> {
     if len == 0 {
         return Err(ProbeError::Empty);
     }
-    super::guard::check(input).map_err(|e| ProbeError::Malformed(e.to_string()))?;
-    let mut fmt = open_format(input, ext_hint)?;
+    let (mut fmt, track, params) = open_audio(input, ext_hint)?;
     let container = fmt.format_info().short_name.to_string();
-    let track = fmt
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?
-        .clone();
-    let params = match &track.codec_params {
-        Some(CodecParameters::Audio(a)) => a.clone(),
-        _ => return Err(ProbeError::NotAudio("no audio track".into())),
-    };
     let codec_name = codecs()
         .get_audio_decoder(params.codec)
         .map(|d| d.codec.info.short_name.to_string())
         .ok_or_else(|| ProbeError::UnsupportedCodec(format!("{}", params.codec)))?;
-    // Before anything is decoded: buffers are sized from these.
-    check_format(params.sample_rate, params.channels.as_ref().map(|c| c.count().min(usize::from(u16::MAX)) as u16))?;
     let sample_rate = params.sample_rate;
     let channels = params.channels.as_ref().map(|c| c.count() as u16);
-    let asc = params.extra_data.as_deref().unwrap_or(&[]);
-    let check = if params.codec == CODEC_ID_AAC && heaac::is_he_aac(asc, sample_rate.unwrap_or(0)) {
-        // HE-AAC: symphonia refuses explicit SBR and half-decodes implicit; FDK plays both.
-        let mut dec = heaac::HeAacDecoder::new(asc).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
-        decode_check(fmt.as_mut(), Checker::HeAac(&mut dec, sample_rate), track.id)?
-    } else {
-        let mut decoder = codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| ProbeError::UnsupportedCodec(format!("{codec_name}: {e}")))?;
-        decode_check(fmt.as_mut(), Checker::Symphonia(decoder.as_mut()), track.id)?
-    };
+    let mut dec = Decoder::new(&params, &codec_name)?;
+    let check = decode_check(fmt.as_mut(), dec.checker(sample_rate), track.id)?;
     let sample_rate = sample_rate.or(check.rate).ok_or_else(|| ProbeError::Undecodable("no sample rate".into()))?;
     let channels = channels.or(check.channels).ok_or_else(|| ProbeError::Undecodable("no channels".into()))?;
     check_format(Some(sample_rate), Some(channels))?;
@@ -190,24 +170,9 @@ const MAX_VERIFY_ERRORS: usize = 10_000;
 /// first packets could not show. `None` when every packet decodes; otherwise how many do
 /// not, and where the first is.
 pub fn verify(input: &Input, ext_hint: &str) -> Result<Option<String>, ProbeError> {
-    super::guard::check(input).map_err(|e| ProbeError::Malformed(e.to_string()))?;
-    let mut fmt = open_format(input, ext_hint)?;
-    let track = fmt.default_track(TrackType::Audio).ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?.clone();
-    let params = match &track.codec_params {
-        Some(CodecParameters::Audio(a)) => a.clone(),
-        _ => return Err(ProbeError::NotAudio("no audio track".into())),
-    };
-    check_format(params.sample_rate, params.channels.as_ref().map(|c| c.count().min(usize::from(u16::MAX)) as u16))?;
-    let asc = params.extra_data.as_deref().unwrap_or(&[]);
-    let mut he;
-    let mut sym;
-    let mut dec = if params.codec == CODEC_ID_AAC && heaac::is_he_aac(asc, params.sample_rate.unwrap_or(0)) {
-        he = heaac::HeAacDecoder::new(asc).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
-        Checker::HeAac(&mut he, params.sample_rate)
-    } else {
-        sym = codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
-        Checker::Symphonia(sym.as_mut())
-    };
+    let (mut fmt, track, params) = open_audio(input, ext_hint)?;
+    let mut owned = Decoder::new(&params, &params.codec.to_string())?;
+    let mut dec = owned.checker(params.sample_rate);
     let (mut packets, mut bad, mut first_bad) = (0u64, 0usize, None);
     loop {
         let pkt = match fmt.next_packet() {
@@ -239,6 +204,49 @@ pub fn verify(input: &Input, ext_hint: &str) -> Result<Option<String>, ProbeErro
         }
     }
     Ok(first_bad.map(|at| format!("{bad} of {packets} packets do not decode (the first is packet {at}); they play as silence")))
+}
+
+/// The structure guard, the container, its audio track and codec parameters, refused
+/// before anything is decoded when the rate or channels are absurd (buffers are sized from
+/// them). What [`probe`] and [`verify`] both start with.
+fn open_audio(input: &Input, ext_hint: &str) -> Result<(Box<dyn FormatReader>, symphonia::core::formats::Track, AudioCodecParameters), ProbeError> {
+    super::guard::check(input).map_err(|e| ProbeError::Malformed(e.to_string()))?;
+    let fmt = open_format(input, ext_hint)?;
+    let track = fmt.default_track(TrackType::Audio).ok_or_else(|| ProbeError::NotAudio("no audio track".into()))?.clone();
+    let params = match &track.codec_params {
+        Some(CodecParameters::Audio(a)) => a.clone(),
+        _ => return Err(ProbeError::NotAudio("no audio track".into())),
+    };
+    check_format(params.sample_rate, params.channels.as_ref().map(|c| c.count().min(usize::from(u16::MAX)) as u16))?;
+    Ok((fmt, track, params))
+}
+
+/// The decoder a check owns: symphonia's, or FDK's for HE-AAC (symphonia refuses explicit
+/// SBR and half-decodes implicit; FDK plays both).
+enum Decoder {
+    Symphonia(Box<dyn AudioDecoder>),
+    HeAac(heaac::HeAacDecoder),
+}
+
+impl Decoder {
+    /// `name` is what an unsupported codec is called in the error.
+    fn new(params: &AudioCodecParameters, name: &str) -> Result<Decoder, ProbeError> {
+        let asc = params.extra_data.as_deref().unwrap_or(&[]);
+        if params.codec == CODEC_ID_AAC && heaac::is_he_aac(asc, params.sample_rate.unwrap_or(0)) {
+            return heaac::HeAacDecoder::new(asc).map(Decoder::HeAac).map_err(|e| ProbeError::UnsupportedCodec(e.to_string()));
+        }
+        codecs()
+            .make_audio_decoder(params, &AudioDecoderOptions::default())
+            .map(Decoder::Symphonia)
+            .map_err(|e| ProbeError::UnsupportedCodec(format!("{name}: {e}")))
+    }
+
+    fn checker(&mut self, rate: Option<u32>) -> Checker<'_> {
+        match self {
+            Decoder::Symphonia(d) => Checker::Symphonia(d.as_mut()),
+            Decoder::HeAac(d) => Checker::HeAac(d, rate),
+        }
+    }
 }
 
 fn open_format(input: &Input, ext_hint: &str) -> Result<Box<dyn FormatReader>, ProbeError> {

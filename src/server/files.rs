@@ -197,15 +197,8 @@ async fn serve_cover(s: &AppState, c: CoverRef, size: Option<u32>, headers: &Hea
     }
     let (bytes, mime) = match size {
         None => {
-            let store = s.store.clone();
-            let hash = c.hash;
-            let original = blocking(move || {
-                let mut out = Vec::new();
-                store.open(&hash)?.read_to_end(&mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
-                Ok(out)
-            })
-            .await?;
-            (original, c.mime)
+            let (store, hash) = (s.store.clone(), c.hash);
+            (blocking(move || read_blob(store.as_ref(), &hash)).await?, c.mime)
         }
         Some(n) => (scaled_cover(s, c.hash, n).await?, "image/jpeg".to_string()),
     };
@@ -235,6 +228,13 @@ impl CoverWork {
     }
 }
 
+/// A whole (cover) blob in memory. Blocking.
+fn read_blob(store: &dyn crate::store::BlobStore, hash: &ContentHash) -> ApiResult<Vec<u8>> {
+    let mut out = Vec::new();
+    store.open(hash)?.read_to_end(&mut out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(out)
+}
+
 fn cover_file(dir: &std::path::Path, hash: &ContentHash, edge: u32) -> PathBuf {
     dir.join(format!("{}-{edge}.jpg", hash.to_hex()))
 }
@@ -261,8 +261,7 @@ async fn scaled_cover(s: &AppState, hash: ContentHash, edge: u32) -> ApiResult<V
         let _slot = work.slots().acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
         let (store, max) = (s.store.clone(), s.cover_max_size);
         blocking(move || {
-            let mut original = Vec::new();
-            store.open(&hash)?.read_to_end(&mut original).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let original = read_blob(store.as_ref(), &hash)?;
             let mut edges: Vec<u32> = cover::EDGES.iter().copied().filter(|&e| e <= max).collect();
             if !edges.contains(&max) {
                 edges.push(max);

@@ -42,7 +42,7 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, asks
 /// every connection to finish its current request, and returns once all have closed (the
 /// caller bounds how long it waits).
 pub async fn serve(listener: TcpListener, app: Arc<super::Service>, limits: Limits, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
@@ -84,9 +84,8 @@ pub async fn serve(listener: TcpListener, app: Arc<super::Service>, limits: Limi
         let _ = tcp.set_nodelay(true);
         let Ok(std) = tcp.into_std() else { continue };
         let conn = Conn { tcp: std, peer, _permit: permit };
-        if let Err(mpsc::error::SendError(c)) = queues[next % workers].send(conn).await {
-            drop(c);
-        }
+        // A worker that is gone drops the connection (it closes).
+        let _ = queues[next % workers].send(conn).await;
         next = next.wrapping_add(1);
     }
     let _ = stop_tx.send(true);
@@ -234,14 +233,11 @@ impl tokio::io::AsyncWrite for Socket {
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        match bufs.iter().position(|b| crate::cache::shm::lookup(b).is_some()) {
+        match bufs.iter().enumerate().find_map(|(k, b)| crate::cache::shm::lookup(b).map(|at| (k, at))) {
             None => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
-            Some(0) => match crate::cache::shm::lookup(&bufs[0]) {
-                Some((file, off)) => self.poll_sendfile(cx, file, off, bufs[0].len()),
-                None => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
-            },
+            Some((0, (file, off))) => self.poll_sendfile(cx, file, off, bufs[0].len()),
             // What comes before the segment (the head); the caller then writes the rest.
-            Some(k) => self.poll_send_more(cx, &bufs[..k]),
+            Some((k, _)) => self.poll_send_more(cx, &bufs[..k]),
         }
     }
 

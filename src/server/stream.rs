@@ -40,10 +40,6 @@ struct PlayQuery {
     offset: Option<f64>,
 }
 
-fn parse_query(raw: &Option<String>) -> ApiResult<PlayQuery> {
-    play_query(raw.as_deref())
-}
-
 /// The playback query (every player sends one per segment, so it is read by hand, not
 /// through serde). Unknown keys are ignored; a known key with a bad value is a 400.
 fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
@@ -73,7 +69,7 @@ enum Access {
     /// proxy) may store the answer, and a browser's own cache keys it by the header too.
     Bearer,
     /// A signed query: the URL carries the grant, so a shared cache may keep the answer
-    /// under that URL, but not past the grant's expiry. `query` is what children carry.
+    /// under that URL, but not past the grant's expiry; playlists' children carry it.
     Signed { user: UserId, expires: i64, sig: String },
 }
 
@@ -232,7 +228,7 @@ pub async fn playback(State(s): State<AppState>, AuthUser(u): AuthUser, Path(id)
 /// `GET /hls/{track}/master.m3u8[?codecs=aac|opus]`.
 pub async fn master(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
-    let mut q = parse_query(&raw)?;
+    let mut q = play_query(raw.as_deref())?;
     let (user, access) = authorize(&s, &headers, &mut q, id).await?;
     load_track(&s, user, id).await?;
     let rungs: Vec<Rung> = match q.codecs.as_deref() {
@@ -341,7 +337,7 @@ pub async fn warm_segment(s: &AppState, req: &axum::http::Request<hyper::body::I
 /// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
 pub async fn stream(State(s): State<AppState>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
-    let mut q = parse_query(&raw)?;
+    let mut q = play_query(raw.as_deref())?;
     let (user, _) = authorize(&s, &headers, &mut q, id).await?;
     let p = load_track(&s, user, id).await?;
     let t = &p.track;
