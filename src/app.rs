@@ -1,6 +1,8 @@
-//! Composition root: builds the concrete store, catalog and services from the config, and
-//! runs the HTTP server until SIGINT/SIGTERM. The only module that names concrete
-//! implementations (`LocalStore`, `SqliteCatalog`).
+//! Composition root: builds the concrete store, catalog, coordination and the services from
+//! the config, runs the start-up chores (orphan sweep, expired uploads, the background
+//! verifier), and hands the services to the HTTP server until SIGINT/SIGTERM. The only
+//! module that names concrete implementations (`LocalStore`, `SqliteCatalog`,
+//! `coord::Local`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,15 +11,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::accounts::Accounts;
 use crate::cache::{StreamSettings, Streamer};
-use crate::encode::Codec;
-use crate::package::Rung;
-use crate::signing::UrlSigner;
 use crate::catalog::{Catalog, SqliteCatalog};
 use crate::config::Config;
+use crate::coord::{self, Coordination};
+use crate::encode::Codec;
 use crate::ingest::Ingest;
-use crate::server::{self, AppState};
+use crate::package::Rung;
+use crate::server;
+use crate::service::playback::PlaybackParts;
+use crate::service::throttle::Limits;
+use crate::service::uploads::UploadParts;
+use crate::service::{Accounts, Library, Playback, Services, Uploads};
+use crate::signing::UrlSigner;
 use crate::store::{BlobStore, LocalStore};
 
 /// Unreferenced blobs younger than this are left alone by the start-up sweep: an import
@@ -34,12 +40,11 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn BlobStore>,
     pub catalog: Arc<dyn Catalog>,
-    pub accounts: Arc<Accounts>,
+    pub ingest: Arc<Ingest>,
     pub streamer: Arc<Streamer>,
-    pub signer: Arc<UrlSigner>,
-    pub ladder: Arc<[Rung]>,
     /// Resumable uploads in progress (`data/tus/`), kept across restarts.
-    pub uploads: Arc<crate::ingest::resumable::Uploads>,
+    pub resumable: Arc<crate::ingest::resumable::Uploads>,
+    pub services: Services,
 }
 
 impl App {
@@ -50,7 +55,8 @@ impl App {
         std::fs::create_dir_all(dir.join("cache/covers")).context("creating cover cache")?;
         let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?);
         let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(dir.join("tonearm.db")).context("opening catalog")?);
-        let accounts = Arc::new(Accounts::new(catalog.clone(), config.auth.token_ttl_hours)?);
+        let coord: Arc<dyn Coordination> = Arc::new(coord::Local::default());
+        let ingest = Arc::new(Ingest::new(store.clone(), catalog.clone(), coord.clone(), config.import.max_file_bytes, config.covers.max_bytes));
         let signer = Arc::new(UrlSigner::load_or_create(&dir.join("secret.key"))?);
         let streamer = Streamer::new(
             store.clone(),
@@ -67,42 +73,36 @@ impl App {
             .iter()
             .filter_map(|r| Some(Rung { codec: Codec::parse(&r.codec)?, bitrate: r.kbps * 1000 }))
             .collect();
-        let uploads = Arc::new(crate::ingest::resumable::Uploads::open(dir.join("tus")).context("opening resumable uploads")?);
-        Ok(App { config, store, catalog, accounts, streamer, signer, ladder, uploads })
-    }
-
-    pub fn ingest(&self) -> Ingest {
-        Ingest::new(self.store.clone(), self.catalog.clone(), self.config.import.max_file_bytes, self.config.covers.max_bytes)
-    }
-
-    pub fn state(&self) -> AppState {
-        AppState::new(server::Services {
-            accounts: self.accounts.clone(),
-            catalog: self.catalog.clone(),
-            store: self.store.clone(),
-            cover_cache: self.config.data_dir.join("cache/covers"),
-            cover_max_size: self.config.covers.max_size,
-            cover_work: Arc::default(),
-            streamer: self.streamer.clone(),
-            signer: self.signer.clone(),
-            ladder: self.ladder.clone(),
-            url_ttl_secs: self.config.stream.url_ttl_secs,
-            playback_tracks: Arc::default(),
-            login_throttle: Arc::default(),
-            login_limits: server::throttle::Limits {
-                per_user: self.config.auth.max_failed_logins_per_user,
-                per_address: self.config.auth.max_failed_logins_per_address,
-                window_secs: self.config.auth.lockout_secs as i64,
-            },
-            ingest: Arc::new(self.ingest()),
-            upload_dir: self.config.data_dir.join("uploads"),
-            max_upload_bytes: self.config.import.max_file_bytes,
-            upload_limits: self.config.uploads.clone(),
-            uploads_in_flight: Arc::default(),
-            uploads: self.uploads.clone(),
-            tus_locks: Arc::default(),
-            challenges: Arc::default(),
-        })
+        let resumable = Arc::new(crate::ingest::resumable::Uploads::open(dir.join("tus")).context("opening resumable uploads")?);
+        let limits = Limits {
+            per_user: config.auth.max_failed_logins_per_user,
+            per_address: config.auth.max_failed_logins_per_address,
+            window_secs: config.auth.lockout_secs as i64,
+        };
+        let accounts = Accounts::new(catalog.clone(), ingest.clone(), coord.clone(), limits, config.auth.token_ttl_hours);
+        let library = Library::new(catalog.clone(), store.clone(), ingest.clone(), coord.clone(), dir.join("cache/covers"), config.covers.max_size);
+        let playback = Playback::new(PlaybackParts {
+            catalog: catalog.clone(),
+            store: store.clone(),
+            accounts: accounts.clone(),
+            coord: coord.clone(),
+            streamer: streamer.clone(),
+            signer,
+            ladder,
+            url_ttl_secs: config.stream.url_ttl_secs,
+        });
+        let uploads = Uploads::new(UploadParts {
+            catalog: catalog.clone(),
+            store: store.clone(),
+            ingest: ingest.clone(),
+            coord,
+            resumable: resumable.clone(),
+            scratch_dir: dir.join("uploads"),
+            max_bytes: config.import.max_file_bytes,
+            limits: config.uploads.clone(),
+        });
+        let services = Services { accounts, library, playback, uploads };
+        Ok(App { config, store, catalog, ingest, streamer, resumable, services })
     }
 
     /// Binds the configured address (port 0 picks one).
@@ -143,7 +143,7 @@ impl App {
         if let Err(e) = verifier {
             tracing::warn!(error = %e, "could not start the verification thread");
         }
-        let expired = self.uploads.sweep();
+        let expired = self.resumable.sweep();
         if expired > 0 {
             tracing::info!(uploads = expired, "removed expired resumable uploads");
         }
@@ -151,7 +151,6 @@ impl App {
         let uploads = self.config.data_dir.join("uploads");
         let _ = std::fs::remove_dir_all(&uploads);
         std::fs::create_dir_all(&uploads).with_context(|| format!("creating {}", uploads.display()))?;
-        let app = Arc::new(server::Service::new(self.state()));
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a listener
         // holding a long progressive stream must not keep the process alive.
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -160,7 +159,7 @@ impl App {
             max_connections: self.config.http.max_connections,
             header_timeout: std::time::Duration::from_secs(self.config.http.header_timeout_secs),
         };
-        let serve = server::listen::serve(listener, app, limits, async move {
+        let serve = server::serve(self.services.clone(), listener, limits, async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `import`, and `user add|list|delete|passwd`.
-//! Parses arguments, loads the config, and calls into `app`, `ingest` and `accounts`.
+//! Parses arguments, loads the config, and calls the same services as the HTTP server
+//! (`app.services`), or `ingest` for imports and checks.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -227,22 +228,21 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
     match action {
         UserCmd::Add { name, admin, password_stdin } => {
             let pw = read_password(password_stdin)?;
-            let first = app.catalog.user_count()? == 0;
-            let u = app.accounts.create_user(&name, &pw, admin || first)?;
+            let u = app.services.accounts.create_user(&name, &pw, admin)?;
             out!("created user '{}'{}", u.username, if u.is_admin { " (admin)" } else { "" });
         }
         UserCmd::List => {
-            for u in app.catalog.list_users()? {
+            for u in app.services.accounts.list_users()? {
                 out!("{}\t{}", u.username, if u.is_admin { "admin" } else { "user" });
             }
         }
         UserCmd::Delete { name } => {
-            let (n, bytes) = app.ingest().delete_user(&name)?;
+            let (n, bytes) = app.services.accounts.delete_user_named(&name)?;
             out!("deleted user '{name}'; freed {n} blob(s), {}", human_bytes(bytes));
         }
         UserCmd::Passwd { name, password_stdin } => {
             let pw = read_password(password_stdin)?;
-            app.accounts.set_password(&name, &pw)?;
+            app.services.accounts.set_password(&name, &pw)?;
             out!("password changed for '{name}'; existing sessions ended");
         }
     }
@@ -259,7 +259,7 @@ fn run_import(config: Config, paths: Vec<PathBuf>, user: &str, threads: Option<u
     let batch_size = config.import.batch_size;
     let app = App::open(config)?;
     let (u, _) = app.catalog.user_by_name(user)?.with_context(|| format!("no user '{user}' (create it with `tonearm user add {user}`)"))?;
-    let ingest = app.ingest();
+    let ingest = app.ingest.clone();
     let opts = ImportOptions { threads, batch_size, progress: !quiet && std::io::stderr().is_terminal() };
     let r = import(&ingest, u.id, &paths, &opts)?;
     let secs = r.elapsed.as_secs_f64().max(1e-6);

@@ -1,9 +1,10 @@
 //! Tonearm: a personal music locker and adaptive audio streaming server.
 //!
 //! The module tree follows the data, and dependencies only point backwards along it:
-//! `ingest → store → catalog → media → server`. The composition root is [`app`], the only
-//! place that names concrete implementations (`LocalStore`, `SqliteCatalog`). Only
-//! [`server`] knows HTTP. See `ARCHITECTURE.md` for the invariants.
+//! `domain → store → media → catalog → encode/package/cache → ingest → service → server`.
+//! The composition root is [`app`], the only place that names concrete implementations
+//! (`LocalStore`, `SqliteCatalog`, `coord::Local`). Only [`server`] knows HTTP; the rules
+//! live once, in [`service`]. See `ARCHITECTURE.md` for the invariants.
 
 pub mod domain;
 pub mod config;
@@ -14,9 +15,10 @@ pub mod catalog;
 pub mod encode;
 pub mod package;
 pub mod cache;
-pub mod accounts;
 pub mod signing;
+pub mod coord;
 pub mod ingest;
+pub mod service;
 pub mod server;
 pub mod app;
 pub mod cli;

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use crate::catalog::{AddOutcome, Catalog, CatalogError, NewCover, NewMedia, NewTrack, SourceFile};
+use crate::coord::Coordination;
 use crate::domain::{ContentHash, Part, TrackId, UserId};
 use crate::media::{Input, cover, layout, probe, tags};
 use crate::store::{BlobStore, StagedBlob, StoreError, open_parts};
@@ -70,10 +71,13 @@ pub struct Ingest {
     max_file_bytes: u64,
     max_cover_bytes: u64,
     sidecars: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
-    /// Commits share it; deletes take it alone, so a blob another commit is about to refer
-    /// to is never removed from the store between that commit's two steps.
-    gate: RwLock<()>,
+    /// Its gate [`GATE`]: commits share it; deletes take it alone, so a blob another commit
+    /// is about to refer to is never removed from the store between that commit's two steps.
+    coord: Arc<dyn Coordination>,
 }
+
+/// The gate that orders deletes against commits.
+pub const GATE: &str = "ingest";
 
 /// Files up to this size are read into memory once instead of being opened three times.
 const IN_MEMORY_MAX: u64 = 16 << 20;
@@ -85,8 +89,8 @@ const SIDECARS: &[&str] = &[
 ];
 
 impl Ingest {
-    pub fn new(store: Arc<dyn BlobStore>, catalog: Arc<dyn Catalog>, max_file_bytes: u64, max_cover_bytes: u64) -> Ingest {
-        Ingest { store, catalog, max_file_bytes, max_cover_bytes, sidecars: Mutex::new(HashMap::new()), gate: RwLock::new(()) }
+    pub fn new(store: Arc<dyn BlobStore>, catalog: Arc<dyn Catalog>, coord: Arc<dyn Coordination>, max_file_bytes: u64, max_cover_bytes: u64) -> Ingest {
+        Ingest { store, catalog, max_file_bytes, max_cover_bytes, sidecars: Mutex::new(HashMap::new()), coord }
     }
 
     pub fn catalog(&self) -> &Arc<dyn Catalog> {
@@ -228,7 +232,7 @@ impl Ingest {
             staged.extend(p.cover);
             tracks.push(p.track);
         }
-        let _shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let _shared = self.coord.gate(GATE, false);
         let t0 = std::time::Instant::now();
         let committed: std::collections::HashSet<ContentHash> = self.store.commit(staged)?.into_iter().map(|c| c.hash).collect();
         tracing::debug!(took = ?t0.elapsed(), "store commit");
@@ -247,14 +251,14 @@ impl Ingest {
     /// Removes tracks from `user`'s library, then the blobs nobody refers to any more.
     /// Returns the number of blobs and bytes freed.
     pub fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<(usize, u64), IngestError> {
-        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let _alone = self.coord.gate(GATE, true);
         let freed = self.catalog.delete_tracks(user, ids)?;
         self.delete_blobs(&freed)
     }
 
     /// Deletes a user and their library, then the blobs nobody refers to any more.
     pub fn delete_user(&self, username: &str) -> Result<(usize, u64), IngestError> {
-        let _alone = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let _alone = self.coord.gate(GATE, true);
         let freed = self.catalog.delete_user(username)?;
         self.delete_blobs(&freed)
     }

@@ -10,7 +10,8 @@
 //! - `result.json`: what ingest made of the finished upload (a track id or an error), kept
 //!   until expiry so a client that lost the final response can still learn it.
 //!
-//! Knows nothing of HTTP. All functions block.
+//! Knows nothing of HTTP (an outcome records the uploads service's reason, not a status).
+//! All functions block.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -54,8 +55,21 @@ pub struct UploadInfo {
 pub enum Outcome {
     /// Added (or already in the library: `created` false).
     Track { id: TrackId, created: bool },
-    /// Rejected with a stable code and message (the same as the API error).
-    Rejected { status: u16, code: String, message: String },
+    /// Refused, for a reason the uploads service gives again to whoever asks later.
+    Rejected(Rejection),
+}
+
+/// Why a finished upload was refused: the file's fault or the account's, never the
+/// server's (a server failure keeps the bytes for a retry instead).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    /// Not audio that can be stored: the probe's stable code (`not_audio`, `malformed`…).
+    Media { code: String, message: String },
+    TooLarge { max: u64 },
+    Quota { quota: u64 },
+    /// The track was deleted while the upload finished.
+    Deleted,
 }
 
 pub struct Uploads {

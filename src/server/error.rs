@@ -1,18 +1,22 @@
 //! The one place where errors become HTTP statuses and JSON bodies:
 //! `{"error": {"code": "...", "message": "..."}}`. 5xx bodies say nothing internal; the
-//! details go to the log.
+//! details go to the log. Every service error is mapped variant by variant (no catch-all
+//! arm), so a new variant does not compile until it has its status.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::accounts::AccountError;
 use crate::cache::StreamError;
-use crate::ingest::IngestError;
-use crate::store::StoreError as StoreErr;
 use crate::catalog::CatalogError;
-use crate::signing::SignError;
+use crate::ingest::IngestError;
+use crate::ingest::resumable::{Rejection, ResumableError};
 use crate::media::cover::CoverError;
+use crate::service::accounts::AccountError;
+use crate::service::library::LibraryError;
+use crate::service::playback::PlaybackError;
+use crate::service::uploads::UploadError;
+use crate::signing::SignError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +143,111 @@ impl From<AccountError> for ApiError {
             AccountError::Disabled => ApiError::Forbidden("account_disabled", e.to_string()),
             AccountError::BadUsername => ApiError::BadRequest("bad_username", e.to_string()),
             AccountError::WeakPassword => ApiError::BadRequest("weak_password", e.to_string()),
+            AccountError::Throttled(secs) => ApiError::TooManyAttempts(secs),
+            AccountError::NoSuchUser => ApiError::not_found("user"),
+            AccountError::LastAdmin(_) => ApiError::Conflict(e.to_string()),
             AccountError::Hash(m) => ApiError::Internal(m),
             AccountError::Catalog(c) => c.into(),
+            AccountError::Ingest(i) => i.into(),
+        }
+    }
+}
+
+impl From<LibraryError> for ApiError {
+    fn from(e: LibraryError) -> Self {
+        match e {
+            LibraryError::NotFound(what) => ApiError::not_found(what),
+            LibraryError::BadTag(m) => ApiError::bad_request("bad_tag", m),
+            LibraryError::BadPlaylistName => ApiError::bad_request("bad_name", e.to_string()),
+            LibraryError::PlaylistTooLong(_) => ApiError::Unprocessable("playlist_too_long", e.to_string()),
+            LibraryError::BadTime => ApiError::bad_request("bad_time", e.to_string()),
+            LibraryError::SearchTooLong => ApiError::bad_request("bad_query", e.to_string()),
+            LibraryError::Cover(c) => c.into(),
+            LibraryError::Busy(secs) => ApiError::Busy(secs),
+            LibraryError::Catalog(c) => c.into(),
+            LibraryError::Ingest(i) => i.into(),
+            LibraryError::Store(s) => s.into(),
+            LibraryError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<PlaybackError> for ApiError {
+    fn from(e: PlaybackError) -> Self {
+        match e {
+            PlaybackError::NoSuchTrack => ApiError::not_found("track"),
+            PlaybackError::NoSuchRendition => ApiError::not_found("rendition"),
+            PlaybackError::NoSuchSegment(n) => ApiError::not_found(format!("segment {n}")),
+            PlaybackError::NoRenditionForCodecs => ApiError::not_found("rendition for these codecs"),
+            PlaybackError::BadCodecs(_) => ApiError::bad_request("bad_codecs", e.to_string()),
+            PlaybackError::BadFormat(_) => ApiError::bad_request("bad_format", e.to_string()),
+            PlaybackError::BadBitrate { .. } => ApiError::bad_request("bad_bitrate", e.to_string()),
+            PlaybackError::BadOffset(_) => ApiError::bad_request("bad_offset", e.to_string()),
+            PlaybackError::Unplayable(_) => ApiError::Unprocessable("malformed", e.to_string()),
+            PlaybackError::GrantRevoked => ApiError::Forbidden("bad_signature", e.to_string()),
+            PlaybackError::AccountDisabled => ApiError::Forbidden("account_disabled", e.to_string()),
+            PlaybackError::Sign(s) => s.into(),
+            PlaybackError::Stream(s) => s.into(),
+            PlaybackError::Account(a) => a.into(),
+            PlaybackError::Catalog(c) => c.into(),
+            PlaybackError::Store(s) => s.into(),
+            PlaybackError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::BadFilename(m) => ApiError::bad_request("bad_filename", m),
+            UploadError::TooLarge(max) => ApiError::TooLarge(max),
+            UploadError::Quota(q) => ApiError::QuotaExceeded(q),
+            UploadError::TooManyBodies(_) | UploadError::TooManyUnfinished(_) => ApiError::TooMany("too_many_uploads", e.to_string()),
+            UploadError::TooManyChallenges => ApiError::TooMany("too_many_challenges", e.to_string()),
+            UploadError::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
+            UploadError::Busy => ApiError::Status(StatusCode::LOCKED, "upload_busy", e.to_string()),
+            UploadError::OffsetMismatch { current, given } => ApiError::Status(StatusCode::CONFLICT, "offset_mismatch", format!("Upload-Offset is {current}, not {given}")),
+            UploadError::ChecksumMismatch => ApiError::Status(
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "checksum_mismatch",
+                "the chunk does not match Upload-Checksum; it was discarded, resend it".into(),
+            ),
+            UploadError::UnsupportedChecksum(_) => ApiError::bad_request("unsupported_checksum", e.to_string()),
+            UploadError::NoSuchUpload => ApiError::not_found("upload"),
+            UploadError::Expired => ApiError::Status(StatusCode::GONE, "upload_expired", e.to_string()),
+            UploadError::OutcomeLost => ApiError::Status(StatusCode::GONE, "outcome_lost", e.to_string()),
+            UploadError::NoSuchChallenge => ApiError::not_found("challenge"),
+            UploadError::ChallengeExpired => ApiError::Status(StatusCode::GONE, "challenge_expired", e.to_string()),
+            UploadError::ProofFailed => ApiError::Unprocessable("proof_failed", e.to_string()),
+            UploadError::BadHash => ApiError::bad_request("bad_hash", e.to_string()),
+            UploadError::BadSize => ApiError::bad_request("bad_size", e.to_string()),
+            UploadError::Rejected(r) => r.into(),
+            UploadError::Ingest(i) => i.into(),
+            UploadError::Catalog(c) => c.into(),
+            UploadError::Store(s) => s.into(),
+            UploadError::State(s) => s.into(),
+            UploadError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Media { code, message } => ApiError::Recorded(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            Rejection::TooLarge { max } => ApiError::TooLarge(max),
+            Rejection::Quota { quota } => ApiError::QuotaExceeded(quota),
+            Rejection::Deleted => ApiError::Conflict("the track was deleted while this upload finished; upload it again".into()),
+        }
+    }
+}
+
+impl From<ResumableError> for ApiError {
+    fn from(e: ResumableError) -> Self {
+        match e {
+            ResumableError::NotFound => ApiError::not_found("upload"),
+            ResumableError::Expired => ApiError::Status(StatusCode::GONE, "upload_expired", "this upload expired; start a new one".into()),
+            ResumableError::Io { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -149,7 +256,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::BadRange { len, .. } => ApiError::RangeNotSatisfiable(len),
-            other => ApiError::Internal(other.to_string()),
+            StoreError::TooLarge(max) => ApiError::TooLarge(max),
+            StoreError::NotFound(_) | StoreError::Io { .. } | StoreError::Source(_) | StoreError::WrongSize { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -190,7 +298,7 @@ impl From<SignError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::TooLarge(max) | IngestError::Store(StoreErr::TooLarge(max)) => ApiError::TooLarge(max),
+            IngestError::TooLarge(max) | IngestError::Store(StoreError::TooLarge(max)) => ApiError::TooLarge(max),
             IngestError::Probe(p) => ApiError::Unprocessable(p.code(), p.to_string()),
             IngestError::Read { source, .. } => ApiError::Internal(format!("reading the upload: {source}")),
             IngestError::Store(s) => ApiError::from(s),

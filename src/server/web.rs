@@ -1,8 +1,9 @@
 //! The web player: static files from `web/`, embedded in the binary at compile time (no
 //! build step; `web/vendor/` holds hls.js and tus-js-client as published on npm, see
 //! `web/vendor/README.md`). Served with a strong ETag and `no-cache` (revalidated, so a new
-//! binary's player is picked up at once), gzip-compressed once at first use when the client
-//! accepts it.
+//! binary's player is picked up at once), gzip-compressed when the client accepts it: the
+//! compression runs once, on a blocking thread before the server accepts connections
+//! ([`prepare`]), never on the executor.
 
 use std::sync::OnceLock;
 
@@ -10,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::files::{etag_matches, header_str};
+use super::api::files::{etag_matches, header_str};
 
 struct Asset {
     path: &'static str,
@@ -21,6 +22,13 @@ struct Asset {
 const ASSETS: &[Asset] = &[
     Asset { path: "/", mime: "text/html; charset=utf-8", bytes: include_bytes!("../../web/index.html") },
     Asset { path: "/app.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/app.js") },
+    Asset { path: "/api.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/api.js") },
+    Asset { path: "/ui.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/ui.js") },
+    Asset { path: "/queue.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/queue.js") },
+    Asset { path: "/player.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/player.js") },
+    Asset { path: "/views.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/views.js") },
+    Asset { path: "/upload.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/upload.js") },
+    Asset { path: "/auth.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/auth.js") },
     Asset { path: "/app.css", mime: "text/css; charset=utf-8", bytes: include_bytes!("../../web/app.css") },
     Asset { path: "/favicon.svg", mime: "image/svg+xml", bytes: include_bytes!("../../web/favicon.svg") },
     Asset { path: "/vendor/hls.light.min.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/vendor/hls.light.min.js") },
@@ -31,6 +39,11 @@ const ASSETS: &[Asset] = &[
 struct Prepared {
     gzip: Vec<u8>,
     etag: String,
+}
+
+/// Compresses every asset (once; later calls return at once). Blocks.
+pub fn prepare() {
+    prepared();
 }
 
 fn prepared() -> &'static [Prepared] {

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::catalog::{Album, Artist, Track, User};
+use crate::catalog::{Album, Artist, Playlist, SearchResults, Track, User};
+use crate::service::library::Storage;
 
 #[derive(Serialize)]
 pub struct ListDto<T> {
@@ -179,6 +180,70 @@ pub struct SearchDto {
     pub tracks: Vec<TrackDto>,
     pub albums: Vec<AlbumDto>,
     pub artists: Vec<ArtistDto>,
+}
+
+impl From<&SearchResults> for SearchDto {
+    fn from(r: &SearchResults) -> Self {
+        SearchDto {
+            tracks: r.tracks.iter().map(TrackDto::from).collect(),
+            albums: r.albums.iter().map(AlbumDto::from).collect(),
+            artists: r.artists.iter().map(ArtistDto::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct PlaylistDto {
+    pub id: i64,
+    pub name: String,
+    pub track_count: u32,
+    pub duration: f64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Playlist> for PlaylistDto {
+    fn from(p: &Playlist) -> Self {
+        PlaylistDto {
+            id: p.id,
+            name: p.name.clone(),
+            track_count: p.track_count,
+            duration: (p.duration * 1000.0).round() / 1000.0,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct UsageDto {
+    pub id: i64,
+    pub username: String,
+    pub tracks: u64,
+    pub bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct StorageDto {
+    pub logical_bytes: u64,
+    pub physical_bytes: u64,
+    pub store_bytes_on_disk: u64,
+    pub dedup_ratio: f64,
+    pub blobs: u64,
+    pub users: Vec<UsageDto>,
+}
+
+impl From<&Storage> for StorageDto {
+    fn from(s: &Storage) -> Self {
+        StorageDto {
+            logical_bytes: s.logical_bytes,
+            physical_bytes: s.physical_bytes,
+            store_bytes_on_disk: s.store_bytes_on_disk,
+            dedup_ratio: (s.dedup_ratio() * 1000.0).round() / 1000.0,
+            blobs: s.blobs,
+            users: s.users.iter().map(|u| UsageDto { id: u.user, username: u.username.clone(), tracks: u.tracks, bytes: u.bytes }).collect(),
+        }
+    }
 }
 
 pub fn list<T, D: for<'a> From<&'a T>>(items: &[T], total: u64) -> ListDto<D> {

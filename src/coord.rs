@@ -1,0 +1,305 @@
+//! The coordination seam: the state that requests must agree on and that is not the
+//! catalog's — named locks (one writer per resumable upload), counted slots (uploads in
+//! flight per user), the ingest gate (deletes against commits), single-use records with an
+//! expiry (instant-upload challenges), failure windows (sign-in throttling), and the
+//! invalidation of short-lived caches (sessions, grant keys, playback tracks).
+//!
+//! Owned by the services: they are its only callers, through one [`Coordination`] handle.
+//! [`Local`] keeps it all in this process (one node). The trait is shaped so that a shared
+//! implementation needs no change in callers: locks and slots map onto advisory locks,
+//! records and windows onto rows with an expiry, invalidation onto LISTEN/NOTIFY.
+//! Depends on `domain` only. Methods may block (a shared implementation talks to a
+//! database): call them from blocking contexts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
+use dashmap::DashMap;
+
+use crate::domain::{TrackId, UserId, now_unix};
+
+/// Something held until dropped: a lock, a slot, a side of a gate.
+#[must_use = "dropping it releases what it holds"]
+pub struct Held(Option<Box<dyn FnOnce() + Send>>);
+
+impl Held {
+    fn new(release: impl FnOnce() + Send + 'static) -> Held {
+        Held(Some(Box::new(release)))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// What a cache must forget, everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    /// A user's access changed (password, disabled, deleted): sessions, grant key, tracks.
+    User(UserId),
+    /// One session ended (logout), by its token's key.
+    Session([u8; 32]),
+    /// One of a user's tracks changed or went (tag edit, delete).
+    Track(UserId, TrackId),
+}
+
+/// A single-use record as taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    Live(Vec<u8>),
+    /// It existed, but its time ran out.
+    Expired,
+}
+
+/// The owner already holds the most live records allowed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Full;
+
+pub trait Coordination: Send + Sync {
+    /// The exclusive lock `name`, if nobody holds it. Never waits.
+    fn try_lock(&self, name: &str) -> Option<Held>;
+    /// One of `limit` slots counted under `name`, if one is free. Never waits.
+    fn try_slot(&self, name: &str, limit: usize) -> Option<Held>;
+    /// Waits for one side of the gate `name`: many shared holders, or one exclusive holder
+    /// (a waiting exclusive holder goes before new shared ones).
+    fn gate(&self, name: &str, exclusive: bool) -> Held;
+    /// Keeps `value` under (`ns`, `key`) for `owner` for `ttl_secs`, unless `owner` already
+    /// has `max_per_owner` live records in `ns`.
+    fn put_once(&self, ns: &str, owner: UserId, key: &str, value: Vec<u8>, ttl_secs: i64, max_per_owner: usize) -> Result<(), Full>;
+    /// Removes and returns the record if `owner` owns it; someone else's is `None`, like
+    /// a missing one.
+    fn take_once(&self, ns: &str, owner: UserId, key: &str) -> Option<Taken>;
+    /// Events counted under `key` in the current window: (count, window start). A window
+    /// older than `window_secs` counts as empty.
+    fn window(&self, key: &str, window_secs: i64) -> (u32, i64);
+    /// Counts one event under `key` (starting a new window when the last one is over).
+    fn bump(&self, key: &str, window_secs: i64);
+    fn clear(&self, key: &str);
+    /// Tells every subscriber (in every process sharing this coordination) to forget `what`.
+    fn invalidate(&self, what: Invalidation);
+    /// Registers a cache's forgetting; called for every [`Coordination::invalidate`].
+    fn subscribe(&self, f: Box<dyn Fn(&Invalidation) + Send + Sync>);
+}
+
+/// Most records and windows kept before expired ones are dropped.
+const MAX_ENTRIES: usize = 100_000;
+
+/// [`Coordination`] within one process.
+#[derive(Clone, Default)]
+pub struct Local(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    locks: DashMap<String, ()>,
+    slots: DashMap<String, usize>,
+    gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// (ns, key) → (owner, value, expires at).
+    records: DashMap<(String, String), (UserId, Vec<u8>, i64)>,
+    windows: DashMap<String, (u32, i64)>,
+    subscribers: std::sync::RwLock<Vec<Box<dyn Fn(&Invalidation) + Send + Sync>>>,
+}
+
+#[derive(Default)]
+struct Gate {
+    /// (shared holders, exclusive held, exclusive waiting)
+    state: Mutex<(usize, bool, usize)>,
+    turn: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Gate {
+    fn enter(self: Arc<Self>, exclusive: bool) -> Held {
+        let mut s = lock(&self.state);
+        if exclusive {
+            s.2 += 1;
+            while s.0 > 0 || s.1 {
+                s = self.turn.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+            s.2 -= 1;
+            s.1 = true;
+        } else {
+            while s.1 || s.2 > 0 {
+                s = self.turn.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+            s.0 += 1;
+        }
+        drop(s);
+        Held::new(move || {
+            let mut s = lock(&self.state);
+            if exclusive {
+                s.1 = false;
+            } else {
+                s.0 -= 1;
+            }
+            drop(s);
+            self.turn.notify_all();
+        })
+    }
+}
+
+impl Coordination for Local {
+    fn try_lock(&self, name: &str) -> Option<Held> {
+        if self.0.locks.insert(name.to_string(), ()).is_some() {
+            return None;
+        }
+        let (inner, name) = (self.0.clone(), name.to_string());
+        Some(Held::new(move || {
+            inner.locks.remove(&name);
+        }))
+    }
+
+    fn try_slot(&self, name: &str, limit: usize) -> Option<Held> {
+        {
+            let mut n = self.0.slots.entry(name.to_string()).or_insert(0);
+            if *n >= limit {
+                return None;
+            }
+            *n += 1;
+        }
+        let (inner, name) = (self.0.clone(), name.to_string());
+        Some(Held::new(move || {
+            inner.slots.remove_if_mut(&name, |_, n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
+        }))
+    }
+
+    fn gate(&self, name: &str, exclusive: bool) -> Held {
+        let gate = lock(&self.0.gates).entry(name.to_string()).or_default().clone();
+        gate.enter(exclusive)
+    }
+
+    fn put_once(&self, ns: &str, owner: UserId, key: &str, value: Vec<u8>, ttl_secs: i64, max_per_owner: usize) -> Result<(), Full> {
+        let now = now_unix();
+        self.0.records.retain(|_, r| r.2 > now);
+        let open = self.0.records.iter().filter(|e| e.key().0 == ns && e.value().0 == owner).count();
+        if open >= max_per_owner || self.0.records.len() >= MAX_ENTRIES {
+            return Err(Full);
+        }
+        self.0.records.insert((ns.to_string(), key.to_string()), (owner, value, now + ttl_secs));
+        Ok(())
+    }
+
+    fn take_once(&self, ns: &str, owner: UserId, key: &str) -> Option<Taken> {
+        let (_, (_, value, expires)) = self.0.records.remove_if(&(ns.to_string(), key.to_string()), |_, r| r.0 == owner)?;
+        Some(if expires > now_unix() { Taken::Live(value) } else { Taken::Expired })
+    }
+
+    fn window(&self, key: &str, window_secs: i64) -> (u32, i64) {
+        let now = now_unix();
+        match self.0.windows.get(key) {
+            Some(e) if now - e.1 < window_secs => *e,
+            _ => (0, now),
+        }
+    }
+
+    fn bump(&self, key: &str, window_secs: i64) {
+        let now = now_unix();
+        if self.0.windows.len() > MAX_ENTRIES {
+            self.0.windows.retain(|_, e| now - e.1 < window_secs);
+        }
+        let mut e = self.0.windows.entry(key.to_string()).or_insert((0, now));
+        if now - e.1 >= window_secs {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+
+    fn clear(&self, key: &str) {
+        self.0.windows.remove(key);
+    }
+
+    fn invalidate(&self, what: Invalidation) {
+        for f in self.0.subscribers.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            f(&what);
+        }
+    }
+
+    fn subscribe(&self, f: Box<dyn Fn(&Invalidation) + Send + Sync>) {
+        self.0.subscribers.write().unwrap_or_else(|p| p.into_inner()).push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_and_slots_are_released_when_dropped() {
+        let c = Local::default();
+        let a = c.try_lock("upload:1");
+        assert!(a.is_some());
+        assert!(c.try_lock("upload:1").is_none());
+        assert!(c.try_lock("upload:2").is_some());
+        drop(a);
+        assert!(c.try_lock("upload:1").is_some());
+        let (s1, s2) = (c.try_slot("u:1", 2), c.try_slot("u:1", 2));
+        assert!(s1.is_some() && s2.is_some());
+        assert!(c.try_slot("u:1", 2).is_none());
+        drop(s1);
+        assert!(c.try_slot("u:1", 2).is_some());
+    }
+
+    #[test]
+    fn records_are_single_use_and_per_owner() {
+        let c = Local::default();
+        assert_eq!(c.put_once("ch", 1, "a", b"x".to_vec(), 60, 2), Ok(()));
+        assert_eq!(c.put_once("ch", 1, "b", b"y".to_vec(), 60, 2), Ok(()));
+        assert_eq!(c.put_once("ch", 1, "c", b"z".to_vec(), 60, 2), Err(Full));
+        assert_eq!(c.put_once("ch", 2, "c", b"z".to_vec(), 60, 2), Ok(()));
+        assert_eq!(c.take_once("ch", 2, "a"), None, "someone else's record is as good as missing");
+        assert_eq!(c.take_once("ch", 1, "a"), Some(Taken::Live(b"x".to_vec())));
+        assert_eq!(c.take_once("ch", 1, "a"), None, "taken once");
+        assert_eq!(c.put_once("ch", 3, "old", vec![], -1, 2), Ok(()));
+        assert_eq!(c.take_once("ch", 3, "old"), Some(Taken::Expired));
+    }
+
+    #[test]
+    fn windows_count_and_clear() {
+        let c = Local::default();
+        assert_eq!(c.window("k", 60).0, 0);
+        c.bump("k", 60);
+        c.bump("k", 60);
+        assert_eq!(c.window("k", 60).0, 2);
+        assert_eq!(c.window("k", 0).0, 0, "a window that is over counts as empty");
+        c.clear("k");
+        assert_eq!(c.window("k", 60).0, 0);
+    }
+
+    #[test]
+    fn the_gate_lets_an_exclusive_holder_in_alone() {
+        let c = Local::default();
+        let shared = c.gate("ingest", false);
+        let c2 = c.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let _alone = c2.gate("ingest", true);
+            tx.send(()).ok();
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_millis(100)).is_err(), "waits for the shared holder");
+        drop(shared);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok());
+        t.join().ok();
+        let _again = c.gate("ingest", false);
+    }
+
+    #[test]
+    fn invalidations_reach_every_subscriber() {
+        let c = Local::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for _ in 0..2 {
+            let s = seen.clone();
+            c.subscribe(Box::new(move |w| lock(&s).push(*w)));
+        }
+        c.invalidate(Invalidation::Track(1, 2));
+        assert_eq!(*lock(&seen), vec![Invalidation::Track(1, 2); 2]);
+    }
+}

@@ -1,0 +1,188 @@
+//! Byte-serving endpoints: the stored original (byte-identical, with `Range`, `ETag`,
+//! `If-None-Match`, `If-Range` and `HEAD`) and cover images (scaled by the library service,
+//! revalidated by ETag before any byte is read).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::auth::AuthUser;
+use crate::catalog::Track;
+use crate::server::{ApiError, ApiResult, Path, Query, blocking, parse_id};
+use crate::service::library::{CoverOf, CoverPick};
+use crate::service::{Library, Playback};
+
+/// A parsed single `Range: bytes=...` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// No usable range: send everything.
+    Full,
+    /// Start and inclusive end, inside the entity.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// RFC 9110 §14.2: one range is honoured; several ranges or a syntax error mean "send it
+/// all" (which the RFC allows); a range that starts past the end is unsatisfiable.
+pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return ByteRange::Full };
+    if spec.contains(',') {
+        return ByteRange::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else { return ByteRange::Full };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = match (a.is_empty(), b.is_empty()) {
+        (true, false) => match b.parse::<u64>() {
+            Ok(0) => return ByteRange::Unsatisfiable,
+            Ok(n) => Some((len.saturating_sub(n), len.saturating_sub(1))),
+            Err(_) => None,
+        },
+        (false, true) => a.parse::<u64>().ok().map(|s| (s, len.saturating_sub(1))),
+        (false, false) => match (a.parse::<u64>(), b.parse::<u64>()) {
+            (Ok(s), Ok(e)) if s <= e => Some((s, e.min(len.saturating_sub(1)))),
+            _ => None,
+        },
+        (true, true) => None,
+    };
+    match parsed {
+        None => ByteRange::Full,
+        Some((s, _)) if s >= len => ByteRange::Unsatisfiable,
+        Some((s, e)) => ByteRange::Part(s, e),
+    }
+}
+
+pub fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+fn mime_for(container: &str, codec: &str) -> &'static str {
+    match (container, codec) {
+        ("flac", _) => "audio/flac",
+        ("mp3", _) => "audio/mpeg",
+        ("mp4", _) => "audio/mp4",
+        ("ogg", "opus") => "audio/ogg; codecs=opus",
+        ("ogg", _) => "audio/ogg",
+        ("wav", _) => "audio/wav",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `filename*=` (RFC 6266/8187) plus an ASCII fallback.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let mut enc = String::new();
+    for b in name.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(b) {
+            enc.push(*b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{enc}")
+}
+
+/// `GET|HEAD /api/v1/tracks/{id}/original`
+pub async fn original(State(lib): State<Library>, State(playback): State<Playback>, AuthUser(u): AuthUser, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    let t = blocking(move || lib.track(u.id, id)).await?;
+    serve_original(&playback, &t, &headers)
+}
+
+/// The original file with `Range`, `If-Range` and `If-None-Match` support.
+pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
+    let len = t.size;
+    let etag = format!("\"{}\"", t.hash.to_hex());
+    let mut b = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_TYPE, mime_for(&t.container, &t.codec))
+        .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
+        .header(header::VARY, "authorization")
+        .header(header::CONTENT_DISPOSITION, content_disposition(&t.file_name));
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
+    }
+    // If-Range with a different validator means the client's partial copy is stale.
+    let range_header = match header_str(headers, header::IF_RANGE) {
+        Some(v) if v.trim() != etag => None,
+        _ => header_str(headers, header::RANGE),
+    };
+    let (status, start, end) = match parse_range(range_header, len) {
+        ByteRange::Full => (StatusCode::OK, 0, len),
+        ByteRange::Part(s0, e) => {
+            b = b.header(header::CONTENT_RANGE, format!("bytes {s0}-{e}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, s0, e + 1)
+        }
+        ByteRange::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
+    };
+    b = b.header(header::CONTENT_LENGTH, end - start);
+    let body = if start == end { Body::empty() } else { Body::from_stream(playback.original(t.parts.clone(), start, end)) };
+    b.status(status).body(body).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[derive(Deserialize)]
+pub struct CoverQuery {
+    size: Option<u32>,
+}
+
+pub async fn track_cover(State(lib): State<Library>, AuthUser(u): AuthUser, Path(id): Path<String>, Query(q): Query<CoverQuery>, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    serve_cover(lib, u.id, CoverOf::Track(id), q.size, &headers).await
+}
+
+pub async fn album_cover(State(lib): State<Library>, AuthUser(u): AuthUser, Path(id): Path<String>, Query(q): Query<CoverQuery>, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "album")?;
+    serve_cover(lib, u.id, CoverOf::Album(id), q.size, &headers).await
+}
+
+async fn serve_cover(lib: Library, user: i64, of: CoverOf, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {
+    let l = lib.clone();
+    let pick: CoverPick = blocking(move || l.cover_pick(user, of, size)).await?;
+    let etag = match pick.edge {
+        Some(n) => format!("\"{}-{n}\"", pick.cover.hash.to_hex()),
+        None => format!("\"{}\"", pick.cover.hash.to_hex()),
+    };
+    let base = Response::builder().header(header::ETAG, &etag).header(header::CACHE_CONTROL, "private, max-age=86400");
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return base.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
+    }
+    let (bytes, mime) = lib.cover(pick).await?;
+    base.header(header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")))
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .body(Body::from(bytes))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), ByteRange::Full);
+        assert_eq!(parse_range(Some("bytes=0-3"), 10), ByteRange::Part(0, 3));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), ByteRange::Part(5, 9));
+        assert_eq!(parse_range(Some("bytes=-4"), 10), ByteRange::Part(6, 9));
+        assert_eq!(parse_range(Some("bytes=-40"), 10), ByteRange::Part(0, 9));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), ByteRange::Part(8, 9));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), ByteRange::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), ByteRange::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), ByteRange::Full);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), ByteRange::Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), ByteRange::Full);
+        assert_eq!(parse_range(Some("bytes=x-y"), 10), ByteRange::Full);
+    }
+
+    #[test]
+    fn dispositions_are_ascii_safe() {
+        let d = content_disposition("Jóga \"live\".flac");
+        assert!(d.is_ascii());
+        assert!(d.contains("filename*=UTF-8''J%C3%B3ga%20%22live%22.flac"));
+    }
+}

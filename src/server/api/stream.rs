@@ -1,0 +1,286 @@
+//! Playback over HTTP: signed playback URLs, HLS (master and media playlists, init and
+//! media segments), progressive streams, and `/metrics`, over the `Playback` service.
+//!
+//! Every playback route accepts either the bearer header or a signed query (`u`, `e`, `s`,
+//! see `signing`), and resolves the track with that user's id, so a foreign track id is a
+//! 404 and a tampered signature a 403. What is HTTP's own stays here: who may cache an
+//! answer (by how it was authorised), ETags, `If-None-Match`, and the response heads.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::auth::{AuthUser, bearer_user};
+use super::files::{etag_matches, header_str, serve_original};
+use crate::domain::{TrackId, UserId, now_unix};
+use crate::encode::Codec;
+use crate::package::{FORMAT_VERSION, Rung, hls};
+use crate::server::{ApiError, ApiResult, Path, parse_id};
+use crate::service::playback::{Format, Playable, Progressive, SignedGrant};
+use crate::service::{Accounts, Playback};
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+
+#[derive(Default)]
+struct PlayQuery {
+    u: Option<UserId>,
+    e: Option<i64>,
+    s: Option<String>,
+    codecs: Option<String>,
+    format: Option<String>,
+    bitrate: Option<u32>,
+    offset: Option<f64>,
+}
+
+/// The playback query (every player sends one per segment, so it is read by hand, not
+/// through serde). Unknown keys are ignored; a known key with a bad value is a 400.
+fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
+    let mut q = PlayQuery::default();
+    let Some(raw) = raw else { return Ok(q) };
+    fn num<T: std::str::FromStr>(key: &str, v: &str) -> ApiResult<Option<T>> {
+        v.parse().map(Some).map_err(|_| ApiError::bad_request("bad_query", format!("malformed query string: {key}={v:?} is not a number")))
+    }
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        match &*k {
+            "u" => q.u = num("u", &v)?,
+            "e" => q.e = num("e", &v)?,
+            "s" => q.s = Some(v.into_owned()),
+            "codecs" => q.codecs = Some(v.into_owned()),
+            "format" => q.format = Some(v.into_owned()),
+            "bitrate" => q.bitrate = num("bitrate", &v)?,
+            "offset" => q.offset = num("offset", &v)?,
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// How a playback request was authorised, which decides who may keep the answer.
+enum Access {
+    /// `Authorization: Bearer`: the URL alone does not open it, so no shared cache (CDN,
+    /// proxy) may store the answer, and a browser's own cache keys it by the header too.
+    Bearer,
+    /// A signed query: the URL carries the grant, so a shared cache may keep the answer
+    /// under that URL, but not past the grant's expiry; playlists' children carry it.
+    Signed { user: UserId, expires: i64, sig: String },
+}
+
+const VARY_AUTH: HeaderValue = HeaderValue::from_static("authorization");
+
+impl Access {
+    /// What the URLs inside a playlist carry.
+    fn child_query(&self) -> String {
+        match self {
+            Access::Bearer => String::new(),
+            Access::Signed { user, expires, sig } => format!("u={user}&e={expires}&s={sig}"),
+        }
+    }
+
+    /// `Cache-Control` (and `Vary`) for immutable media: init and segments.
+    fn media_headers(&self, b: axum::http::response::Builder) -> axum::http::response::Builder {
+        match self {
+            Access::Bearer => b
+                .header(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"))
+                .header(header::VARY, VARY_AUTH),
+            Access::Signed { expires, .. } => {
+                let left = (expires - now_unix()).max(0);
+                b.header(header::CACHE_CONTROL, format!("public, max-age={left}, immutable"))
+            }
+        }
+    }
+
+    /// `Cache-Control` (and `Vary`) for playlists: revalidated by bearer clients; a signed
+    /// playlist may be shared for a minute (within its grant).
+    fn playlist_headers(&self, b: axum::http::response::Builder) -> axum::http::response::Builder {
+        match self {
+            Access::Bearer => b.header(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")).header(header::VARY, VARY_AUTH),
+            Access::Signed { expires, .. } => {
+                let left = (expires - now_unix()).clamp(0, PLAYLIST_SHARED_SECS);
+                b.header(header::CACHE_CONTROL, format!("public, max-age={left}"))
+            }
+        }
+    }
+}
+
+/// How long a shared cache may keep a signed playlist.
+const PLAYLIST_SHARED_SECS: i64 = 60;
+
+/// Who may play `track`: the bearer token's user, or the user a valid signature names.
+async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut PlayQuery, track: TrackId) -> ApiResult<(UserId, Access)> {
+    if let Some(user) = bearer_user(accounts, headers, true).await? {
+        return Ok((user.id, Access::Bearer));
+    }
+    match (q.u, q.e, q.s.take()) {
+        (Some(user), Some(expires), Some(sig)) => {
+            let grant = SignedGrant { user, track, expires, sig };
+            playback.verify(&grant).await?;
+            Ok((user, Access::Signed { user, expires, sig: grant.sig }))
+        }
+        (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
+        _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
+    }
+}
+
+fn build(b: axum::http::response::Builder, body: Body) -> ApiResult<Response> {
+    b.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `GET /api/v1/tracks/{id}/playback`: signed URLs for players that cannot send headers.
+pub async fn playback(State(playback): State<Playback>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "track")?;
+    let t = playback.track(u.id, id).await?;
+    let g = playback.grant(u.id, id).await?;
+    let q = format!("u={}&e={}&s={}", g.user, g.expires, g.sig);
+    let stream = |f: &str| format!("/api/v1/tracks/{id}/stream?format={f}&{q}");
+    Ok(Json(json!({
+        "track": id,
+        "duration": t.track.duration,
+        "expires_at": g.expires,
+        "hls": format!("/hls/{id}/master.m3u8?{q}"),
+        "hls_aac": format!("/hls/{id}/master.m3u8?codecs=aac&{q}"),
+        "stream": { "aac": stream("aac"), "opus": stream("opus"), "mp3": stream("mp3"), "original": stream("original") },
+        "renditions": playback.ladder().iter().map(|r| json!({
+            "id": r.id(), "codec": r.codec.name(), "codecs": r.codecs_attr(), "bitrate": r.bitrate,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /hls/{track}/master.m3u8[?codecs=aac|opus]`.
+pub async fn master(State(playback): State<Playback>, State(accounts): State<Accounts>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    let mut q = play_query(raw.as_deref())?;
+    let (user, access) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
+    playback.track(user, id).await?;
+    let rungs = playback.rungs(q.codecs.as_deref())?;
+    playlist_response(&access, hls::master(&rungs, &access.child_query()))
+}
+
+fn playlist_response(access: &Access, body: Vec<u8>) -> ApiResult<Response> {
+    build(access.playlist_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST))), Body::from(body))
+}
+
+/// `GET /hls/{track}/{rung}/{index.m3u8 | init.mp4 | N.m4s}`.
+pub async fn rendition(
+    State(playback): State<Playback>,
+    State(accounts): State<Accounts>,
+    Path((id, rung, file)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (access, t, rung) = resolve(&playback, &accounts, &id, &rung, raw.as_deref(), &headers).await?;
+    if file == "index.m3u8" {
+        return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query()));
+    }
+    let index = match file.as_str() {
+        "init.mp4" => None,
+        f => Some(f.strip_suffix(".m4s").and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| ApiError::not_found("segment"))?),
+    };
+    if let Some(n) = index
+        && n >= t.media.timeline().segment_count()
+    {
+        return Err(ApiError::not_found(format!("segment {n}")));
+    }
+    let (b, etag) = media_response(&access, &t, rung, index);
+    if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
+    }
+    let bytes = match index {
+        None => playback.init(&t, rung).await?,
+        Some(n) => playback.segment(&t, rung, n).await?,
+    };
+    build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
+}
+
+/// Who asks, for which of their tracks, in which rung (shared by [`rendition`] and
+/// [`warm_segment`]).
+async fn resolve(playback: &Playback, accounts: &Accounts, id: &str, rung: &str, raw: Option<&str>, headers: &HeaderMap) -> ApiResult<(Access, Arc<Playable>, Rung)> {
+    let id = parse_id(id, "track")?;
+    let mut q = play_query(raw)?;
+    let (user, access) = authorize(playback, accounts, headers, &mut q, id).await?;
+    let rung = playback.rung(rung)?;
+    let t = playback.track(user, id).await?;
+    Ok((access, t, rung))
+}
+
+/// The response head of an init (`index` None) or media segment, and its ETag.
+fn media_response(access: &Access, t: &Playable, rung: Rung, index: Option<u32>) -> (axum::http::response::Builder, String) {
+    let etag = match index {
+        None => format!("\"{}-{}-init-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+        Some(n) => format!("\"{}-{}-{n}-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+    };
+    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("audio/mp4"))).header(header::ETAG, &etag);
+    (b, etag)
+}
+
+/// The warm path, taken before the router: `GET /hls/{track}/{rung}/{n}.m4s` whose segment
+/// is already in the hot cache. The same rules as [`rendition`] (same authorisation, track
+/// lookup and headers); anything it cannot answer with a 200 or 304 from the cache (a
+/// miss, an error, another route) returns `None` and the router handles the request.
+pub async fn warm_segment(playback: &Playback, accounts: &Accounts, req: &axum::http::Request<hyper::body::Incoming>) -> Option<Response> {
+    if req.method() != axum::http::Method::GET {
+        return None;
+    }
+    let mut path = req.uri().path().strip_prefix("/hls/")?.split('/');
+    let (id, rung, file) = (path.next()?, path.next()?, path.next()?);
+    let n: u32 = file.strip_suffix(".m4s")?.parse().ok()?;
+    if path.next().is_some() {
+        return None;
+    }
+    let (access, t, rung) = resolve(playback, accounts, id, rung, req.uri().query(), req.headers()).await.ok()?;
+    if n >= t.media.timeline().segment_count() {
+        return None;
+    }
+    let (b, etag) = media_response(&access, &t, rung, Some(n));
+    if header_str(req.headers(), header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return build(b.status(StatusCode::NOT_MODIFIED), Body::empty()).ok();
+    }
+    let bytes = playback.cached_segment(&t, rung, n)?;
+    build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes)).ok()
+}
+
+/// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
+pub async fn stream(State(playback): State<Playback>, State(accounts): State<Accounts>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
+    let id = parse_id(&id, "track")?;
+    let mut q = play_query(raw.as_deref())?;
+    let (user, _) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
+    let p = playback.track(user, id).await?;
+    let format = Format::parse(q.format.as_deref().unwrap_or("original"))?;
+    match playback.progressive(p.clone(), format, q.bitrate, q.offset.unwrap_or(0.0)).await? {
+        Progressive::Original => serve_original(&playback, &p.track, &headers).map(|mut r| {
+            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", p.track.duration)) {
+                r.headers_mut().insert("x-content-duration", v);
+            }
+            r
+        }),
+        Progressive::Stream { codec, duration, body } => progressive_response(codec, duration, Body::from_stream(body)),
+    }
+}
+
+/// The head of a progressive (transcoded) stream.
+fn progressive_response(codec: Codec, duration: f64, body: Body) -> ApiResult<Response> {
+    let mime = match codec {
+        Codec::Aac => "audio/aac",
+        Codec::Opus => "audio/ogg; codecs=opus",
+        Codec::Mp3 => "audio/mpeg",
+    };
+    let dur = format!("{duration:.3}");
+    build(
+        Response::builder()
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::CONTENT_TYPE, mime)
+            .header(header::ACCEPT_RANGES, "none")
+            .header("x-content-duration", &dur)
+            .header("content-duration", &dur),
+        body,
+    )
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(playback): State<Playback>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], playback.metrics())
+}

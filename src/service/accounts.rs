@@ -1,0 +1,405 @@
+//! Accounts: users, passwords, sessions and the rules about them — name and password
+//! policy, argon2id hashes, opaque bearer tokens stored only as their BLAKE3 hash (expiring,
+//! revocable), sign-in throttling ([`super::throttle`]), the first user being an
+//! administrator, at least one enabled administrator remaining, and the account key signed
+//! URLs are bound to. The web API, the CLI and every later protocol call these.
+//!
+//! Depends on the catalog's user repository, `ingest` (a deleted user's files) and
+//! `coord`; knows nothing of HTTP. Hashing is deliberately slow: every method blocks.
+//! Room for more credentials (per-user API keys, a Subsonic token secret) is the
+//! [`Credential`] enum: each kind is checked here, under the same throttle and the same
+//! disabled-account rule.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dashmap::DashMap;
+
+use super::throttle::{Limits, Throttle};
+use crate::catalog::{Catalog, CatalogError, User};
+use crate::coord::{Coordination, Invalidation};
+use crate::domain::{ContentHash, UserId, now_unix};
+use crate::ingest::{Ingest, IngestError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("username must be 1 to 64 characters, without control characters or leading/trailing spaces")]
+    BadUsername,
+    #[error("password must be at least 8 characters")]
+    WeakPassword,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("this account is disabled")]
+    Disabled,
+    #[error("too many failed sign-ins; retry in {0} s")]
+    Throttled(u32),
+    #[error("user not found")]
+    NoSuchUser,
+    #[error("the last administrator cannot be {0}")]
+    LastAdmin(&'static str),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+pub type Result<T> = std::result::Result<T, AccountError>;
+
+pub const MIN_PASSWORD: usize = 8;
+
+/// A cheap-to-clone handle on the account rules.
+#[derive(Clone)]
+pub struct Accounts(Arc<Inner>);
+
+struct Inner {
+    catalog: Arc<dyn Catalog>,
+    ingest: Arc<Ingest>,
+    coord: Arc<dyn Coordination>,
+    limits: Limits,
+    token_ttl_secs: i64,
+    /// Verified against when the user does not exist, so both cases take as long. Made on
+    /// first use: commands that never log anyone in (import) should not pay for it.
+    dummy_hash: std::sync::OnceLock<String>,
+    /// Recently verified sessions (token hash → user, verified at), so that a player
+    /// fetching segments does not hit the catalog for every request. Entries live
+    /// [`SESSION_CACHE_SECS`]; invalidations ([`Invalidation::User`], `Session`) drop them.
+    recent: Arc<DashMap<[u8; 32], (User, i64)>>,
+    /// Recently read grant keys (see [`Accounts::grant_key`]), with when.
+    grant_keys: Arc<DashMap<UserId, (Option<u64>, i64)>>,
+}
+
+/// How long a verified session is trusted without asking the catalog again. A session
+/// revoked by another process (the CLI) stops working within this time.
+pub const SESSION_CACHE_SECS: i64 = 10;
+const SESSION_CACHE_MAX: usize = 10_000;
+
+/// A freshly issued login token; only its hash is kept by the server.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub user: User,
+    pub expires_at: i64,
+}
+
+/// Something a client signs in with.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// A name and password (the web player, the JSON API's login).
+    Password { username: &'a str, password: &'a str },
+}
+
+/// Why an administrator would stop being one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AdminLoss {
+    Deleted,
+    Disabled,
+}
+
+/// At least one enabled administrator remains: `target` may not be deleted or disabled
+/// when it is the only one.
+fn keeps_an_admin(users: &[User], target: &User, loss: AdminLoss) -> Result<()> {
+    let counts = target.is_admin && !target.disabled;
+    let others = users.iter().filter(|u| u.is_admin && !u.disabled && u.id != target.id).count();
+    if counts && others == 0 {
+        return Err(AccountError::LastAdmin(match loss {
+            AdminLoss::Deleted => "deleted",
+            AdminLoss::Disabled => "disabled",
+        }));
+    }
+    Ok(())
+}
+
+pub fn validate_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name.trim() == name
+        && !name.chars().any(char::is_control);
+    if ok { Ok(()) } else { Err(AccountError::BadUsername) }
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(AccountError::WeakPassword);
+    }
+    argon2_hash(password.as_bytes())
+}
+
+/// An argon2id PHC string for `secret` with a fresh random salt.
+fn argon2_hash(secret: &[u8]) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt[..]);
+    Argon2::default()
+        .hash_password_with_salt(secret, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+}
+
+/// The key a token is stored under.
+pub fn token_key(token: &str) -> [u8; 32] {
+    ContentHash::of(token.as_bytes()).0
+}
+
+/// The grant key of a password hash (see [`Accounts::grant_key`]).
+fn fingerprint(hash: &str) -> u64 {
+    let h = ContentHash::of(hash.as_bytes()).0;
+    u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+}
+
+impl Accounts {
+    pub fn new(catalog: Arc<dyn Catalog>, ingest: Arc<Ingest>, coord: Arc<dyn Coordination>, limits: Limits, token_ttl_hours: u64) -> Accounts {
+        let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
+        let recent: Arc<DashMap<[u8; 32], (User, i64)>> = Arc::default();
+        let grant_keys: Arc<DashMap<UserId, (Option<u64>, i64)>> = Arc::default();
+        let (r, g) = (recent.clone(), grant_keys.clone());
+        coord.subscribe(Box::new(move |what| match *what {
+            Invalidation::User(id) => {
+                r.retain(|_, (u, _)| u.id != id);
+                g.remove(&id);
+            }
+            Invalidation::Session(key) => {
+                r.remove(&key);
+            }
+            Invalidation::Track(..) => {}
+        }));
+        Accounts(Arc::new(Inner { catalog, ingest, coord, limits, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent, grant_keys }))
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.0.dummy_hash.get_or_init(|| argon2_hash(b"not a real password").unwrap_or_default())
+    }
+
+    fn throttle(&self) -> Throttle<'_> {
+        Throttle { coord: self.0.coord.as_ref(), limits: self.0.limits }
+    }
+
+    /// Whether nobody has an account yet (the player then explains how to make the first).
+    pub fn first_run(&self) -> Result<bool> {
+        Ok(self.0.catalog.user_count()? == 0)
+    }
+
+    /// Creates a user; the first user of a server is always an administrator.
+    pub fn create_user(&self, username: &str, password: &str, is_admin: bool) -> Result<User> {
+        validate_username(username)?;
+        let hash = hash_password(password)?;
+        let first = self.0.catalog.user_count()? == 0;
+        Ok(self.0.catalog.create_user(username, &hash, is_admin || first)?)
+    }
+
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        Ok(self.0.catalog.list_users()?)
+    }
+
+    pub fn user(&self, id: UserId) -> Result<User> {
+        self.0.catalog.list_users()?.into_iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)
+    }
+
+    fn user_named(&self, username: &str) -> Result<User> {
+        Ok(self.0.catalog.user_by_name(username)?.ok_or(AccountError::NoSuchUser)?.0)
+    }
+
+    /// Sets a user's password (an administrator's reset, `tonearm user passwd`); their
+    /// sessions and signed URLs end.
+    pub fn set_password(&self, username: &str, password: &str) -> Result<()> {
+        let hash = hash_password(password)?;
+        let user = self.user_named(username)?;
+        self.0.catalog.set_password(username, &hash)?;
+        self.0.coord.invalidate(Invalidation::User(user.id));
+        Ok(())
+    }
+
+    pub fn reset_password(&self, id: UserId, password: &str) -> Result<()> {
+        let u = self.user(id)?;
+        self.set_password(&u.username, password)
+    }
+
+    /// Changes a user's own password after checking the current one; ends their sessions.
+    pub fn change_password(&self, username: &str, current: &str, new: &str) -> Result<()> {
+        let (_, hash) = self.0.catalog.user_by_name(username)?.ok_or(AccountError::BadCredentials)?;
+        if !verify(&hash, current) {
+            return Err(AccountError::BadCredentials);
+        }
+        self.set_password(username, new)
+    }
+
+    /// Checks a credential (throttled per name and per address: a locked-out name or
+    /// address is refused before any password is checked) and issues a session token.
+    /// Unknown users and wrong passwords are the same error and take the same time.
+    pub fn login(&self, credential: Credential<'_>, addr: Option<IpAddr>) -> Result<Issued> {
+        let user = self.check(credential, addr)?;
+        let mut raw = [0u8; 32];
+        rand::fill(&mut raw[..]);
+        let token = URL_SAFE_NO_PAD.encode(raw);
+        let expires_at = now_unix() + self.0.token_ttl_secs;
+        self.0.catalog.create_session(user.id, &token_key(&token), expires_at)?;
+        Ok(Issued { token, user, expires_at })
+    }
+
+    /// The user a credential names, if it is right and the account enabled.
+    pub fn check(&self, credential: Credential<'_>, addr: Option<IpAddr>) -> Result<User> {
+        let Credential::Password { username, password } = credential;
+        self.throttle().check(username, addr).map_err(AccountError::Throttled)?;
+        let found = self.0.catalog.user_by_name(username)?;
+        let ok = match &found {
+            Some((_, hash)) => verify(hash, password),
+            None => {
+                let _ = verify(self.dummy_hash(), password);
+                false
+            }
+        };
+        let Some((user, _)) = found.filter(|_| ok) else {
+            self.throttle().failed(username, addr);
+            return Err(AccountError::BadCredentials);
+        };
+        self.throttle().succeeded(username);
+        // Only someone who knows the password learns that the account is disabled.
+        if user.disabled {
+            return Err(AccountError::Disabled);
+        }
+        Ok(user)
+    }
+
+    /// The user a bearer token belongs to, if it is live.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        let key = token_key(token);
+        let now = now_unix();
+        let user = self.0.catalog.session_user(&key, now)?;
+        let recent = &self.0.recent;
+        match &user {
+            Some(u) => {
+                if recent.len() >= SESSION_CACHE_MAX {
+                    recent.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
+                }
+                recent.insert(key, (u.clone(), now));
+            }
+            None => {
+                recent.remove(&key);
+            }
+        }
+        Ok(user)
+    }
+
+    /// What a signed playback URL is bound to besides its user, track and expiry: a
+    /// fingerprint of the account's password hash, which every password change (the user's
+    /// own or an administrator's reset) replaces, so URLs signed before stop working; `None`
+    /// for a disabled or deleted account, whose URLs open nothing. Reads the catalog unless
+    /// [`Accounts::recent_grant_key`] knows it.
+    pub fn grant_key(&self, id: UserId) -> Result<Option<u64>> {
+        let now = now_unix();
+        let user = self.0.catalog.list_users()?.into_iter().find(|u| u.id == id);
+        let key = match user {
+            Some(u) if !u.disabled => self.0.catalog.user_by_name(&u.username)?.map(|(_, hash)| fingerprint(&hash)),
+            _ => None,
+        };
+        let keys = &self.0.grant_keys;
+        if keys.len() >= SESSION_CACHE_MAX {
+            keys.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
+        }
+        keys.insert(id, (key, now));
+        Ok(key)
+    }
+
+    /// [`Accounts::grant_key`] read in the last [`SESSION_CACHE_SECS`], without blocking
+    /// (renewed by one caller at a time, as [`Accounts::recently_authenticated`]).
+    pub fn recent_grant_key(&self, id: UserId) -> Option<Option<u64>> {
+        let mut e = self.0.grant_keys.get_mut(&id)?;
+        let now = now_unix();
+        if now - e.1 < SESSION_CACHE_SECS {
+            return Some(e.0);
+        }
+        e.1 = now;
+        None
+    }
+
+    /// The user of a session verified in the last [`SESSION_CACHE_SECS`], without blocking.
+    /// When the entry has just gone stale, the first caller is told `None` (and checks the
+    /// catalog, which renews or drops the entry) while the entry is marked fresh for the
+    /// others: a player's dozens of parallel requests do not all ask the catalog at once.
+    pub fn recently_authenticated(&self, token: &str) -> Option<User> {
+        let key = token_key(token);
+        let mut e = self.0.recent.get_mut(&key)?;
+        let now = now_unix();
+        if now - e.1 < SESSION_CACHE_SECS {
+            return Some(e.0.clone());
+        }
+        e.1 = now;
+        None
+    }
+
+    pub fn logout(&self, token: &str) -> Result<bool> {
+        let key = token_key(token);
+        self.0.coord.invalidate(Invalidation::Session(key));
+        Ok(self.0.catalog.delete_session(&key)?)
+    }
+
+    /// Deletes a user, their sessions and library; the files nobody else owns go from the
+    /// store. The last enabled administrator cannot be deleted. Returns blobs and bytes freed.
+    pub fn delete_user(&self, id: UserId) -> Result<(usize, u64)> {
+        let users = self.0.catalog.list_users()?;
+        let target = users.iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)?;
+        keeps_an_admin(&users, target, AdminLoss::Deleted)?;
+        let freed = self.0.ingest.delete_user(&target.username)?;
+        self.0.coord.invalidate(Invalidation::User(id));
+        Ok(freed)
+    }
+
+    /// [`Accounts::delete_user`] by name (`tonearm user delete NAME`).
+    pub fn delete_user_named(&self, username: &str) -> Result<(usize, u64)> {
+        let id = self.user_named(username)?.id;
+        self.delete_user(id)
+    }
+
+    /// Disables/enables a user (disabling ends their sessions and signed URLs) and/or sets
+    /// their quota (`Some(None)` removes it). The last enabled administrator cannot be
+    /// disabled.
+    pub fn update_user(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+        let users = self.0.catalog.list_users()?;
+        let target = users.iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)?;
+        if disabled == Some(true) {
+            keeps_an_admin(&users, target, AdminLoss::Disabled)?;
+        }
+        self.0.catalog.set_user_limits(id, disabled, quota_bytes)?;
+        self.0.coord.invalidate(Invalidation::User(id));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: UserId, is_admin: bool, disabled: bool) -> User {
+        User { id, username: format!("u{id}"), is_admin, created_at: 0, disabled, quota_bytes: None }
+    }
+
+    #[test]
+    fn one_enabled_administrator_always_remains() {
+        let (a, b, c) = (user(1, true, false), user(2, true, true), user(3, false, false));
+        let users = [a.clone(), b.clone(), c.clone()];
+        assert!(matches!(keeps_an_admin(&users, &a, AdminLoss::Deleted), Err(AccountError::LastAdmin("deleted"))), "a disabled admin does not count");
+        assert!(matches!(keeps_an_admin(&users, &a, AdminLoss::Disabled), Err(AccountError::LastAdmin("disabled"))));
+        assert!(keeps_an_admin(&users, &b, AdminLoss::Deleted).is_ok(), "a disabled admin may go");
+        assert!(keeps_an_admin(&users, &c, AdminLoss::Deleted).is_ok());
+        let two = [a.clone(), user(4, true, false)];
+        assert!(keeps_an_admin(&two, &a, AdminLoss::Deleted).is_ok());
+        assert!(keeps_an_admin(&two, &a, AdminLoss::Disabled).is_ok());
+    }
+
+    #[test]
+    fn names_and_passwords_follow_the_policy() {
+        assert!(validate_username("a\u{7}b").is_err());
+        assert!(matches!(hash_password("short"), Err(AccountError::WeakPassword)));
+    }
+}

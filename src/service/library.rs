@@ -1,0 +1,395 @@
+//! A user's library, whatever protocol asks: tracks, albums, artists and search, tag
+//! edits, deletes, playlists, favourites, listening history, covers (scaled on request,
+//! one decode per image however many ask at once), and the administrator's storage
+//! figures. Every call takes the user's id; someone else's id is `NotFound`, exactly like
+//! a missing one.
+//!
+//! Owns the rules a second protocol would otherwise copy: playlist names and lengths,
+//! scrobble times, search-text bounds, tag-edit validation (the catalog's
+//! `rules::validate_edit`), and forgetting cached playback tracks after edits and
+//! deletes. Depends on the catalog repositories, `ingest` (deletes), `store` and
+//! `media::cover`; knows nothing of HTTP. Methods block, except [`Library::cover`].
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::catalog::{Album, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage};
+use crate::coord::{Coordination, Invalidation};
+use crate::domain::{AlbumId, ArtistId, ContentHash, TrackId, UserId, now_unix};
+use crate::ingest::{Ingest, IngestError};
+use crate::media::cover::{self, CoverError};
+use crate::store::{BlobStore, StoreError};
+
+/// Entries one playlist may hold (Apple Music and Spotify stop at 10,000 too): no
+/// playlist costs more than a bounded answer.
+pub const MAX_PLAYLIST_TRACKS: usize = 10_000;
+/// Longest search text, in bytes.
+pub const MAX_SEARCH_TEXT: usize = 512;
+/// Search results per kind when the caller names no limit.
+pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
+/// How far in the future a scrobble's time may be (clocks differ).
+const SCROBBLE_SLACK_SECS: i64 = 300;
+/// Requests that may wait for a cover decode slot before `Busy`.
+const COVER_QUEUE: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadTag(String),
+    #[error("a playlist name is 1 to 200 characters, without control characters")]
+    BadPlaylistName,
+    #[error("a playlist holds at most {MAX_PLAYLIST_TRACKS} tracks ({0} asked)")]
+    PlaylistTooLong(usize),
+    #[error("time must be a Unix time not in the future")]
+    BadTime,
+    #[error("search text is longer than {MAX_SEARCH_TEXT} bytes")]
+    SearchTooLong,
+    #[error("the cover cannot be scaled: {0}")]
+    Cover(#[from] CoverError),
+    #[error("too many covers are being scaled; retry in {0} s")]
+    Busy(u32),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, LibraryError>;
+
+/// Which cover.
+#[derive(Debug, Clone, Copy)]
+pub enum CoverOf {
+    Track(TrackId),
+    Album(AlbumId),
+}
+
+/// A cover found for a request: its blob, type, and the edge it will be served at (`None`
+/// for the stored image as it is). Its identity is known before any byte is read, so
+/// revalidation costs nothing.
+#[derive(Debug, Clone)]
+pub struct CoverPick {
+    pub cover: CoverRef,
+    pub edge: Option<u32>,
+}
+
+/// What users uploaded against what the store holds.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub logical_bytes: u64,
+    pub physical_bytes: u64,
+    pub store_bytes_on_disk: u64,
+    pub blobs: u64,
+    pub users: Vec<UserUsage>,
+}
+
+impl Storage {
+    /// Bytes uploaded per byte stored (1 for an empty store).
+    pub fn dedup_ratio(&self) -> f64 {
+        if self.physical_bytes > 0 { self.logical_bytes as f64 / self.physical_bytes as f64 } else { 1.0 }
+    }
+}
+
+#[derive(Clone)]
+pub struct Library(Arc<Inner>);
+
+struct Inner {
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn BlobStore>,
+    ingest: Arc<Ingest>,
+    coord: Arc<dyn Coordination>,
+    covers: Covers,
+}
+
+/// Cover scaling: one decode per image (single flight, every served edge written from
+/// that decode), at most one decode per core at a time, at most [`COVER_QUEUE`] waiting.
+struct Covers {
+    dir: PathBuf,
+    max_edge: u32,
+    inflight: dashmap::DashMap<ContentHash, Arc<tokio::sync::Mutex<()>>>,
+    slots: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+fn check_playlist_name(name: &str) -> Result<&str> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(LibraryError::BadPlaylistName);
+    }
+    Ok(n)
+}
+
+fn check_playlist_length(n: usize) -> Result<()> {
+    if n > MAX_PLAYLIST_TRACKS {
+        return Err(LibraryError::PlaylistTooLong(n));
+    }
+    Ok(())
+}
+
+/// A listen's time: now when not given; never in the future (beyond clock slack).
+fn scrobble_time(at: Option<i64>, now: i64) -> Result<i64> {
+    let at = at.unwrap_or(now);
+    if at > now + SCROBBLE_SLACK_SECS || at < 0 {
+        return Err(LibraryError::BadTime);
+    }
+    Ok(at)
+}
+
+// TEMP until catalog::rules lands.
+fn validate_edit(p: &TagEdit) -> std::result::Result<(), String> {
+    let texts = [&p.title, &p.artist, &p.album].into_iter().flatten().chain(p.album_artist.iter().flatten()).chain(p.genre.iter().flatten());
+    for t in texts {
+        if t.len() > 1024 {
+            return Err("tag values are at most 1024 bytes".into());
+        }
+    }
+    if p.track_number.flatten().is_some_and(|n| n == 0 || n > 9999) || p.disc_number.flatten().is_some_and(|n| n == 0 || n > 999) {
+        return Err("track numbers are 1-9999 and disc numbers 1-999".into());
+    }
+    if p.year.flatten().is_some_and(|y| !(0..=9999).contains(&y)) {
+        return Err("year must be between 0 and 9999".into());
+    }
+    Ok(())
+}
+
+/// A whole (cover) blob in memory. Blocking.
+fn read_blob(store: &dyn BlobStore, hash: &ContentHash) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    store.open(hash)?.read_to_end(&mut out).map_err(|e| LibraryError::Internal(format!("reading cover {hash}: {e}")))?;
+    Ok(out)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| LibraryError::Internal(format!("worker task failed: {e}")))?
+}
+
+/// Best effort: a cache write that fails only costs a re-scale next time.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+impl Library {
+    pub fn new(catalog: Arc<dyn Catalog>, store: Arc<dyn BlobStore>, ingest: Arc<Ingest>, coord: Arc<dyn Coordination>, cover_dir: PathBuf, cover_max_edge: u32) -> Library {
+        let slots = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let covers = Covers { dir: cover_dir, max_edge: cover_max_edge, inflight: Default::default(), slots, waiting: Default::default() };
+        Library(Arc::new(Inner { catalog, store, ingest, coord, covers }))
+    }
+
+    fn catalog(&self) -> &dyn Catalog {
+        self.0.catalog.as_ref()
+    }
+
+    pub fn tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
+        Ok(self.catalog().list_tracks(user, page)?)
+    }
+
+    pub fn track(&self, user: UserId, id: TrackId) -> Result<Track> {
+        self.catalog().track(user, id)?.ok_or(LibraryError::NotFound("track"))
+    }
+
+    pub fn albums(&self, user: UserId, sort: AlbumSort, page: Page) -> Result<(Vec<Album>, u64)> {
+        Ok(self.catalog().list_albums(user, sort, page)?)
+    }
+
+    pub fn album(&self, user: UserId, id: AlbumId) -> Result<(Album, Vec<Track>)> {
+        self.catalog().album(user, id)?.ok_or(LibraryError::NotFound("album"))
+    }
+
+    pub fn artists(&self, user: UserId, page: Page) -> Result<(Vec<Artist>, u64)> {
+        Ok(self.catalog().list_artists(user, page)?)
+    }
+
+    pub fn artist(&self, user: UserId, id: ArtistId) -> Result<(Artist, Vec<Album>)> {
+        self.catalog().artist(user, id)?.ok_or(LibraryError::NotFound("artist"))
+    }
+
+    /// Diacritic- and case-insensitive search of tracks, albums and artists.
+    pub fn search(&self, user: UserId, text: &str, limit: Option<u32>) -> Result<SearchResults> {
+        if text.len() > MAX_SEARCH_TEXT {
+            return Err(LibraryError::SearchTooLong);
+        }
+        Ok(self.catalog().search(user, text, limit.unwrap_or(DEFAULT_SEARCH_LIMIT))?)
+    }
+
+    /// Edits the track's tags in this user's library only (the stored file, and anyone
+    /// else's copy of it, stay as they are); answers the updated track.
+    pub fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<Track> {
+        validate_edit(edit).map_err(LibraryError::BadTag)?;
+        self.catalog().edit_track(user, id, edit)?;
+        self.0.coord.invalidate(Invalidation::Track(user, id));
+        self.track(user, id)
+    }
+
+    /// Removes the track from the user's library; its file goes from the store when nobody
+    /// else owns it (after the catalog commit: a crash in between leaves an orphan that the
+    /// start-up sweep removes, never a dangling reference).
+    pub fn delete_track(&self, user: UserId, id: TrackId) -> Result<()> {
+        self.0.ingest.delete_tracks(user, &[id])?;
+        self.0.coord.invalidate(Invalidation::Track(user, id));
+        Ok(())
+    }
+
+    pub fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist> {
+        let name = check_playlist_name(name)?;
+        check_playlist_length(tracks.len())?;
+        Ok(self.catalog().create_playlist(user, name, tracks)?)
+    }
+
+    pub fn playlists(&self, user: UserId) -> Result<Vec<Playlist>> {
+        Ok(self.catalog().list_playlists(user)?)
+    }
+
+    /// The playlist with its tracks in order, from `offset`, at most `limit` of them.
+    pub fn playlist(&self, user: UserId, id: i64, offset: usize, limit: Option<usize>) -> Result<(Playlist, Vec<Track>)> {
+        let (p, tracks) = self.catalog().playlist(user, id)?.ok_or(LibraryError::NotFound("playlist"))?;
+        let tracks = tracks.into_iter().skip(offset).take(limit.unwrap_or(MAX_PLAYLIST_TRACKS)).collect();
+        Ok((p, tracks))
+    }
+
+    /// Renames and/or sets the whole order (which adds, removes and reorders in one step).
+    pub fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
+        let name = name.map(check_playlist_name).transpose()?;
+        check_playlist_length(tracks.map_or(0, <[TrackId]>::len))?;
+        Ok(self.catalog().update_playlist(user, id, name, tracks)?)
+    }
+
+    pub fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
+        check_playlist_length(tracks.len())?;
+        let held = self.catalog().list_playlists(user)?.iter().find(|p| p.id == id).map_or(0, |p| p.track_count as usize);
+        check_playlist_length(held + tracks.len())?;
+        Ok(self.catalog().append_to_playlist(user, id, tracks)?)
+    }
+
+    pub fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
+        Ok(self.catalog().delete_playlist(user, id)?)
+    }
+
+    pub fn star(&self, user: UserId, id: TrackId, starred: bool) -> Result<()> {
+        Ok(self.catalog().set_star(user, id, starred)?)
+    }
+
+    /// Starred tracks, most recently starred first.
+    pub fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
+        Ok(self.catalog().favourites(user)?)
+    }
+
+    /// Records a listen at `at` (Unix seconds; now when `None`).
+    pub fn scrobble(&self, user: UserId, id: TrackId, at: Option<i64>) -> Result<()> {
+        let at = scrobble_time(at, now_unix())?;
+        Ok(self.catalog().record_play(user, id, at)?)
+    }
+
+    /// Recent listens, newest first, and each track's play count.
+    pub fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, std::collections::HashMap<TrackId, u64>)> {
+        Ok(self.catalog().history(user, limit)?)
+    }
+
+    pub fn storage(&self) -> Result<Storage> {
+        let stats = self.catalog().blob_stats()?;
+        let users = self.catalog().usage_by_user()?;
+        let store_bytes_on_disk = self.0.store.physical_bytes()?;
+        Ok(Storage { logical_bytes: stats.logical_bytes, physical_bytes: stats.physical_bytes, store_bytes_on_disk, blobs: stats.blobs, users })
+    }
+
+    /// Which cover a request gets, at which edge (a requested size snaps to one of
+    /// [`cover::EDGES`], at most the configured largest).
+    pub fn cover_pick(&self, user: UserId, of: CoverOf, size: Option<u32>) -> Result<CoverPick> {
+        let found = match of {
+            CoverOf::Track(id) => self.catalog().track_cover(user, id)?,
+            CoverOf::Album(id) => self.catalog().album_cover(user, id)?,
+        };
+        let cover = found.ok_or(LibraryError::NotFound("cover"))?;
+        Ok(CoverPick { cover, edge: size.map(|n| cover::snap(n, self.0.covers.max_edge)) })
+    }
+
+    /// The bytes and MIME type of a picked cover: the stored image, or a JPEG scaled to
+    /// the edge (cached on disk by blob and edge).
+    pub async fn cover(&self, pick: CoverPick) -> Result<(Vec<u8>, String)> {
+        let store = self.0.store.clone();
+        let hash = pick.cover.hash;
+        match pick.edge {
+            None => Ok((blocking(move || read_blob(store.as_ref(), &hash)).await?, pick.cover.mime)),
+            Some(edge) => Ok((self.scaled_cover(hash, edge).await?, "image/jpeg".to_string())),
+        }
+    }
+
+    async fn scaled_cover(&self, hash: ContentHash, edge: u32) -> Result<Vec<u8>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let work = &self.0.covers;
+        let file = |e: u32| work.dir.join(format!("{}-{e}.jpg", hash.to_hex()));
+        let wanted = file(edge);
+        let read_cached = || {
+            let f = wanted.clone();
+            blocking(move || Ok(std::fs::read(f).ok()))
+        };
+        if let Some(b) = read_cached().await? {
+            return Ok(b);
+        }
+        if work.waiting.fetch_add(1, Relaxed) >= COVER_QUEUE {
+            work.waiting.fetch_sub(1, Relaxed);
+            return Err(LibraryError::Busy(1));
+        }
+        let flight = work.inflight.entry(hash).or_default().clone();
+        let result = async {
+            let _one = flight.lock().await;
+            // Whoever held the lock before may have written it.
+            if let Some(b) = read_cached().await? {
+                return Ok(b);
+            }
+            let _slot = work.slots.acquire().await.map_err(|e| LibraryError::Internal(e.to_string()))?;
+            let (store, max, dir) = (self.0.store.clone(), work.max_edge, work.dir.clone());
+            blocking(move || {
+                let original = read_blob(store.as_ref(), &hash)?;
+                let mut edges: Vec<u32> = cover::EDGES.iter().copied().filter(|&e| e <= max).collect();
+                if !edges.contains(&max) {
+                    edges.push(max);
+                }
+                let mut wanted = None;
+                for (e, jpeg) in cover::scale_to_jpegs(&original, &edges)? {
+                    write_atomic(&dir.join(format!("{}-{e}.jpg", hash.to_hex())), &jpeg);
+                    if e == edge {
+                        wanted = Some(jpeg);
+                    }
+                }
+                wanted.ok_or_else(|| LibraryError::Internal(format!("cover edge {edge} was not produced")))
+            })
+            .await
+        }
+        .await;
+        work.waiting.fetch_sub(1, Relaxed);
+        work.inflight.remove_if(&hash, |_, f| Arc::strong_count(f) <= 2);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playlist_names_and_lengths_are_bounded() {
+        assert_eq!(check_playlist_name("  Road trip ").ok(), Some("Road trip"));
+        assert!(check_playlist_name("   ").is_err());
+        assert!(check_playlist_name(&"x".repeat(201)).is_err());
+        assert!(check_playlist_name("a\nb").is_err());
+        assert!(check_playlist_length(MAX_PLAYLIST_TRACKS).is_ok());
+        assert!(matches!(check_playlist_length(MAX_PLAYLIST_TRACKS + 1), Err(LibraryError::PlaylistTooLong(10_001))));
+    }
+
+    #[test]
+    fn scrobbles_are_not_from_the_future() {
+        assert_eq!(scrobble_time(None, 1000).ok(), Some(1000));
+        assert_eq!(scrobble_time(Some(1200), 1000).ok(), Some(1200), "clock slack");
+        assert!(scrobble_time(Some(1301), 1000).is_err());
+        assert!(scrobble_time(Some(-1), 1000).is_err());
+    }
+}

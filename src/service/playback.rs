@@ -1,0 +1,519 @@
+//! Playback, whatever protocol asks: resolve a user's track into something playable,
+//! signed grants for players that cannot send headers, the HLS ladder (which rungs a
+//! codec filter keeps), segments through `cache::Streamer`, one [`Playback::progressive`]
+//! for every progressive stream, and the stored original as bytes.
+//!
+//! Owns the playback policy: the bitrate default and bounds per codec, which codec an
+//! `original` with an offset becomes, that a progressive stream at a ladder rung is cut
+//! from the rung's segments (shared with HLS players, holding no slot), the offset rule,
+//! and the 10-second per-user track cache (forgotten at once on edits, deletes and account
+//! changes, through the coordination seam). Depends on the catalog, `accounts`, `cache`,
+//! `package` and `signing`; knows nothing of HTTP.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use futures_util::Stream;
+
+use super::accounts::{AccountError, Accounts};
+use crate::cache::{MediaRef, StreamError, Streamer};
+use crate::catalog::{Catalog, CatalogError, Track};
+use crate::coord::{Coordination, Invalidation};
+use crate::domain::{Part, TrackId, UserId, now_unix};
+use crate::encode::Codec;
+use crate::media::decode::SourceInfo;
+use crate::package::{Rung, progressive};
+use crate::signing::{Grant, SignError, UrlSigner};
+use crate::store::{BlobStore, StoreError, open_parts_range};
+
+/// How long a track looked up for playback is reused without asking the catalog: a player
+/// fetches a segment every few seconds and a playlist's worth at once.
+const TRACK_CACHE_SECS: i64 = 10;
+const TRACK_CACHE_MAX: usize = 10_000;
+/// How long a progressive listener's stream waits, in all, for a busy transcoder before it
+/// ends (its first segment answers `Busy` instead).
+const MID_STREAM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Bytes per read of an original.
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybackError {
+    #[error("track not found")]
+    NoSuchTrack,
+    #[error("rendition not found")]
+    NoSuchRendition,
+    #[error("segment {0} not found")]
+    NoSuchSegment(u32),
+    #[error("no rendition for these codecs")]
+    NoRenditionForCodecs,
+    #[error("unknown codec {0:?}: use aac or opus")]
+    BadCodecs(String),
+    #[error("unknown format {0:?}: use aac, opus, mp3 or original")]
+    BadFormat(String),
+    #[error("bitrate for {codec} must be {min}-{max} kbps")]
+    BadBitrate { codec: &'static str, min: u32, max: u32 },
+    #[error("offset must be between 0 and the duration ({0:.3} s)")]
+    BadOffset(f64),
+    /// Stored before the probe refused such headers: decoding would scale with the lie.
+    #[error("{0}; this file cannot be played (it can be downloaded or deleted)")]
+    Unplayable(String),
+    /// A signed URL whose account is disabled or gone.
+    #[error("the signed URL's account is disabled or gone")]
+    GrantRevoked,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, PlaybackError>;
+
+/// A stream of bytes produced off the executor.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A user's track as playback needs it: the catalog row, the pipeline's view of the
+/// original, and the start of every ETag of its renditions (computed once).
+pub struct Playable {
+    pub track: Track,
+    pub media: MediaRef,
+    pub etag_key: String,
+}
+
+/// What a progressive request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The stored file (transcoded when an offset is asked: see [`Playback::progressive`]).
+    Original,
+    Codec(Codec),
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format> {
+        match s {
+            "original" | "raw" => Ok(Format::Original),
+            other => Codec::parse(other).map(Format::Codec).ok_or_else(|| PlaybackError::BadFormat(other.to_string())),
+        }
+    }
+}
+
+/// A progressive answer.
+pub enum Progressive {
+    /// The stored file itself, from the start (served with ranges by the caller).
+    Original,
+    /// A transcode: its codec, its duration, and the bytes as they are produced.
+    Stream { codec: Codec, duration: f64, body: ByteStream },
+}
+
+/// A signed grant for one track of one user until `expires`.
+#[derive(Debug, Clone)]
+pub struct SignedGrant {
+    pub user: UserId,
+    pub track: TrackId,
+    pub expires: i64,
+    pub sig: String,
+}
+
+/// The default bitrate and bounds of a progressive stream per codec, in kbps.
+fn bitrate_policy(codec: Codec) -> (u32, std::ops::RangeInclusive<u32>) {
+    match codec {
+        Codec::Aac => (192, 32..=320),
+        Codec::Opus => (128, 16..=256),
+        Codec::Mp3 => (192, 32..=320),
+    }
+}
+
+/// `original` with an offset: the original's own codec cannot be cut at any time without
+/// re-encoding, so it is transcoded in the closest format the client is sure to play
+/// (Opus for Opus/Vorbis originals, MP3 for MP3, AAC for the rest), in kbps.
+fn original_at_offset(codec: &str) -> (Codec, u32) {
+    match codec {
+        "opus" | "vorbis" => (Codec::Opus, 160),
+        "mp3" => (Codec::Mp3, 320),
+        _ => (Codec::Aac, 256),
+    }
+}
+
+/// The ladder's rungs of the codecs listed (`aac,opus`; none or empty: all of them).
+fn rungs_for(ladder: &[Rung], codecs: Option<&str>) -> Result<Vec<Rung>> {
+    let rungs: Vec<Rung> = match codecs {
+        None | Some("") => ladder.to_vec(),
+        Some(list) => {
+            let mut want = Vec::new();
+            for c in list.split(',') {
+                match Codec::parse(c.trim()) {
+                    Some(codec @ (Codec::Aac | Codec::Opus)) => want.push(codec),
+                    _ => return Err(PlaybackError::BadCodecs(c.to_string())),
+                }
+            }
+            ladder.iter().filter(|r| want.contains(&r.codec)).copied().collect()
+        }
+    };
+    if rungs.is_empty() {
+        return Err(PlaybackError::NoRenditionForCodecs);
+    }
+    Ok(rungs)
+}
+
+fn check_offset(offset: f64, duration: f64) -> Result<f64> {
+    if !offset.is_finite() || offset < 0.0 || (offset > 0.0 && offset >= duration) {
+        return Err(PlaybackError::BadOffset(duration));
+    }
+    Ok(offset)
+}
+
+fn media_ref(t: &Track) -> MediaRef {
+    let ext = std::path::Path::new(&t.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let info = SourceInfo {
+        container: t.container.clone(),
+        codec: t.codec.clone(),
+        sample_rate: t.sample_rate,
+        channels: t.channels,
+        frames: t.frames,
+        priming: t.priming,
+    };
+    MediaRef { key: MediaRef::audio_key(&t.audio, &info), parts: t.parts.clone(), info, ext }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| PlaybackError::Internal(format!("worker task failed: {e}")))?
+}
+
+type TrackCache = DashMap<(UserId, TrackId), (Arc<Playable>, i64)>;
+
+#[derive(Clone)]
+pub struct Playback(Arc<Inner>);
+
+struct Inner {
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn BlobStore>,
+    accounts: Accounts,
+    streamer: Arc<Streamer>,
+    signer: Arc<UrlSigner>,
+    ladder: Arc<[Rung]>,
+    url_ttl_secs: u64,
+    tracks: Arc<TrackCache>,
+}
+
+/// What [`Playback::new`] is built from.
+pub struct PlaybackParts {
+    pub catalog: Arc<dyn Catalog>,
+    pub store: Arc<dyn BlobStore>,
+    pub accounts: Accounts,
+    pub coord: Arc<dyn Coordination>,
+    pub streamer: Arc<Streamer>,
+    pub signer: Arc<UrlSigner>,
+    /// The HLS ladder, in master-playlist order.
+    pub ladder: Arc<[Rung]>,
+    pub url_ttl_secs: u64,
+}
+
+impl Playback {
+    pub fn new(p: PlaybackParts) -> Playback {
+        let tracks: Arc<TrackCache> = Arc::default();
+        let t = tracks.clone();
+        p.coord.subscribe(Box::new(move |what| match *what {
+            Invalidation::User(id) => t.retain(|(user, _), _| *user != id),
+            Invalidation::Track(user, id) => {
+                t.remove(&(user, id));
+            }
+            Invalidation::Session(_) => {}
+        }));
+        Playback(Arc::new(Inner {
+            catalog: p.catalog,
+            store: p.store,
+            accounts: p.accounts,
+            streamer: p.streamer,
+            signer: p.signer,
+            ladder: p.ladder,
+            url_ttl_secs: p.url_ttl_secs,
+            tracks,
+        }))
+    }
+
+    pub fn ladder(&self) -> &[Rung] {
+        &self.0.ladder
+    }
+
+    /// The account key signed URLs of `user` are bound to (`Accounts::grant_key`): from the
+    /// last seconds' cache, or the catalog.
+    async fn grant_key(&self, user: UserId) -> Result<Option<u64>> {
+        if let Some(k) = self.0.accounts.recent_grant_key(user) {
+            return Ok(k);
+        }
+        let accounts = self.0.accounts.clone();
+        blocking(move || Ok(accounts.grant_key(user)?)).await
+    }
+
+    /// Checks a signed grant for `track`: its signature, its expiry, and that the account
+    /// it was made for is still enabled with the same password.
+    pub async fn verify(&self, g: &SignedGrant) -> Result<()> {
+        let account = self.grant_key(g.user).await?.ok_or(PlaybackError::GrantRevoked)?;
+        let grant = Grant { user: g.user, track: g.track, expires: g.expires, account };
+        Ok(self.0.signer.verify(&grant, &g.sig, now_unix())?)
+    }
+
+    /// A grant for one of `user`'s tracks, valid for the configured time.
+    pub async fn grant(&self, user: UserId, track: TrackId) -> Result<SignedGrant> {
+        let expires = now_unix() + self.0.url_ttl_secs as i64;
+        let account = self.grant_key(user).await?.ok_or(PlaybackError::AccountDisabled)?;
+        let sig = self.0.signer.sign(&Grant { user, track, expires, account });
+        Ok(SignedGrant { user, track, expires, sig })
+    }
+
+    /// Track `id` of `user` (`NoSuchTrack` if it is not theirs), from a short-lived cache.
+    pub async fn track(&self, user: UserId, id: TrackId) -> Result<Arc<Playable>> {
+        let now = now_unix();
+        let cache = &self.0.tracks;
+        if let Some(mut e) = cache.get_mut(&(user, id)) {
+            if now - e.1 < TRACK_CACHE_SECS {
+                return Ok(e.0.clone());
+            }
+            // Stale: this request asks the catalog; the others meanwhile use the entry.
+            e.1 = now;
+        }
+        let catalog = self.0.catalog.clone();
+        let Some(track) = blocking(move || Ok(catalog.track(user, id)?)).await? else {
+            cache.remove(&(user, id));
+            return Err(PlaybackError::NoSuchTrack);
+        };
+        crate::media::probe::playable(track.sample_rate, track.channels, track.frames).map_err(|e| PlaybackError::Unplayable(e.to_string()))?;
+        let media = media_ref(&track);
+        let etag_key = media.key.to_hex()[..32].to_string();
+        let t = Arc::new(Playable { track, media, etag_key });
+        if cache.len() >= TRACK_CACHE_MAX {
+            cache.retain(|_, (_, at)| now - *at < TRACK_CACHE_SECS);
+        }
+        cache.insert((user, id), (t.clone(), now));
+        Ok(t)
+    }
+
+    /// The rungs a master playlist lists for a codec filter (`aac`, `opus`, `aac,opus`).
+    pub fn rungs(&self, codecs: Option<&str>) -> Result<Vec<Rung>> {
+        rungs_for(&self.0.ladder, codecs)
+    }
+
+    /// A rung of the ladder by its id (`aac-128`).
+    pub fn rung(&self, id: &str) -> Result<Rung> {
+        Rung::parse_id(id).filter(|r| self.0.ladder.contains(r)).ok_or(PlaybackError::NoSuchRendition)
+    }
+
+    pub async fn init(&self, p: &Playable, rung: Rung) -> Result<Bytes> {
+        Ok(self.0.streamer.init(&p.media, rung).await?)
+    }
+
+    /// Media segment `n` of a rung (`NoSuchSegment` past the end).
+    pub async fn segment(&self, p: &Playable, rung: Rung, n: u32) -> Result<Bytes> {
+        if n >= p.media.timeline().segment_count() {
+            return Err(PlaybackError::NoSuchSegment(n));
+        }
+        Ok(self.0.streamer.segment(&p.media, rung, n).await?)
+    }
+
+    /// Segment `n` if the hot cache holds it; never encodes.
+    pub fn cached_segment(&self, p: &Playable, rung: Rung, n: u32) -> Option<Bytes> {
+        if n >= p.media.timeline().segment_count() {
+            return None;
+        }
+        self.0.streamer.cached_segment(&p.media, rung, n)
+    }
+
+    /// A progressive stream of `p` in `format` from `offset` seconds, at `kbps` (the
+    /// codec's default when `None`). At a ladder rung it is cut from the rung's segments
+    /// (the cache's single flight, read-ahead and admission serve it, it holds no slot
+    /// while the listener's socket drains, and listeners of the same audio share one
+    /// encode); otherwise it is the listener's own encode, on a blocking thread feeding a
+    /// bounded channel. A busy transcoder is `Busy` before any byte.
+    pub async fn progressive(&self, p: Arc<Playable>, format: Format, kbps: Option<u32>, offset: f64) -> Result<Progressive> {
+        let offset = check_offset(offset, p.track.duration)?;
+        let (codec, kbps) = match format {
+            Format::Original if offset == 0.0 => return Ok(Progressive::Original),
+            Format::Original => original_at_offset(&p.track.codec),
+            Format::Codec(codec) => {
+                let (default, range) = bitrate_policy(codec);
+                let kbps = kbps.unwrap_or(default);
+                if !range.contains(&kbps) {
+                    return Err(PlaybackError::BadBitrate { codec: codec.name(), min: *range.start(), max: *range.end() });
+                }
+                let rung = Rung { codec, bitrate: kbps * 1000 };
+                if self.0.ladder.contains(&rung) {
+                    return self.segmented(p, rung, offset).await;
+                }
+                (codec, kbps)
+            }
+        };
+        self.transcode(p.media.clone(), codec, kbps * 1000, offset).await
+    }
+
+    async fn segmented(&self, p: Arc<Playable>, rung: Rung, offset: f64) -> Result<Progressive> {
+        let m = &p.media;
+        let streamer = self.0.streamer.clone();
+        let init = streamer.init(m, rung).await?;
+        let priming = crate::package::fmp4::priming(&init).ok_or_else(|| PlaybackError::Internal("init segment without an edit list".into()))?;
+        let mut rw = progressive::Rewrap::new(rung.codec, m.info.out_channels(), priming, m.timeline(), offset).map_err(|e| PlaybackError::Internal(e.to_string()))?;
+        let k0 = rw.first_segment();
+        // The first segment before any byte: a busy server answers Busy, a broken file its error.
+        let seg = streamer.segment(m, rung, k0).await?;
+        let mut first = rw.header();
+        first.extend(rw.segment(&seg).map_err(|e| PlaybackError::Internal(e.to_string()))?);
+        let duration = progressive::plan(&m.info, offset).duration;
+        let state = (Some(Bytes::from(first)), k0 + 1, rw, p.clone());
+        let body = futures_util::stream::unfold(state, move |(first, k, mut rw, p)| {
+            let streamer = streamer.clone();
+            async move {
+                if let Some(b) = first {
+                    return Some((Ok::<_, io::Error>(b), (None, k, rw, p)));
+                }
+                if k >= rw.segment_count() {
+                    return None;
+                }
+                let waited = std::time::Instant::now();
+                let seg = loop {
+                    match streamer.segment(&p.media, rung, k).await {
+                        Ok(b) => break b,
+                        Err(StreamError::Busy(_)) if waited.elapsed() < MID_STREAM_PATIENCE => {
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, segment = k, "progressive stream ends early");
+                            return None;
+                        }
+                    }
+                };
+                match rw.segment(&seg) {
+                    Ok(b) => Some((Ok(Bytes::from(b)), (None, k + 1, rw, p))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, segment = k, "progressive stream ends early");
+                        None
+                    }
+                }
+            }
+        });
+        Ok(Progressive::Stream { codec: rung.codec, duration, body: Box::pin(body) })
+    }
+
+    async fn transcode(&self, m: MediaRef, codec: Codec, bitrate: u32, offset: f64) -> Result<Progressive> {
+        let plan = progressive::plan(&m.info, offset);
+        let slot = self.0.streamer.progressive_slot()?;
+        let open = self.0.streamer.opener(m.parts.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+        let info = m.info.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let r = progressive::stream(&open, &m.ext, &info, codec, bitrate, plan, &mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok());
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "progressive transcode failed");
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+        });
+        // Wait for the first bytes so that a source that cannot be decoded is a clean error,
+        // not a truncated stream.
+        let first = match rx.recv().await {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => return Err(PlaybackError::Internal(e.to_string())),
+            None => return Err(PlaybackError::Internal("transcoder ended without output".into())),
+        };
+        let body = futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
+            match first {
+                Some(b) => Some((Ok::<_, io::Error>(b), (None, rx))),
+                None => rx.recv().await.map(|r| (r, (None, rx))),
+            }
+        });
+        Ok(Progressive::Stream { codec, duration: plan.duration, body: Box::pin(body) })
+    }
+
+    /// Bytes `start..end` of a stored file (its parts, in order), read on the blocking pool.
+    pub fn original(&self, parts: Vec<Part>, start: u64, end: u64) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+        let store = self.0.store.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut reader = match open_parts_range(store.as_ref(), &parts, start..end) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                            break; // the listener went away
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+    }
+
+    /// Prometheus text of the transcoder and cache.
+    pub fn metrics(&self) -> String {
+        self.0.streamer.render_metrics()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitrates_have_a_default_and_bounds_per_codec() {
+        assert_eq!(bitrate_policy(Codec::Aac), (192, 32..=320));
+        assert_eq!(bitrate_policy(Codec::Opus), (128, 16..=256));
+        assert_eq!(bitrate_policy(Codec::Mp3), (192, 32..=320));
+    }
+
+    #[test]
+    fn an_original_with_an_offset_becomes_the_closest_codec() {
+        assert_eq!(original_at_offset("opus"), (Codec::Opus, 160));
+        assert_eq!(original_at_offset("vorbis"), (Codec::Opus, 160));
+        assert_eq!(original_at_offset("mp3"), (Codec::Mp3, 320));
+        assert_eq!(original_at_offset("flac"), (Codec::Aac, 256));
+        assert_eq!(original_at_offset("alac"), (Codec::Aac, 256));
+    }
+
+    #[test]
+    fn a_codec_filter_keeps_its_rungs_in_ladder_order() {
+        let ladder = [
+            Rung { codec: Codec::Aac, bitrate: 64_000 },
+            Rung { codec: Codec::Opus, bitrate: 96_000 },
+            Rung { codec: Codec::Aac, bitrate: 256_000 },
+        ];
+        assert_eq!(rungs_for(&ladder, None).unwrap().len(), 3);
+        assert_eq!(rungs_for(&ladder, Some("")).unwrap().len(), 3);
+        assert_eq!(rungs_for(&ladder, Some("aac")).unwrap(), vec![ladder[0], ladder[2]]);
+        assert_eq!(rungs_for(&ladder, Some(" opus ,aac")).unwrap(), ladder.to_vec());
+        assert!(matches!(rungs_for(&ladder, Some("mp3")), Err(PlaybackError::BadCodecs(_))));
+        assert!(matches!(rungs_for(&ladder[..1], Some("opus")), Err(PlaybackError::NoRenditionForCodecs)));
+    }
+
+    #[test]
+    fn offsets_lie_inside_the_track() {
+        assert!(check_offset(0.0, 10.0).is_ok());
+        assert!(check_offset(9.99, 10.0).is_ok());
+        assert!(check_offset(10.0, 10.0).is_err());
+        assert!(check_offset(-1.0, 10.0).is_err());
+        assert!(check_offset(f64::NAN, 10.0).is_err());
+        assert!(check_offset(0.0, 0.0).is_ok(), "an empty track plays from 0");
+    }
+}
