@@ -4,9 +4,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG` wins over the configured level.
 pub fn init(level: &str) {
-    // Decoder crates narrate every file at INFO; only their problems are worth a line.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},symphonia=error,lofty=error")));
+    // Decoder and tag crates narrate every file, and log each damaged one as an error of
+    // their own (`probe reached EOF at N bytes`) beside the summary the user reads; they
+    // speak only when debugging.
+    let libraries = if matches!(level, "debug" | "trace") { "" } else { ",symphonia=off,lofty=off" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{level}{libraries}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -382,28 +382,46 @@ impl Streamer {
     }
 
     /// After segment `k` was served, prepares the next `prefetch` segments in one encoder
-    /// session, but only with an idle thread: read-ahead never causes a 429.
+    /// session, but only with an idle thread: read-ahead never causes a 429. The job is
+    /// queued by a task of its own, which a connection's single-threaded runtime runs once
+    /// the answer is written: read-ahead never delays the response that caused it.
     fn prefetch_after(self: &Arc<Self>, m: &MediaRef, rung: Rung, k: u32) {
-        if self.prefetch == 0 {
+        if self.prefetch == 0 || self.read_ahead_range(&lock(&self.inflight), m, rung, k).is_none() {
             return;
         }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let (this, m) = (self.clone(), m.clone());
+                rt.spawn(async move { this.start_read_ahead(&m, rung, k) });
+            }
+            Err(_) => self.start_read_ahead(m, rung, k),
+        }
+    }
+
+    /// The first run of segments after `k` (within `prefetch`) neither cached nor in flight.
+    fn read_ahead_range(&self, inflight: &HashMap<Key, Waiter>, m: &MediaRef, rung: Rung, k: u32) -> Option<std::ops::Range<u32>> {
         let count = m.timeline().segment_count();
         let last = k.saturating_add(self.prefetch).min(count.saturating_sub(1));
-        let mut inflight = lock(&self.inflight);
-        let missing = |s: u32, inflight: &HashMap<Key, Waiter>| {
+        let missing = |s: u32| {
             let key = Key::new(m.key, rung, s);
             !inflight.contains_key(&key) && !lock(&self.cache).contains(&key)
         };
-        let Some(start) = (k + 1..=last).find(|&s| missing(s, &inflight)) else { return };
+        let start = (k + 1..=last).find(|&s| missing(s))?;
         let mut end = start + 1;
-        while end <= last && missing(end, &inflight) {
+        while end <= last && missing(end) {
             end += 1;
         }
+        Some(start..end)
+    }
+
+    fn start_read_ahead(self: &Arc<Self>, m: &MediaRef, rung: Rung, k: u32) {
+        let mut inflight = lock(&self.inflight);
+        let Some(range) = self.read_ahead_range(&inflight, m, rung, k) else { return };
         if !self.try_acquire(self.threads) {
             return;
         }
         self.metrics.prefetch_jobs.fetch_add(1, Relaxed);
-        drop(self.start_job(&mut inflight, m, rung, start..end, false));
+        drop(self.start_job(&mut inflight, m, rung, range, false));
     }
 
     pub fn render_metrics(&self) -> String {

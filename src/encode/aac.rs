@@ -41,7 +41,7 @@ pub struct AacEncoder {
 }
 
 impl AacEncoder {
-    pub fn new(bitrate: u32, channels: usize, adts: bool) -> Result<AacEncoder, EncodeError> {
+    pub fn new(bitrate: u32, channels: usize) -> Result<AacEncoder, EncodeError> {
         let channels = channels.clamp(1, 2);
         let mode = if channels == 1 { ChannelMode::Mono } else { ChannelMode::Stereo };
         let rate = match vbr_mode(bitrate, channels) {
@@ -54,7 +54,7 @@ impl AacEncoder {
             .channel_mode(mode)
             .bitrate(rate)
             .peak_bitrate(peak_bitrate(bitrate))
-            .transport(if adts { Transport::Adts } else { Transport::Raw })
+            .transport(Transport::Raw)
             .afterburner(true)
             .build()
             .map_err(|e| EncodeError::Setup(format!("fdk-aac: {e:?}")))?;

@@ -79,12 +79,12 @@ pub trait Encoder: Send {
     }
 }
 
-/// Builds the encoder for `codec` at `bitrate` bits/s. `adts` selects ADTS framing for AAC
-/// (progressive streams) instead of raw access units (fMP4).
-pub fn new_encoder(codec: Codec, bitrate: u32, channels: usize, adts: bool) -> Result<Box<dyn Encoder>, EncodeError> {
+/// Builds the encoder for `codec` at `bitrate` bits/s. Its packets are the codec's own
+/// (AAC: raw access units); `package` frames them for a container or a stream.
+pub fn new_encoder(codec: Codec, bitrate: u32, channels: usize) -> Result<Box<dyn Encoder>, EncodeError> {
     Ok(match codec {
         Codec::Opus => Box::new(OpusEncoder::new(bitrate, channels)?),
-        Codec::Aac => Box::new(AacEncoder::new(bitrate, channels, adts)?),
+        Codec::Aac => Box::new(AacEncoder::new(bitrate, channels)?),
         Codec::Mp3 => Box::new(Mp3Encoder::new(bitrate, channels)?),
     })
 }

@@ -117,7 +117,7 @@ impl RenditionPlan {
         let channels = src.out_channels() as usize;
         let (entry, enc): (fmp4::SampleEntry, Box<dyn Encoder>) = match rung.codec {
             Codec::Aac => {
-                let e = AacEncoder::new(rung.bitrate, channels, false)?;
+                let e = AacEncoder::new(rung.bitrate, channels)?;
                 (fmp4::SampleEntry::Aac { asc: e.audio_specific_config().to_vec(), bitrate: rung.bitrate }, Box::new(e))
             }
             Codec::Opus => {
@@ -205,7 +205,7 @@ pub fn produce(
 }
 
 #[cfg(test)]
-#[path = "../../tests/common/wav.rs"]
+#[path = "../../tests/e2e/common/wav.rs"]
 mod test_wav;
 
 #[cfg(test)]
@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn encoders_emit_one_packet_per_frame() {
         for codec in [Codec::Aac, Codec::Opus] {
-            let mut e = encode::new_encoder(codec, 128_000, 2, false).unwrap();
+            let mut e = encode::new_encoder(codec, 128_000, 2).unwrap();
             let frame = vec![0.1f32; e.frame_len() * 2];
             let mut out = Vec::new();
             for _ in 0..10 {

@@ -37,7 +37,7 @@ pub fn stream(
     sink: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> Result<(), PackageError> {
     let channels = src.out_channels() as usize;
-    let mut enc = encode::new_encoder(codec, bitrate, channels, true)?;
+    let mut enc = encode::new_encoder(codec, bitrate, channels)?;
     let f = enc.frame_len();
     let delay = u64::from(enc.delay());
     let frames = Timeline::for_source(src.frames - plan.src_start, src.sample_rate).frames;
@@ -75,10 +75,14 @@ pub fn stream(
             for done in 1..=total {
                 enc.encode(pump.next(f)?, &mut packets)?;
                 if packets.len() >= CHUNK_PACKETS || done == total {
-                    if !sink(packets.concat()) {
+                    let mut chunk = Vec::with_capacity(packets.iter().map(|p| p.len() + 7).sum());
+                    for p in packets.drain(..) {
+                        chunk.extend(adts_header(channels as u16, p.len()));
+                        chunk.extend(p);
+                    }
+                    if !sink(chunk) {
                         return Ok(());
                     }
-                    packets.clear();
                 }
             }
         }
