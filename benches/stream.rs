@@ -9,7 +9,7 @@
 
 use std::io;
 
-#[path = "../tests/common/wav.rs"]
+#[path = "../tests/e2e/common/wav.rs"]
 mod wav;
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! fixture and its sample count must match ours. Skipped (with a note) where ffmpeg is
 //! not installed; `.ci/run` and `scripts/test.sh` install it.
 
-mod common;
+use crate::common;
 
 use common::{Env, have_ffmpeg, testdata, ffmpeg_seconds};
 

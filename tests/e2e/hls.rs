@@ -3,7 +3,7 @@
 //! segments join without clicks; the cache encodes once; saturation answers 429; signed
 //! URLs resist tampering; progressive streams decode with the right length.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,12 +43,8 @@ fn metric(s: &Server, name: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("metric {name}"))
 }
 
-/// A stereo two-tone WAV where clicks would show: `secs` long at `rate`.
-fn tone_wav(path: &Path, secs: f64, rate: u32) {
-    signal_wav(path, secs, rate, 0.0)
-}
-
-/// Two tones plus white noise at `noise` amplitude (noise is the costliest thing to encode).
+/// A stereo two-tone WAV where clicks would show, `secs` long at `rate`, plus white noise
+/// at `noise` amplitude (noise is the costliest thing to encode).
 fn signal_wav(path: &Path, secs: f64, rate: u32, noise: f64) {
     let n = (secs * rate as f64) as usize;
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -218,7 +214,7 @@ fn best_lag(got: &[f32], want: &[f32], around: isize) -> isize {
 
 #[test]
 fn cold_segments_join_without_clicks() {
-    let (env, dir) = setup(false, |d| tone_wav(&d.join("tone.wav"), 20.0, 44_100));
+    let (env, dir) = setup(false, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.0));
     let wav = dir.join("tone.wav");
     let s = env.serve_with(&[("TONEARM_STREAM__PREFETCH", "0")]);
     let tok = s.login("alice", "correct horse");
@@ -299,7 +295,7 @@ fn bandwidth_bounds_segments_of_noisy_audio() {
 
 #[test]
 fn cache_single_flight_budget_and_dedup_across_users() {
-    let (env, dir) = setup(true, |d| tone_wav(&d.join("tone.wav"), 20.0, 44_100));
+    let (env, dir) = setup(true, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.0));
     env.import("bob", std::slice::from_ref(&dir));
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__CACHE_BYTES", "400000")]));
     let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
@@ -353,7 +349,7 @@ fn cache_single_flight_budget_and_dedup_across_users() {
 
 #[test]
 fn saturated_transcoding_answers_429_with_retry_after() {
-    let (env, _) = setup(false, |d| tone_wav(&d.join("tone.wav"), 20.0, 44_100));
+    let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.0));
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__MAX_JOBS", "1"), ("TONEARM_STREAM__THREADS", "1"), ("TONEARM_STREAM__PREFETCH", "0")]));
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -414,7 +410,7 @@ fn sign(data: &Path, user: i64, track: i64, expires: i64) -> String {
 
 #[test]
 fn signed_urls_and_progressive_streams() {
-    let (env, _) = setup(true, |d| tone_wav(&d.join("tone.wav"), 12.0, 44_100));
+    let (env, _) = setup(true, |d| signal_wav(&d.join("tone.wav"), 12.0, 44_100, 0.0));
     env.import("bob", &[testdata("library/Björk - Homogenic")]);
     let s = env.serve();
     let (ta, tb) = (s.login("alice", "correct horse"), s.login("bob", "battery staple"));
@@ -612,7 +608,7 @@ fn he_aac_sources_play_at_full_speed_and_bandwidth() {
 #[test]
 fn cache_headers_per_auth_mode_and_route_and_playlists_per_rfc8216() {
     // 90 s: the tail is merged into a 4.56 s last segment (EXTINF rounds to 5).
-    let (env, _) = setup(false, |d| tone_wav(&d.join("tone.wav"), 90.0, 44_100));
+    let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 90.0, 44_100, 0.0));
     let s = env.serve();
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -695,7 +691,7 @@ fn cache_headers_per_auth_mode_and_route_and_playlists_per_rfc8216() {
 /// their sockets drain (with one slot, several listen at once).
 #[test]
 fn progressive_listeners_share_segments_and_hold_no_slot() {
-    let (env, _) = setup(false, |d| tone_wav(&d.join("tone.wav"), 30.0, 44_100));
+    let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 30.0, 44_100, 0.0));
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__MAX_JOBS", "1"), ("TONEARM_STREAM__THREADS", "1")]));
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
@@ -749,7 +745,7 @@ fn progressive_listeners_share_segments_and_hold_no_slot() {
 fn damage_mid_file_is_concealed_not_an_error() {
     let (env, dir) = setup(false, |d| {
         let wav = d.join("src.wav");
-        tone_wav(&wav, 20.0, 44_100);
+        signal_wav(&wav, 20.0, 44_100, 0.0);
         let out = ffmpeg(&["-i", wav.to_str().unwrap(), "-c:a", "libmp3lame", "-b:a", "128k", d.join("damaged.mp3").to_str().unwrap()]);
         assert!(out.status.success());
         std::fs::remove_file(&wav).unwrap();

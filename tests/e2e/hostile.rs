@@ -5,7 +5,7 @@
 //! server's own limits hold: slow clients are cut off, connections are bounded, long
 //! playlists are refused, oversized JSON is a JSON 413, signed URLs die with the account.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! End-to-end: import real fixtures with the CLI, then read the library over HTTP from a
 //! real server on an ephemeral port.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
@@ -264,7 +264,15 @@ fn reimport_adds_nothing_and_identical_files_are_stored_once() {
     drop(s);
     env.ok(&["user", "delete", "bob"], None);
     assert_eq!(blob_files(&env.data()), blobs);
-    // Deleting alice as well frees everything.
+    // Alice, the first user, is the only administrator: she cannot be deleted (the CLI
+    // keeps the rule the API keeps), and nothing is freed.
+    let refused = env.cli(&["user", "delete", "alice"], None);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("the last administrator cannot be deleted"), "{err}");
+    assert_eq!(blob_files(&env.data()), blobs);
+    // With another administrator, deleting alice as well frees everything.
+    env.ok(&["user", "add", "root", "--admin", "--password-stdin"], Some("root password\n"));
     let out = env.ok(&["user", "delete", "alice"], None);
     assert!(out.contains(&format!("freed {} blob(s)", blobs)), "{out}");
     assert_eq!(blob_files(&env.data()), 0);

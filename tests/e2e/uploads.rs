@@ -2,7 +2,7 @@
 //! tus-js-client across a kill -9), dedup of audio that differs only in tags, instant
 //! uploads with proof of possession, concurrent uploads, tag edits, and crash safety.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::PathBuf;

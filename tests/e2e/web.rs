@@ -2,7 +2,7 @@
 //! (`tests/js/player.e2e.mjs`) against the real server, with files uploaded through the
 //! page. Screenshots land in `target/e2e/`.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,0 +1,15 @@
+//! The end-to-end suite, one test binary (linked once): the real `tonearm` binary on an
+//! ephemeral loopback port with a temporary data directory, real codecs, ffmpeg as the
+//! independent judge, real clients (tus-js-client, Chromium), plus the fuzzer and the
+//! code's own tidy rules. One module per area.
+
+mod common;
+mod durations;
+mod fuzz;
+mod hls;
+mod hostile;
+mod library;
+mod services;
+mod tidy;
+mod uploads;
+mod web;
