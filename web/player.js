@@ -63,9 +63,11 @@ export const player = {
   },
 
   playList(tracks, start, shuffle = false) {
-    this.queue.load(tracks, start, shuffle);
+    const first = this.queue.load(tracks, start, shuffle);
+    // What was prepared belongs to the old queue.
+    this.dropPrepared();
     this.showShuffle();
-    this.go(0);
+    this.go(first);
   },
   enqueue(tracks, next = false) {
     this.queue.append(tracks, next);

@@ -27,11 +27,14 @@ export class Queue {
 
   // A new queue of `tracks` (copied). In shuffle, track index `start` comes first. Nothing
   // is current until `goTo`.
+  // Replaces the queue with `tracks`; returns the position to play first: track `start`
+  // (which shuffling moves to the front).
   load(tracks, start = 0, shuffle = false) {
     this.tracks = tracks.slice();
     this.shuffle = shuffle;
     this.pos = -1;
     this.arrange(start);
+    return Math.max(0, this.order.indexOf(start));
   }
 
   // Rebuilds `order` from every queued track: in queue order, or shuffled (Fisher–Yates)

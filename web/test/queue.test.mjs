@@ -289,3 +289,15 @@ test('clear empties the queue and keeps the shuffle and repeat modes', () => {
   q.append(tracks(1));
   assert.deepEqual(ids(q), [100]);
 });
+
+test('load answers where to start: the chosen track, shuffled or not', () => {
+  const q = new Queue({ random: seeded(7) });
+  const first = q.load(tracks(5), 3);
+  assert.equal(first, 3);
+  assert.equal(q.goTo(first), true);
+  assert.equal(q.current.id, 103, 'clicking the fourth track plays the fourth track');
+  const s = new Queue({ random: seeded(7) });
+  assert.equal(s.load(tracks(5), 3, true), 0, 'shuffling moves the chosen track to the front');
+  s.goTo(0);
+  assert.equal(s.current.id, 103);
+});
