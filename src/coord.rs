@@ -47,6 +47,9 @@ pub enum Invalidation {
     Track(UserId, TrackId),
 }
 
+/// A cache's forgetting, called for every invalidation.
+pub type Subscriber = Box<dyn Fn(&Invalidation) + Send + Sync>;
+
 /// A single-use record as taken.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Taken {
@@ -82,7 +85,7 @@ pub trait Coordination: Send + Sync {
     /// Tells every subscriber (in every process sharing this coordination) to forget `what`.
     fn invalidate(&self, what: Invalidation);
     /// Registers a cache's forgetting; called for every [`Coordination::invalidate`].
-    fn subscribe(&self, f: Box<dyn Fn(&Invalidation) + Send + Sync>);
+    fn subscribe(&self, f: Subscriber);
 }
 
 /// Most records and windows kept before expired ones are dropped.
@@ -100,7 +103,7 @@ struct Inner {
     /// (ns, key) → (owner, value, expires at).
     records: DashMap<(String, String), (UserId, Vec<u8>, i64)>,
     windows: DashMap<String, (u32, i64)>,
-    subscribers: std::sync::RwLock<Vec<Box<dyn Fn(&Invalidation) + Send + Sync>>>,
+    subscribers: std::sync::RwLock<Vec<Subscriber>>,
 }
 
 #[derive(Default)]
@@ -223,7 +226,7 @@ impl Coordination for Local {
         }
     }
 
-    fn subscribe(&self, f: Box<dyn Fn(&Invalidation) + Send + Sync>) {
+    fn subscribe(&self, f: Subscriber) {
         self.0.subscribers.write().unwrap_or_else(|p| p.into_inner()).push(f);
     }
 }

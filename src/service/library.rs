@@ -28,6 +28,8 @@ pub const MAX_PLAYLIST_TRACKS: usize = 10_000;
 pub const MAX_SEARCH_TEXT: usize = 512;
 /// Search results per kind when the caller names no limit.
 pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
+/// Listens in a history when the caller names no limit.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 /// How far in the future a scrobble's time may be (clocks differ).
 const SCROBBLE_SLACK_SECS: i64 = 300;
 /// Requests that may wait for a cover decode slot before `Busy`.
@@ -288,9 +290,10 @@ impl Library {
         Ok(self.catalog().record_play(user, id, at)?)
     }
 
-    /// Recent listens, newest first, and each track's play count.
-    pub fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, std::collections::HashMap<TrackId, u64>)> {
-        Ok(self.catalog().history(user, limit)?)
+    /// Recent listens (the last [`DEFAULT_HISTORY_LIMIT`] unless told), newest first, and
+    /// each track's play count.
+    pub fn history(&self, user: UserId, limit: Option<u32>) -> Result<(Vec<Play>, std::collections::HashMap<TrackId, u64>)> {
+        Ok(self.catalog().history(user, limit.unwrap_or(DEFAULT_HISTORY_LIMIT))?)
     }
 
     pub fn storage(&self) -> Result<Storage> {

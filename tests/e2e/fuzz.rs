@@ -105,10 +105,10 @@ fn parse(bytes: &[u8], ext: &str, decode: bool) {
     let _ = guard::check(&input);
     let _ = layout::audio_region(&input);
     let (_, cover) = tags::read(&input, 32 << 20);
-    if let Some(c) = cover {
-        if cover::inspect(&c.data).is_ok() {
-            let _ = cover::scale_to_jpeg(&c.data, 64);
-        }
+    if let Some(c) = cover
+        && cover::inspect(&c.data).is_ok()
+    {
+        let _ = cover::scale_to_jpeg(&c.data, 64);
     }
     if cover::inspect(bytes).is_ok() {
         let _ = cover::scale_to_jpeg(bytes, 64);

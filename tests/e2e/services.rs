@@ -119,7 +119,7 @@ fn library_rules_and_the_caches_they_invalidate() {
     assert_eq!(page.len(), 1);
     assert!(matches!(lib.scrobble(alice.id, t.id, Some(i64::MAX / 2)), Err(LibraryError::BadTime)));
     lib.scrobble(alice.id, t.id, None).unwrap();
-    assert_eq!(lib.history(alice.id, 10).unwrap().0.len(), 1);
+    assert_eq!(lib.history(alice.id, Some(10)).unwrap().0.len(), 1);
     assert!(matches!(lib.search(alice.id, &"q".repeat(513), None), Err(LibraryError::SearchTooLong)));
     assert_eq!(lib.search(alice.id, "hunter LIVE", None).unwrap().tracks.len(), 1);
 

@@ -123,7 +123,7 @@ pub struct HistoryQuery {
 
 /// `GET /api/v1/history?limit=`: recent listens, newest first, with each track's play count.
 pub async fn history(State(lib): State<Library>, AuthUser(u): AuthUser, Query(q): Query<HistoryQuery>) -> ApiResult<Json<Value>> {
-    let (plays, counts) = blocking(move || lib.history(u.id, q.limit.unwrap_or(50))).await?;
+    let (plays, counts) = blocking(move || lib.history(u.id, q.limit)).await?;
     Ok(Json(json!({
         "items": plays.iter().map(|p| json!({
             "played_at": p.played_at,

@@ -119,9 +119,6 @@ pub async fn create(State(uploads): State<Uploads>, AuthUser(u): AuthUser, heade
             return Err(ApiError::bad_request("unsupported", "Upload-Defer-Length is not supported: give Upload-Length"));
         }
         let length = number(&headers, "upload-length")?.ok_or_else(|| ApiError::bad_request("missing_length", "Upload-Length is required"))?;
-        if length > uploads.max_bytes() {
-            return Err(ApiError::TooLarge(uploads.max_bytes()));
-        }
         let metadata = header_str(&headers, header::HeaderName::from_static("upload-metadata")).unwrap_or("").to_string();
         let name = file_name(&metadata)?;
         let with_body = header_str(&headers, header::CONTENT_TYPE).is_some_and(|t| t.starts_with(OFFSET_TYPE));
