@@ -19,6 +19,9 @@ use std::collections::HashMap;
 
 use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Part, Tags, TrackId, UserId};
 
+/// An engine's own error, kept as the source of [`CatalogError::Backend`].
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("{0} already exists")]
@@ -27,10 +30,12 @@ pub enum CatalogError {
     NotFound(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The storage engine failed.
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("catalog file {path}: {source}")]
-    Open { path: std::path::PathBuf, source: rusqlite::Error },
+    Backend(#[source] BackendError),
+    /// The catalog could not be opened at `path`.
+    #[error("catalog file {path}: {message}")]
+    Open { path: std::path::PathBuf, message: String },
     #[error("catalog schema version {found} is newer than this build understands ({known})")]
     TooNew { found: i64, known: i64 },
 }

@@ -18,6 +18,12 @@ const UNKNOWN_ARTIST: &str = "Unknown Artist";
 const UNKNOWN_ALBUM: &str = "Unknown Album";
 const MAX_READERS: usize = 8;
 
+impl From<rusqlite::Error> for CatalogError {
+    fn from(e: rusqlite::Error) -> Self {
+        CatalogError::Backend(Box::new(e))
+    }
+}
+
 pub struct SqliteCatalog {
     path: PathBuf,
     writer: Mutex<Connection>,
@@ -39,7 +45,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn open_conn(path: &Path) -> Result<Connection> {
-    let c = Connection::open(path).map_err(|source| CatalogError::Open { path: path.to_path_buf(), source })?;
+    let c = Connection::open(path).map_err(|e| CatalogError::Open { path: path.to_path_buf(), message: e.to_string() })?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
@@ -1337,5 +1343,13 @@ mod tests {
         assert_eq!((n, albums[0].track_count), (1, 2));
         assert!(matches!(cat.edit_track(a, 999, &edit), Err(CatalogError::NotFound(_))));
         assert!(matches!(cat.edit_track(a, ids[0], &TagEdit { title: Some("  ".into()), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+    }
+
+    #[test]
+    fn engine_errors_keep_their_source_without_naming_rusqlite() {
+        let e = CatalogError::from(rusqlite::Error::QueryReturnedNoRows);
+        assert!(matches!(e, CatalogError::Backend(_)));
+        assert!(e.to_string().starts_with("database: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }
