@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::fold::fold;
+use super::repo::{Blobs, Library, Lists, Users};
 use super::search::{Index, query_words};
 use super::schema::MIGRATIONS;
 use super::*;
@@ -694,7 +695,7 @@ fn drop_blob_ref(tx: &Transaction<'_>, hash: &[u8]) -> Result<bool> {
     Ok(refs == Some(0))
 }
 
-impl Catalog for SqliteCatalog {
+impl Users for SqliteCatalog {
     fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User> {
         let now = now_unix();
         self.write(|tx| {
@@ -741,24 +742,6 @@ impl Catalog for SqliteCatalog {
         })
     }
 
-    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
-        self.write(|tx| {
-            if tx.query_row("SELECT COUNT(*) FROM users WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? == 0 {
-                return Err(CatalogError::NotFound("user".into()));
-            }
-            if let Some(d) = disabled {
-                tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d])?;
-                if d {
-                    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
-                }
-            }
-            if let Some(q) = quota_bytes {
-                tx.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", params![id, q.map(|q| q.min(i64::MAX as u64) as i64)])?;
-            }
-            Ok(())
-        })
-    }
-
     fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>> {
         self.write(|tx| {
             let uid: UserId = tx
@@ -787,29 +770,21 @@ impl Catalog for SqliteCatalog {
         })
     }
 
-    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
+    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
         self.write(|tx| {
-            let mut refs: Vec<Vec<u8>> = Vec::new();
-            let mut medias: Vec<Vec<u8>> = Vec::new();
-            for &id in ids {
-                let row: Option<DeletedRow> = tx
-                    .query_row(
-                        "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)
-                         FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
-                        params![id, user],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                    )
-                    .optional()?;
-                let (media, parts, cover, album, secs) = row.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
-                tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
-                tx.execute("DELETE FROM tracks WHERE id = ?1", [id])?;
-                leave_album(tx, album, secs)?;
-                refs.extend(track_refs(&parts, cover));
-                medias.push(media);
+            if tx.query_row("SELECT COUNT(*) FROM users WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? == 0 {
+                return Err(CatalogError::NotFound("user".into()));
             }
-            bump_generation(tx)?;
-            drop_unused_media(tx, &medias)?;
-            release_blobs(tx, refs)
+            if let Some(d) = disabled {
+                tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d])?;
+                if d {
+                    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+                }
+            }
+            if let Some(q) = quota_bytes {
+                tx.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", params![id, q.map(|q| q.min(i64::MAX as u64) as i64)])?;
+            }
+            Ok(())
         })
     }
 
@@ -839,7 +814,9 @@ impl Catalog for SqliteCatalog {
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
         self.write(|tx| Ok(tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])? > 0))
     }
+}
 
+impl Library for SqliteCatalog {
     fn known_sources(&self, user: UserId) -> Result<HashMap<String, (u64, i64)>> {
         self.read(|c| {
             let mut st = c.prepare("SELECT path, size, mtime FROM sources WHERE user_id = ?1")?;
@@ -853,47 +830,6 @@ impl Catalog for SqliteCatalog {
         self.write(|tx| {
             bump_generation(tx)?;
             batch.iter().map(|t| add_one(tx, t, now)).collect()
-        })
-    }
-
-    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT hash, size, parts, audio_hash, container, codec, sample_rate, channels, bits_per_sample,
-                    frames, priming, duration_counted, bitrate, damage FROM media WHERE sha256 = ?1 AND size = ?2 LIMIT 1",
-            )?
-            .query_row(params![&sha256[..], size as i64], |r| {
-                let counted: bool = r.get(11)?;
-                Ok(NewMedia {
-                    hash: hash_of(r, 0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    parts: parts_of(r, 2)?,
-                    audio: hash_of(r, 3)?,
-                    sha256: Some(*sha256),
-                    props: AudioProps {
-                        container: r.get(4)?,
-                        codec: r.get(5)?,
-                        sample_rate: r.get(6)?,
-                        channels: r.get(7)?,
-                        bits_per_sample: r.get(8)?,
-                        frames: r.get::<_, i64>(9)?.max(0) as u64,
-                        priming: r.get::<_, i64>(10)?.max(0) as u64,
-                        duration_source: if counted { crate::domain::DurationSource::Counted } else { crate::domain::DurationSource::Container },
-                        bitrate: r.get(12)?,
-                        damage: r.get(13)?,
-                    },
-                })
-            })
-            .optional()?)
-        })
-    }
-
-    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool> {
-        self.read(|c| {
-            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?
-                .query_row([&hash.0[..]], |r| r.get::<_, i64>(0))
-                .optional()?
-                .is_some_and(|n| n > 0))
         })
     }
 
@@ -933,177 +869,29 @@ impl Catalog for SqliteCatalog {
         })
     }
 
-    fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
-        self.read(|c| {
-            let mut st = c.prepare("SELECT hash FROM blobs WHERE refs > 0")?;
-            collect(st.query_map([], |r| hash_of(r, 0))?)
-        })
-    }
-
-    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>> {
-        self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
-                 FROM media m WHERE m.verified = 0 LIMIT ?1",
-            )?;
-            collect(st.query_map([limit as i64], |r| {
-                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
-            })?)
-        })
-    }
-
-    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
+    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
         self.write(|tx| {
-            tx.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", params![&hash.0[..], damage])?;
-            Ok(())
-        })
-    }
-
-    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>> {
-        self.read(|c| {
-            let mut st = c.prepare("SELECT hash, size FROM blobs WHERE refs > 0")?;
-            collect(st.query_map([], |r| Ok((hash_of(r, 0)?, r.get::<_, i64>(1)?.max(0) as u64)))?)
-        })
-    }
-
-    fn blob_stats(&self) -> Result<BlobStats> {
-        self.read(|c| {
-            let (blobs, physical): (i64, i64) =
-                c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let logical: i64 = c.query_row(
-                "SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok(BlobStats { blobs: blobs as u64, physical_bytes: physical as u64, logical_bytes: logical as u64 })
-        })
-    }
-
-    fn usage_by_user(&self) -> Result<Vec<UserUsage>> {
-        self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT u.id, u.username, COUNT(t.id), COALESCE(SUM(b.size), 0) FROM users u
-                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN media b ON b.hash = t.media_hash
-                 GROUP BY u.id ORDER BY u.username",
-            )?;
-            collect(st.query_map([], |r| {
-                Ok(UserUsage { user: r.get(0)?, username: r.get(1)?, tracks: r.get::<_, i64>(2)? as u64, bytes: r.get::<_, i64>(3)? as u64 })
-            })?)
-        })
-    }
-
-    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist> {
-        let now = now_unix();
-        let id = self.write(|tx| {
-            tx.execute("INSERT INTO playlists (user_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)", params![user, name, now])?;
-            let id = tx.last_insert_rowid();
-            put_playlist_tracks(tx, user, id, tracks, 0)?;
-            Ok(id)
-        })?;
-        self.playlist(user, id)?.map(|p| p.0).ok_or_else(|| CatalogError::NotFound("playlist".into()))
-    }
-
-    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>> {
-        self.read(|c| {
-            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 GROUP BY p.id ORDER BY p.name COLLATE NOCASE, p.id");
-            let mut st = c.prepare(&sql)?;
-            collect(st.query_map([user], playlist_row)?)
-        })
-    }
-
-    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>> {
-        self.read(|c| {
-            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 AND p.id = ?2 GROUP BY p.id");
-            let Some(p) = c.query_row(&sql, params![user, id], playlist_row).optional()? else { return Ok(None) };
-            let sql = format!("SELECT {TRACK_COLS} JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = ?1 ORDER BY pt.position");
-            let mut st = c.prepare(&sql)?;
-            let tracks = collect(st.query_map([id], track_row)?)?;
-            Ok(Some((p, tracks)))
-        })
-    }
-
-    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
-        self.write(|tx| {
-            owned_playlist(tx, user, id)?;
-            if let Some(n) = name {
-                tx.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", params![id, n])?;
+            let mut refs: Vec<Vec<u8>> = Vec::new();
+            let mut medias: Vec<Vec<u8>> = Vec::new();
+            for &id in ids {
+                let row: Option<DeletedRow> = tx
+                    .query_row(
+                        "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)
+                         FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
+                        params![id, user],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
+                    .optional()?;
+                let (media, parts, cover, album, secs) = row.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
+                tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
+                tx.execute("DELETE FROM tracks WHERE id = ?1", [id])?;
+                leave_album(tx, album, secs)?;
+                refs.extend(track_refs(&parts, cover));
+                medias.push(media);
             }
-            if let Some(t) = tracks {
-                tx.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", [id])?;
-                put_playlist_tracks(tx, user, id, t, 0)?;
-            }
-            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
-            Ok(())
-        })
-    }
-
-    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
-        self.write(|tx| {
-            owned_playlist(tx, user, id)?;
-            let next: i64 = tx.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM playlist_tracks WHERE playlist_id = ?1", [id], |r| r.get(0))?;
-            put_playlist_tracks(tx, user, id, tracks, next)?;
-            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
-            Ok(())
-        })
-    }
-
-    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
-        self.write(|tx| {
-            owned_playlist(tx, user, id)?;
-            tx.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
-            Ok(())
-        })
-    }
-
-    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()> {
-        self.write(|tx| {
-            owned_tracks(tx, user, &[track])?;
-            if starred {
-                tx.execute("INSERT OR IGNORE INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3)", params![user, track, now_unix()])?;
-            } else {
-                tx.execute("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", params![user, track])?;
-            }
-            Ok(())
-        })
-    }
-
-    fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
-        self.read(|c| {
-            let sql = format!("SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id");
-            let mut st = c.prepare(&sql)?;
-            collect(st.query_map([user], track_row)?)
-        })
-    }
-
-    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
-        self.write(|tx| {
-            owned_tracks(tx, user, &[track])?;
-            tx.execute("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", params![user, track, at])?;
-            Ok(())
-        })
-    }
-
-    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)> {
-        self.read(|c| {
-            let sql = format!("SELECT {TRACK_COLS} JOIN plays pl ON pl.track_id = t.id WHERE pl.user_id = ?1 ORDER BY pl.played_at DESC, pl.id DESC LIMIT ?2");
-            let sql = sql.replacen("SELECT ", "SELECT pl.played_at, ", 1);
-            let mut st = c.prepare(&sql)?;
-            let plays = collect(st.query_map(params![user, limit.min(Page::MAX_LIMIT)], |r| {
-                let played_at: i64 = r.get(0)?;
-                Ok(Play { played_at, track: track_row_at(r, 1)? })
-            })?)?;
-            let mut st = c.prepare("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id")?;
-            let counts = st.query_map([user], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))?;
-            Ok((plays, counts.collect::<rusqlite::Result<HashMap<_, _>>>()?))
-        })
-    }
-
-    fn user_bytes(&self, user: UserId) -> Result<u64> {
-        self.read(|c| {
-            let n: i64 = c
-                .prepare_cached("SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?
-                .query_row([user], |r| r.get(0))?;
-            Ok(n.max(0) as u64)
+            bump_generation(tx)?;
+            drop_unused_media(tx, &medias)?;
+            release_blobs(tx, refs)
         })
     }
 
@@ -1217,6 +1005,225 @@ impl Catalog for SqliteCatalog {
             id,
             user,
         )
+    }
+}
+
+impl Lists for SqliteCatalog {
+    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist> {
+        let now = now_unix();
+        let id = self.write(|tx| {
+            tx.execute("INSERT INTO playlists (user_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)", params![user, name, now])?;
+            let id = tx.last_insert_rowid();
+            put_playlist_tracks(tx, user, id, tracks, 0)?;
+            Ok(id)
+        })?;
+        self.playlist(user, id)?.map(|p| p.0).ok_or_else(|| CatalogError::NotFound("playlist".into()))
+    }
+
+    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>> {
+        self.read(|c| {
+            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 GROUP BY p.id ORDER BY p.name COLLATE NOCASE, p.id");
+            let mut st = c.prepare(&sql)?;
+            collect(st.query_map([user], playlist_row)?)
+        })
+    }
+
+    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>> {
+        self.read(|c| {
+            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 AND p.id = ?2 GROUP BY p.id");
+            let Some(p) = c.query_row(&sql, params![user, id], playlist_row).optional()? else { return Ok(None) };
+            let sql = format!("SELECT {TRACK_COLS} JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = ?1 ORDER BY pt.position");
+            let mut st = c.prepare(&sql)?;
+            let tracks = collect(st.query_map([id], track_row)?)?;
+            Ok(Some((p, tracks)))
+        })
+    }
+
+    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
+        self.write(|tx| {
+            owned_playlist(tx, user, id)?;
+            if let Some(n) = name {
+                tx.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", params![id, n])?;
+            }
+            if let Some(t) = tracks {
+                tx.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", [id])?;
+                put_playlist_tracks(tx, user, id, t, 0)?;
+            }
+            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
+            Ok(())
+        })
+    }
+
+    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
+        self.write(|tx| {
+            owned_playlist(tx, user, id)?;
+            let next: i64 = tx.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM playlist_tracks WHERE playlist_id = ?1", [id], |r| r.get(0))?;
+            put_playlist_tracks(tx, user, id, tracks, next)?;
+            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
+            Ok(())
+        })
+    }
+
+    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
+        self.write(|tx| {
+            owned_playlist(tx, user, id)?;
+            tx.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()> {
+        self.write(|tx| {
+            owned_tracks(tx, user, &[track])?;
+            if starred {
+                tx.execute("INSERT OR IGNORE INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3)", params![user, track, now_unix()])?;
+            } else {
+                tx.execute("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", params![user, track])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id");
+            let mut st = c.prepare(&sql)?;
+            collect(st.query_map([user], track_row)?)
+        })
+    }
+
+    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
+        self.write(|tx| {
+            owned_tracks(tx, user, &[track])?;
+            tx.execute("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", params![user, track, at])?;
+            Ok(())
+        })
+    }
+
+    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} JOIN plays pl ON pl.track_id = t.id WHERE pl.user_id = ?1 ORDER BY pl.played_at DESC, pl.id DESC LIMIT ?2");
+            let sql = sql.replacen("SELECT ", "SELECT pl.played_at, ", 1);
+            let mut st = c.prepare(&sql)?;
+            let plays = collect(st.query_map(params![user, limit.min(Page::MAX_LIMIT)], |r| {
+                let played_at: i64 = r.get(0)?;
+                Ok(Play { played_at, track: track_row_at(r, 1)? })
+            })?)?;
+            let mut st = c.prepare("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id")?;
+            let counts = st.query_map([user], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok((plays, counts.collect::<rusqlite::Result<HashMap<_, _>>>()?))
+        })
+    }
+}
+
+impl Blobs for SqliteCatalog {
+    fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT hash FROM blobs WHERE refs > 0")?;
+            collect(st.query_map([], |r| hash_of(r, 0))?)
+        })
+    }
+
+    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT hash, size FROM blobs WHERE refs > 0")?;
+            collect(st.query_map([], |r| Ok((hash_of(r, 0)?, r.get::<_, i64>(1)?.max(0) as u64)))?)
+        })
+    }
+
+    fn blob_stats(&self) -> Result<BlobStats> {
+        self.read(|c| {
+            let (blobs, physical): (i64, i64) =
+                c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let logical: i64 = c.query_row(
+                "SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(BlobStats { blobs: blobs as u64, physical_bytes: physical as u64, logical_bytes: logical as u64 })
+        })
+    }
+
+    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?
+                .query_row([&hash.0[..]], |r| r.get::<_, i64>(0))
+                .optional()?
+                .is_some_and(|n| n > 0))
+        })
+    }
+
+    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
+                 FROM media m WHERE m.verified = 0 LIMIT ?1",
+            )?;
+            collect(st.query_map([limit as i64], |r| {
+                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
+            })?)
+        })
+    }
+
+    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", params![&hash.0[..], damage])?;
+            Ok(())
+        })
+    }
+
+    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT hash, size, parts, audio_hash, container, codec, sample_rate, channels, bits_per_sample,
+                    frames, priming, duration_counted, bitrate, damage FROM media WHERE sha256 = ?1 AND size = ?2 LIMIT 1",
+            )?
+            .query_row(params![&sha256[..], size as i64], |r| {
+                let counted: bool = r.get(11)?;
+                Ok(NewMedia {
+                    hash: hash_of(r, 0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    parts: parts_of(r, 2)?,
+                    audio: hash_of(r, 3)?,
+                    sha256: Some(*sha256),
+                    props: AudioProps {
+                        container: r.get(4)?,
+                        codec: r.get(5)?,
+                        sample_rate: r.get(6)?,
+                        channels: r.get(7)?,
+                        bits_per_sample: r.get(8)?,
+                        frames: r.get::<_, i64>(9)?.max(0) as u64,
+                        priming: r.get::<_, i64>(10)?.max(0) as u64,
+                        duration_source: if counted { crate::domain::DurationSource::Counted } else { crate::domain::DurationSource::Container },
+                        bitrate: r.get(12)?,
+                        damage: r.get(13)?,
+                    },
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn usage_by_user(&self) -> Result<Vec<UserUsage>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT u.id, u.username, COUNT(t.id), COALESCE(SUM(b.size), 0) FROM users u
+                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN media b ON b.hash = t.media_hash
+                 GROUP BY u.id ORDER BY u.username",
+            )?;
+            collect(st.query_map([], |r| {
+                Ok(UserUsage { user: r.get(0)?, username: r.get(1)?, tracks: r.get::<_, i64>(2)? as u64, bytes: r.get::<_, i64>(3)? as u64 })
+            })?)
+        })
+    }
+
+    fn user_bytes(&self, user: UserId) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?
+                .query_row([user], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
     }
 }
 
