@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::fold::fold;
 use super::repo::{Blobs, Library, Lists, Users};
-use super::search::{Index, query_words};
+use super::search::{IndexRows, SearchCache};
 use super::schema::MIGRATIONS;
 use super::*;
 use crate::domain::now_unix;
@@ -29,16 +29,7 @@ pub struct SqliteCatalog {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Per-user search indexes, valid for one `library_generation`.
-    search: Mutex<HashMap<UserId, std::sync::Arc<UserIndex>>>,
-}
-
-/// One user's searchable tracks, albums and artists, as of `generation`.
-struct UserIndex {
-    generation: i64,
-    tracks: Index,
-    albums: Index,
-    artists: Index,
+    search: SearchCache,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -63,7 +54,7 @@ impl SqliteCatalog {
         migrate(&mut w)?;
         // Gives the query planner statistics where they are missing or stale (cheap when not).
         w.execute_batch("PRAGMA optimize = 0x10002;")?;
-        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()), search: Mutex::new(HashMap::new()) })
+        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()), search: SearchCache::default() })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -340,18 +331,22 @@ fn bump_generation(tx: &Transaction<'_>) -> Result<()> {
 const LIVE_ARTIST: &str = "(EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
     OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id))";
 
-fn load_index(c: &Connection, user: UserId, generation: i64) -> Result<UserIndex> {
+fn library_generation(c: &Connection) -> Result<i64> {
+    Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'library_generation'")?.query_row([], |r| r.get(0))?)
+}
+
+/// The rows of one user's search index.
+fn index_rows(c: &Connection, user: UserId) -> Result<IndexRows> {
     let mut st = c.prepare(
         "SELECT t.id, t.title, t.artist, a.title, a.artist FROM tracks t JOIN albums a ON a.id = t.album_id
          WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id",
     )?;
-    let rows = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?, r.get(3)?, r.get(4)?])))?)?;
-    let tracks = Index::build(rows);
+    let tracks = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?, r.get(3)?, r.get(4)?])))?)?;
     let mut st = c.prepare("SELECT id, title, artist FROM albums WHERE user_id = ?1 ORDER BY sort_title, id")?;
-    let albums = Index::build(collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?])))?)?);
+    let albums = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?])))?)?;
     let mut st = c.prepare(&format!("SELECT ar.id, ar.name FROM artists ar WHERE ar.user_id = ?1 AND {LIVE_ARTIST} ORDER BY ar.sort_key, ar.id"))?;
-    let artists = Index::build(collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, Vec::new())))?)?);
-    Ok(UserIndex { generation, tracks, albums, artists })
+    let artists = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, Vec::new())))?)?;
+    Ok(IndexRows { tracks, albums, artists })
 }
 
 /// Rows with the given ids (from our own index), in the order of `ids`.
@@ -962,29 +957,15 @@ impl Library for SqliteCatalog {
     }
 
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults> {
-        let words = query_words(query);
-        if words.is_empty() {
+        let hits = self.search.hits(user, query, limit, || self.read(library_generation), || self.read(|c| index_rows(c, user)))?;
+        if hits.is_empty() {
             return Ok(SearchResults::default());
         }
-        let limit = limit.clamp(1, Page::MAX_LIMIT) as usize;
-        let generation: i64 = self.read(|c| {
-            Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'library_generation'")?.query_row([], |r| r.get(0))?)
-        })?;
-        let cached = lock(&self.search).get(&user).filter(|i| i.generation == generation).cloned();
-        let index = match cached {
-            Some(i) => i,
-            None => {
-                let i = std::sync::Arc::new(self.read(|c| load_index(c, user, generation))?);
-                lock(&self.search).insert(user, i.clone());
-                i
-            }
-        };
-        let (t, al, ar) = (index.tracks.search(&words, limit), index.albums.search(&words, limit), index.artists.search(&words, limit));
         self.read(|c| {
             Ok(SearchResults {
-                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &t, track_row, |x| x.id)?,
-                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &al, album_row, |x| x.id)?,
-                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &ar, artist_row, |x| x.id)?,
+                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &hits.tracks, track_row, |x| x.id)?,
+                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &hits.albums, album_row, |x| x.id)?,
+                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &hits.artists, artist_row, |x| x.id)?,
             })
         })
     }
