@@ -3,17 +3,20 @@
 //! artists, covers) with diacritic-insensitive search.
 //!
 //! Owns: the repository traits ([`Users`], [`Library`], [`Lists`], [`Blobs`], and
-//! [`Catalog`] for all four), their data types and errors, and the SQLite implementation.
-//! Depends on `domain` only: never on the store, media decoding or HTTP. Every method
-//! blocks (call it from `spawn_blocking` or a worker thread). Every library read takes the
-//! user id and only ever returns that user's rows: a foreign id behaves exactly like a
-//! missing one.
+//! [`Catalog`] for all four), their data types and errors, the library's rules (`rules`:
+//! pure functions), the writes as engine-neutral transactions (`tx`), search (`search`),
+//! and the SQLite engine (`sqlite`, the only module that knows rusqlite). Depends on
+//! `domain` only: never on the store, media decoding or HTTP. Every method blocks (call it
+//! from `spawn_blocking` or a worker thread). Every library read takes the user id and
+//! only ever returns that user's rows: a foreign id behaves exactly like a missing one.
 
 mod fold;
 mod repo;
+pub mod rules;
 mod schema;
 mod search;
 mod sqlite;
+mod tx;
 
 pub use fold::fold;
 pub use repo::{Blobs, Catalog, Library, Lists, Users};
