@@ -41,7 +41,8 @@ pub trait Library: Send + Sync {
     /// Adds a batch in one transaction; each element's outcome in order.
     fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>>;
     /// Applies a tag edit to one of `user`'s tracks (that user's view only): the track moves
-    /// to the album and artists its new tags name; emptied albums go.
+    /// to the album and artists its new tags name; emptied albums go. An edit
+    /// [`rules::validate_edit`](super::rules::validate_edit) refuses is `Invalid`.
     fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()>;
     /// Removes tracks from `user`'s library in one transaction (all or none: a foreign or
     /// missing id is `NotFound`). Returns the blobs that lost their last reference, for the

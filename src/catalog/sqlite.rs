@@ -827,6 +827,7 @@ impl Library for SqliteCatalog {
     }
 
     fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()> {
+        // `tx::edit_track` refuses what `rules::validate_edit` refuses, before it writes.
         let now = now_unix();
         self.write(|tx| tx::edit_track(tx, user, id, edit, now))
     }
@@ -1243,6 +1244,27 @@ mod tests {
         assert_eq!((n, albums[0].track_count), (1, 2));
         assert!(matches!(cat.edit_track(a, 999, &edit), Err(CatalogError::NotFound(_))));
         assert!(matches!(cat.edit_track(a, ids[0], &TagEdit { title: Some("  ".into()), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+    }
+
+    fn added(outcomes: Vec<AddOutcome>) -> Vec<TrackId> {
+        outcomes.into_iter().map(|o| match o { AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i }).collect()
+    }
+
+    #[test]
+    fn edit_track_refuses_what_validate_edit_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let a = cat.create_user("a", "x", false).unwrap().id;
+        let id = added(cat.add_tracks(&[track(a, 1, "One")]).unwrap())[0];
+        let refused = |e: TagEdit| match cat.edit_track(a, id, &e) {
+            Err(CatalogError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused(TagEdit { genre: Some(Some("x".repeat(1025))), ..TagEdit::default() }), "tag values are at most 1024 bytes");
+        assert_eq!(refused(TagEdit { disc_number: Some(Some(1000)), ..TagEdit::default() }), "track numbers are 1-9999 and disc numbers 1-999");
+        assert_eq!(refused(TagEdit { year: Some(Some(10_000)), title: Some("Two".into()), ..TagEdit::default() }), "year must be between 0 and 9999");
+        assert_eq!(cat.track(a, id).unwrap().unwrap().title, "One", "nothing changed");
+        assert!(matches!(cat.edit_track(a, 999, &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
     }
 
     #[test]

@@ -312,6 +312,7 @@ fn join_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, album: AlbumId, s
 }
 
 pub(crate) fn edit_track<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, id: TrackId, edit: &TagEdit, now: i64) -> Result<()> {
+    rules::validate_edit(edit).map_err(CatalogError::Invalid)?;
     let st = tx.edit_state(user, id)?.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
     let mut tags = st.tags;
     // A track of an album its tags named has that album artist until an edit changes it.
