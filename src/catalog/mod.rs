@@ -108,7 +108,9 @@ pub struct NewTrack {
     /// Where it was imported from (`None` for uploads), with its size and mtime, so that a
     /// re-import can skip unchanged files without reading them.
     pub source: Option<SourceFile>,
-    /// Tracks without an album artist are grouped into albums per folder.
+    /// The folder it was imported from (`None` for uploads): tracks without an album artist
+    /// are grouped into albums per folder, and join the album their folder's tagged files
+    /// name their artist as album artist for (see `rules::plan_album`).
     pub folder: Option<String>,
 }
 

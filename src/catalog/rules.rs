@@ -1,5 +1,5 @@
 //! The library's rules as pure functions over domain types: which album a track belongs to
-//! ([`plan_album`]), when an album becomes "Various Artists"
+//! ([`plan_album`], [`choose_album`]), when an album becomes "Various Artists"
 //! ([`becomes_various`]), sort keys, titles and artists from tags, how a tag edit is
 //! validated ([`validate_edit`]) and applied ([`apply_edit`]), and which blobs a track
 //! references and which become free when references go ([`track_refs`], [`release`]).
@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::TagEdit;
 use super::fold::fold;
-use crate::domain::{ContentHash, Part, Tags};
+use crate::domain::{AlbumId, ContentHash, Part, Tags};
 
 /// The album artist of a compilation.
 pub const VARIOUS: &str = "Various Artists";
@@ -76,6 +76,23 @@ pub struct AlbumPlan {
     /// album they do not name is grouped by folder or track artist, and becomes "Various
     /// Artists" once its tracks name more than one artist.
     pub explicit: bool,
+    /// For a file in a folder: the album it shares with the folder's other files of the same
+    /// title and the same effective album artist.
+    pub folder: Option<FolderLink>,
+}
+
+/// How a file in a folder meets the folder's files of the same album title that its key
+/// alone does not find: those with the album-artist tag are grouped by it across folders,
+/// those without by folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderLink {
+    /// A file the tags name an album artist for: the folder's album of files without one
+    /// (this key), which it takes in when that album's one artist is this album artist.
+    Absorb { key: String },
+    /// A file without an album artist: the album its artist has under this title by
+    /// album-artist tags (this key), which it joins when that album already holds a file
+    /// from `folder`.
+    Join { key: String, folder: String },
 }
 
 fn tagged_key(album_artist: &str, title: &str) -> String {
@@ -89,19 +106,33 @@ fn folder_key(folder: &str, title: &str) -> String {
 /// The album a track makes or joins. Files with an album artist (or a compilation flag) are
 /// grouped by it and the album title, across folders. Files without one are grouped by
 /// folder and album title, so an untagged compilation stays one album; uploads, which have
-/// no folder, by track artist.
+/// no folder, by track artist. Files of one folder with the same album title and the same
+/// *effective* album artist (the album-artist tag, else the track artist) are one album
+/// whether or not each has the tag: see [`FolderLink`] and [`choose_album`].
 pub fn plan_album(tags: &Tags, folder: Option<&str>, display_artist: &str) -> AlbumPlan {
     let title = tags.album.clone().unwrap_or_else(|| UNKNOWN_ALBUM.to_string());
     let tagged = tags.album_artist.clone().or_else(|| tags.compilation.then(|| VARIOUS.to_string()));
     match tagged {
-        Some(aa) => AlbumPlan { key: tagged_key(&aa, &title), title, artist: aa, explicit: true },
-        None => {
-            let key = match folder {
-                Some(f) => folder_key(f, &title),
-                None => format!("t\u{1f}{}\u{1f}{}", fold(display_artist), fold(&title)),
-            };
-            AlbumPlan { key, title, artist: display_artist.to_string(), explicit: false }
+        Some(aa) => {
+            let link = folder.map(|f| FolderLink::Absorb { key: folder_key(f, &title) });
+            AlbumPlan { key: tagged_key(&aa, &title), title, artist: aa, explicit: true, folder: link }
         }
+        None => match folder {
+            Some(f) => AlbumPlan {
+                key: folder_key(f, &title),
+                folder: Some(FolderLink::Join { key: tagged_key(display_artist, &title), folder: f.to_string() }),
+                title,
+                artist: display_artist.to_string(),
+                explicit: false,
+            },
+            None => AlbumPlan {
+                key: format!("t\u{1f}{}\u{1f}{}", fold(display_artist), fold(&title)),
+                title,
+                artist: display_artist.to_string(),
+                explicit: false,
+                folder: None,
+            },
+        },
     }
 }
 
@@ -110,12 +141,63 @@ pub fn folder_of_key(key: &str) -> Option<String> {
     key.rsplit_once('\u{1f}').and_then(|(scope, _)| scope.strip_prefix("d\u{1f}")).map(str::to_string)
 }
 
+/// The folder of an imported file, from its path (as `import` names it).
+pub fn folder_of_path(path: &str) -> Option<String> {
+    Path::new(path).parent().map(|p| p.to_string_lossy().into_owned())
+}
+
 /// What the rules need to know about an album already in the library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlbumHead {
     /// Whether the tags named its artist ([`AlbumPlan::explicit`]).
     pub explicit: bool,
     pub artist: String,
+}
+
+/// A folder's album of files without album artist, as [`FolderLink::Absorb`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderAlbum {
+    pub id: AlbumId,
+    pub head: AlbumHead,
+    /// How many distinct primary artists its tracks have.
+    pub artist_count: u64,
+}
+
+/// The albums a plan's choice depends on, as looked up in the library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlbumsFound {
+    /// The album with the plan's key.
+    pub keyed: Option<AlbumId>,
+    /// [`FolderLink::Join`]: the tagged album, if it holds a file from the folder.
+    pub tagged: Option<AlbumId>,
+    /// [`FolderLink::Absorb`]: the folder's album of files without album artist.
+    pub untagged: Option<FolderAlbum>,
+}
+
+/// Which album a planned track goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlbumChoice {
+    /// An existing album; `None`: a new one, as the plan describes.
+    pub album: Option<AlbumId>,
+    /// An album to merge into the chosen one once the track is in it: its folder's files
+    /// without album artist, whose one artist is this album artist.
+    pub absorb: Option<AlbumId>,
+}
+
+/// Chooses between the albums [`plan_album`]'s links found (see [`FolderLink`]).
+pub fn choose_album(plan: &AlbumPlan, found: &AlbumsFound) -> AlbumChoice {
+    match &plan.folder {
+        Some(FolderLink::Join { .. }) => AlbumChoice { album: found.tagged.or(found.keyed), absorb: None },
+        Some(FolderLink::Absorb { .. }) => {
+            let absorb = found
+                .untagged
+                .as_ref()
+                .filter(|d| Some(d.id) != found.keyed && !d.head.explicit && d.artist_count <= 1 && fold(&d.head.artist) == fold(&plan.artist))
+                .map(|d| d.id);
+            AlbumChoice { album: found.keyed, absorb }
+        }
+        None => AlbumChoice { album: found.keyed, absorb: None },
+    }
 }
 
 /// Whether an album may still become a compilation, so that its artists are worth counting:
@@ -235,6 +317,9 @@ mod tests {
         AlbumHead { explicit, artist: artist.into() }
     }
 
+    fn folder_album(artist: &str, explicit: bool, artist_count: u64) -> Option<FolderAlbum> {
+        Some(FolderAlbum { id: 1, head: head(artist, explicit), artist_count })
+    }
 
     #[test]
     fn sort_keys_fold_and_skip_a_leading_article() {
@@ -269,18 +354,20 @@ mod tests {
         let tagged = plan_album(&tags("Björk", "Homogenic", Some("Björk")), Some("/m/Homogenic"), "Björk");
         assert_eq!(tagged.key, "a\u{1f}bjork\u{1f}homogenic");
         assert!(tagged.explicit);
+        assert_eq!(tagged.folder, Some(FolderLink::Absorb { key: "d\u{1f}/m/Homogenic\u{1f}homogenic".into() }));
         // The same album artist in another folder or without one: the same key.
         assert_eq!(plan_album(&tags("Björk", "HOMOGENIC", Some("björk")), Some("/m/Disc 2"), "Björk").key, tagged.key);
-        assert_eq!(plan_album(&tags("Björk", "Homogenic", Some("Björk")), None, "Björk").key, tagged.key);
+        assert_eq!(plan_album(&tags("Björk", "Homogenic", Some("Björk")), None, "Björk").folder, None);
 
         let untagged = plan_album(&tags("Björk", "Homogenic", None), Some("/m/Homogenic"), "Björk");
         assert_eq!(untagged.key, "d\u{1f}/m/Homogenic\u{1f}homogenic");
         assert_eq!((untagged.artist.as_str(), untagged.explicit), ("Björk", false));
+        assert_eq!(untagged.folder, Some(FolderLink::Join { key: tagged.key.clone(), folder: "/m/Homogenic".into() }));
         // Another artist in the same folder: the same folder album (a compilation to be).
         assert_eq!(plan_album(&tags("Sjón", "Homogenic", None), Some("/m/Homogenic"), "Sjón").key, untagged.key);
 
         let upload = plan_album(&tags("Björk", "Homogenic", None), None, "Björk");
-        assert_eq!(upload.key, "t\u{1f}bjork\u{1f}homogenic");
+        assert_eq!((upload.key.as_str(), upload.folder.as_ref()), ("t\u{1f}bjork\u{1f}homogenic", None));
         assert_ne!(plan_album(&tags("Sjón", "Homogenic", None), None, "Sjón").key, upload.key);
 
         let comp = plan_album(&Tags { compilation: true, album: Some("Mix".into()), ..Tags::default() }, None, UNKNOWN_ARTIST);
@@ -289,11 +376,39 @@ mod tests {
     }
 
     #[test]
-    fn folder_keys_give_back_the_folder() {
+    fn folder_keys_and_paths_give_back_the_folder() {
         let p = plan_album(&tags("X", "T", None), Some("/m/a\u{1f}b"), "X");
         assert_eq!(folder_of_key(&p.key).as_deref(), Some("/m/a\u{1f}b"));
         assert_eq!(folder_of_key("a\u{1f}x\u{1f}t"), None);
         assert_eq!(folder_of_key("t\u{1f}x\u{1f}t"), None);
+        assert_eq!(folder_of_path("/m/Björk - Homogenic/01 Hunter.flac").as_deref(), Some("/m/Björk - Homogenic"));
+        assert_eq!(folder_of_path("01.flac").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_file_without_album_artist_joins_its_folders_album_by_its_artist() {
+        let wav = plan_album(&tags("Björk", "Homogenic", None), Some("/m/H"), "Björk");
+        // The tagged album holds a file from this folder: join it.
+        let found = AlbumsFound { keyed: Some(1), tagged: Some(2), untagged: None };
+        assert_eq!(choose_album(&wav, &found), AlbumChoice { album: Some(2), absorb: None });
+        // Otherwise the folder's album, or a new one.
+        assert_eq!(choose_album(&wav, &AlbumsFound { keyed: Some(1), ..AlbumsFound::default() }).album, Some(1));
+        assert_eq!(choose_album(&wav, &AlbumsFound::default()).album, None);
+
+        let flac = plan_album(&tags("Björk", "Homogenic", Some("Björk")), Some("/m/H"), "Björk");
+        // The folder's files without the tag, all by this album artist: taken in.
+        let found = AlbumsFound { keyed: Some(2), tagged: None, untagged: folder_album("björk", false, 1) };
+        assert_eq!(choose_album(&flac, &found), AlbumChoice { album: Some(2), absorb: Some(1) });
+        let found = AlbumsFound { keyed: None, tagged: None, untagged: folder_album("Björk", false, 1) };
+        assert_eq!(choose_album(&flac, &found), AlbumChoice { album: None, absorb: Some(1) });
+        // By another artist, or by several (a compilation of the folder): left alone.
+        for other in [folder_album("Sjón", false, 1), folder_album(VARIOUS, false, 2), folder_album("Björk", false, 2), folder_album("Björk", true, 1)] {
+            let found = AlbumsFound { keyed: Some(2), tagged: None, untagged: other.clone() };
+            assert_eq!(choose_album(&flac, &found), AlbumChoice { album: Some(2), absorb: None }, "{other:?}");
+        }
+        // Without a folder nothing links.
+        let upload = plan_album(&tags("Björk", "Homogenic", None), None, "Björk");
+        assert_eq!(choose_album(&upload, &AlbumsFound { keyed: Some(3), tagged: Some(2), untagged: None }).album, Some(3));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::repo::{Blobs, Library, Lists, Users};
 use super::rules::{self, AlbumHead};
-use super::schema::MIGRATIONS;
+use super::schema::{MIGRATIONS, TRACK_FOLDERS};
 use super::search::{IndexRows, SearchCache};
 use super::tx::{self, EditState, HeldBlobs, LibraryTx, ListsTx, NewAlbum, Placed, Transact, UsersTx};
 use super::*;
@@ -115,6 +115,9 @@ fn migrate(c: &mut Connection) -> Result<()> {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = c.transaction()?;
             tx.execute_batch(sql)?;
+            if i + 1 == TRACK_FOLDERS {
+                backfill_folders(&tx)?;
+            }
             let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
             if broken > 0 {
                 return Err(CatalogError::Invalid(format!("migration {} leaves {broken} broken references", i + 1)));
@@ -127,6 +130,25 @@ fn migrate(c: &mut Connection) -> Result<()> {
     })();
     c.execute_batch("PRAGMA foreign_keys = ON;")?;
     result
+}
+
+/// Migration 6's data: each track's folder, from its album's key where the album was
+/// grouped by folder, else from the path it was imported from (uploads have none).
+fn backfill_folders(tx: &Transaction<'_>) -> Result<()> {
+    let rows = {
+        let mut st = tx.prepare(
+            "SELECT t.id, a.group_key, (SELECT s.path FROM sources s WHERE s.track_id = t.id LIMIT 1)
+             FROM tracks t JOIN albums a ON a.id = t.album_id",
+        )?;
+        collect(st.query_map([], |r| Ok((r.get::<_, TrackId>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?)?
+    };
+    let mut st = tx.prepare("UPDATE tracks SET folder = ?2 WHERE id = ?1")?;
+    for (id, key, path) in rows {
+        if let Some(folder) = rules::folder_of_key(&key).or_else(|| path.as_deref().and_then(rules::folder_of_path)) {
+            st.execute(params![id, folder])?;
+        }
+    }
+    Ok(())
 }
 
 fn hash_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<ContentHash> {
@@ -532,6 +554,13 @@ impl LibraryTx for SqliteTx<'_> {
         Ok(n.max(0) as u64)
     }
 
+    fn album_has_folder(&mut self, album: AlbumId, folder: &str, except: Option<TrackId>) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tracks WHERE album_id = ?1 AND folder = ?2 AND id IS NOT ?3)")?
+            .query_row(params![album, folder, except], |r| r.get(0))?)
+    }
+
     fn insert_album(&mut self, user: UserId, a: &NewAlbum<'_>) -> Result<AlbumId> {
         self.0
             .prepare_cached(
@@ -580,6 +609,19 @@ impl LibraryTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn merge_album(&mut self, from: AlbumId, into: AlbumId) -> Result<()> {
+        self.0.execute(
+            "UPDATE albums SET track_count = albums.track_count + d.track_count, duration = albums.duration + d.duration,
+                year = COALESCE(MIN(albums.year, d.year), albums.year, d.year), genre = COALESCE(albums.genre, d.genre),
+                cover_hash = COALESCE(albums.cover_hash, d.cover_hash)
+             FROM (SELECT track_count, duration, year, genre, cover_hash FROM albums WHERE id = ?1) AS d WHERE albums.id = ?2",
+            params![from, into],
+        )?;
+        self.0.execute("UPDATE tracks SET album_id = ?2 WHERE album_id = ?1", params![from, into])?;
+        self.0.execute("DELETE FROM albums WHERE id = ?1", [from])?;
+        Ok(())
+    }
+
     fn insert_track(&mut self, t: &NewTrack, at: &Placed<'_>, cover: Option<&ContentHash>, now: i64) -> Result<TrackId> {
         let tags = &t.tags;
         self.0
@@ -587,16 +629,16 @@ impl LibraryTx for SqliteTx<'_> {
                 "INSERT INTO tracks (user_id, media_hash, album_id, artist_id, title, artist, artists, track_number,
                     track_total, disc_number, disc_total, year, genre, compilation, rg_track_gain, rg_track_peak,
                     rg_album_gain, rg_album_peak, mb_track_id, mb_album_id, mb_artist_id, mb_album_artist_id,
-                    cover_hash, file_name, added_at)
+                    cover_hash, file_name, added_at, folder)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25)",
+                    ?21, ?22, ?23, ?24, ?25, ?26)",
             )?
             .execute(params![
                 t.user, &t.media.hash.0[..], at.album, at.artist, at.title, at.display, names_json(at.names),
                 tags.track_number, tags.track_total, tags.disc_number, tags.disc_total, tags.year, tags.genre,
                 tags.compilation, tags.replaygain_track_gain, tags.replaygain_track_peak, tags.replaygain_album_gain,
                 tags.replaygain_album_peak, tags.mb_track_id, tags.mb_album_id, tags.mb_artist_id,
-                tags.mb_album_artist_id, cover.map(|c| &c.0[..]), t.file_name, now
+                tags.mb_album_artist_id, cover.map(|c| &c.0[..]), t.file_name, now, t.folder
             ])?;
         Ok(self.0.last_insert_rowid())
     }
@@ -629,7 +671,7 @@ impl LibraryTx for SqliteTx<'_> {
         let sql = format!(
             "SELECT t.title, t.artist, t.artists, a.title, a.artist, a.explicit_artist, a.group_key, t.track_number,
                 t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation, t.album_id,
-                {TRACK_SECS}, t.cover_hash
+                {TRACK_SECS}, t.cover_hash, t.folder
              FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
              WHERE t.id = ?1 AND t.user_id = ?2"
         );
@@ -657,7 +699,7 @@ impl LibraryTx for SqliteTx<'_> {
                     album: r.get(14)?,
                     album_artist: r.get(4)?,
                     explicit: r.get(5)?,
-                    folder: rules::folder_of_key(&key),
+                    folder: r.get::<_, Option<String>>(17)?.or_else(|| rules::folder_of_key(&key)),
                     secs: r.get::<_, Option<f64>>(15)?.unwrap_or(0.0),
                     cover: opt_hash(r, 16)?,
                 })
@@ -1125,6 +1167,7 @@ impl Blobs for SqliteCatalog {
 mod tests {
     use super::*;
     use crate::domain::DurationSource;
+    use super::rules::VARIOUS;
 
     fn track(user: UserId, i: u32, title: &str) -> NewTrack {
         let props = AudioProps {
@@ -1246,8 +1289,142 @@ mod tests {
         assert!(matches!(cat.edit_track(a, ids[0], &TagEdit { title: Some("  ".into()), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
     }
 
+    /// A file of `folder` (`None`: an upload) by `artist` on "Homogenic", with or without
+    /// the album-artist tag (a WAV has none: RIFF INFO has no such field).
+    fn file(user: UserId, i: u32, title: &str, artist: &str, album_artist: Option<&str>, folder: Option<&str>) -> NewTrack {
+        let mut t = track(user, i, title);
+        t.tags.artist = Some(artist.into());
+        t.tags.album_artist = album_artist.map(Into::into);
+        t.folder = folder.map(Into::into);
+        t.file_name = format!("{i:02} {title}.{}", if album_artist.is_some() { "flac" } else { "wav" });
+        t
+    }
+
     fn added(outcomes: Vec<AddOutcome>) -> Vec<TrackId> {
         outcomes.into_iter().map(|o| match o { AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i }).collect()
+    }
+
+    fn albums(cat: &SqliteCatalog, user: UserId) -> Vec<(String, String, bool, u32)> {
+        let (list, _) = cat.list_albums(user, AlbumSort::Title, Page::new(None, None)).unwrap();
+        let mut v: Vec<_> = list.into_iter().map(|a| (a.title, a.artist, a.compilation, a.track_count)).collect();
+        v.sort();
+        v
+    }
+
+    fn homogenic(artist: &str, tracks: u32) -> (String, String, bool, u32) {
+        ("Homogenic".into(), artist.into(), false, tracks)
+    }
+
+    #[test]
+    fn a_file_without_album_artist_joins_its_folders_tagged_album_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let orders: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        for (n, order) in orders.iter().enumerate() {
+            for one_batch in [true, false] {
+                let user = cat.create_user(&format!("u{n}{one_batch}"), "x", false).unwrap().id;
+                let f = Some("/music/Björk - Homogenic");
+                let files = [
+                    file(user, 1, "Hunter", "Björk", Some("Björk"), f),
+                    file(user, 2, "Jóga", "Björk", Some("Björk"), f),
+                    file(user, 3, "Bachelorette", "Björk", None, f),
+                ];
+                let batch: Vec<NewTrack> = order.iter().map(|&i| files[i].clone()).collect();
+                if one_batch {
+                    cat.add_tracks(&batch).unwrap();
+                } else {
+                    for t in &batch {
+                        cat.add_tracks(std::slice::from_ref(t)).unwrap();
+                    }
+                }
+                assert_eq!(albums(&cat, user), [homogenic("Björk", 3)], "order {order:?}, one batch: {one_batch}");
+                let (list, _) = cat.list_albums(user, AlbumSort::Title, Page::new(None, None)).unwrap();
+                let (album, tracks) = cat.album(user, list[0].id).unwrap().unwrap();
+                assert_eq!(tracks.len(), 3);
+                assert!(tracks.iter().all(|t| t.album_artist == "Björk" && t.album_id == album.id));
+                assert!((album.duration - 3.0).abs() < 1e-9, "totals merged: {}", album.duration);
+                let (artists, _) = cat.list_artists(user, Page::new(None, None)).unwrap();
+                assert_eq!(artists.iter().map(|a| (a.name.as_str(), a.album_count, a.track_count)).collect::<Vec<_>>(), [("Björk", 1, 3)]);
+            }
+        }
+    }
+
+    #[test]
+    fn folders_uploads_and_album_artists_still_group_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        // Untagged files of one folder naming two artists: one compilation.
+        let u = cat.create_user("mix", "x", false).unwrap().id;
+        let mix = Some("/music/Mix Tape");
+        cat.add_tracks(&[file(u, 1, "Side A", "Röyksopp", None, mix), file(u, 2, "Side B", "Ane Brun", None, mix)]).unwrap();
+        assert_eq!(albums(&cat, u), [("Homogenic".into(), VARIOUS.into(), true, 2)]);
+        // One of them also has a tagged album of that title elsewhere: the folder stays one.
+        cat.add_tracks(&[file(u, 3, "Other", "Ane Brun", Some("Ane Brun"), Some("/music/Ane Brun"))]).unwrap();
+        cat.add_tracks(&[file(u, 4, "Side C", "Ane Brun", None, mix)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Ane Brun", 1), ("Homogenic".into(), VARIOUS.into(), true, 3)]);
+
+        // Uploads without a folder: by track artist.
+        let u = cat.create_user("up", "x", false).unwrap().id;
+        cat.add_tracks(&[file(u, 1, "A", "Björk", None, None), file(u, 2, "B", "Björk", None, None), file(u, 3, "C", "Sjón", None, None)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 2), homogenic("Sjón", 1)]);
+
+        // Album-artist tags group across folders; a folder's untagged file by that artist
+        // joins too, whether it comes before its folder's tagged files or after.
+        let u = cat.create_user("discs", "x", false).unwrap().id;
+        let (d1, d2) = (Some("/music/H/Disc 1"), Some("/music/H/Disc 2"));
+        cat.add_tracks(&[file(u, 1, "One", "Björk", Some("Björk"), d1)]).unwrap();
+        cat.add_tracks(&[file(u, 2, "Two", "Björk", None, d2)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 1), homogenic("Björk", 1)], "nothing of Disc 2 is tagged yet");
+        cat.add_tracks(&[file(u, 3, "Three", "Björk", Some("Björk"), d2), file(u, 4, "Four", "Björk", None, d1)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // An untagged file by someone else in a tagged folder is its own album, as before.
+        cat.add_tracks(&[file(u, 5, "Guest", "Sjón", None, d1)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4), homogenic("Sjón", 1)]);
+        // A tagged upload joins the tagged album; an untagged one does not (no folder).
+        cat.add_tracks(&[file(u, 6, "Six", "Björk", Some("Björk"), None), file(u, 7, "Seven", "Björk", None, None)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 1), homogenic("Björk", 5), homogenic("Sjón", 1)]);
+    }
+
+    #[test]
+    fn edits_regroup_with_the_same_folder_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let u = cat.create_user("a", "x", false).unwrap().id;
+        let (f, g) = (Some("/music/H"), Some("/music/H2"));
+        let ids = added(cat.add_tracks(&[
+            file(u, 1, "Hunter", "Björk", Some("Björk"), f),
+            file(u, 2, "Jóga", "Björk", Some("Björk"), f),
+            file(u, 3, "Bachelorette", "Björk", None, f),
+            file(u, 4, "Alarm Call", "Björk", Some("Björk"), g),
+        ]).unwrap());
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // Editing the untagged file keeps it where it is.
+        cat.edit_track(u, ids[2], &TagEdit { title: Some("Bachelorette (edit)".into()), year: Some(Some(1997)), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // Clearing a tagged file's album artist: its artist is still the album's, and its
+        // folder has other files of the album, so it stays.
+        cat.edit_track(u, ids[0], &TagEdit { album_artist: Some(None), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // The only file of its folder: it goes to that folder's own album.
+        cat.edit_track(u, ids[3], &TagEdit { album_artist: Some(None), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 1), homogenic("Björk", 3)]);
+        // Tagging it again takes it back.
+        cat.edit_track(u, ids[3], &TagEdit { album_artist: Some(Some("Björk".into())), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+
+        // Two untagged files of one folder, one then tagged: the album takes the other along.
+        let v = cat.create_user("b", "x", false).unwrap().id;
+        let ids = added(cat.add_tracks(&[file(v, 1, "One", "Björk", None, f), file(v, 2, "Two", "Björk", None, f)]).unwrap());
+        assert_eq!(albums(&cat, v), [homogenic("Björk", 2)]);
+        cat.edit_track(v, ids[0], &TagEdit { album_artist: Some(Some("Björk".into())), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, v), [homogenic("Björk", 2)]);
+        let t = cat.track(v, ids[1]).unwrap().unwrap();
+        assert_eq!((t.album_artist.as_str(), t.album_id), ("Björk", cat.track(v, ids[0]).unwrap().unwrap().album_id));
+        // Tagged with someone else's name, it leaves the folder's files alone.
+        let w = cat.create_user("c", "x", false).unwrap().id;
+        let ids = added(cat.add_tracks(&[file(w, 1, "One", "Björk", None, f), file(w, 2, "Two", "Björk", None, f)]).unwrap());
+        cat.edit_track(w, ids[0], &TagEdit { album_artist: Some(Some("Sjón".into())), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, w), [homogenic("Björk", 1), homogenic("Sjón", 1)]);
     }
 
     #[test]
@@ -1265,6 +1442,53 @@ mod tests {
         assert_eq!(refused(TagEdit { year: Some(Some(10_000)), title: Some("Two".into()), ..TagEdit::default() }), "year must be between 0 and 9999");
         assert_eq!(cat.track(a, id).unwrap().unwrap().title, "One", "nothing changed");
         assert!(matches!(cat.edit_track(a, 999, &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+    }
+
+    #[test]
+    fn version_5_catalogs_learn_each_tracks_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let bytes = |n: u8| format!("x'{}'", format!("{n:02x}").repeat(32));
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                c.execute_batch(sql).unwrap();
+            }
+            let mut sql = String::from(
+                "PRAGMA user_version = 5;
+                 INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'a', 'x', 0);
+                 INSERT INTO artists VALUES (1, 1, 'Björk', 'bjork', 'bjork');
+                 INSERT INTO albums (id, user_id, group_key, title, artist, artist_id, explicit_artist, sort_title, sort_artist, compilation, track_count, duration, added_at)
+                    VALUES (1, 1, 'a' || char(31) || 'bjork' || char(31) || 'homogenic', 'Homogenic', 'Björk', 1, 1, 'homogenic', 'bjork', 0, 2, 2.0, 0),
+                           (2, 1, 'd' || char(31) || '/m/Misc' || char(31) || 'homogenic', 'Homogenic', 'Sjón', 1, 0, 'homogenic', 'sjon', 0, 1, 1.0, 0);",
+            );
+            for (id, album, src) in [(1, 1, Some("/m/Björk - Homogenic/01 Hunter.flac")), (2, 1, None), (3, 2, None)] {
+                sql += &format!(
+                    "INSERT INTO blobs VALUES ({h}, 10, 1, 0);
+                     INSERT INTO media (hash, container, codec, sample_rate, channels, frames, priming, duration_counted, bitrate, size, audio_hash, parts)
+                        VALUES ({h}, 'flac', 'flac', 44100, 2, 44100, 0, 0, 900, 10, {h}, '{hex}:10');
+                     INSERT INTO tracks (id, user_id, media_hash, album_id, artist_id, title, artist, artists, compilation, file_name, added_at)
+                        VALUES ({id}, 1, {h}, {album}, 1, 'T{id}', 'Björk', '[\"Björk\"]', 0, 't.flac', 0);",
+                    h = bytes(id as u8),
+                    hex = format!("{:02x}", id as u8).repeat(32),
+                );
+                if let Some(p) = src {
+                    sql += &format!("INSERT INTO sources VALUES (1, '{p}', 10, 0, {id});");
+                }
+            }
+            c.execute_batch(&sql).unwrap();
+        }
+        let cat = SqliteCatalog::open(&path).unwrap();
+        let folders: Vec<Option<String>> = {
+            let c = Connection::open(&path).unwrap();
+            let mut st = c.prepare("SELECT folder FROM tracks ORDER BY id").unwrap();
+            st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+        };
+        assert_eq!(folders, [Some("/m/Björk - Homogenic".to_string()), None, Some("/m/Misc".into())]);
+        // The folder's untagged file added now finds its tagged album.
+        cat.add_tracks(&[file(1, 9, "Jóga", "Björk", None, Some("/m/Björk - Homogenic"))]).unwrap();
+        let (list, _) = cat.list_albums(1, AlbumSort::Title, Page::new(None, None)).unwrap();
+        assert_eq!(list.iter().map(|a| (a.id, a.track_count)).collect::<Vec<_>>(), [(1, 3), (2, 1)]);
     }
 
     #[test]

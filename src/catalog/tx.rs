@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::rules::{self, AlbumHead, AlbumPlan, VARIOUS};
+use super::rules::{self, AlbumChoice, AlbumHead, AlbumPlan, AlbumsFound, FolderAlbum, FolderLink, VARIOUS};
 use super::{AddOutcome, CatalogError, NewCover, NewMedia, NewTrack, Result, SourceFile, TagEdit, User};
 use crate::domain::{AlbumId, ArtistId, ContentHash, Part, Tags, TrackId, UserId};
 
@@ -111,6 +111,8 @@ pub(crate) trait LibraryTx {
     fn album_head(&mut self, album: AlbumId) -> Result<AlbumHead>;
     /// How many distinct primary artists the album's tracks have.
     fn album_artist_count(&mut self, album: AlbumId) -> Result<u64>;
+    /// Whether a track of the album other than `except` was imported from `folder`.
+    fn album_has_folder(&mut self, album: AlbumId, folder: &str, except: Option<TrackId>) -> Result<bool>;
     fn insert_album(&mut self, user: UserId, album: &NewAlbum<'_>) -> Result<AlbumId>;
     /// Makes the album a compilation of `artist` ("Various Artists").
     fn set_album_various(&mut self, album: AlbumId, artist: &str, artist_id: ArtistId, sort_artist: &str) -> Result<()>;
@@ -121,6 +123,8 @@ pub(crate) trait LibraryTx {
     fn album_remove_track(&mut self, album: AlbumId, secs: f64) -> Result<()>;
     /// Recomputes the album's year and genre from its tracks.
     fn album_refresh(&mut self, album: AlbumId) -> Result<()>;
+    /// Moves every track of `from` into `into`, adds its totals there, and drops `from`.
+    fn merge_album(&mut self, from: AlbumId, into: AlbumId) -> Result<()>;
     fn insert_track(&mut self, t: &NewTrack, at: &Placed<'_>, cover: Option<&ContentHash>, now: i64) -> Result<TrackId>;
     /// Rewrites a track's tags and place.
     fn update_track(&mut self, id: TrackId, tags: &Tags, at: &Placed<'_>) -> Result<()>;
@@ -246,12 +250,17 @@ fn add_track<T: LibraryTx + ?Sized>(tx: &mut T, t: &NewTrack, now: i64) -> Resul
     let names = rules::artist_names(tags, &display);
     let primary = artist_id(tx, user, &names[0])?;
     let plan = rules::plan_album(tags, t.folder.as_deref(), &display);
-    let album = album_for(tx, user, &plan, tags, now)?;
+    let choice = choose_album(tx, user, &plan, None)?;
+    let album = match choice.album {
+        Some(id) => id,
+        None => new_album(tx, user, &plan, tags, now)?,
+    };
     let cover = t.cover.as_ref().map(|c| c.hash);
     let at = Placed { album, artist: primary, title: &title, display: &display, names: &names };
     let id = tx.insert_track(t, &at, cover.as_ref(), now)?;
     link_artists(tx, user, id, primary, &names)?;
     join_album(tx, user, album, t.media.props.duration_secs(), tags, cover.as_ref())?;
+    absorb(tx, &choice, album)?;
     record_source(tx, t, id)?;
     Ok(AddOutcome::Added(id))
 }
@@ -265,12 +274,24 @@ fn artist_id<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, name: &str) -> Res
     tx.insert_artist(user, name, &key, &rules::sort_key(name))
 }
 
-/// The album the plan names, created if needed.
-fn album_for<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, plan: &AlbumPlan, tags: &Tags, now: i64) -> Result<AlbumId> {
-    match tx.album_by_key(user, &plan.key)? {
-        Some(id) => Ok(id),
-        None => new_album(tx, user, plan, tags, now),
+/// Looks up what the plan's choice depends on and lets the rules choose.
+fn choose_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, plan: &AlbumPlan, except: Option<TrackId>) -> Result<AlbumChoice> {
+    let mut found = AlbumsFound { keyed: tx.album_by_key(user, &plan.key)?, ..AlbumsFound::default() };
+    match &plan.folder {
+        Some(FolderLink::Join { key, folder }) => {
+            if let Some(id) = tx.album_by_key(user, key)?
+                && tx.album_has_folder(id, folder, except)? {
+                    found.tagged = Some(id);
+                }
+        }
+        Some(FolderLink::Absorb { key }) => {
+            if let Some(id) = tx.album_by_key(user, key)? {
+                found.untagged = Some(FolderAlbum { id, head: tx.album_head(id)?, artist_count: tx.album_artist_count(id)? });
+            }
+        }
+        None => {}
     }
+    Ok(rules::choose_album(plan, &found))
 }
 
 fn new_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, plan: &AlbumPlan, tags: &Tags, now: i64) -> Result<AlbumId> {
@@ -311,6 +332,14 @@ fn join_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, album: AlbumId, s
     Ok(())
 }
 
+/// Merges the album the choice takes in (if it is still there) into `album`.
+fn absorb<T: LibraryTx + ?Sized>(tx: &mut T, choice: &AlbumChoice, album: AlbumId) -> Result<()> {
+    match choice.absorb {
+        Some(from) if from != album => tx.merge_album(from, album),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn edit_track<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, id: TrackId, edit: &TagEdit, now: i64) -> Result<()> {
     rules::validate_edit(edit).map_err(CatalogError::Invalid)?;
     let st = tx.edit_state(user, id)?.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
@@ -323,7 +352,11 @@ pub(crate) fn edit_track<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, id: Tr
     let names = rules::artist_names(&tags, &display);
     let primary = artist_id(tx, user, &names[0])?;
     let plan = rules::plan_album(&tags, st.folder.as_deref(), &display);
-    let album = album_for(tx, user, &plan, &tags, now)?;
+    let choice = choose_album(tx, user, &plan, Some(id))?;
+    let album = match choice.album {
+        Some(a) => a,
+        None => new_album(tx, user, &plan, &tags, now)?,
+    };
     tx.update_track(id, &tags, &Placed { album, artist: primary, title: &title, display: &display, names: &names })?;
     tx.unlink_artists(id)?;
     link_artists(tx, user, id, primary, &names)?;
@@ -334,6 +367,7 @@ pub(crate) fn edit_track<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, id: Tr
         // Its year and genre may have been this track's alone.
         tx.album_refresh(album)?;
     }
+    absorb(tx, &choice, album)?;
     tx.bump_generation()
 }
 
