@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tonearm::catalog::{AlbumSort, Catalog, NewMedia, NewTrack, Page, SqliteCatalog};
+use tonearm::catalog::prelude::*;
+use tonearm::catalog::{AlbumSort, NewMedia, NewTrack, Page, SqliteCatalog};
 use tonearm::domain::{AudioProps, ContentHash, DurationSource, Tags};
 use tonearm::media::probe;
 

@@ -2,22 +2,35 @@
 //! audio blob), and each user's library (tracks with that user's tags, derived albums and
 //! artists, covers) with diacritic-insensitive search.
 //!
-//! Owns: the [`Catalog`] trait, its data types, and the SQLite implementation. Depends on
+//! Owns: the repository traits ([`Users`], [`Library`], [`Lists`], [`Blobs`], and
+//! [`Catalog`] for all four), their data types and errors, the library's rules (`rules`:
+//! pure functions), the writes as engine-neutral transactions (`tx`), search (`search`),
+//! and the SQLite engine (`sqlite`, the only module that knows rusqlite). Depends on
 //! `domain` only: never on the store, media decoding or HTTP. Every method blocks (call it
 //! from `spawn_blocking` or a worker thread). Every library read takes the user id and
 //! only ever returns that user's rows: a foreign id behaves exactly like a missing one.
 
 mod fold;
+mod repo;
+pub mod rules;
 mod schema;
 mod search;
 mod sqlite;
+mod tx;
 
 pub use fold::fold;
+pub use repo::{Blobs, Catalog, Library, Lists, Users};
 pub use sqlite::SqliteCatalog;
 
-use std::collections::HashMap;
+/// The repository traits, for calling catalog methods (`use crate::catalog::prelude::*;`).
+pub mod prelude {
+    pub use super::repo::{Blobs, Library, Lists, Users};
+}
 
 use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Part, Tags, TrackId, UserId};
+
+/// An engine's own error, kept as the source of [`CatalogError::Backend`].
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -27,10 +40,12 @@ pub enum CatalogError {
     NotFound(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The storage engine failed.
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("catalog file {path}: {source}")]
-    Open { path: std::path::PathBuf, source: rusqlite::Error },
+    Backend(#[source] BackendError),
+    /// The catalog could not be opened at `path`.
+    #[error("catalog file {path}: {message}")]
+    Open { path: std::path::PathBuf, message: String },
     #[error("catalog schema version {found} is newer than this build understands ({known})")]
     TooNew { found: i64, known: i64 },
 }
@@ -93,7 +108,9 @@ pub struct NewTrack {
     /// Where it was imported from (`None` for uploads), with its size and mtime, so that a
     /// re-import can skip unchanged files without reading them.
     pub source: Option<SourceFile>,
-    /// Tracks without an album artist are grouped into albums per folder.
+    /// The folder it was imported from (`None` for uploads): tracks without an album artist
+    /// are grouped into albums per folder, and join the album their folder's tagged files
+    /// name their artist as album artist for (see `rules::plan_album`).
     pub folder: Option<String>,
 }
 
@@ -234,7 +251,7 @@ pub struct UserUsage {
     pub bytes: u64,
 }
 
-/// A stored file awaiting its full decode (see `Catalog::unverified_media`).
+/// A stored file awaiting its full decode (see `Blobs::unverified_media`).
 #[derive(Debug, Clone)]
 pub struct Unverified {
     pub hash: ContentHash,
@@ -272,79 +289,4 @@ pub struct TagEdit {
 pub struct Play {
     pub played_at: i64,
     pub track: Track,
-}
-
-pub trait Catalog: Send + Sync {
-    // Users and sessions.
-    fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User>;
-    fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>>;
-    fn list_users(&self) -> Result<Vec<User>>;
-    fn user_count(&self) -> Result<u64>;
-    fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
-    /// Deletes the user, their sessions and library; returns blobs no longer referenced.
-    fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>>;
-    /// Disables/enables a user (disabling ends their sessions) and/or sets their quota.
-    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()>;
-    /// Removes tracks from `user`'s library in one transaction (all or none: a foreign or
-    /// missing id is `NotFound`). Returns the blobs that lost their last reference, for the
-    /// caller to delete from the store after the commit.
-    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>>;
-    fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()>;
-    /// The user a live (unexpired) session belongs to.
-    fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
-    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool>;
-
-    // Ingest.
-    /// Source files already imported for `user`: path → (size, mtime).
-    fn known_sources(&self, user: UserId) -> Result<HashMap<String, (u64, i64)>>;
-    /// Adds a batch in one transaction; each element's outcome in order.
-    fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>>;
-    /// Blob hashes the catalog references (anything else in the store is an orphan).
-    fn referenced_blobs(&self) -> Result<Vec<ContentHash>>;
-    /// The same, with the size each blob must have.
-    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>>;
-    fn blob_stats(&self) -> Result<BlobStats>;
-    /// Up to `limit` stored files not yet decoded in full since import, with a file name
-    /// one of their tracks has (the decoder's hint).
-    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>>;
-    /// Records that the file was decoded in full, and the damage found, if any (kept only if
-    /// none was recorded at import).
-    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()>;
-    /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
-    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;
-    /// Whether any track still refers to this blob (checked before deleting it from the store).
-    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool>;
-    /// Applies a tag edit to one of `user`'s tracks (that user's view only): the track moves
-    /// to the album and artists its new tags name; emptied albums go.
-    fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()>;
-    /// Per-user track counts and original bytes, every user included.
-    fn usage_by_user(&self) -> Result<Vec<UserUsage>>;
-    /// Bytes of the originals in one user's library (what a quota limits).
-    fn user_bytes(&self, user: UserId) -> Result<u64>;
-
-    // Library reads, always scoped to `user`.
-    fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)>;
-    fn track(&self, user: UserId, id: TrackId) -> Result<Option<Track>>;
-    fn list_albums(&self, user: UserId, sort: AlbumSort, page: Page) -> Result<(Vec<Album>, u64)>;
-    fn album(&self, user: UserId, id: AlbumId) -> Result<Option<(Album, Vec<Track>)>>;
-    fn list_artists(&self, user: UserId, page: Page) -> Result<(Vec<Artist>, u64)>;
-    fn artist(&self, user: UserId, id: ArtistId) -> Result<Option<(Artist, Vec<Album>)>>;
-    fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults>;
-    fn track_cover(&self, user: UserId, id: TrackId) -> Result<Option<CoverRef>>;
-
-    // Playlists, favourites, history. Every track id must be the user's own, or the call
-    // fails with `NotFound` and changes nothing.
-    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist>;
-    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>>;
-    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>>;
-    /// Renames and/or replaces the track list (which adds, removes and reorders).
-    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()>;
-    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()>;
-    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()>;
-    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()>;
-    fn favourites(&self, user: UserId) -> Result<Vec<Track>>;
-    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()>;
-    /// Most recent plays first, and each track's play count.
-    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)>;
-    fn album_cover(&self, user: UserId, id: AlbumId) -> Result<Option<CoverRef>>;
 }

@@ -208,4 +208,14 @@ CREATE INDEX media_sha256 ON media(sha256) WHERE sha256 IS NOT NULL;
 ALTER TABLE media ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX media_unverified ON media(hash) WHERE verified = 0;
 "#,
+    // 6: the folder each track was imported from (NULL for uploads), so that a file without
+    // an album-artist tag meets its folder's tagged files of the same album (rules.rs
+    // `plan_album`). Existing tracks get theirs from their album's folder key or the path
+    // they were imported from (sqlite.rs `backfill_folders`, in the same transaction).
+    r#"
+ALTER TABLE tracks ADD COLUMN folder TEXT;
+"#,
 ];
+
+/// The migration after which `backfill_folders` fills `tracks.folder`.
+pub const TRACK_FOLDERS: usize = 6;

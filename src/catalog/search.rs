@@ -6,8 +6,18 @@
 //!
 //! A scan of 20,000 short strings takes a fraction of a millisecond; SQLite FTS5 with bm25
 //! took milliseconds for broad prefixes, because ranking reads every matching term's list.
+//!
+//! Owns: the index, query splitting and ranking, and [`SearchCache`] (each user's index,
+//! valid for one library generation). Engine-neutral: an engine only loads the rows to
+//! index ([`IndexRows`]) and the library generation, and fetches the hits by id. Must not
+//! depend on an engine (no rusqlite, no SQL).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::fold::fold;
+use super::{Page, Result};
+use crate::domain::UserId;
 
 /// The searchable entries of one kind (tracks, albums or artists) of one user: all folded
 /// texts in one buffer, so each query word is one SIMD scan (`memchr::memmem`) of it.
@@ -105,6 +115,88 @@ pub fn query_words(q: &str) -> Vec<String> {
     fold(q).split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).take(12).map(str::to_string).collect()
 }
 
+/// One searchable entry: (id, title, other searchable texts).
+pub type Entry = (i64, String, Vec<String>);
+
+/// What one user's index is built from, each kind in the order ties should keep.
+#[derive(Default)]
+pub struct IndexRows {
+    pub tracks: Vec<Entry>,
+    pub albums: Vec<Entry>,
+    pub artists: Vec<Entry>,
+}
+
+/// One user's searchable tracks, albums and artists, as of `generation`.
+struct UserIndex {
+    generation: i64,
+    tracks: Index,
+    albums: Index,
+    artists: Index,
+}
+
+/// The ids a query matched, best first.
+#[derive(Debug, Default, PartialEq)]
+pub struct Hits {
+    pub tracks: Vec<i64>,
+    pub albums: Vec<i64>,
+    pub artists: Vec<i64>,
+}
+
+impl Hits {
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty() && self.albums.is_empty() && self.artists.is_empty()
+    }
+}
+
+/// Per-user search indexes, each valid for one library generation (a counter every library
+/// write bumps, from any process, so an import by the CLI is seen by the server).
+#[derive(Default)]
+pub struct SearchCache {
+    by_user: Mutex<HashMap<UserId, Arc<UserIndex>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SearchCache {
+    /// The best `limit` (1..=[`Page::MAX_LIMIT`]) matches of each kind for `query` in
+    /// `user`'s library. `generation` reads the library's current generation; `load` reads
+    /// the user's rows, called only when the cached index is missing or stale. A query
+    /// without words matches nothing and reads nothing.
+    pub fn hits(
+        &self,
+        user: UserId,
+        query: &str,
+        limit: u32,
+        generation: impl FnOnce() -> Result<i64>,
+        load: impl FnOnce() -> Result<IndexRows>,
+    ) -> Result<Hits> {
+        let words = query_words(query);
+        if words.is_empty() {
+            return Ok(Hits::default());
+        }
+        let limit = limit.clamp(1, Page::MAX_LIMIT) as usize;
+        let generation = generation()?;
+        let cached = lock(&self.by_user).get(&user).filter(|i| i.generation == generation).cloned();
+        let index = match cached {
+            Some(i) => i,
+            None => {
+                let rows = load()?;
+                let i = Arc::new(UserIndex {
+                    generation,
+                    tracks: Index::build(rows.tracks),
+                    albums: Index::build(rows.albums),
+                    artists: Index::build(rows.artists),
+                });
+                lock(&self.by_user).insert(user, i.clone());
+                i
+            }
+        };
+        Ok(Hits { tracks: index.tracks.search(&words, limit), albums: index.albums.search(&words, limit), artists: index.artists.search(&words, limit) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +238,25 @@ mod tests {
         assert_eq!(i.search(&query_words("bjork"), 2), [1, 2]);
         let many = Index::build((0..100).map(|k| (k, format!("Song {k} Joga"), vec![])).chain([(999, "Joga".to_string(), vec![])]));
         assert_eq!(many.search(&query_words("joga"), 3), [999, 0, 1]);
+    }
+
+    #[test]
+    fn the_cache_reloads_a_users_index_only_when_the_generation_moves() {
+        let cache = SearchCache::default();
+        let loads = std::cell::Cell::new(0);
+        let rows = |title: &str| -> Result<IndexRows> {
+            loads.set(loads.get() + 1);
+            Ok(IndexRows { tracks: vec![(1, title.to_string(), vec!["Björk".into()])], albums: vec![(2, "Homogenic".into(), vec!["Björk".into()])], artists: vec![(3, "Björk".into(), vec![])] })
+        };
+        let hits = cache.hits(1, "bjork", 10, || Ok(7), || rows("Jóga")).unwrap();
+        assert_eq!(hits, Hits { tracks: vec![1], albums: vec![2], artists: vec![3] });
+        assert_eq!(cache.hits(1, "joga", 10, || Ok(7), || rows("Hunter")).unwrap().tracks, [1], "cached");
+        assert_eq!(loads.get(), 1);
+        assert!(cache.hits(1, "joga", 10, || Ok(8), || rows("Hunter")).unwrap().tracks.is_empty(), "reloaded");
+        assert_eq!(cache.hits(2, "hunter", 10, || Ok(8), || rows("Hunter")).unwrap().tracks, [1], "per user");
+        assert_eq!(loads.get(), 3);
+        let untouched = cache.hits(1, " ,; ", 10, || panic!("no words: no reads"), || panic!("no words: no load")).unwrap();
+        assert!(untouched.is_empty());
+        assert_eq!(cache.hits(1, "bjork", 0, || Ok(8), || rows("x")).unwrap().artists.len(), 1, "a limit of 0 is 1");
     }
 }

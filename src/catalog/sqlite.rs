@@ -1,5 +1,10 @@
-//! SQLite implementation of [`Catalog`]: one file (`tonearm.db`) in the data directory, WAL
-//! mode, one writer connection and a small pool of readers.
+//! SQLite engine of the catalog: one file (`tonearm.db`) in the data directory, WAL mode,
+//! one writer connection and a small pool of readers.
+//!
+//! Owns: SQL and row mapping only: the reads, the migrations' runner, and the statements
+//! of `tx`'s traits, which the shared transactions run inside [`SqliteCatalog`]'s
+//! [`Transact::write`]. Decisions live in `rules` and `tx`, the search index in `search`.
+//! The only module of the crate that knows rusqlite; no rule may be decided here.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,31 +12,27 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::fold::fold;
-use super::search::{Index, query_words};
-use super::schema::MIGRATIONS;
+use super::repo::{Blobs, Library, Lists, Users};
+use super::rules::{self, AlbumHead};
+use super::schema::{MIGRATIONS, TRACK_FOLDERS};
+use super::search::{IndexRows, SearchCache};
+use super::tx::{self, EditState, HeldBlobs, LibraryTx, ListsTx, NewAlbum, Placed, Transact, UsersTx};
 use super::*;
 use crate::domain::now_unix;
 
-const VARIOUS: &str = "Various Artists";
-const UNKNOWN_ARTIST: &str = "Unknown Artist";
-const UNKNOWN_ALBUM: &str = "Unknown Album";
 const MAX_READERS: usize = 8;
+
+impl From<rusqlite::Error> for CatalogError {
+    fn from(e: rusqlite::Error) -> Self {
+        CatalogError::Backend(Box::new(e))
+    }
+}
 
 pub struct SqliteCatalog {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Per-user search indexes, valid for one `library_generation`.
-    search: Mutex<HashMap<UserId, std::sync::Arc<UserIndex>>>,
-}
-
-/// One user's searchable tracks, albums and artists, as of `generation`.
-struct UserIndex {
-    generation: i64,
-    tracks: Index,
-    albums: Index,
-    artists: Index,
+    search: SearchCache,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -39,7 +40,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn open_conn(path: &Path) -> Result<Connection> {
-    let c = Connection::open(path).map_err(|source| CatalogError::Open { path: path.to_path_buf(), source })?;
+    let c = Connection::open(path).map_err(|e| CatalogError::Open { path: path.to_path_buf(), message: e.to_string() })?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
@@ -56,7 +57,7 @@ impl SqliteCatalog {
         migrate(&mut w)?;
         // Gives the query planner statistics where they are missing or stale (cheap when not).
         w.execute_batch("PRAGMA optimize = 0x10002;")?;
-        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()), search: Mutex::new(HashMap::new()) })
+        Ok(SqliteCatalog { path, writer: Mutex::new(w), readers: Mutex::new(Vec::new()), search: SearchCache::default() })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -81,12 +82,19 @@ impl SqliteCatalog {
                 .optional()?)
         })
     }
+}
 
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+/// An open write transaction: the statements the shared transactions (`tx`) run.
+pub(crate) struct SqliteTx<'c>(Transaction<'c>);
+
+impl Transact for SqliteCatalog {
+    type Tx<'a> = SqliteTx<'a>;
+
+    fn write<T>(&self, f: impl FnOnce(&mut Self::Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
+        let mut tx = SqliteTx(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?);
+        let out = f(&mut tx)?;
+        tx.0.commit()?;
         Ok(out)
     }
 }
@@ -107,6 +115,9 @@ fn migrate(c: &mut Connection) -> Result<()> {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = c.transaction()?;
             tx.execute_batch(sql)?;
+            if i + 1 == TRACK_FOLDERS {
+                backfill_folders(&tx)?;
+            }
             let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
             if broken > 0 {
                 return Err(CatalogError::Invalid(format!("migration {} leaves {broken} broken references", i + 1)));
@@ -119,6 +130,25 @@ fn migrate(c: &mut Connection) -> Result<()> {
     })();
     c.execute_batch("PRAGMA foreign_keys = ON;")?;
     result
+}
+
+/// Migration 6's data: each track's folder, from its album's key where the album was
+/// grouped by folder, else from the path it was imported from (uploads have none).
+fn backfill_folders(tx: &Transaction<'_>) -> Result<()> {
+    let rows = {
+        let mut st = tx.prepare(
+            "SELECT t.id, a.group_key, (SELECT s.path FROM sources s WHERE s.track_id = t.id LIMIT 1)
+             FROM tracks t JOIN albums a ON a.id = t.album_id",
+        )?;
+        collect(st.query_map([], |r| Ok((r.get::<_, TrackId>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?)?
+    };
+    let mut st = tx.prepare("UPDATE tracks SET folder = ?2 WHERE id = ?1")?;
+    for (id, key, path) in rows {
+        if let Some(folder) = rules::folder_of_key(&key).or_else(|| path.as_deref().and_then(rules::folder_of_path)) {
+            st.execute(params![id, folder])?;
+        }
+    }
+    Ok(())
 }
 
 fn hash_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<ContentHash> {
@@ -174,32 +204,6 @@ const PLAYLIST_COLS: &str = "SELECT p.id, p.name, COUNT(pt.track_id), COALESCE(S
 
 fn playlist_row(r: &Row<'_>) -> rusqlite::Result<Playlist> {
     Ok(Playlist { id: r.get(0)?, name: r.get(1)?, track_count: r.get(2)?, duration: r.get(3)?, created_at: r.get(4)?, updated_at: r.get(5)? })
-}
-
-/// Fails with `NotFound` unless playlist `id` is `user`'s.
-fn owned_playlist(tx: &Transaction<'_>, user: UserId, id: i64) -> Result<()> {
-    let n: i64 = tx.query_row("SELECT COUNT(*) FROM playlists WHERE id = ?1 AND user_id = ?2", params![id, user], |r| r.get(0))?;
-    if n == 0 { Err(CatalogError::NotFound("playlist".into())) } else { Ok(()) }
-}
-
-/// Fails with `NotFound` unless every track is `user`'s.
-fn owned_tracks(tx: &Transaction<'_>, user: UserId, tracks: &[TrackId]) -> Result<()> {
-    let mut st = tx.prepare_cached("SELECT COUNT(*) FROM tracks WHERE id = ?1 AND user_id = ?2")?;
-    for t in tracks {
-        if st.query_row(params![t, user], |r| r.get::<_, i64>(0))? == 0 {
-            return Err(CatalogError::NotFound(format!("track {t}")));
-        }
-    }
-    Ok(())
-}
-
-fn put_playlist_tracks(tx: &Transaction<'_>, user: UserId, id: i64, tracks: &[TrackId], from: i64) -> Result<()> {
-    owned_tracks(tx, user, tracks)?;
-    let mut st = tx.prepare_cached("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)")?;
-    for (i, t) in tracks.iter().enumerate() {
-        st.execute(params![id, from + i as i64, t])?;
-    }
-    Ok(())
 }
 
 fn track_row(r: &Row<'_>) -> rusqlite::Result<Track> {
@@ -293,18 +297,6 @@ fn artist_row(r: &Row<'_>) -> rusqlite::Result<Artist> {
 }
 
 
-/// Sort key: folded, with a leading English article moved out of the way.
-fn sort_key(name: &str) -> String {
-    let f = fold(name);
-    for article in ["the ", "a ", "an "] {
-        if let Some(rest) = f.strip_prefix(article)
-            && !rest.is_empty() {
-                return rest.to_string();
-            }
-    }
-    f
-}
-
 fn collect<T>(rows: rusqlite::MappedRows<'_, impl FnMut(&Row<'_>) -> rusqlite::Result<T>>) -> Result<Vec<T>> {
     Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
 }
@@ -324,27 +316,25 @@ fn paged<T>(
     Ok((items, total as u64))
 }
 
-/// Marks every in-memory search index stale (in this process and any other).
-fn bump_generation(tx: &Transaction<'_>) -> Result<()> {
-    tx.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'library_generation'")?.execute([])?;
-    Ok(())
-}
-
 const LIVE_ARTIST: &str = "(EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
     OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id))";
 
-fn load_index(c: &Connection, user: UserId, generation: i64) -> Result<UserIndex> {
+fn library_generation(c: &Connection) -> Result<i64> {
+    Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'library_generation'")?.query_row([], |r| r.get(0))?)
+}
+
+/// The rows of one user's search index.
+fn index_rows(c: &Connection, user: UserId) -> Result<IndexRows> {
     let mut st = c.prepare(
         "SELECT t.id, t.title, t.artist, a.title, a.artist FROM tracks t JOIN albums a ON a.id = t.album_id
          WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id",
     )?;
-    let rows = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?, r.get(3)?, r.get(4)?])))?)?;
-    let tracks = Index::build(rows);
+    let tracks = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?, r.get(3)?, r.get(4)?])))?)?;
     let mut st = c.prepare("SELECT id, title, artist FROM albums WHERE user_id = ?1 ORDER BY sort_title, id")?;
-    let albums = Index::build(collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?])))?)?);
+    let albums = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, vec![r.get(2)?])))?)?;
     let mut st = c.prepare(&format!("SELECT ar.id, ar.name FROM artists ar WHERE ar.user_id = ?1 AND {LIVE_ARTIST} ORDER BY ar.sort_key, ar.id"))?;
-    let artists = Index::build(collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, Vec::new())))?)?);
-    Ok(UserIndex { generation, tracks, albums, artists })
+    let artists = collect(st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, Vec::new())))?)?;
+    Ok(IndexRows { tracks, albums, artists })
 }
 
 /// Rows with the given ids (from our own index), in the order of `ids`.
@@ -359,349 +349,457 @@ fn rows_by_ids<T>(c: &Connection, cols: &str, alias: &str, user: UserId, ids: &[
     Ok(found)
 }
 
-fn bump_blob(tx: &Transaction<'_>, hash: &ContentHash, size: u64, now: i64) -> Result<()> {
-    tx.execute(
-        "INSERT INTO blobs (hash, size, refs, created_at) VALUES (?1, ?2, 1, ?3)
-         ON CONFLICT (hash) DO UPDATE SET refs = refs + 1",
-        params![&hash.0[..], size as i64, now],
-    )?;
-    Ok(())
+fn names_json(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
 }
 
-/// The artist row for `name` in `user`'s library, created if needed.
-fn artist_id(tx: &Transaction<'_>, user: UserId, name: &str) -> Result<ArtistId> {
-    let key = fold(name);
-    if let Some(id) = tx
-        .prepare_cached("SELECT id FROM artists WHERE user_id = ?1 AND key = ?2")?
-        .query_row(params![user, key], |r| r.get(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    tx.prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![user, name, key, sort_key(name)])?;
-    Ok(tx.last_insert_rowid())
-}
+/// A track's length in seconds, from its media row (`m`).
+const TRACK_SECS: &str = "COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)";
 
-struct AlbumPlan {
-    key: String,
-    title: String,
-    artist: String,
-    explicit: bool,
-}
-
-fn plan_album(tags: &Tags, folder: Option<&str>, display_artist: &str) -> AlbumPlan {
-    let title = tags.album.clone().unwrap_or_else(|| UNKNOWN_ALBUM.to_string());
-    let tagged = tags.album_artist.clone().or_else(|| tags.compilation.then(|| VARIOUS.to_string()));
-    match tagged {
-        Some(aa) => AlbumPlan { key: format!("a\u{1f}{}\u{1f}{}", fold(&aa), fold(&title)), title, artist: aa, explicit: true },
-        None => {
-            // No album artist: group by folder (a compilation without tags stays one album),
-            // or by track artist for uploads that have no folder.
-            let scope = match folder {
-                Some(f) => format!("d\u{1f}{f}"),
-                None => format!("t\u{1f}{}", fold(display_artist)),
-            };
-            AlbumPlan { key: format!("{scope}\u{1f}{}", fold(&title)), title, artist: display_artist.to_string(), explicit: false }
-        }
-    }
-}
-
-fn album_id(tx: &Transaction<'_>, user: UserId, plan: &AlbumPlan, tags: &Tags, now: i64) -> Result<AlbumId> {
-    if let Some(id) = tx
-        .prepare_cached("SELECT id FROM albums WHERE user_id = ?1 AND group_key = ?2")?
-        .query_row(params![user, plan.key], |r| r.get(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    let aid = artist_id(tx, user, &plan.artist)?;
-    tx.prepare_cached(
-        "INSERT INTO albums (user_id, group_key, title, artist, artist_id, explicit_artist, sort_title,
-            sort_artist, year, genre, compilation, added_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        user, plan.key, plan.title, plan.artist, aid, plan.explicit, sort_key(&plan.title),
-        sort_key(&plan.artist), tags.year, tags.genre, tags.compilation, now
-    ])?;
-    Ok(tx.last_insert_rowid())
-}
-
-/// A folder-grouped album whose tracks name more than one artist is a compilation.
-fn settle_album_artist(tx: &Transaction<'_>, user: UserId, album: AlbumId) -> Result<()> {
-    let (explicit, current): (bool, String) =
-        tx.query_row("SELECT explicit_artist, artist FROM albums WHERE id = ?1", [album], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if explicit || current == VARIOUS {
-        return Ok(());
-    }
-    let distinct: i64 = tx.query_row(
-        "SELECT COUNT(DISTINCT artist_id) FROM tracks WHERE album_id = ?1",
-        [album],
-        |r| r.get(0),
-    )?;
-    if distinct > 1 {
-        let va = artist_id(tx, user, VARIOUS)?;
-        tx.execute(
-            "UPDATE albums SET artist = ?2, artist_id = ?3, sort_artist = ?4, compilation = 1 WHERE id = ?1",
-            params![album, VARIOUS, va, sort_key(VARIOUS)],
+impl UsersTx for SqliteTx<'_> {
+    fn insert_user(&mut self, username: &str, password_hash: &str, is_admin: bool, now: i64) -> Result<Option<UserId>> {
+        let n = self.0.execute(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (username) DO NOTHING",
+            params![username, password_hash, is_admin, now],
         )?;
+        Ok((n > 0).then(|| self.0.last_insert_rowid()))
     }
-    Ok(())
+
+    fn user_id(&mut self, username: &str) -> Result<Option<UserId>> {
+        Ok(self.0.query_row("SELECT id FROM users WHERE username = ?1", [username], |r| r.get(0)).optional()?)
+    }
+
+    fn user_exists(&mut self, id: UserId) -> Result<bool> {
+        Ok(self.0.query_row("SELECT COUNT(*) FROM users WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? > 0)
+    }
+
+    fn set_password_hash(&mut self, id: UserId, password_hash: &str) -> Result<()> {
+        self.0.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, password_hash])?;
+        Ok(())
+    }
+
+    fn set_disabled(&mut self, id: UserId, disabled: bool) -> Result<()> {
+        self.0.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
+        Ok(())
+    }
+
+    fn set_quota(&mut self, id: UserId, quota_bytes: Option<u64>) -> Result<()> {
+        self.0.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", params![id, quota_bytes.map(|q| q.min(i64::MAX as u64) as i64)])?;
+        Ok(())
+    }
+
+    fn delete_user_rows(&mut self, id: UserId) -> Result<()> {
+        self.0.execute("DELETE FROM sources WHERE user_id = ?1", [id])?;
+        self.0.execute("DELETE FROM tracks WHERE user_id = ?1", [id])?;
+        self.0.execute("DELETE FROM albums WHERE user_id = ?1", [id])?;
+        self.0.execute("DELETE FROM artists WHERE user_id = ?1", [id])?;
+        self.0.execute("DELETE FROM users WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn end_sessions(&mut self, user: UserId) -> Result<()> {
+        self.0.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+        Ok(())
+    }
+
+    fn delete_expired_sessions(&mut self, now: i64) -> Result<()> {
+        self.0.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+        Ok(())
+    }
+
+    fn insert_session(&mut self, token_hash: &[u8; 32], user: UserId, now: i64, expires_at: i64) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![&token_hash[..], user, now, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn delete_session_row(&mut self, token_hash: &[u8; 32]) -> Result<bool> {
+        Ok(self.0.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])? > 0)
+    }
 }
 
-fn add_one(tx: &Transaction<'_>, t: &NewTrack, now: i64) -> Result<AddOutcome> {
-    let user = t.user;
-    let existing: Option<TrackId> = tx
-        .prepare_cached("SELECT id FROM tracks WHERE user_id = ?1 AND media_hash = ?2")?
-        .query_row(params![user, &t.media.hash.0[..]], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = existing {
-        record_source(tx, t, id)?;
-        return Ok(AddOutcome::AlreadyPresent(id));
+impl LibraryTx for SqliteTx<'_> {
+    fn bump_generation(&mut self) -> Result<()> {
+        self.0.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'library_generation'")?.execute([])?;
+        Ok(())
     }
-    let p = &t.media.props;
-    // A file already stored for someone keeps its recorded parts (they describe the same bytes).
-    let known: Option<String> =
-        tx.prepare_cached("SELECT parts FROM media WHERE hash = ?1")?.query_row([&t.media.hash.0[..]], |r| r.get(0)).optional()?;
-    let parts = match known.as_deref().and_then(Part::list_from_text) {
-        Some(parts) => parts,
-        None => t.media.parts.clone(),
-    };
-    if parts.iter().map(|p| p.len).sum::<u64>() != t.media.size {
-        return Err(CatalogError::Invalid(format!("parts of {} do not add up to its size", t.media.hash)));
+
+    fn record_source(&mut self, user: UserId, s: &SourceFile, track: TrackId) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO sources (user_id, path, size, mtime, track_id) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (user_id, path) DO UPDATE SET size = ?3, mtime = ?4, track_id = ?5",
+            )?
+            .execute(params![user, s.path, s.size as i64, s.mtime, track])?;
+        Ok(())
     }
-    for part in &parts {
-        bump_blob(tx, &part.hash, part.len, now)?;
+
+    fn track_with_media(&mut self, user: UserId, media: &ContentHash) -> Result<Option<TrackId>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT id FROM tracks WHERE user_id = ?1 AND media_hash = ?2")?
+            .query_row(params![user, &media.0[..]], |r| r.get(0))
+            .optional()?)
     }
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO media (hash, container, codec, sample_rate, channels, bits_per_sample, frames,
-            priming, duration_counted, bitrate, damage, size, sha256, audio_hash, parts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
-        &t.media.hash.0[..], p.container, p.codec, p.sample_rate, p.channels, p.bits_per_sample,
-        p.frames as i64, p.priming as i64, p.duration_source == crate::domain::DurationSource::Counted,
-        p.bitrate, p.damage, t.media.size as i64, t.media.sha256.as_ref().map(|h| &h[..]), &t.media.audio.0[..],
-        Part::list_to_text(&parts)
-    ])?;
-    if let Some(sha) = &t.media.sha256 {
-        tx.execute("UPDATE media SET sha256 = ?2 WHERE hash = ?1 AND sha256 IS NULL", params![&t.media.hash.0[..], &sha[..]])?;
+
+    fn media_parts(&mut self, media: &ContentHash) -> Result<Option<Vec<Part>>> {
+        let known: Option<String> =
+            self.0.prepare_cached("SELECT parts FROM media WHERE hash = ?1")?.query_row([&media.0[..]], |r| r.get(0)).optional()?;
+        Ok(known.as_deref().and_then(Part::list_from_text))
     }
-    if let Some(c) = &t.cover {
-        bump_blob(tx, &c.hash, c.size, now)?;
-        tx.prepare_cached("INSERT OR IGNORE INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4)")?
+
+    fn put_media(&mut self, m: &NewMedia, parts: &[Part]) -> Result<()> {
+        let p = &m.props;
+        self.0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO media (hash, container, codec, sample_rate, channels, bits_per_sample, frames,
+                    priming, duration_counted, bitrate, damage, size, sha256, audio_hash, parts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                &m.hash.0[..], p.container, p.codec, p.sample_rate, p.channels, p.bits_per_sample,
+                p.frames as i64, p.priming as i64, p.duration_source == crate::domain::DurationSource::Counted,
+                p.bitrate, p.damage, m.size as i64, m.sha256.as_ref().map(|h| &h[..]), &m.audio.0[..],
+                Part::list_to_text(parts)
+            ])?;
+        if let Some(sha) = &m.sha256 {
+            self.0.execute("UPDATE media SET sha256 = ?2 WHERE hash = ?1 AND sha256 IS NULL", params![&m.hash.0[..], &sha[..]])?;
+        }
+        Ok(())
+    }
+
+    fn put_cover(&mut self, c: &NewCover) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT OR IGNORE INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![&c.hash.0[..], c.mime, c.width, c.height])?;
+        Ok(())
     }
-    let tags = &t.tags;
-    let title = tags.title.clone().unwrap_or_else(|| title_from_file(&t.file_name));
-    let display = tags.artist.clone().or_else(|| tags.artists.first().cloned()).unwrap_or_else(|| UNKNOWN_ARTIST.into());
-    let names: Vec<String> = if tags.artists.is_empty() { vec![display.clone()] } else { tags.artists.clone() };
-    let primary = artist_id(tx, user, &names[0])?;
-    let plan = plan_album(tags, t.folder.as_deref(), &display);
-    let album = album_id(tx, user, &plan, tags, now)?;
-    let cover = t.cover.as_ref().map(|c| c.hash.0.to_vec());
-    tx.prepare_cached(
-        "INSERT INTO tracks (user_id, media_hash, album_id, artist_id, title, artist, artists, track_number,
-            track_total, disc_number, disc_total, year, genre, compilation, rg_track_gain, rg_track_peak,
-            rg_album_gain, rg_album_peak, mb_track_id, mb_album_id, mb_artist_id, mb_album_artist_id,
-            cover_hash, file_name, added_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-            ?21, ?22, ?23, ?24, ?25)",
-    )?
-    .execute(params![
-        user, &t.media.hash.0[..], album, primary, title, display,
-        serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()),
-        tags.track_number, tags.track_total, tags.disc_number, tags.disc_total, tags.year, tags.genre,
-        tags.compilation, tags.replaygain_track_gain, tags.replaygain_track_peak, tags.replaygain_album_gain,
-        tags.replaygain_album_peak, tags.mb_track_id, tags.mb_album_id, tags.mb_artist_id,
-        tags.mb_album_artist_id, cover, t.file_name, now
-    ])?;
-    let id = tx.last_insert_rowid();
-    link_artists(tx, user, id, primary, &names)?;
-    join_album(tx, user, album, p.duration_secs(), tags, cover)?;
-    record_source(tx, t, id)?;
-    Ok(AddOutcome::Added(id))
-}
 
-fn link_artists(tx: &Transaction<'_>, user: UserId, track: TrackId, primary: ArtistId, names: &[String]) -> Result<()> {
-    for (pos, name) in names.iter().enumerate() {
-        let aid = if pos == 0 { primary } else { artist_id(tx, user, name)? };
-        tx.prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
-            .execute(params![track, aid, pos as i64])?;
+    fn add_blob_ref(&mut self, hash: &ContentHash, size: u64, now: i64) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO blobs (hash, size, refs, created_at) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (hash) DO UPDATE SET refs = refs + 1",
+            params![&hash.0[..], size as i64, now],
+        )?;
+        Ok(())
     }
-    Ok(())
-}
 
-/// Counts a track (already pointing at `album`) into the album's totals.
-fn join_album(tx: &Transaction<'_>, user: UserId, album: AlbumId, secs: f64, tags: &Tags, cover: Option<Vec<u8>>) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
-            year = COALESCE(MIN(year, ?3), year, ?3), genre = COALESCE(genre, ?4),
-            cover_hash = COALESCE(cover_hash, ?5) WHERE id = ?1",
-    )?
-    .execute(params![album, secs, tags.year, tags.genre, cover])?;
-    settle_album_artist(tx, user, album)
-}
-
-/// Takes a track out of an album's totals; an album left empty goes.
-fn leave_album(tx: &Transaction<'_>, album: AlbumId, secs: f64) -> Result<()> {
-    tx.execute("UPDATE albums SET track_count = track_count - 1, duration = MAX(duration - ?2, 0) WHERE id = ?1", params![album, secs])?;
-    tx.execute("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", [album])?;
-    Ok(())
-}
-
-/// The current tags of a track as the catalog holds them, the folder its album was
-/// grouped by, its length and cover.
-type EditRow = (Tags, Option<String>, AlbumId, f64, Option<Vec<u8>>);
-
-fn edit_row(tx: &Transaction<'_>, user: UserId, id: TrackId) -> Result<EditRow> {
-    tx.query_row(
-        "SELECT t.title, t.artist, t.artists, a.title, a.artist, a.explicit_artist, a.group_key, t.track_number,
-            t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation, t.album_id,
-            COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0), t.cover_hash
-         FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
-         WHERE t.id = ?1 AND t.user_id = ?2",
-        params![id, user],
-        |r| {
-            let explicit: bool = r.get(5)?;
-            let key: String = r.get(6)?;
-            let folder = key.rsplit_once('\u{1f}').and_then(|(scope, _)| scope.strip_prefix("d\u{1f}")).map(str::to_string);
-            let artists: String = r.get(2)?;
-            let tags = Tags {
-                title: r.get(0)?,
-                artist: r.get(1)?,
-                artists: serde_json::from_str(&artists).unwrap_or_default(),
-                album: r.get(3)?,
-                album_artist: if explicit { r.get(4)? } else { None },
-                track_number: r.get(7)?,
-                track_total: r.get(8)?,
-                disc_number: r.get(9)?,
-                disc_total: r.get(10)?,
-                year: r.get(11)?,
-                genre: r.get(12)?,
-                compilation: r.get(13)?,
-                ..Tags::default()
-            };
-            Ok((tags, folder, r.get(14)?, r.get::<_, Option<f64>>(15)?.unwrap_or(0.0), r.get(16)?))
-        },
-    )
-    .optional()?
-    .ok_or_else(|| CatalogError::NotFound(format!("track {id}")))
-}
-
-fn apply_edit(tags: &mut Tags, e: &TagEdit) {
-    let text = |v: &str| {
-        let v: String = v.chars().filter(|c| !c.is_control()).collect();
-        let v = v.trim();
-        (!v.is_empty()).then(|| v.to_string())
-    };
-    if let Some(t) = &e.title {
-        tags.title = text(t);
-    }
-    if let Some(a) = &e.artist {
-        tags.artist = text(a);
-        tags.artists = tags.artist.iter().cloned().collect();
-    }
-    if let Some(a) = &e.album {
-        tags.album = text(a);
-    }
-    if let Some(a) = &e.album_artist {
-        tags.album_artist = a.as_deref().and_then(text);
-        if tags.album_artist.as_deref() == Some(VARIOUS) {
-            tags.compilation = true;
+    fn blob_refs(&mut self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, u64>> {
+        let mut st = self.0.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?;
+        let mut counts = HashMap::new();
+        for h in hashes {
+            if !counts.contains_key(h)
+                && let Some(n) = st.query_row([&h.0[..]], |r| r.get::<_, i64>(0)).optional()? {
+                    counts.insert(*h, n.max(0) as u64);
+                }
         }
+        Ok(counts)
     }
-    if let Some(n) = e.track_number {
-        tags.track_number = n;
-    }
-    if let Some(n) = e.disc_number {
-        tags.disc_number = n;
-    }
-    if let Some(y) = e.year {
-        tags.year = y;
-    }
-    if let Some(g) = &e.genre {
-        tags.genre = g.as_deref().and_then(text);
-    }
-    if let Some(c) = e.compilation {
-        tags.compilation = c;
-    }
-}
 
-fn record_source(tx: &Transaction<'_>, t: &NewTrack, track: TrackId) -> Result<()> {
-    if let Some(s) = &t.source {
-        tx.prepare_cached(
-            "INSERT INTO sources (user_id, path, size, mtime, track_id) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (user_id, path) DO UPDATE SET size = ?3, mtime = ?4, track_id = ?5",
-        )?
-        .execute(params![t.user, s.path, s.size as i64, s.mtime, track])?;
+    fn set_blob_refs(&mut self, hash: &ContentHash, refs: u64) -> Result<()> {
+        self.0.prepare_cached("UPDATE blobs SET refs = ?2 WHERE hash = ?1")?.execute(params![&hash.0[..], refs as i64])?;
+        Ok(())
     }
-    Ok(())
-}
 
-/// "03 - Jóga.flac" → "03 - Jóga": a title of last resort for untagged files.
-fn title_from_file(name: &str) -> String {
-    let stem = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
-    if stem.trim().is_empty() { name.to_string() } else { stem.trim().to_string() }
-}
-
-/// What deleting a track needs to know: its media hash, parts and cover, album, and seconds.
-type DeletedRow = (Vec<u8>, String, Option<Vec<u8>>, i64, f64);
-
-/// The blob references one track holds: each part of its file, and its cover.
-fn track_refs(parts: &str, cover: Option<Vec<u8>>) -> Vec<Vec<u8>> {
-    let mut refs: Vec<Vec<u8>> = Part::list_from_text(parts).unwrap_or_default().iter().map(|p| p.hash.0.to_vec()).collect();
-    refs.extend(cover);
-    refs
-}
-
-/// Removes media rows no track refers to any more.
-fn drop_unused_media(tx: &Transaction<'_>, hashes: &[Vec<u8>]) -> Result<()> {
-    for h in hashes {
-        tx.execute("DELETE FROM media WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM tracks WHERE media_hash = ?1)", [h])?;
+    fn forget_blob(&mut self, hash: &ContentHash) -> Result<()> {
+        let h = &hash.0[..];
+        self.0.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", [h])?;
+        self.0.execute("DELETE FROM covers WHERE hash = ?1", [h])?;
+        self.0.execute("DELETE FROM blobs WHERE hash = ?1", [h])?;
+        Ok(())
     }
-    Ok(())
-}
 
-/// Drops one reference per entry; blobs left without any lose their catalog rows and are
-/// returned for deletion from the store.
-fn release_blobs(tx: &Transaction<'_>, refs: Vec<Vec<u8>>) -> Result<Vec<ContentHash>> {
-    let mut freed = Vec::new();
-    for h in refs {
-        if drop_blob_ref(tx, &h)? {
-            tx.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", [&h])?;
-            tx.execute("DELETE FROM covers WHERE hash = ?1", [&h])?;
-            tx.execute("DELETE FROM blobs WHERE hash = ?1", [&h])?;
-            if let Ok(hash) = ContentHash::try_from(h.as_slice()) {
-                freed.push(hash);
-            }
+    fn drop_unused_media(&mut self, media: &[ContentHash]) -> Result<()> {
+        for h in media {
+            self.0.execute("DELETE FROM media WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM tracks WHERE media_hash = ?1)", [&h.0[..]])?;
         }
+        Ok(())
     }
-    Ok(freed)
+
+    fn artist_by_key(&mut self, user: UserId, key: &str) -> Result<Option<ArtistId>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT id FROM artists WHERE user_id = ?1 AND key = ?2")?
+            .query_row(params![user, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_artist(&mut self, user: UserId, name: &str, key: &str, sort_key: &str) -> Result<ArtistId> {
+        self.0
+            .prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![user, name, key, sort_key])?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    fn album_by_key(&mut self, user: UserId, key: &str) -> Result<Option<AlbumId>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT id FROM albums WHERE user_id = ?1 AND group_key = ?2")?
+            .query_row(params![user, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn album_head(&mut self, album: AlbumId) -> Result<AlbumHead> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT explicit_artist, artist FROM albums WHERE id = ?1")?
+            .query_row([album], |r| Ok(AlbumHead { explicit: r.get(0)?, artist: r.get(1)? }))?)
+    }
+
+    fn album_artist_count(&mut self, album: AlbumId) -> Result<u64> {
+        let n: i64 = self.0.prepare_cached("SELECT COUNT(DISTINCT artist_id) FROM tracks WHERE album_id = ?1")?.query_row([album], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn album_has_folder(&mut self, album: AlbumId, folder: &str, except: Option<TrackId>) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tracks WHERE album_id = ?1 AND folder = ?2 AND id IS NOT ?3)")?
+            .query_row(params![album, folder, except], |r| r.get(0))?)
+    }
+
+    fn insert_album(&mut self, user: UserId, a: &NewAlbum<'_>) -> Result<AlbumId> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO albums (user_id, group_key, title, artist, artist_id, explicit_artist, sort_title,
+                    sort_artist, year, genre, compilation, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                user, a.key, a.title, a.artist, a.artist_id, a.explicit, a.sort_title, a.sort_artist, a.year, a.genre,
+                a.compilation, a.added_at
+            ])?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    fn set_album_various(&mut self, album: AlbumId, artist: &str, artist_id: ArtistId, sort_artist: &str) -> Result<()> {
+        self.0.execute(
+            "UPDATE albums SET artist = ?2, artist_id = ?3, sort_artist = ?4, compilation = 1 WHERE id = ?1",
+            params![album, artist, artist_id, sort_artist],
+        )?;
+        Ok(())
+    }
+
+    fn album_add_track(&mut self, album: AlbumId, secs: f64, year: Option<i32>, genre: Option<&str>, cover: Option<&ContentHash>) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
+                    year = COALESCE(MIN(year, ?3), year, ?3), genre = COALESCE(genre, ?4),
+                    cover_hash = COALESCE(cover_hash, ?5) WHERE id = ?1",
+            )?
+            .execute(params![album, secs, year, genre, cover.map(|c| &c.0[..])])?;
+        Ok(())
+    }
+
+    fn album_remove_track(&mut self, album: AlbumId, secs: f64) -> Result<()> {
+        self.0.execute("UPDATE albums SET track_count = track_count - 1, duration = MAX(duration - ?2, 0) WHERE id = ?1", params![album, secs])?;
+        self.0.execute("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", [album])?;
+        Ok(())
+    }
+
+    fn album_refresh(&mut self, album: AlbumId) -> Result<()> {
+        self.0.execute(
+            "UPDATE albums SET year = (SELECT MIN(year) FROM tracks WHERE album_id = ?1),
+                genre = COALESCE((SELECT genre FROM tracks WHERE album_id = ?1 AND genre IS NOT NULL LIMIT 1), genre) WHERE id = ?1",
+            [album],
+        )?;
+        Ok(())
+    }
+
+    fn merge_album(&mut self, from: AlbumId, into: AlbumId) -> Result<()> {
+        self.0.execute(
+            "UPDATE albums SET track_count = albums.track_count + d.track_count, duration = albums.duration + d.duration,
+                year = COALESCE(MIN(albums.year, d.year), albums.year, d.year), genre = COALESCE(albums.genre, d.genre),
+                cover_hash = COALESCE(albums.cover_hash, d.cover_hash)
+             FROM (SELECT track_count, duration, year, genre, cover_hash FROM albums WHERE id = ?1) AS d WHERE albums.id = ?2",
+            params![from, into],
+        )?;
+        self.0.execute("UPDATE tracks SET album_id = ?2 WHERE album_id = ?1", params![from, into])?;
+        self.0.execute("DELETE FROM albums WHERE id = ?1", [from])?;
+        Ok(())
+    }
+
+    fn insert_track(&mut self, t: &NewTrack, at: &Placed<'_>, cover: Option<&ContentHash>, now: i64) -> Result<TrackId> {
+        let tags = &t.tags;
+        self.0
+            .prepare_cached(
+                "INSERT INTO tracks (user_id, media_hash, album_id, artist_id, title, artist, artists, track_number,
+                    track_total, disc_number, disc_total, year, genre, compilation, rg_track_gain, rg_track_peak,
+                    rg_album_gain, rg_album_peak, mb_track_id, mb_album_id, mb_artist_id, mb_album_artist_id,
+                    cover_hash, file_name, added_at, folder)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                    ?21, ?22, ?23, ?24, ?25, ?26)",
+            )?
+            .execute(params![
+                t.user, &t.media.hash.0[..], at.album, at.artist, at.title, at.display, names_json(at.names),
+                tags.track_number, tags.track_total, tags.disc_number, tags.disc_total, tags.year, tags.genre,
+                tags.compilation, tags.replaygain_track_gain, tags.replaygain_track_peak, tags.replaygain_album_gain,
+                tags.replaygain_album_peak, tags.mb_track_id, tags.mb_album_id, tags.mb_artist_id,
+                tags.mb_album_artist_id, cover.map(|c| &c.0[..]), t.file_name, now, t.folder
+            ])?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    fn update_track(&mut self, id: TrackId, tags: &Tags, at: &Placed<'_>) -> Result<()> {
+        self.0.execute(
+            "UPDATE tracks SET title = ?2, artist = ?3, artists = ?4, album_id = ?5, artist_id = ?6,
+                track_number = ?7, disc_number = ?8, year = ?9, genre = ?10, compilation = ?11 WHERE id = ?1",
+            params![
+                id, at.title, at.display, names_json(at.names), at.album, at.artist,
+                tags.track_number, tags.disc_number, tags.year, tags.genre, tags.compilation
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn link_artist(&mut self, track: TrackId, artist: ArtistId, position: usize) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
+            .execute(params![track, artist, position as i64])?;
+        Ok(())
+    }
+
+    fn unlink_artists(&mut self, track: TrackId) -> Result<()> {
+        self.0.execute("DELETE FROM track_artists WHERE track_id = ?1", [track])?;
+        Ok(())
+    }
+
+    fn edit_state(&mut self, user: UserId, id: TrackId) -> Result<Option<EditState>> {
+        let sql = format!(
+            "SELECT t.title, t.artist, t.artists, a.title, a.artist, a.explicit_artist, a.group_key, t.track_number,
+                t.track_total, t.disc_number, t.disc_total, t.year, t.genre, t.compilation, t.album_id,
+                {TRACK_SECS}, t.cover_hash, t.folder
+             FROM tracks t JOIN albums a ON a.id = t.album_id JOIN media m ON m.hash = t.media_hash
+             WHERE t.id = ?1 AND t.user_id = ?2"
+        );
+        Ok(self
+            .0
+            .query_row(&sql, params![id, user], |r| {
+                let artists: String = r.get(2)?;
+                let key: String = r.get(6)?;
+                let tags = Tags {
+                    title: r.get(0)?,
+                    artist: r.get(1)?,
+                    artists: serde_json::from_str(&artists).unwrap_or_default(),
+                    album: r.get(3)?,
+                    track_number: r.get(7)?,
+                    track_total: r.get(8)?,
+                    disc_number: r.get(9)?,
+                    disc_total: r.get(10)?,
+                    year: r.get(11)?,
+                    genre: r.get(12)?,
+                    compilation: r.get(13)?,
+                    ..Tags::default()
+                };
+                Ok(EditState {
+                    tags,
+                    album: r.get(14)?,
+                    album_artist: r.get(4)?,
+                    explicit: r.get(5)?,
+                    folder: r.get::<_, Option<String>>(17)?.or_else(|| rules::folder_of_key(&key)),
+                    secs: r.get::<_, Option<f64>>(15)?.unwrap_or(0.0),
+                    cover: opt_hash(r, 16)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn delete_state(&mut self, user: UserId, id: TrackId) -> Result<Option<(HeldBlobs, AlbumId, f64)>> {
+        let sql = format!(
+            "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, {TRACK_SECS}
+             FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2"
+        );
+        Ok(self.0.query_row(&sql, params![id, user], |r| Ok((held_row(r)?, r.get(3)?, r.get(4)?))).optional()?)
+    }
+
+    fn delete_track_row(&mut self, id: TrackId) -> Result<()> {
+        self.0.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
+        self.0.execute("DELETE FROM tracks WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn user_blobs(&mut self, user: UserId) -> Result<Vec<HeldBlobs>> {
+        let mut st = self.0.prepare("SELECT t.media_hash, m.parts, t.cover_hash FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?;
+        collect(st.query_map([user], held_row)?)
+    }
 }
 
-/// Drops a reference to a blob; true when that was the last one.
-fn drop_blob_ref(tx: &Transaction<'_>, hash: &[u8]) -> Result<bool> {
-    tx.execute("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 AND refs > 0", [hash])?;
-    let refs: Option<i64> = tx.query_row("SELECT refs FROM blobs WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
-    Ok(refs == Some(0))
+/// (media hash, parts, cover hash) as the blobs a track holds; unreadable parts hold none.
+fn held_row(r: &Row<'_>) -> rusqlite::Result<HeldBlobs> {
+    let parts: String = r.get(1)?;
+    Ok(HeldBlobs { media: hash_of(r, 0)?, parts: Part::list_from_text(&parts).unwrap_or_default(), cover: opt_hash(r, 2)? })
 }
 
-impl Catalog for SqliteCatalog {
+impl ListsTx for SqliteTx<'_> {
+    fn playlist_is_users(&mut self, user: UserId, id: i64) -> Result<bool> {
+        let n: i64 = self.0.query_row("SELECT COUNT(*) FROM playlists WHERE id = ?1 AND user_id = ?2", params![id, user], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    fn track_is_users(&mut self, user: UserId, track: TrackId) -> Result<bool> {
+        let n: i64 = self.0.prepare_cached("SELECT COUNT(*) FROM tracks WHERE id = ?1 AND user_id = ?2")?.query_row(params![track, user], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    fn insert_playlist(&mut self, user: UserId, name: &str, now: i64) -> Result<i64> {
+        self.0.execute("INSERT INTO playlists (user_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)", params![user, name, now])?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    fn rename_playlist(&mut self, id: i64, name: &str) -> Result<()> {
+        self.0.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", params![id, name])?;
+        Ok(())
+    }
+
+    fn clear_playlist(&mut self, id: i64) -> Result<()> {
+        self.0.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn next_playlist_position(&mut self, id: i64) -> Result<i64> {
+        Ok(self.0.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM playlist_tracks WHERE playlist_id = ?1", [id], |r| r.get(0))?)
+    }
+
+    fn insert_playlist_track(&mut self, id: i64, position: i64, track: TrackId) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, position, track])?;
+        Ok(())
+    }
+
+    fn touch_playlist(&mut self, id: i64, now: i64) -> Result<()> {
+        self.0.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
+        Ok(())
+    }
+
+    fn remove_playlist(&mut self, id: i64) -> Result<()> {
+        self.0.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn star(&mut self, user: UserId, track: TrackId, now: i64) -> Result<()> {
+        self.0.execute("INSERT OR IGNORE INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3)", params![user, track, now])?;
+        Ok(())
+    }
+
+    fn unstar(&mut self, user: UserId, track: TrackId) -> Result<()> {
+        self.0.execute("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", params![user, track])?;
+        Ok(())
+    }
+
+    fn insert_play(&mut self, user: UserId, track: TrackId, at: i64) -> Result<()> {
+        self.0.execute("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", params![user, track, at])?;
+        Ok(())
+    }
+}
+
+impl Users for SqliteCatalog {
     fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User> {
         let now = now_unix();
-        self.write(|tx| {
-            let n = tx.execute(
-                "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (username) DO NOTHING",
-                params![username, password_hash, is_admin, now],
-            )?;
-            if n == 0 {
-                return Err(CatalogError::Conflict(format!("user '{username}'")));
-            }
-            Ok(User { id: tx.last_insert_rowid(), username: username.to_string(), is_admin, created_at: now, disabled: false, quota_bytes: None })
-        })
+        self.write(|tx| tx::create_user(tx, username, password_hash, is_admin, now))
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
@@ -724,99 +822,20 @@ impl Catalog for SqliteCatalog {
     }
 
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        self.write(|tx| {
-            let n = tx.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
-            if n == 0 {
-                return Err(CatalogError::NotFound(format!("user '{username}'")));
-            }
-            // A new password ends every existing session.
-            tx.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?1)", [username])?;
-            Ok(())
-        })
-    }
-
-    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
-        self.write(|tx| {
-            if tx.query_row("SELECT COUNT(*) FROM users WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? == 0 {
-                return Err(CatalogError::NotFound("user".into()));
-            }
-            if let Some(d) = disabled {
-                tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d])?;
-                if d {
-                    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
-                }
-            }
-            if let Some(q) = quota_bytes {
-                tx.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", params![id, q.map(|q| q.min(i64::MAX as u64) as i64)])?;
-            }
-            Ok(())
-        })
+        self.write(|tx| tx::set_password(tx, username, password_hash))
     }
 
     fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>> {
-        self.write(|tx| {
-            let uid: UserId = tx
-                .query_row("SELECT id FROM users WHERE username = ?1", [username], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| CatalogError::NotFound(format!("user '{username}'")))?;
-            let mut refs: Vec<Vec<u8>> = Vec::new();
-            let mut media: Vec<Vec<u8>> = Vec::new();
-            {
-                let mut st = tx.prepare("SELECT t.media_hash, m.parts, t.cover_hash FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?;
-                let rows = st.query_map([uid], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?)))?;
-                for row in rows {
-                    let (m, parts, c) = row?;
-                    refs.extend(track_refs(&parts, c));
-                    media.push(m);
-                }
-            }
-            bump_generation(tx)?;
-            tx.execute("DELETE FROM sources WHERE user_id = ?1", [uid])?;
-            tx.execute("DELETE FROM tracks WHERE user_id = ?1", [uid])?;
-            tx.execute("DELETE FROM albums WHERE user_id = ?1", [uid])?;
-            tx.execute("DELETE FROM artists WHERE user_id = ?1", [uid])?;
-            tx.execute("DELETE FROM users WHERE id = ?1", [uid])?;
-            drop_unused_media(tx, &media)?;
-            release_blobs(tx, refs)
-        })
+        self.write(|tx| tx::delete_user(tx, username))
     }
 
-    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
-        self.write(|tx| {
-            let mut refs: Vec<Vec<u8>> = Vec::new();
-            let mut medias: Vec<Vec<u8>> = Vec::new();
-            for &id in ids {
-                let row: Option<DeletedRow> = tx
-                    .query_row(
-                        "SELECT t.media_hash, m.parts, t.cover_hash, t.album_id, COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)
-                         FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.id = ?1 AND t.user_id = ?2",
-                        params![id, user],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                    )
-                    .optional()?;
-                let (media, parts, cover, album, secs) = row.ok_or_else(|| CatalogError::NotFound(format!("track {id}")))?;
-                tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
-                tx.execute("DELETE FROM tracks WHERE id = ?1", [id])?;
-                leave_album(tx, album, secs)?;
-                refs.extend(track_refs(&parts, cover));
-                medias.push(media);
-            }
-            bump_generation(tx)?;
-            drop_unused_media(tx, &medias)?;
-            release_blobs(tx, refs)
-        })
+    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+        self.write(|tx| tx::set_user_limits(tx, id, disabled, quota_bytes))
     }
 
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()> {
         let now = now_unix();
-        self.write(|tx| {
-            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
-            tx.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![&token_hash[..], user, now, expires_at],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| tx::create_session(tx, user, token_hash, now, expires_at))
     }
 
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>> {
@@ -831,9 +850,11 @@ impl Catalog for SqliteCatalog {
     }
 
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])? > 0))
+        self.write(|tx| tx.delete_session_row(token_hash))
     }
+}
 
+impl Library for SqliteCatalog {
     fn known_sources(&self, user: UserId) -> Result<HashMap<String, (u64, i64)>> {
         self.read(|c| {
             let mut st = c.prepare("SELECT path, size, mtime FROM sources WHERE user_id = ?1")?;
@@ -844,261 +865,17 @@ impl Catalog for SqliteCatalog {
 
     fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>> {
         let now = now_unix();
-        self.write(|tx| {
-            bump_generation(tx)?;
-            batch.iter().map(|t| add_one(tx, t, now)).collect()
-        })
-    }
-
-    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT hash, size, parts, audio_hash, container, codec, sample_rate, channels, bits_per_sample,
-                    frames, priming, duration_counted, bitrate, damage FROM media WHERE sha256 = ?1 AND size = ?2 LIMIT 1",
-            )?
-            .query_row(params![&sha256[..], size as i64], |r| {
-                let counted: bool = r.get(11)?;
-                Ok(NewMedia {
-                    hash: hash_of(r, 0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    parts: parts_of(r, 2)?,
-                    audio: hash_of(r, 3)?,
-                    sha256: Some(*sha256),
-                    props: AudioProps {
-                        container: r.get(4)?,
-                        codec: r.get(5)?,
-                        sample_rate: r.get(6)?,
-                        channels: r.get(7)?,
-                        bits_per_sample: r.get(8)?,
-                        frames: r.get::<_, i64>(9)?.max(0) as u64,
-                        priming: r.get::<_, i64>(10)?.max(0) as u64,
-                        duration_source: if counted { crate::domain::DurationSource::Counted } else { crate::domain::DurationSource::Container },
-                        bitrate: r.get(12)?,
-                        damage: r.get(13)?,
-                    },
-                })
-            })
-            .optional()?)
-        })
-    }
-
-    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool> {
-        self.read(|c| {
-            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?
-                .query_row([&hash.0[..]], |r| r.get::<_, i64>(0))
-                .optional()?
-                .is_some_and(|n| n > 0))
-        })
+        self.write(|tx| tx::add_tracks(tx, batch, now))
     }
 
     fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()> {
+        // `tx::edit_track` refuses what `rules::validate_edit` refuses, before it writes.
         let now = now_unix();
-        self.write(|tx| {
-            let (mut tags, folder, old_album, secs, cover) = edit_row(tx, user, id)?;
-            apply_edit(&mut tags, edit);
-            let title = tags.title.clone().ok_or_else(|| CatalogError::Invalid("a track needs a title".into()))?;
-            let display = tags.artist.clone().or_else(|| tags.artists.first().cloned()).unwrap_or_else(|| UNKNOWN_ARTIST.into());
-            let names: Vec<String> = if tags.artists.is_empty() { vec![display.clone()] } else { tags.artists.clone() };
-            let primary = artist_id(tx, user, &names[0])?;
-            let plan = plan_album(&tags, folder.as_deref(), &display);
-            let album = album_id(tx, user, &plan, &tags, now)?;
-            tx.execute(
-                "UPDATE tracks SET title = ?2, artist = ?3, artists = ?4, album_id = ?5, artist_id = ?6,
-                    track_number = ?7, disc_number = ?8, year = ?9, genre = ?10, compilation = ?11 WHERE id = ?1",
-                params![
-                    id, title, display, serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()), album, primary,
-                    tags.track_number, tags.disc_number, tags.year, tags.genre, tags.compilation
-                ],
-            )?;
-            tx.execute("DELETE FROM track_artists WHERE track_id = ?1", [id])?;
-            link_artists(tx, user, id, primary, &names)?;
-            // Joined before leaving, so an album the track stays in is never emptied.
-            join_album(tx, user, album, secs, &tags, cover)?;
-            leave_album(tx, old_album, secs)?;
-            if album == old_album {
-                // Its year and genre may have been this track's alone.
-                tx.execute(
-                    "UPDATE albums SET year = (SELECT MIN(year) FROM tracks WHERE album_id = ?1),
-                        genre = COALESCE((SELECT genre FROM tracks WHERE album_id = ?1 AND genre IS NOT NULL LIMIT 1), genre) WHERE id = ?1",
-                    [album],
-                )?;
-            }
-            bump_generation(tx)
-        })
+        self.write(|tx| tx::edit_track(tx, user, id, edit, now))
     }
 
-    fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
-        self.read(|c| {
-            let mut st = c.prepare("SELECT hash FROM blobs WHERE refs > 0")?;
-            collect(st.query_map([], |r| hash_of(r, 0))?)
-        })
-    }
-
-    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>> {
-        self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
-                 FROM media m WHERE m.verified = 0 LIMIT ?1",
-            )?;
-            collect(st.query_map([limit as i64], |r| {
-                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
-            })?)
-        })
-    }
-
-    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
-        self.write(|tx| {
-            tx.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", params![&hash.0[..], damage])?;
-            Ok(())
-        })
-    }
-
-    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>> {
-        self.read(|c| {
-            let mut st = c.prepare("SELECT hash, size FROM blobs WHERE refs > 0")?;
-            collect(st.query_map([], |r| Ok((hash_of(r, 0)?, r.get::<_, i64>(1)?.max(0) as u64)))?)
-        })
-    }
-
-    fn blob_stats(&self) -> Result<BlobStats> {
-        self.read(|c| {
-            let (blobs, physical): (i64, i64) =
-                c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let logical: i64 = c.query_row(
-                "SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok(BlobStats { blobs: blobs as u64, physical_bytes: physical as u64, logical_bytes: logical as u64 })
-        })
-    }
-
-    fn usage_by_user(&self) -> Result<Vec<UserUsage>> {
-        self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT u.id, u.username, COUNT(t.id), COALESCE(SUM(b.size), 0) FROM users u
-                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN media b ON b.hash = t.media_hash
-                 GROUP BY u.id ORDER BY u.username",
-            )?;
-            collect(st.query_map([], |r| {
-                Ok(UserUsage { user: r.get(0)?, username: r.get(1)?, tracks: r.get::<_, i64>(2)? as u64, bytes: r.get::<_, i64>(3)? as u64 })
-            })?)
-        })
-    }
-
-    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist> {
-        let now = now_unix();
-        let id = self.write(|tx| {
-            tx.execute("INSERT INTO playlists (user_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)", params![user, name, now])?;
-            let id = tx.last_insert_rowid();
-            put_playlist_tracks(tx, user, id, tracks, 0)?;
-            Ok(id)
-        })?;
-        self.playlist(user, id)?.map(|p| p.0).ok_or_else(|| CatalogError::NotFound("playlist".into()))
-    }
-
-    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>> {
-        self.read(|c| {
-            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 GROUP BY p.id ORDER BY p.name COLLATE NOCASE, p.id");
-            let mut st = c.prepare(&sql)?;
-            collect(st.query_map([user], playlist_row)?)
-        })
-    }
-
-    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>> {
-        self.read(|c| {
-            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 AND p.id = ?2 GROUP BY p.id");
-            let Some(p) = c.query_row(&sql, params![user, id], playlist_row).optional()? else { return Ok(None) };
-            let sql = format!("SELECT {TRACK_COLS} JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = ?1 ORDER BY pt.position");
-            let mut st = c.prepare(&sql)?;
-            let tracks = collect(st.query_map([id], track_row)?)?;
-            Ok(Some((p, tracks)))
-        })
-    }
-
-    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
-        self.write(|tx| {
-            owned_playlist(tx, user, id)?;
-            if let Some(n) = name {
-                tx.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", params![id, n])?;
-            }
-            if let Some(t) = tracks {
-                tx.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", [id])?;
-                put_playlist_tracks(tx, user, id, t, 0)?;
-            }
-            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
-            Ok(())
-        })
-    }
-
-    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
-        self.write(|tx| {
-            owned_playlist(tx, user, id)?;
-            let next: i64 = tx.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM playlist_tracks WHERE playlist_id = ?1", [id], |r| r.get(0))?;
-            put_playlist_tracks(tx, user, id, tracks, next)?;
-            tx.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now_unix()])?;
-            Ok(())
-        })
-    }
-
-    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
-        self.write(|tx| {
-            owned_playlist(tx, user, id)?;
-            tx.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
-            Ok(())
-        })
-    }
-
-    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()> {
-        self.write(|tx| {
-            owned_tracks(tx, user, &[track])?;
-            if starred {
-                tx.execute("INSERT OR IGNORE INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3)", params![user, track, now_unix()])?;
-            } else {
-                tx.execute("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", params![user, track])?;
-            }
-            Ok(())
-        })
-    }
-
-    fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
-        self.read(|c| {
-            let sql = format!("SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id");
-            let mut st = c.prepare(&sql)?;
-            collect(st.query_map([user], track_row)?)
-        })
-    }
-
-    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
-        self.write(|tx| {
-            owned_tracks(tx, user, &[track])?;
-            tx.execute("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", params![user, track, at])?;
-            Ok(())
-        })
-    }
-
-    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)> {
-        self.read(|c| {
-            let sql = format!("SELECT {TRACK_COLS} JOIN plays pl ON pl.track_id = t.id WHERE pl.user_id = ?1 ORDER BY pl.played_at DESC, pl.id DESC LIMIT ?2");
-            let sql = sql.replacen("SELECT ", "SELECT pl.played_at, ", 1);
-            let mut st = c.prepare(&sql)?;
-            let plays = collect(st.query_map(params![user, limit.min(Page::MAX_LIMIT)], |r| {
-                let played_at: i64 = r.get(0)?;
-                Ok(Play { played_at, track: track_row_at(r, 1)? })
-            })?)?;
-            let mut st = c.prepare("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id")?;
-            let counts = st.query_map([user], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))?;
-            Ok((plays, counts.collect::<rusqlite::Result<HashMap<_, _>>>()?))
-        })
-    }
-
-    fn user_bytes(&self, user: UserId) -> Result<u64> {
-        self.read(|c| {
-            let n: i64 = c
-                .prepare_cached("SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?
-                .query_row([user], |r| r.get(0))?;
-            Ok(n.max(0) as u64)
-        })
+    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
+        self.write(|tx| tx::delete_tracks(tx, user, ids))
     }
 
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
@@ -1168,29 +945,15 @@ impl Catalog for SqliteCatalog {
     }
 
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults> {
-        let words = query_words(query);
-        if words.is_empty() {
+        let hits = self.search.hits(user, query, limit, || self.read(library_generation), || self.read(|c| index_rows(c, user)))?;
+        if hits.is_empty() {
             return Ok(SearchResults::default());
         }
-        let limit = limit.clamp(1, Page::MAX_LIMIT) as usize;
-        let generation: i64 = self.read(|c| {
-            Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'library_generation'")?.query_row([], |r| r.get(0))?)
-        })?;
-        let cached = lock(&self.search).get(&user).filter(|i| i.generation == generation).cloned();
-        let index = match cached {
-            Some(i) => i,
-            None => {
-                let i = std::sync::Arc::new(self.read(|c| load_index(c, user, generation))?);
-                lock(&self.search).insert(user, i.clone());
-                i
-            }
-        };
-        let (t, al, ar) = (index.tracks.search(&words, limit), index.albums.search(&words, limit), index.artists.search(&words, limit));
         self.read(|c| {
             Ok(SearchResults {
-                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &t, track_row, |x| x.id)?,
-                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &al, album_row, |x| x.id)?,
-                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &ar, artist_row, |x| x.id)?,
+                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &hits.tracks, track_row, |x| x.id)?,
+                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &hits.albums, album_row, |x| x.id)?,
+                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &hits.artists, artist_row, |x| x.id)?,
             })
         })
     }
@@ -1214,10 +977,197 @@ impl Catalog for SqliteCatalog {
     }
 }
 
+impl Lists for SqliteCatalog {
+    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist> {
+        let now = now_unix();
+        let id = self.write(|tx| tx::create_playlist(tx, user, name, tracks, now))?;
+        self.playlist(user, id)?.map(|p| p.0).ok_or_else(|| CatalogError::NotFound("playlist".into()))
+    }
+
+    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>> {
+        self.read(|c| {
+            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 GROUP BY p.id ORDER BY p.name COLLATE NOCASE, p.id");
+            let mut st = c.prepare(&sql)?;
+            collect(st.query_map([user], playlist_row)?)
+        })
+    }
+
+    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>> {
+        self.read(|c| {
+            let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 AND p.id = ?2 GROUP BY p.id");
+            let Some(p) = c.query_row(&sql, params![user, id], playlist_row).optional()? else { return Ok(None) };
+            let sql = format!("SELECT {TRACK_COLS} JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = ?1 ORDER BY pt.position");
+            let mut st = c.prepare(&sql)?;
+            let tracks = collect(st.query_map([id], track_row)?)?;
+            Ok(Some((p, tracks)))
+        })
+    }
+
+
+    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
+        let now = now_unix();
+        self.write(|tx| tx::update_playlist(tx, user, id, name, tracks, now))
+    }
+
+    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
+        let now = now_unix();
+        self.write(|tx| tx::append_to_playlist(tx, user, id, tracks, now))
+    }
+
+    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
+        self.write(|tx| tx::delete_playlist(tx, user, id))
+    }
+
+    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()> {
+        let now = now_unix();
+        self.write(|tx| tx::set_star(tx, user, track, starred, now))
+    }
+
+    fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id");
+            let mut st = c.prepare(&sql)?;
+            collect(st.query_map([user], track_row)?)
+        })
+    }
+
+    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
+        self.write(|tx| tx::record_play(tx, user, track, at))
+    }
+
+    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)> {
+        self.read(|c| {
+            let sql = format!("SELECT {TRACK_COLS} JOIN plays pl ON pl.track_id = t.id WHERE pl.user_id = ?1 ORDER BY pl.played_at DESC, pl.id DESC LIMIT ?2");
+            let sql = sql.replacen("SELECT ", "SELECT pl.played_at, ", 1);
+            let mut st = c.prepare(&sql)?;
+            let plays = collect(st.query_map(params![user, limit.min(Page::MAX_LIMIT)], |r| {
+                let played_at: i64 = r.get(0)?;
+                Ok(Play { played_at, track: track_row_at(r, 1)? })
+            })?)?;
+            let mut st = c.prepare("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id")?;
+            let counts = st.query_map([user], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok((plays, counts.collect::<rusqlite::Result<HashMap<_, _>>>()?))
+        })
+    }
+}
+
+impl Blobs for SqliteCatalog {
+    fn referenced_blobs(&self) -> Result<Vec<ContentHash>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT hash FROM blobs WHERE refs > 0")?;
+            collect(st.query_map([], |r| hash_of(r, 0))?)
+        })
+    }
+
+    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT hash, size FROM blobs WHERE refs > 0")?;
+            collect(st.query_map([], |r| Ok((hash_of(r, 0)?, r.get::<_, i64>(1)?.max(0) as u64)))?)
+        })
+    }
+
+    fn blob_stats(&self) -> Result<BlobStats> {
+        self.read(|c| {
+            let (blobs, physical): (i64, i64) =
+                c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let logical: i64 = c.query_row(
+                "SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(BlobStats { blobs: blobs as u64, physical_bytes: physical as u64, logical_bytes: logical as u64 })
+        })
+    }
+
+    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?
+                .query_row([&hash.0[..]], |r| r.get::<_, i64>(0))
+                .optional()?
+                .is_some_and(|n| n > 0))
+        })
+    }
+
+    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
+                 FROM media m WHERE m.verified = 0 LIMIT ?1",
+            )?;
+            collect(st.query_map([limit as i64], |r| {
+                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
+            })?)
+        })
+    }
+
+    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", params![&hash.0[..], damage])?;
+            Ok(())
+        })
+    }
+
+    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT hash, size, parts, audio_hash, container, codec, sample_rate, channels, bits_per_sample,
+                    frames, priming, duration_counted, bitrate, damage FROM media WHERE sha256 = ?1 AND size = ?2 LIMIT 1",
+            )?
+            .query_row(params![&sha256[..], size as i64], |r| {
+                let counted: bool = r.get(11)?;
+                Ok(NewMedia {
+                    hash: hash_of(r, 0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    parts: parts_of(r, 2)?,
+                    audio: hash_of(r, 3)?,
+                    sha256: Some(*sha256),
+                    props: AudioProps {
+                        container: r.get(4)?,
+                        codec: r.get(5)?,
+                        sample_rate: r.get(6)?,
+                        channels: r.get(7)?,
+                        bits_per_sample: r.get(8)?,
+                        frames: r.get::<_, i64>(9)?.max(0) as u64,
+                        priming: r.get::<_, i64>(10)?.max(0) as u64,
+                        duration_source: if counted { crate::domain::DurationSource::Counted } else { crate::domain::DurationSource::Container },
+                        bitrate: r.get(12)?,
+                        damage: r.get(13)?,
+                    },
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn usage_by_user(&self) -> Result<Vec<UserUsage>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT u.id, u.username, COUNT(t.id), COALESCE(SUM(b.size), 0) FROM users u
+                 LEFT JOIN tracks t ON t.user_id = u.id LEFT JOIN media b ON b.hash = t.media_hash
+                 GROUP BY u.id ORDER BY u.username",
+            )?;
+            collect(st.query_map([], |r| {
+                Ok(UserUsage { user: r.get(0)?, username: r.get(1)?, tracks: r.get::<_, i64>(2)? as u64, bytes: r.get::<_, i64>(3)? as u64 })
+            })?)
+        })
+    }
+
+
+    fn user_bytes(&self, user: UserId) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.user_id = ?1")?
+                .query_row([user], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::DurationSource;
+    use super::rules::VARIOUS;
 
     fn track(user: UserId, i: u32, title: &str) -> NewTrack {
         let props = AudioProps {
@@ -1337,5 +1287,215 @@ mod tests {
         assert_eq!((n, albums[0].track_count), (1, 2));
         assert!(matches!(cat.edit_track(a, 999, &edit), Err(CatalogError::NotFound(_))));
         assert!(matches!(cat.edit_track(a, ids[0], &TagEdit { title: Some("  ".into()), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+    }
+
+    /// A file of `folder` (`None`: an upload) by `artist` on "Homogenic", with or without
+    /// the album-artist tag (a WAV has none: RIFF INFO has no such field).
+    fn file(user: UserId, i: u32, title: &str, artist: &str, album_artist: Option<&str>, folder: Option<&str>) -> NewTrack {
+        let mut t = track(user, i, title);
+        t.tags.artist = Some(artist.into());
+        t.tags.album_artist = album_artist.map(Into::into);
+        t.folder = folder.map(Into::into);
+        t.file_name = format!("{i:02} {title}.{}", if album_artist.is_some() { "flac" } else { "wav" });
+        t
+    }
+
+    fn added(outcomes: Vec<AddOutcome>) -> Vec<TrackId> {
+        outcomes.into_iter().map(|o| match o { AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i }).collect()
+    }
+
+    fn albums(cat: &SqliteCatalog, user: UserId) -> Vec<(String, String, bool, u32)> {
+        let (list, _) = cat.list_albums(user, AlbumSort::Title, Page::new(None, None)).unwrap();
+        let mut v: Vec<_> = list.into_iter().map(|a| (a.title, a.artist, a.compilation, a.track_count)).collect();
+        v.sort();
+        v
+    }
+
+    fn homogenic(artist: &str, tracks: u32) -> (String, String, bool, u32) {
+        ("Homogenic".into(), artist.into(), false, tracks)
+    }
+
+    #[test]
+    fn a_file_without_album_artist_joins_its_folders_tagged_album_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let orders: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        for (n, order) in orders.iter().enumerate() {
+            for one_batch in [true, false] {
+                let user = cat.create_user(&format!("u{n}{one_batch}"), "x", false).unwrap().id;
+                let f = Some("/music/Björk - Homogenic");
+                let files = [
+                    file(user, 1, "Hunter", "Björk", Some("Björk"), f),
+                    file(user, 2, "Jóga", "Björk", Some("Björk"), f),
+                    file(user, 3, "Bachelorette", "Björk", None, f),
+                ];
+                let batch: Vec<NewTrack> = order.iter().map(|&i| files[i].clone()).collect();
+                if one_batch {
+                    cat.add_tracks(&batch).unwrap();
+                } else {
+                    for t in &batch {
+                        cat.add_tracks(std::slice::from_ref(t)).unwrap();
+                    }
+                }
+                assert_eq!(albums(&cat, user), [homogenic("Björk", 3)], "order {order:?}, one batch: {one_batch}");
+                let (list, _) = cat.list_albums(user, AlbumSort::Title, Page::new(None, None)).unwrap();
+                let (album, tracks) = cat.album(user, list[0].id).unwrap().unwrap();
+                assert_eq!(tracks.len(), 3);
+                assert!(tracks.iter().all(|t| t.album_artist == "Björk" && t.album_id == album.id));
+                assert!((album.duration - 3.0).abs() < 1e-9, "totals merged: {}", album.duration);
+                let (artists, _) = cat.list_artists(user, Page::new(None, None)).unwrap();
+                assert_eq!(artists.iter().map(|a| (a.name.as_str(), a.album_count, a.track_count)).collect::<Vec<_>>(), [("Björk", 1, 3)]);
+            }
+        }
+    }
+
+    #[test]
+    fn folders_uploads_and_album_artists_still_group_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        // Untagged files of one folder naming two artists: one compilation.
+        let u = cat.create_user("mix", "x", false).unwrap().id;
+        let mix = Some("/music/Mix Tape");
+        cat.add_tracks(&[file(u, 1, "Side A", "Röyksopp", None, mix), file(u, 2, "Side B", "Ane Brun", None, mix)]).unwrap();
+        assert_eq!(albums(&cat, u), [("Homogenic".into(), VARIOUS.into(), true, 2)]);
+        // One of them also has a tagged album of that title elsewhere: the folder stays one.
+        cat.add_tracks(&[file(u, 3, "Other", "Ane Brun", Some("Ane Brun"), Some("/music/Ane Brun"))]).unwrap();
+        cat.add_tracks(&[file(u, 4, "Side C", "Ane Brun", None, mix)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Ane Brun", 1), ("Homogenic".into(), VARIOUS.into(), true, 3)]);
+
+        // Uploads without a folder: by track artist.
+        let u = cat.create_user("up", "x", false).unwrap().id;
+        cat.add_tracks(&[file(u, 1, "A", "Björk", None, None), file(u, 2, "B", "Björk", None, None), file(u, 3, "C", "Sjón", None, None)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 2), homogenic("Sjón", 1)]);
+
+        // Album-artist tags group across folders; a folder's untagged file by that artist
+        // joins too, whether it comes before its folder's tagged files or after.
+        let u = cat.create_user("discs", "x", false).unwrap().id;
+        let (d1, d2) = (Some("/music/H/Disc 1"), Some("/music/H/Disc 2"));
+        cat.add_tracks(&[file(u, 1, "One", "Björk", Some("Björk"), d1)]).unwrap();
+        cat.add_tracks(&[file(u, 2, "Two", "Björk", None, d2)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 1), homogenic("Björk", 1)], "nothing of Disc 2 is tagged yet");
+        cat.add_tracks(&[file(u, 3, "Three", "Björk", Some("Björk"), d2), file(u, 4, "Four", "Björk", None, d1)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // An untagged file by someone else in a tagged folder is its own album, as before.
+        cat.add_tracks(&[file(u, 5, "Guest", "Sjón", None, d1)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4), homogenic("Sjón", 1)]);
+        // A tagged upload joins the tagged album; an untagged one does not (no folder).
+        cat.add_tracks(&[file(u, 6, "Six", "Björk", Some("Björk"), None), file(u, 7, "Seven", "Björk", None, None)]).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 1), homogenic("Björk", 5), homogenic("Sjón", 1)]);
+    }
+
+    #[test]
+    fn edits_regroup_with_the_same_folder_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let u = cat.create_user("a", "x", false).unwrap().id;
+        let (f, g) = (Some("/music/H"), Some("/music/H2"));
+        let ids = added(cat.add_tracks(&[
+            file(u, 1, "Hunter", "Björk", Some("Björk"), f),
+            file(u, 2, "Jóga", "Björk", Some("Björk"), f),
+            file(u, 3, "Bachelorette", "Björk", None, f),
+            file(u, 4, "Alarm Call", "Björk", Some("Björk"), g),
+        ]).unwrap());
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // Editing the untagged file keeps it where it is.
+        cat.edit_track(u, ids[2], &TagEdit { title: Some("Bachelorette (edit)".into()), year: Some(Some(1997)), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // Clearing a tagged file's album artist: its artist is still the album's, and its
+        // folder has other files of the album, so it stays.
+        cat.edit_track(u, ids[0], &TagEdit { album_artist: Some(None), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+        // The only file of its folder: it goes to that folder's own album.
+        cat.edit_track(u, ids[3], &TagEdit { album_artist: Some(None), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 1), homogenic("Björk", 3)]);
+        // Tagging it again takes it back.
+        cat.edit_track(u, ids[3], &TagEdit { album_artist: Some(Some("Björk".into())), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
+
+        // Two untagged files of one folder, one then tagged: the album takes the other along.
+        let v = cat.create_user("b", "x", false).unwrap().id;
+        let ids = added(cat.add_tracks(&[file(v, 1, "One", "Björk", None, f), file(v, 2, "Two", "Björk", None, f)]).unwrap());
+        assert_eq!(albums(&cat, v), [homogenic("Björk", 2)]);
+        cat.edit_track(v, ids[0], &TagEdit { album_artist: Some(Some("Björk".into())), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, v), [homogenic("Björk", 2)]);
+        let t = cat.track(v, ids[1]).unwrap().unwrap();
+        assert_eq!((t.album_artist.as_str(), t.album_id), ("Björk", cat.track(v, ids[0]).unwrap().unwrap().album_id));
+        // Tagged with someone else's name, it leaves the folder's files alone.
+        let w = cat.create_user("c", "x", false).unwrap().id;
+        let ids = added(cat.add_tracks(&[file(w, 1, "One", "Björk", None, f), file(w, 2, "Two", "Björk", None, f)]).unwrap());
+        cat.edit_track(w, ids[0], &TagEdit { album_artist: Some(Some("Sjón".into())), ..TagEdit::default() }).unwrap();
+        assert_eq!(albums(&cat, w), [homogenic("Björk", 1), homogenic("Sjón", 1)]);
+    }
+
+    #[test]
+    fn edit_track_refuses_what_validate_edit_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
+        let a = cat.create_user("a", "x", false).unwrap().id;
+        let id = added(cat.add_tracks(&[track(a, 1, "One")]).unwrap())[0];
+        let refused = |e: TagEdit| match cat.edit_track(a, id, &e) {
+            Err(CatalogError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused(TagEdit { genre: Some(Some("x".repeat(1025))), ..TagEdit::default() }), "tag values are at most 1024 bytes");
+        assert_eq!(refused(TagEdit { disc_number: Some(Some(1000)), ..TagEdit::default() }), "track numbers are 1-9999 and disc numbers 1-999");
+        assert_eq!(refused(TagEdit { year: Some(Some(10_000)), title: Some("Two".into()), ..TagEdit::default() }), "year must be between 0 and 9999");
+        assert_eq!(cat.track(a, id).unwrap().unwrap().title, "One", "nothing changed");
+        assert!(matches!(cat.edit_track(a, 999, &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+    }
+
+    #[test]
+    fn version_5_catalogs_learn_each_tracks_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let bytes = |n: u8| format!("x'{}'", format!("{n:02x}").repeat(32));
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                c.execute_batch(sql).unwrap();
+            }
+            let mut sql = String::from(
+                "PRAGMA user_version = 5;
+                 INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'a', 'x', 0);
+                 INSERT INTO artists VALUES (1, 1, 'Björk', 'bjork', 'bjork');
+                 INSERT INTO albums (id, user_id, group_key, title, artist, artist_id, explicit_artist, sort_title, sort_artist, compilation, track_count, duration, added_at)
+                    VALUES (1, 1, 'a' || char(31) || 'bjork' || char(31) || 'homogenic', 'Homogenic', 'Björk', 1, 1, 'homogenic', 'bjork', 0, 2, 2.0, 0),
+                           (2, 1, 'd' || char(31) || '/m/Misc' || char(31) || 'homogenic', 'Homogenic', 'Sjón', 1, 0, 'homogenic', 'sjon', 0, 1, 1.0, 0);",
+            );
+            for (id, album, src) in [(1, 1, Some("/m/Björk - Homogenic/01 Hunter.flac")), (2, 1, None), (3, 2, None)] {
+                sql += &format!(
+                    "INSERT INTO blobs VALUES ({h}, 10, 1, 0);
+                     INSERT INTO media (hash, container, codec, sample_rate, channels, frames, priming, duration_counted, bitrate, size, audio_hash, parts)
+                        VALUES ({h}, 'flac', 'flac', 44100, 2, 44100, 0, 0, 900, 10, {h}, '{hex}:10');
+                     INSERT INTO tracks (id, user_id, media_hash, album_id, artist_id, title, artist, artists, compilation, file_name, added_at)
+                        VALUES ({id}, 1, {h}, {album}, 1, 'T{id}', 'Björk', '[\"Björk\"]', 0, 't.flac', 0);",
+                    h = bytes(id as u8),
+                    hex = format!("{:02x}", id as u8).repeat(32),
+                );
+                if let Some(p) = src {
+                    sql += &format!("INSERT INTO sources VALUES (1, '{p}', 10, 0, {id});");
+                }
+            }
+            c.execute_batch(&sql).unwrap();
+        }
+        let cat = SqliteCatalog::open(&path).unwrap();
+        let folders: Vec<Option<String>> = {
+            let c = Connection::open(&path).unwrap();
+            let mut st = c.prepare("SELECT folder FROM tracks ORDER BY id").unwrap();
+            st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+        };
+        assert_eq!(folders, [Some("/m/Björk - Homogenic".to_string()), None, Some("/m/Misc".into())]);
+        // The folder's untagged file added now finds its tagged album.
+        cat.add_tracks(&[file(1, 9, "Jóga", "Björk", None, Some("/m/Björk - Homogenic"))]).unwrap();
+        let (list, _) = cat.list_albums(1, AlbumSort::Title, Page::new(None, None)).unwrap();
+        assert_eq!(list.iter().map(|a| (a.id, a.track_count)).collect::<Vec<_>>(), [(1, 3), (2, 1)]);
+    }
+
+    #[test]
+    fn engine_errors_keep_their_source_without_naming_rusqlite() {
+        let e = CatalogError::from(rusqlite::Error::QueryReturnedNoRows);
+        assert!(matches!(e, CatalogError::Backend(_)));
+        assert!(e.to_string().starts_with("database: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

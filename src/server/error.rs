@@ -131,7 +131,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound(what) => ApiError::NotFound(what),
             CatalogError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
             CatalogError::Invalid(m) => ApiError::BadRequest("invalid", m),
-            other @ (CatalogError::Db(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. }) => ApiError::Internal(other.to_string()),
+            other @ (CatalogError::Backend(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. }) => ApiError::Internal(other.to_string()),
         }
     }
 }

@@ -1,0 +1,108 @@
+//! The catalog's repositories: one narrow trait per aggregate ([`Users`], [`Library`],
+//! [`Lists`], [`Blobs`]) and [`Catalog`], all four at once, for `Arc<dyn Catalog>`.
+//!
+//! Owns: the interface every engine implements, and what each method promises. Depends on
+//! the catalog's data types only: never on an engine (rusqlite), the store, media or HTTP.
+//! Every method blocks (call it from `spawn_blocking` or a worker thread). Every library
+//! read takes the user id and only ever returns that user's rows: a foreign id behaves
+//! exactly like a missing one.
+
+use std::collections::HashMap;
+
+use super::{
+    AddOutcome, Album, AlbumSort, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result,
+    SearchResults, TagEdit, Track, Unverified, User, UserUsage,
+};
+use crate::domain::{AlbumId, ArtistId, ContentHash, TrackId, UserId};
+
+/// Accounts and their sessions.
+pub trait Users: Send + Sync {
+    fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User>;
+    fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>>;
+    fn list_users(&self) -> Result<Vec<User>>;
+    fn user_count(&self) -> Result<u64>;
+    /// Sets the password hash and ends every session of the user.
+    fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
+    /// Deletes the user, their sessions and library; returns blobs no longer referenced.
+    fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>>;
+    /// Disables/enables a user (disabling ends their sessions) and/or sets their quota.
+    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()>;
+    fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()>;
+    /// The user a live (unexpired) session belongs to.
+    fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool>;
+}
+
+/// Each user's library: ingest writes, tag edits and deletes, and the reads of tracks,
+/// derived albums and artists, search and covers, always scoped to `user`.
+pub trait Library: Send + Sync {
+    /// Source files already imported for `user`: path → (size, mtime).
+    fn known_sources(&self, user: UserId) -> Result<HashMap<String, (u64, i64)>>;
+    /// Adds a batch in one transaction; each element's outcome in order.
+    fn add_tracks(&self, batch: &[NewTrack]) -> Result<Vec<AddOutcome>>;
+    /// Applies a tag edit to one of `user`'s tracks (that user's view only): the track moves
+    /// to the album and artists its new tags name; emptied albums go. An edit
+    /// [`rules::validate_edit`](super::rules::validate_edit) refuses is `Invalid`.
+    fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<()>;
+    /// Removes tracks from `user`'s library in one transaction (all or none: a foreign or
+    /// missing id is `NotFound`). Returns the blobs that lost their last reference, for the
+    /// caller to delete from the store after the commit.
+    fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>>;
+    fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)>;
+    fn track(&self, user: UserId, id: TrackId) -> Result<Option<Track>>;
+    fn list_albums(&self, user: UserId, sort: AlbumSort, page: Page) -> Result<(Vec<Album>, u64)>;
+    fn album(&self, user: UserId, id: AlbumId) -> Result<Option<(Album, Vec<Track>)>>;
+    fn list_artists(&self, user: UserId, page: Page) -> Result<(Vec<Artist>, u64)>;
+    fn artist(&self, user: UserId, id: ArtistId) -> Result<Option<(Artist, Vec<Album>)>>;
+    fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults>;
+    fn track_cover(&self, user: UserId, id: TrackId) -> Result<Option<CoverRef>>;
+    fn album_cover(&self, user: UserId, id: AlbumId) -> Result<Option<CoverRef>>;
+}
+
+/// Playlists, favourites and listening history. Every track id must be the user's own, or
+/// the call fails with `NotFound` and changes nothing.
+pub trait Lists: Send + Sync {
+    fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist>;
+    fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>>;
+    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>>;
+    /// Renames and/or replaces the track list (which adds, removes and reorders).
+    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()>;
+    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()>;
+    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()>;
+    fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()>;
+    fn favourites(&self, user: UserId) -> Result<Vec<Track>>;
+    fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()>;
+    /// Most recent plays first, and each track's play count.
+    fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)>;
+}
+
+/// Blob bookkeeping: references and sizes for audits and sweeps, stored files (full-decode
+/// verification, SHA-256 lookups for instant uploads) and storage use.
+pub trait Blobs: Send + Sync {
+    /// Blob hashes the catalog references (anything else in the store is an orphan).
+    fn referenced_blobs(&self) -> Result<Vec<ContentHash>>;
+    /// The same, with the size each blob must have.
+    fn referenced_blobs_with_sizes(&self) -> Result<Vec<(ContentHash, u64)>>;
+    fn blob_stats(&self) -> Result<BlobStats>;
+    /// Whether any track still refers to this blob (checked before deleting it from the store).
+    fn blob_referenced(&self, hash: &ContentHash) -> Result<bool>;
+    /// Up to `limit` stored files not yet decoded in full since import, with a file name
+    /// one of their tracks has (the decoder's hint).
+    fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>>;
+    /// Records that the file was decoded in full, and the damage found, if any (kept only if
+    /// none was recorded at import).
+    fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()>;
+    /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
+    fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;
+    /// Per-user track counts and original bytes, every user included.
+    fn usage_by_user(&self) -> Result<Vec<UserUsage>>;
+    /// Bytes of the originals in one user's library (what a quota limits).
+    fn user_bytes(&self, user: UserId) -> Result<u64>;
+}
+
+/// The whole catalog: every repository of one engine. Implemented for anything that
+/// implements the four; `Arc<dyn Catalog>` is what the application passes around (import
+/// [`prelude`](super::prelude) to call its methods).
+pub trait Catalog: Users + Library + Lists + Blobs {}
+
+impl<T: Users + Library + Lists + Blobs> Catalog for T {}
