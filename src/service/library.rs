@@ -143,23 +143,6 @@ fn scrobble_time(at: Option<i64>, now: i64) -> Result<i64> {
     Ok(at)
 }
 
-// TEMP until catalog::rules lands.
-fn validate_edit(p: &TagEdit) -> std::result::Result<(), String> {
-    let texts = [&p.title, &p.artist, &p.album].into_iter().flatten().chain(p.album_artist.iter().flatten()).chain(p.genre.iter().flatten());
-    for t in texts {
-        if t.len() > 1024 {
-            return Err("tag values are at most 1024 bytes".into());
-        }
-    }
-    if p.track_number.flatten().is_some_and(|n| n == 0 || n > 9999) || p.disc_number.flatten().is_some_and(|n| n == 0 || n > 999) {
-        return Err("track numbers are 1-9999 and disc numbers 1-999".into());
-    }
-    if p.year.flatten().is_some_and(|y| !(0..=9999).contains(&y)) {
-        return Err("year must be between 0 and 9999".into());
-    }
-    Ok(())
-}
-
 /// A whole (cover) blob in memory. Blocking.
 fn read_blob(store: &dyn BlobStore, hash: &ContentHash) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -225,7 +208,7 @@ impl Library {
     /// Edits the track's tags in this user's library only (the stored file, and anyone
     /// else's copy of it, stay as they are); answers the updated track.
     pub fn edit_track(&self, user: UserId, id: TrackId, edit: &TagEdit) -> Result<Track> {
-        validate_edit(edit).map_err(LibraryError::BadTag)?;
+        crate::catalog::rules::validate_edit(edit).map_err(LibraryError::BadTag)?;
         self.catalog().edit_track(user, id, edit)?;
         self.0.coord.invalidate(Invalidation::Track(user, id));
         self.track(user, id)
