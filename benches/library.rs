@@ -13,7 +13,7 @@ use tonearm::catalog::{AlbumSort, NewMedia, NewTrack, Page, SqliteCatalog};
 use tonearm::domain::{AudioProps, ContentHash, DurationSource, Tags};
 use tonearm::media::probe;
 
-fn library(n: usize) -> (tempfile::TempDir, SqliteCatalog, i64) {
+fn library(n: usize) -> (tempfile::TempDir, SqliteCatalog, tonearm::domain::UserId) {
     let dir = tempfile::tempdir().unwrap();
     let cat = SqliteCatalog::open(dir.path().join("bench.db")).unwrap();
     let user = cat.create_user("bench", "x", true).unwrap().id;

@@ -254,15 +254,15 @@ mod tests {
     #[test]
     fn records_are_single_use_and_per_owner() {
         let c = Local::default();
-        assert_eq!(c.put_once("ch", 1, "a", b"x".to_vec(), 60, 2), Ok(()));
-        assert_eq!(c.put_once("ch", 1, "b", b"y".to_vec(), 60, 2), Ok(()));
-        assert_eq!(c.put_once("ch", 1, "c", b"z".to_vec(), 60, 2), Err(Full));
-        assert_eq!(c.put_once("ch", 2, "c", b"z".to_vec(), 60, 2), Ok(()));
-        assert_eq!(c.take_once("ch", 2, "a"), None, "someone else's record is as good as missing");
-        assert_eq!(c.take_once("ch", 1, "a"), Some(Taken::Live(b"x".to_vec())));
-        assert_eq!(c.take_once("ch", 1, "a"), None, "taken once");
-        assert_eq!(c.put_once("ch", 3, "old", vec![], -1, 2), Ok(()));
-        assert_eq!(c.take_once("ch", 3, "old"), Some(Taken::Expired));
+        assert_eq!(c.put_once("ch", UserId(1), "a", b"x".to_vec(), 60, 2), Ok(()));
+        assert_eq!(c.put_once("ch", UserId(1), "b", b"y".to_vec(), 60, 2), Ok(()));
+        assert_eq!(c.put_once("ch", UserId(1), "c", b"z".to_vec(), 60, 2), Err(Full));
+        assert_eq!(c.put_once("ch", UserId(2), "c", b"z".to_vec(), 60, 2), Ok(()));
+        assert_eq!(c.take_once("ch", UserId(2), "a"), None, "someone else's record is as good as missing");
+        assert_eq!(c.take_once("ch", UserId(1), "a"), Some(Taken::Live(b"x".to_vec())));
+        assert_eq!(c.take_once("ch", UserId(1), "a"), None, "taken once");
+        assert_eq!(c.put_once("ch", UserId(3), "old", vec![], -1, 2), Ok(()));
+        assert_eq!(c.take_once("ch", UserId(3), "old"), Some(Taken::Expired));
     }
 
     #[test]
@@ -302,7 +302,7 @@ mod tests {
             let s = seen.clone();
             c.subscribe(Box::new(move |w| lock(&s).push(*w)));
         }
-        c.invalidate(Invalidation::Track(1, 2));
-        assert_eq!(*lock(&seen), vec![Invalidation::Track(1, 2); 2]);
+        c.invalidate(Invalidation::Track(UserId(1), TrackId(2)));
+        assert_eq!(*lock(&seen), vec![Invalidation::Track(UserId(1), TrackId(2)); 2]);
     }
 }

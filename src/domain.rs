@@ -6,14 +6,54 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A user's numeric id (catalog primary key).
-pub type UserId = i64;
-/// A track id, unique across all users; ownership is checked on every lookup.
-pub type TrackId = i64;
-/// An album id (albums are derived per user).
-pub type AlbumId = i64;
-/// An artist id (artists are derived per user).
-pub type ArtistId = i64;
+/// Typed catalog ids: one newtype per kind, so a track id can never be passed where an
+/// album id is meant. Serialised as the bare number.
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(v: i64) -> Self {
+                $name(v)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+    )*};
+}
+
+ids! {
+    /// A user's id (catalog primary key).
+    UserId;
+    /// A track id, unique across all users; ownership is checked on every lookup.
+    TrackId;
+    /// An album id (albums are derived per user).
+    AlbumId;
+    /// An artist id (artists are derived per user).
+    ArtistId;
+    /// A playlist id (playlists belong to one user).
+    PlaylistId;
+}
 
 /// BLAKE3 hash of a blob's bytes: the blob's name in the store and its key in the catalog.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -133,12 +133,12 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let s = UrlSigner::new([7; 32]);
-        let g = Grant { user: 1, track: 2, expires: 1000, account: 77 };
+        let g = Grant { user: UserId(1), track: TrackId(2), expires: 1000, account: 77 };
         let sig = s.sign(&g);
         assert!(s.verify(&g, &sig, 999).is_ok());
         assert!(matches!(s.verify(&g, &sig, 1001), Err(SignError::Expired)));
-        assert!(matches!(s.verify(&Grant { track: 3, ..g }, &sig, 0), Err(SignError::Mismatch)));
-        assert!(matches!(s.verify(&Grant { user: 9, ..g }, &sig, 0), Err(SignError::Mismatch)));
+        assert!(matches!(s.verify(&Grant { track: TrackId(3), ..g }, &sig, 0), Err(SignError::Mismatch)));
+        assert!(matches!(s.verify(&Grant { user: UserId(9), ..g }, &sig, 0), Err(SignError::Mismatch)));
         assert!(matches!(s.verify(&Grant { expires: 5000, ..g }, &sig, 0), Err(SignError::Mismatch)));
         // A new password (another account key) ends the grant.
         assert!(matches!(s.verify(&Grant { account: 78, ..g }, &sig, 0), Err(SignError::Mismatch)));

@@ -27,7 +27,7 @@ pub mod prelude {
     pub use super::repo::{Blobs, Library, Lists, Users};
 }
 
-use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Part, Tags, TrackId, UserId};
+use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Part, PlaylistId, Tags, TrackId, UserId};
 
 /// An engine's own error, kept as the source of [`CatalogError::Backend`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
@@ -262,7 +262,7 @@ pub struct Unverified {
 /// A user's playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playlist {
-    pub id: i64,
+    pub id: PlaylistId,
     pub name: String,
     pub track_count: u32,
     pub duration: f64,

@@ -13,7 +13,7 @@ use super::{
     AddOutcome, Album, AlbumSort, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result,
     SearchResults, TagEdit, Track, Unverified, User, UserUsage,
 };
-use crate::domain::{AlbumId, ArtistId, ContentHash, TrackId, UserId};
+use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
 /// Accounts and their sessions.
 pub trait Users: Send + Sync {
@@ -64,11 +64,11 @@ pub trait Library: Send + Sync {
 pub trait Lists: Send + Sync {
     fn create_playlist(&self, user: UserId, name: &str, tracks: &[TrackId]) -> Result<Playlist>;
     fn list_playlists(&self, user: UserId) -> Result<Vec<Playlist>>;
-    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>>;
+    fn playlist(&self, user: UserId, id: PlaylistId) -> Result<Option<(Playlist, Vec<Track>)>>;
     /// Renames and/or replaces the track list (which adds, removes and reorders).
-    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()>;
-    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()>;
-    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()>;
+    fn update_playlist(&self, user: UserId, id: PlaylistId, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()>;
+    fn append_to_playlist(&self, user: UserId, id: PlaylistId, tracks: &[TrackId]) -> Result<()>;
+    fn delete_playlist(&self, user: UserId, id: PlaylistId) -> Result<()>;
     fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()>;
     fn favourites(&self, user: UserId) -> Result<Vec<Track>>;
     fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()>;

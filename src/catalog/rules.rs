@@ -318,7 +318,7 @@ mod tests {
     }
 
     fn folder_album(artist: &str, explicit: bool, artist_count: u64) -> Option<FolderAlbum> {
-        Some(FolderAlbum { id: 1, head: head(artist, explicit), artist_count })
+        Some(FolderAlbum { id: AlbumId(1), head: head(artist, explicit), artist_count })
     }
 
     #[test]
@@ -389,26 +389,26 @@ mod tests {
     fn a_file_without_album_artist_joins_its_folders_album_by_its_artist() {
         let wav = plan_album(&tags("Björk", "Homogenic", None), Some("/m/H"), "Björk");
         // The tagged album holds a file from this folder: join it.
-        let found = AlbumsFound { keyed: Some(1), tagged: Some(2), untagged: None };
-        assert_eq!(choose_album(&wav, &found), AlbumChoice { album: Some(2), absorb: None });
+        let found = AlbumsFound { keyed: Some(AlbumId(1)), tagged: Some(AlbumId(2)), untagged: None };
+        assert_eq!(choose_album(&wav, &found), AlbumChoice { album: Some(AlbumId(2)), absorb: None });
         // Otherwise the folder's album, or a new one.
-        assert_eq!(choose_album(&wav, &AlbumsFound { keyed: Some(1), ..AlbumsFound::default() }).album, Some(1));
+        assert_eq!(choose_album(&wav, &AlbumsFound { keyed: Some(AlbumId(1)), ..AlbumsFound::default() }).album, Some(AlbumId(1)));
         assert_eq!(choose_album(&wav, &AlbumsFound::default()).album, None);
 
         let flac = plan_album(&tags("Björk", "Homogenic", Some("Björk")), Some("/m/H"), "Björk");
         // The folder's files without the tag, all by this album artist: taken in.
-        let found = AlbumsFound { keyed: Some(2), tagged: None, untagged: folder_album("björk", false, 1) };
-        assert_eq!(choose_album(&flac, &found), AlbumChoice { album: Some(2), absorb: Some(1) });
+        let found = AlbumsFound { keyed: Some(AlbumId(2)), tagged: None, untagged: folder_album("björk", false, 1) };
+        assert_eq!(choose_album(&flac, &found), AlbumChoice { album: Some(AlbumId(2)), absorb: Some(AlbumId(1)) });
         let found = AlbumsFound { keyed: None, tagged: None, untagged: folder_album("Björk", false, 1) };
-        assert_eq!(choose_album(&flac, &found), AlbumChoice { album: None, absorb: Some(1) });
+        assert_eq!(choose_album(&flac, &found), AlbumChoice { album: None, absorb: Some(AlbumId(1)) });
         // By another artist, or by several (a compilation of the folder): left alone.
         for other in [folder_album("Sjón", false, 1), folder_album(VARIOUS, false, 2), folder_album("Björk", false, 2), folder_album("Björk", true, 1)] {
-            let found = AlbumsFound { keyed: Some(2), tagged: None, untagged: other.clone() };
-            assert_eq!(choose_album(&flac, &found), AlbumChoice { album: Some(2), absorb: None }, "{other:?}");
+            let found = AlbumsFound { keyed: Some(AlbumId(2)), tagged: None, untagged: other.clone() };
+            assert_eq!(choose_album(&flac, &found), AlbumChoice { album: Some(AlbumId(2)), absorb: None }, "{other:?}");
         }
         // Without a folder nothing links.
         let upload = plan_album(&tags("Björk", "Homogenic", None), None, "Björk");
-        assert_eq!(choose_album(&upload, &AlbumsFound { keyed: Some(3), tagged: Some(2), untagged: None }).album, Some(3));
+        assert_eq!(choose_album(&upload, &AlbumsFound { keyed: Some(AlbumId(3)), tagged: Some(AlbumId(2)), untagged: None }).album, Some(AlbumId(3)));
     }
 
     #[test]

@@ -248,15 +248,15 @@ mod tests {
             loads.set(loads.get() + 1);
             Ok(IndexRows { tracks: vec![(1, title.to_string(), vec!["Björk".into()])], albums: vec![(2, "Homogenic".into(), vec!["Björk".into()])], artists: vec![(3, "Björk".into(), vec![])] })
         };
-        let hits = cache.hits(1, "bjork", 10, || Ok(7), || rows("Jóga")).unwrap();
+        let hits = cache.hits(UserId(1), "bjork", 10, || Ok(7), || rows("Jóga")).unwrap();
         assert_eq!(hits, Hits { tracks: vec![1], albums: vec![2], artists: vec![3] });
-        assert_eq!(cache.hits(1, "joga", 10, || Ok(7), || rows("Hunter")).unwrap().tracks, [1], "cached");
+        assert_eq!(cache.hits(UserId(1), "joga", 10, || Ok(7), || rows("Hunter")).unwrap().tracks, [1], "cached");
         assert_eq!(loads.get(), 1);
-        assert!(cache.hits(1, "joga", 10, || Ok(8), || rows("Hunter")).unwrap().tracks.is_empty(), "reloaded");
-        assert_eq!(cache.hits(2, "hunter", 10, || Ok(8), || rows("Hunter")).unwrap().tracks, [1], "per user");
+        assert!(cache.hits(UserId(1), "joga", 10, || Ok(8), || rows("Hunter")).unwrap().tracks.is_empty(), "reloaded");
+        assert_eq!(cache.hits(UserId(2), "hunter", 10, || Ok(8), || rows("Hunter")).unwrap().tracks, [1], "per user");
         assert_eq!(loads.get(), 3);
-        let untouched = cache.hits(1, " ,; ", 10, || panic!("no words: no reads"), || panic!("no words: no load")).unwrap();
+        let untouched = cache.hits(UserId(1), " ,; ", 10, || panic!("no words: no reads"), || panic!("no words: no load")).unwrap();
         assert!(untouched.is_empty());
-        assert_eq!(cache.hits(1, "bjork", 0, || Ok(8), || rows("x")).unwrap().artists.len(), 1, "a limit of 0 is 1");
+        assert_eq!(cache.hits(UserId(1), "bjork", 0, || Ok(8), || rows("x")).unwrap().artists.len(), 1, "a limit of 0 is 1");
     }
 }

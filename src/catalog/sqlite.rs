@@ -18,7 +18,26 @@ use super::schema::{MIGRATIONS, TRACK_FOLDERS};
 use super::search::{IndexRows, SearchCache};
 use super::tx::{self, EditState, HeldBlobs, LibraryTx, ListsTx, NewAlbum, Placed, Transact, UsersTx};
 use super::*;
-use crate::domain::now_unix;
+use crate::domain::{PlaylistId, now_unix};
+
+/// The typed ids are integers in SQL.
+macro_rules! sql_ids {
+    ($($t:ty),*) => {$(
+        impl rusqlite::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.0))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                i64::column_result(v).map(Self)
+            }
+        }
+    )*};
+}
+
+sql_ids!(UserId, TrackId, AlbumId, ArtistId, PlaylistId);
 
 const MAX_READERS: usize = 8;
 
@@ -363,7 +382,7 @@ impl UsersTx for SqliteTx<'_> {
              ON CONFLICT (username) DO NOTHING",
             params![username, password_hash, is_admin, now],
         )?;
-        Ok((n > 0).then(|| self.0.last_insert_rowid()))
+        Ok((n > 0).then(|| UserId(self.0.last_insert_rowid())))
     }
 
     fn user_id(&mut self, username: &str) -> Result<Option<UserId>> {
@@ -531,7 +550,7 @@ impl LibraryTx for SqliteTx<'_> {
         self.0
             .prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![user, name, key, sort_key])?;
-        Ok(self.0.last_insert_rowid())
+        Ok(self.0.last_insert_rowid().into())
     }
 
     fn album_by_key(&mut self, user: UserId, key: &str) -> Result<Option<AlbumId>> {
@@ -572,7 +591,7 @@ impl LibraryTx for SqliteTx<'_> {
                 user, a.key, a.title, a.artist, a.artist_id, a.explicit, a.sort_title, a.sort_artist, a.year, a.genre,
                 a.compilation, a.added_at
             ])?;
-        Ok(self.0.last_insert_rowid())
+        Ok(self.0.last_insert_rowid().into())
     }
 
     fn set_album_various(&mut self, album: AlbumId, artist: &str, artist_id: ArtistId, sort_artist: &str) -> Result<()> {
@@ -640,7 +659,7 @@ impl LibraryTx for SqliteTx<'_> {
                 tags.replaygain_album_peak, tags.mb_track_id, tags.mb_album_id, tags.mb_artist_id,
                 tags.mb_album_artist_id, cover.map(|c| &c.0[..]), t.file_name, now, t.folder
             ])?;
-        Ok(self.0.last_insert_rowid())
+        Ok(self.0.last_insert_rowid().into())
     }
 
     fn update_track(&mut self, id: TrackId, tags: &Tags, at: &Placed<'_>) -> Result<()> {
@@ -734,7 +753,7 @@ fn held_row(r: &Row<'_>) -> rusqlite::Result<HeldBlobs> {
 }
 
 impl ListsTx for SqliteTx<'_> {
-    fn playlist_is_users(&mut self, user: UserId, id: i64) -> Result<bool> {
+    fn playlist_is_users(&mut self, user: UserId, id: PlaylistId) -> Result<bool> {
         let n: i64 = self.0.query_row("SELECT COUNT(*) FROM playlists WHERE id = ?1 AND user_id = ?2", params![id, user], |r| r.get(0))?;
         Ok(n > 0)
     }
@@ -744,38 +763,38 @@ impl ListsTx for SqliteTx<'_> {
         Ok(n > 0)
     }
 
-    fn insert_playlist(&mut self, user: UserId, name: &str, now: i64) -> Result<i64> {
+    fn insert_playlist(&mut self, user: UserId, name: &str, now: i64) -> Result<PlaylistId> {
         self.0.execute("INSERT INTO playlists (user_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)", params![user, name, now])?;
-        Ok(self.0.last_insert_rowid())
+        Ok(self.0.last_insert_rowid().into())
     }
 
-    fn rename_playlist(&mut self, id: i64, name: &str) -> Result<()> {
+    fn rename_playlist(&mut self, id: PlaylistId, name: &str) -> Result<()> {
         self.0.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", params![id, name])?;
         Ok(())
     }
 
-    fn clear_playlist(&mut self, id: i64) -> Result<()> {
+    fn clear_playlist(&mut self, id: PlaylistId) -> Result<()> {
         self.0.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", [id])?;
         Ok(())
     }
 
-    fn next_playlist_position(&mut self, id: i64) -> Result<i64> {
+    fn next_playlist_position(&mut self, id: PlaylistId) -> Result<i64> {
         Ok(self.0.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM playlist_tracks WHERE playlist_id = ?1", [id], |r| r.get(0))?)
     }
 
-    fn insert_playlist_track(&mut self, id: i64, position: i64, track: TrackId) -> Result<()> {
+    fn insert_playlist_track(&mut self, id: PlaylistId, position: i64, track: TrackId) -> Result<()> {
         self.0
             .prepare_cached("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)")?
             .execute(params![id, position, track])?;
         Ok(())
     }
 
-    fn touch_playlist(&mut self, id: i64, now: i64) -> Result<()> {
+    fn touch_playlist(&mut self, id: PlaylistId, now: i64) -> Result<()> {
         self.0.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
         Ok(())
     }
 
-    fn remove_playlist(&mut self, id: i64) -> Result<()> {
+    fn remove_playlist(&mut self, id: PlaylistId) -> Result<()> {
         self.0.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
         Ok(())
     }
@@ -951,9 +970,9 @@ impl Library for SqliteCatalog {
         }
         self.read(|c| {
             Ok(SearchResults {
-                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &hits.tracks, track_row, |x| x.id)?,
-                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &hits.albums, album_row, |x| x.id)?,
-                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &hits.artists, artist_row, |x| x.id)?,
+                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &hits.tracks, track_row, |x| x.id.0)?,
+                albums: rows_by_ids(c, ALBUM_COLS, "al", user, &hits.albums, album_row, |x| x.id.0)?,
+                artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &hits.artists, artist_row, |x| x.id.0)?,
             })
         })
     }
@@ -962,7 +981,7 @@ impl Library for SqliteCatalog {
         self.cover(
             "SELECT cv.hash, cv.mime FROM tracks t JOIN albums al ON al.id = t.album_id
              JOIN covers cv ON cv.hash = COALESCE(t.cover_hash, al.cover_hash) WHERE t.id = ?1 AND t.user_id = ?2",
-            id,
+            id.0,
             user,
         )
     }
@@ -971,7 +990,7 @@ impl Library for SqliteCatalog {
         self.cover(
             "SELECT cv.hash, cv.mime FROM albums al JOIN covers cv ON cv.hash = al.cover_hash
              WHERE al.id = ?1 AND al.user_id = ?2",
-            id,
+            id.0,
             user,
         )
     }
@@ -992,7 +1011,7 @@ impl Lists for SqliteCatalog {
         })
     }
 
-    fn playlist(&self, user: UserId, id: i64) -> Result<Option<(Playlist, Vec<Track>)>> {
+    fn playlist(&self, user: UserId, id: PlaylistId) -> Result<Option<(Playlist, Vec<Track>)>> {
         self.read(|c| {
             let sql = format!("{PLAYLIST_COLS} WHERE p.user_id = ?1 AND p.id = ?2 GROUP BY p.id");
             let Some(p) = c.query_row(&sql, params![user, id], playlist_row).optional()? else { return Ok(None) };
@@ -1004,17 +1023,17 @@ impl Lists for SqliteCatalog {
     }
 
 
-    fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
+    fn update_playlist(&self, user: UserId, id: PlaylistId, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
         let now = now_unix();
         self.write(|tx| tx::update_playlist(tx, user, id, name, tracks, now))
     }
 
-    fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
+    fn append_to_playlist(&self, user: UserId, id: PlaylistId, tracks: &[TrackId]) -> Result<()> {
         let now = now_unix();
         self.write(|tx| tx::append_to_playlist(tx, user, id, tracks, now))
     }
 
-    fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
+    fn delete_playlist(&self, user: UserId, id: PlaylistId) -> Result<()> {
         self.write(|tx| tx::delete_playlist(tx, user, id))
     }
 
@@ -1045,7 +1064,7 @@ impl Lists for SqliteCatalog {
                 Ok(Play { played_at, track: track_row_at(r, 1)? })
             })?)?;
             let mut st = c.prepare("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id")?;
-            let counts = st.query_map([user], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))?;
+            let counts = st.query_map([user], |r| Ok((r.get::<_, TrackId>(0)?, r.get::<_, i64>(1)? as u64)))?;
             Ok((plays, counts.collect::<rusqlite::Result<HashMap<_, _>>>()?))
         })
     }
@@ -1176,7 +1195,7 @@ mod tests {
         };
         NewTrack {
             user,
-            media: NewMedia::whole(ContentHash::of(&[user.to_le_bytes().as_slice(), &i.to_le_bytes()].concat()), 10, props),
+            media: NewMedia::whole(ContentHash::of(&[user.0.to_le_bytes().as_slice(), &i.to_le_bytes()].concat()), 10, props),
             tags: Tags { title: Some(title.into()), artist: Some("Björk".into()), album: Some("Homogenic".into()), ..Tags::default() },
             cover: None,
             file_name: format!("{i}.flac"),
@@ -1228,10 +1247,10 @@ mod tests {
             .unwrap();
         }
         let cat = SqliteCatalog::open(&path).unwrap();
-        let t = cat.track(1, 7).unwrap().unwrap();
+        let t = cat.track(UserId(1), TrackId(7)).unwrap().unwrap();
         let h = ContentHash([1; 32]);
         assert_eq!((t.size, t.parts.clone(), t.audio), (1234, vec![Part { hash: h, len: 1234 }], h));
-        assert_eq!(cat.delete_tracks(1, &[7]).unwrap(), vec![h]);
+        assert_eq!(cat.delete_tracks(UserId(1), &[TrackId(7)]).unwrap(), vec![h]);
     }
 
     #[test]
@@ -1285,7 +1304,7 @@ mod tests {
         cat.edit_track(a, ids[0], &TagEdit { album: Some("vespertine".into()), ..TagEdit::default() }).unwrap();
         let (albums, n) = cat.list_albums(a, AlbumSort::Title, Page::new(None, None)).unwrap();
         assert_eq!((n, albums[0].track_count), (1, 2));
-        assert!(matches!(cat.edit_track(a, 999, &edit), Err(CatalogError::NotFound(_))));
+        assert!(matches!(cat.edit_track(a, TrackId(999), &edit), Err(CatalogError::NotFound(_))));
         assert!(matches!(cat.edit_track(a, ids[0], &TagEdit { title: Some("  ".into()), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
     }
 
@@ -1441,7 +1460,7 @@ mod tests {
         assert_eq!(refused(TagEdit { disc_number: Some(Some(1000)), ..TagEdit::default() }), "track numbers are 1-9999 and disc numbers 1-999");
         assert_eq!(refused(TagEdit { year: Some(Some(10_000)), title: Some("Two".into()), ..TagEdit::default() }), "year must be between 0 and 9999");
         assert_eq!(cat.track(a, id).unwrap().unwrap().title, "One", "nothing changed");
-        assert!(matches!(cat.edit_track(a, 999, &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+        assert!(matches!(cat.edit_track(a, TrackId(999), &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
     }
 
     #[test]
@@ -1486,9 +1505,9 @@ mod tests {
         };
         assert_eq!(folders, [Some("/m/Björk - Homogenic".to_string()), None, Some("/m/Misc".into())]);
         // The folder's untagged file added now finds its tagged album.
-        cat.add_tracks(&[file(1, 9, "Jóga", "Björk", None, Some("/m/Björk - Homogenic"))]).unwrap();
-        let (list, _) = cat.list_albums(1, AlbumSort::Title, Page::new(None, None)).unwrap();
-        assert_eq!(list.iter().map(|a| (a.id, a.track_count)).collect::<Vec<_>>(), [(1, 3), (2, 1)]);
+        cat.add_tracks(&[file(UserId(1), 9, "Jóga", "Björk", None, Some("/m/Björk - Homogenic"))]).unwrap();
+        let (list, _) = cat.list_albums(UserId(1), AlbumSort::Title, Page::new(None, None)).unwrap();
+        assert_eq!(list.iter().map(|a| (a.id.0, a.track_count)).collect::<Vec<_>>(), [(1, 3), (2, 1)]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::rules::{self, AlbumChoice, AlbumHead, AlbumPlan, AlbumsFound, FolderAlbum, FolderLink, VARIOUS};
 use super::{AddOutcome, CatalogError, NewCover, NewMedia, NewTrack, Result, SourceFile, TagEdit, User};
-use crate::domain::{AlbumId, ArtistId, ContentHash, Part, Tags, TrackId, UserId};
+use crate::domain::{AlbumId, ArtistId, ContentHash, Part, PlaylistId, Tags, TrackId, UserId};
 
 /// An engine's transaction closure: what a rule that reads, decides and writes runs in.
 pub(crate) trait Transact {
@@ -140,16 +140,16 @@ pub(crate) trait LibraryTx {
 
 /// Statements on playlists, favourites and plays.
 pub(crate) trait ListsTx {
-    fn playlist_is_users(&mut self, user: UserId, id: i64) -> Result<bool>;
+    fn playlist_is_users(&mut self, user: UserId, id: PlaylistId) -> Result<bool>;
     fn track_is_users(&mut self, user: UserId, track: TrackId) -> Result<bool>;
-    fn insert_playlist(&mut self, user: UserId, name: &str, now: i64) -> Result<i64>;
-    fn rename_playlist(&mut self, id: i64, name: &str) -> Result<()>;
-    fn clear_playlist(&mut self, id: i64) -> Result<()>;
+    fn insert_playlist(&mut self, user: UserId, name: &str, now: i64) -> Result<PlaylistId>;
+    fn rename_playlist(&mut self, id: PlaylistId, name: &str) -> Result<()>;
+    fn clear_playlist(&mut self, id: PlaylistId) -> Result<()>;
     /// The position after the playlist's last track (0 when empty).
-    fn next_playlist_position(&mut self, id: i64) -> Result<i64>;
-    fn insert_playlist_track(&mut self, id: i64, position: i64, track: TrackId) -> Result<()>;
-    fn touch_playlist(&mut self, id: i64, now: i64) -> Result<()>;
-    fn remove_playlist(&mut self, id: i64) -> Result<()>;
+    fn next_playlist_position(&mut self, id: PlaylistId) -> Result<i64>;
+    fn insert_playlist_track(&mut self, id: PlaylistId, position: i64, track: TrackId) -> Result<()>;
+    fn touch_playlist(&mut self, id: PlaylistId, now: i64) -> Result<()>;
+    fn remove_playlist(&mut self, id: PlaylistId) -> Result<()>;
     fn star(&mut self, user: UserId, track: TrackId, now: i64) -> Result<()>;
     fn unstar(&mut self, user: UserId, track: TrackId) -> Result<()>;
     fn insert_play(&mut self, user: UserId, track: TrackId, at: i64) -> Result<()>;
@@ -403,7 +403,7 @@ fn release_blobs<T: LibraryTx + ?Sized>(tx: &mut T, refs: &[ContentHash]) -> Res
 // Lists.
 
 /// Fails with `NotFound` unless playlist `id` is `user`'s.
-fn owned_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: i64) -> Result<()> {
+fn owned_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: PlaylistId) -> Result<()> {
     if tx.playlist_is_users(user, id)? { Ok(()) } else { Err(CatalogError::NotFound("playlist".into())) }
 }
 
@@ -417,7 +417,7 @@ fn owned_tracks<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, tracks: &[TrackId
     Ok(())
 }
 
-fn put_playlist_tracks<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: i64, tracks: &[TrackId], from: i64) -> Result<()> {
+fn put_playlist_tracks<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: PlaylistId, tracks: &[TrackId], from: i64) -> Result<()> {
     owned_tracks(tx, user, tracks)?;
     for (i, &t) in tracks.iter().enumerate() {
         tx.insert_playlist_track(id, from + i as i64, t)?;
@@ -426,13 +426,13 @@ fn put_playlist_tracks<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: i64, t
 }
 
 /// Creates the playlist; its id.
-pub(crate) fn create_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, name: &str, tracks: &[TrackId], now: i64) -> Result<i64> {
+pub(crate) fn create_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, name: &str, tracks: &[TrackId], now: i64) -> Result<PlaylistId> {
     let id = tx.insert_playlist(user, name, now)?;
     put_playlist_tracks(tx, user, id, tracks, 0)?;
     Ok(id)
 }
 
-pub(crate) fn update_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>, now: i64) -> Result<()> {
+pub(crate) fn update_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: PlaylistId, name: Option<&str>, tracks: Option<&[TrackId]>, now: i64) -> Result<()> {
     owned_playlist(tx, user, id)?;
     if let Some(n) = name {
         tx.rename_playlist(id, n)?;
@@ -444,14 +444,14 @@ pub(crate) fn update_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id:
     tx.touch_playlist(id, now)
 }
 
-pub(crate) fn append_to_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: i64, tracks: &[TrackId], now: i64) -> Result<()> {
+pub(crate) fn append_to_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: PlaylistId, tracks: &[TrackId], now: i64) -> Result<()> {
     owned_playlist(tx, user, id)?;
     let next = tx.next_playlist_position(id)?;
     put_playlist_tracks(tx, user, id, tracks, next)?;
     tx.touch_playlist(id, now)
 }
 
-pub(crate) fn delete_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: i64) -> Result<()> {
+pub(crate) fn delete_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: PlaylistId) -> Result<()> {
     owned_playlist(tx, user, id)?;
     tx.remove_playlist(id)
 }

@@ -250,24 +250,24 @@ mod tests {
     fn offsets_survive_and_unverified_chunks_are_cut_back() {
         let dir = tempfile::tempdir().unwrap();
         let u = Uploads::open(dir.path()).unwrap();
-        let info = u.create(1, 100, "a.flac", "filename YS5mbGFj", 60).unwrap();
-        assert!(matches!(u.get(2, &info.id), Err(ResumableError::NotFound)));
-        assert!(matches!(u.get(1, "../../etc"), Err(ResumableError::NotFound)));
+        let info = u.create(UserId(1), 100, "a.flac", "filename YS5mbGFj", 60).unwrap();
+        assert!(matches!(u.get(UserId(2), &info.id), Err(ResumableError::NotFound)));
+        assert!(matches!(u.get(UserId(1), "../../etc"), Err(ResumableError::NotFound)));
         let data = u.data_path(&info.id).unwrap();
         fs::write(&data, [1u8; 40]).unwrap();
         // A checksummed chunk in flight when the process died.
         u.begin_chunk(&info.id, 40).unwrap();
         fs::write(&data, [1u8; 70]).unwrap();
         let reopened = Uploads::open(dir.path()).unwrap();
-        assert_eq!(reopened.get(1, &info.id).unwrap().1, 40);
-        assert_eq!(reopened.unfinished(1), (1, 100));
-        reopened.finish(&info.id, &Outcome::Track { id: 5, created: true }).unwrap();
-        assert_eq!(reopened.get(1, &info.id).unwrap().1, 100);
-        assert_eq!(reopened.outcome(&info.id), Some(Outcome::Track { id: 5, created: true }));
-        assert_eq!(reopened.unfinished(1), (0, 0));
-        let old = u.create(1, 10, "b.mp3", "", -1).unwrap();
-        assert!(matches!(u.get(1, &old.id), Err(ResumableError::Expired)));
+        assert_eq!(reopened.get(UserId(1), &info.id).unwrap().1, 40);
+        assert_eq!(reopened.unfinished(UserId(1)), (1, 100));
+        reopened.finish(&info.id, &Outcome::Track { id: TrackId(5), created: true }).unwrap();
+        assert_eq!(reopened.get(UserId(1), &info.id).unwrap().1, 100);
+        assert_eq!(reopened.outcome(&info.id), Some(Outcome::Track { id: TrackId(5), created: true }));
+        assert_eq!(reopened.unfinished(UserId(1)), (0, 0));
+        let old = u.create(UserId(1), 10, "b.mp3", "", -1).unwrap();
+        assert!(matches!(u.get(UserId(1), &old.id), Err(ResumableError::Expired)));
         assert_eq!(u.sweep(), 1);
-        assert!(matches!(u.get(1, &old.id), Err(ResumableError::NotFound)));
+        assert!(matches!(u.get(UserId(1), &old.id), Err(ResumableError::NotFound)));
     }
 }

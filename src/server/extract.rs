@@ -57,6 +57,6 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8], shape: &str) -> ApiResult<T> 
 }
 
 /// A numeric id from the path; anything else is a 404, like an id that does not exist.
-pub fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
-    raw.parse::<i64>().ok().filter(|&i| i > 0).ok_or_else(|| ApiError::not_found(what))
+pub fn parse_id<T: From<i64>>(raw: &str, what: &str) -> ApiResult<T> {
+    raw.parse::<i64>().ok().filter(|&i| i > 0).map(T::from).ok_or_else(|| ApiError::not_found(what))
 }

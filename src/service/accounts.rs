@@ -380,8 +380,8 @@ impl Accounts {
 mod tests {
     use super::*;
 
-    fn user(id: UserId, is_admin: bool, disabled: bool) -> User {
-        User { id, username: format!("u{id}"), is_admin, created_at: 0, disabled, quota_bytes: None }
+    fn user(id: i64, is_admin: bool, disabled: bool) -> User {
+        User { id: UserId(id), username: format!("u{id}"), is_admin, created_at: 0, disabled, quota_bytes: None }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::catalog::{Album, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage};
 use crate::coord::{Coordination, Invalidation};
-use crate::domain::{AlbumId, ArtistId, ContentHash, TrackId, UserId, now_unix};
+use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId, now_unix};
 use crate::ingest::{Ingest, IngestError};
 use crate::media::cover::{self, CoverError};
 use crate::store::{BlobStore, StoreError};
@@ -234,27 +234,27 @@ impl Library {
     }
 
     /// The playlist with its tracks in order, from `offset`, at most `limit` of them.
-    pub fn playlist(&self, user: UserId, id: i64, offset: usize, limit: Option<usize>) -> Result<(Playlist, Vec<Track>)> {
+    pub fn playlist(&self, user: UserId, id: PlaylistId, offset: usize, limit: Option<usize>) -> Result<(Playlist, Vec<Track>)> {
         let (p, tracks) = self.catalog().playlist(user, id)?.ok_or(LibraryError::NotFound("playlist"))?;
         let tracks = tracks.into_iter().skip(offset).take(limit.unwrap_or(MAX_PLAYLIST_TRACKS)).collect();
         Ok((p, tracks))
     }
 
     /// Renames and/or sets the whole order (which adds, removes and reorders in one step).
-    pub fn update_playlist(&self, user: UserId, id: i64, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
+    pub fn update_playlist(&self, user: UserId, id: PlaylistId, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
         let name = name.map(check_playlist_name).transpose()?;
         check_playlist_length(tracks.map_or(0, <[TrackId]>::len))?;
         Ok(self.catalog().update_playlist(user, id, name, tracks)?)
     }
 
-    pub fn append_to_playlist(&self, user: UserId, id: i64, tracks: &[TrackId]) -> Result<()> {
+    pub fn append_to_playlist(&self, user: UserId, id: PlaylistId, tracks: &[TrackId]) -> Result<()> {
         check_playlist_length(tracks.len())?;
         let held = self.catalog().list_playlists(user)?.iter().find(|p| p.id == id).map_or(0, |p| p.track_count as usize);
         check_playlist_length(held + tracks.len())?;
         Ok(self.catalog().append_to_playlist(user, id, tracks)?)
     }
 
-    pub fn delete_playlist(&self, user: UserId, id: i64) -> Result<()> {
+    pub fn delete_playlist(&self, user: UserId, id: PlaylistId) -> Result<()> {
         Ok(self.catalog().delete_playlist(user, id)?)
     }
 

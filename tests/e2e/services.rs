@@ -52,7 +52,7 @@ fn accounts_keep_their_rules_for_every_caller() {
     assert!(matches!(a.delete_user(root.id), Err(AccountError::LastAdmin("deleted"))));
     assert!(matches!(a.delete_user_named("root"), Err(AccountError::LastAdmin("deleted"))));
     assert!(matches!(a.update_user(root.id, Some(true), None), Err(AccountError::LastAdmin("disabled"))));
-    assert!(matches!(a.delete_user(9999), Err(AccountError::NoSuchUser)));
+    assert!(matches!(a.delete_user(tonearm::domain::UserId(9999)), Err(AccountError::NoSuchUser)));
 
     // Sessions: a password change ends them at once, cached or not.
     let issued = a.login(password("bob", "bob password"), None).unwrap();

@@ -23,7 +23,7 @@ pub struct UserDto {
 
 impl From<&User> for UserDto {
     fn from(u: &User) -> Self {
-        UserDto { id: u.id, username: u.username.clone(), is_admin: u.is_admin, disabled: u.disabled, quota_bytes: u.quota_bytes }
+        UserDto { id: u.id.0, username: u.username.clone(), is_admin: u.is_admin, disabled: u.disabled, quota_bytes: u.quota_bytes }
     }
 }
 
@@ -74,14 +74,14 @@ pub struct TrackDto {
 impl From<&Track> for TrackDto {
     fn from(t: &Track) -> Self {
         TrackDto {
-            id: t.id,
+            id: t.id.0,
             title: t.title.clone(),
             artist: t.artist.clone(),
             artists: t.artists.clone(),
             album: t.album.clone(),
             album_artist: t.album_artist.clone(),
-            album_id: t.album_id,
-            artist_id: t.artist_id,
+            album_id: t.album_id.0,
+            artist_id: t.artist_id.0,
             track_number: t.track_number,
             track_total: t.track_total,
             disc_number: t.disc_number,
@@ -132,10 +132,10 @@ pub struct AlbumDto {
 impl From<&Album> for AlbumDto {
     fn from(a: &Album) -> Self {
         AlbumDto {
-            id: a.id,
+            id: a.id.0,
             title: a.title.clone(),
             artist: a.artist.clone(),
-            artist_id: a.artist_id,
+            artist_id: a.artist_id.0,
             year: a.year,
             genre: a.genre.clone(),
             compilation: a.compilation,
@@ -164,7 +164,7 @@ pub struct ArtistDto {
 
 impl From<&Artist> for ArtistDto {
     fn from(a: &Artist) -> Self {
-        ArtistDto { id: a.id, name: a.name.clone(), album_count: a.album_count, track_count: a.track_count }
+        ArtistDto { id: a.id.0, name: a.name.clone(), album_count: a.album_count, track_count: a.track_count }
     }
 }
 
@@ -205,7 +205,7 @@ pub struct PlaylistDto {
 impl From<&Playlist> for PlaylistDto {
     fn from(p: &Playlist) -> Self {
         PlaylistDto {
-            id: p.id,
+            id: p.id.0,
             name: p.name.clone(),
             track_count: p.track_count,
             duration: (p.duration * 1000.0).round() / 1000.0,
@@ -241,7 +241,7 @@ impl From<&Storage> for StorageDto {
             store_bytes_on_disk: s.store_bytes_on_disk,
             dedup_ratio: (s.dedup_ratio() * 1000.0).round() / 1000.0,
             blobs: s.blobs,
-            users: s.users.iter().map(|u| UsageDto { id: u.user, username: u.username.clone(), tracks: u.tracks, bytes: u.bytes }).collect(),
+            users: s.users.iter().map(|u| UsageDto { id: u.user.0, username: u.username.clone(), tracks: u.tracks, bytes: u.bytes }).collect(),
         }
     }
 }

@@ -141,7 +141,7 @@ pub async fn album_cover(State(lib): State<Library>, AuthUser(u): AuthUser, Path
     serve_cover(lib, u.id, CoverOf::Album(id), q.size, &headers).await
 }
 
-async fn serve_cover(lib: Library, user: i64, of: CoverOf, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {
+async fn serve_cover(lib: Library, user: crate::domain::UserId, of: CoverOf, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {
     let l = lib.clone();
     let pick: CoverPick = blocking(move || l.cover_pick(user, of, size)).await?;
     let etag = match pick.edge {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::auth::AuthUser;
 use super::dto::{ListDto, PlaylistDto, TrackDto};
+use crate::domain::TrackId;
 use crate::server::{ApiResult, Path, Query, SmallBody, blocking, json_body, parse_id};
 use crate::service::Library;
 
@@ -16,7 +17,7 @@ use crate::service::Library;
 struct NewPlaylist {
     name: String,
     #[serde(default)]
-    tracks: Vec<i64>,
+    tracks: Vec<TrackId>,
 }
 
 /// `POST /api/v1/playlists` `{"name", "tracks": [ids]}`: 201 with the playlist.
@@ -51,7 +52,7 @@ pub async fn get(State(lib): State<Library>, AuthUser(u): AuthUser, Path(id): Pa
 #[derive(Deserialize)]
 struct PlaylistPatch {
     name: Option<String>,
-    tracks: Option<Vec<i64>>,
+    tracks: Option<Vec<TrackId>>,
 }
 
 /// `PATCH /api/v1/playlists/{id}` `{"name"?, "tracks"?: [ids]}`: rename and/or set the
@@ -65,7 +66,7 @@ pub async fn update(State(lib): State<Library>, AuthUser(u): AuthUser, Path(id):
 
 #[derive(Deserialize)]
 struct Append {
-    tracks: Vec<i64>,
+    tracks: Vec<TrackId>,
 }
 
 /// `POST /api/v1/playlists/{id}/tracks` `{"tracks": [ids]}`: appends. 204.

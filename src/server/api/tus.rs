@@ -151,7 +151,7 @@ pub async fn create(State(uploads): State<Uploads>, AuthUser(u): AuthUser, heade
 }
 
 /// An answer carrying the upload's offset and expiry, and the track once it is finished.
-fn progress(status: StatusCode, offset: u64, info: &UploadInfo, track: Option<i64>) -> Response {
+fn progress(status: StatusCode, offset: u64, info: &UploadInfo, track: Option<crate::domain::TrackId>) -> Response {
     let mut resp = status.into_response();
     let h = resp.headers_mut();
     h.insert("upload-offset", HeaderValue::from(offset));
@@ -159,7 +159,7 @@ fn progress(status: StatusCode, offset: u64, info: &UploadInfo, track: Option<i6
         h.insert("upload-expires", v);
     }
     if let Some(id) = track {
-        h.insert("tonearm-track-id", HeaderValue::from(id));
+        h.insert("tonearm-track-id", HeaderValue::from(id.0));
     }
     resp
 }
