@@ -18,8 +18,16 @@ fn library(n: usize) -> (tempfile::TempDir, SqliteCatalog, tonearm::domain::User
     let cat = SqliteCatalog::open(dir.path().join("bench.db")).unwrap();
     let user = cat.create_user("bench", "x", true).unwrap().id;
     let props = AudioProps {
-        container: "flac".into(), codec: "flac".into(), sample_rate: 44100, channels: 2, bits_per_sample: Some(16),
-        frames: 44100 * 200, priming: 0, duration_source: DurationSource::Container, bitrate: 900_000, damage: None,
+        container: "flac".into(),
+        codec: "flac".into(),
+        sample_rate: 44100,
+        channels: 2,
+        bits_per_sample: Some(16),
+        frames: 44100 * 200,
+        priming: 0,
+        duration_source: DurationSource::Container,
+        bitrate: 900_000,
+        damage: None,
     };
     let batch: Vec<NewTrack> = (0..n)
         .map(|i| {

@@ -68,11 +68,7 @@ impl App {
             },
         )
         .context("starting the transcoder pool")?;
-        let ladder: Arc<[Rung]> = config
-            .ladder
-            .iter()
-            .filter_map(|r| Some(Rung { codec: Codec::parse(&r.codec)?, bitrate: r.kbps * 1000 }))
-            .collect();
+        let ladder: Arc<[Rung]> = config.ladder.iter().filter_map(|r| Some(Rung { codec: Codec::parse(&r.codec)?, bitrate: r.kbps * 1000 })).collect();
         let resumable = Arc::new(crate::ingest::resumable::Uploads::open(dir.join("tus")).context("opening resumable uploads")?);
         let limits = Limits {
             per_user: config.auth.max_failed_logins_per_user,
@@ -117,10 +113,7 @@ impl App {
         let catalog = self.catalog.clone();
         let users = tokio::task::spawn_blocking(move || catalog.user_count()).await??;
         if users == 0 {
-            tracing::warn!(
-                "no users yet: create the first admin with `tonearm --data-dir {} user add <name> --admin`",
-                self.config.data_dir.display()
-            );
+            tracing::warn!("no users yet: create the first admin with `tonearm --data-dir {} user add <name> --admin`", self.config.data_dir.display());
         }
         // Blobs nobody references (a crash between a catalog commit and the file's removal).
         let (store, catalog) = (self.store.clone(), self.catalog.clone());

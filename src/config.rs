@@ -258,10 +258,7 @@ mod tests {
     #[test]
     fn documented_file_equals_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tonearm.toml");
-        let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(&path))
-            .extract()
-            .unwrap();
+        let from_file: Config = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(&path)).extract().unwrap();
         assert_eq!(from_file, Config::default());
         // Every key of the struct appears in the documented file.
         let text = std::fs::read_to_string(&path).unwrap();

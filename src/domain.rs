@@ -158,10 +158,7 @@ impl TryFrom<&[u8]> for ContentHash {
 
 /// Seconds since the Unix epoch, now.
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 // ---- Media facts: filled by `media`, stored by `catalog`. ----

@@ -6,19 +6,19 @@
 //! (`LocalStore`, `SqliteCatalog`, `coord::Local`). Only [`server`] knows HTTP; the rules
 //! live once, in [`service`]. See `ARCHITECTURE.md` for the invariants.
 
-pub mod domain;
-pub mod config;
-pub mod telemetry;
-pub mod store;
-pub mod media;
-pub mod catalog;
-pub mod encode;
-pub mod package;
-pub mod cache;
-pub mod signing;
-pub mod coord;
-pub mod ingest;
-pub mod service;
-pub mod server;
 pub mod app;
+pub mod cache;
+pub mod catalog;
 pub mod cli;
+pub mod config;
+pub mod coord;
+pub mod domain;
+pub mod encode;
+pub mod ingest;
+pub mod media;
+pub mod package;
+pub mod server;
+pub mod service;
+pub mod signing;
+pub mod store;
+pub mod telemetry;

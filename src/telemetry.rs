@@ -9,9 +9,5 @@ pub fn init(level: &str) {
     // speak only when debugging.
     let libraries = if matches!(level, "debug" | "trace") { "" } else { ",symphonia=off,lofty=off" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{level}{libraries}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

@@ -131,12 +131,7 @@ impl<K: Hash + Eq + Clone> Slru<K> {
     }
 
     fn evict_one(&mut self) -> bool {
-        let victim = self
-            .probation
-            .iter()
-            .next()
-            .map(|(_, k)| k.clone())
-            .or_else(|| self.protected.iter().next().map(|(_, k)| k.clone()));
+        let victim = self.probation.iter().next().map(|(_, k)| k.clone()).or_else(|| self.protected.iter().next().map(|(_, k)| k.clone()));
         match victim {
             Some(k) => {
                 self.remove(&k);

@@ -25,9 +25,9 @@ use symphonia::core::io::MediaSource;
 use tokio::sync::oneshot;
 
 use crate::domain::{ContentHash, Part};
+use crate::media::SeekSource;
 use crate::media::decode::SourceInfo;
 use crate::package::{self, FORMAT_VERSION, Rung, Timeline};
-use crate::media::SeekSource;
 use crate::store::{BlobStore, open_parts};
 use lru::Slru;
 use metrics::{Gauges, Metrics};
@@ -300,9 +300,7 @@ impl Streamer {
         let mut first = None;
         for s in range.clone() {
             let (tx, rx) = oneshot::channel::<Result<Bytes, StreamError>>();
-            let fut: Waiter = async move { rx.await.unwrap_or_else(|_| Err(StreamError::Failed("encode job ended".into()))) }
-                .boxed()
-                .shared();
+            let fut: Waiter = async move { rx.await.unwrap_or_else(|_| Err(StreamError::Failed("encode job ended".into()))) }.boxed().shared();
             first.get_or_insert_with(|| fut.clone());
             inflight.insert(Key::new(m.key, rung, s), fut);
             senders.push((s, tx));
@@ -442,4 +440,3 @@ impl Streamer {
         })
     }
 }
-

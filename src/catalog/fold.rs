@@ -26,5 +26,4 @@ mod tests {
         assert_eq!(fold("Røyksopp"), "royksopp");
         assert_eq!(fold("STRAßE"), "strasse");
     }
-
 }

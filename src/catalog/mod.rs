@@ -128,16 +128,28 @@ pub enum AddOutcome {
     AlreadyPresent(TrackId),
 }
 
+/// One track of one user's library: where it sits (album, artist), its tags as that user
+/// sees them, what the probe found in the audio, and the stored file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Track {
     pub id: TrackId,
+    pub album_id: AlbumId,
+    pub artist_id: ArtistId,
+    pub tags: TrackTags,
+    pub audio: TrackAudio,
+    pub file: StoredFile,
+    pub added_at: i64,
+}
+
+/// A track's tags in its owner's library, with the fallbacks applied (a title from the
+/// file name, "Unknown Artist", …), as edits leave them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackTags {
     pub title: String,
     pub artist: String,
     pub artists: Vec<String>,
     pub album: String,
     pub album_artist: String,
-    pub album_id: AlbumId,
-    pub artist_id: ArtistId,
     pub track_number: Option<u32>,
     pub track_total: Option<u32>,
     pub disc_number: Option<u32>,
@@ -145,7 +157,26 @@ pub struct Track {
     pub year: Option<i32>,
     pub genre: Option<String>,
     pub compilation: bool,
+    pub replaygain: ReplayGain,
+    pub mb_track_id: Option<String>,
+    pub mb_album_id: Option<String>,
+}
+
+/// ReplayGain as tagged (dB and linear peak).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReplayGain {
+    pub track_gain: Option<f64>,
+    pub track_peak: Option<f64>,
+    pub album_gain: Option<f64>,
+    pub album_peak: Option<f64>,
+}
+
+/// What the probe found in a track's audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackAudio {
+    /// Playable seconds (`frames / sample_rate`).
     pub duration: f64,
+    /// Playable length in frames at `sample_rate` (priming and padding excluded).
     pub frames: u64,
     pub container: String,
     pub codec: String,
@@ -153,24 +184,26 @@ pub struct Track {
     pub channels: u16,
     pub bits_per_sample: Option<u32>,
     pub bitrate: u32,
-    pub size: u64,
-    pub hash: ContentHash,
-    pub cover: Option<ContentHash>,
-    pub damage: Option<String>,
-    pub file_name: String,
-    pub added_at: i64,
-    pub replaygain_track_gain: Option<f64>,
-    pub replaygain_track_peak: Option<f64>,
-    pub replaygain_album_gain: Option<f64>,
-    pub replaygain_album_peak: Option<f64>,
-    pub mb_track_id: Option<String>,
-    pub mb_album_id: Option<String>,
     /// Encoder priming at the start of the original (MP4 edit list / iTunSMPB), in frames.
     pub priming: u64,
+    /// Set when the file plays but is damaged; says how.
+    pub damage: Option<String>,
+}
+
+/// A track's stored file: its identity, its blobs, its cover, the name it came with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFile {
+    pub size: u64,
+    /// The file's identity ([`Part::identity`] of its parts).
+    pub hash: ContentHash,
     /// The blobs the original is stored as (see [`NewMedia::parts`]).
     pub parts: Vec<Part>,
     /// The shared coded-audio blob (see [`NewMedia::audio`]).
     pub audio: ContentHash,
+    /// The track's own cover (the album's otherwise).
+    pub cover: Option<ContentHash>,
+    /// The file's name as the user had it (for downloads and as a title of last resort).
+    pub file_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

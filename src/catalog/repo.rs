@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumSort, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result,
-    SearchResults, TagEdit, Track, Unverified, User, UserUsage,
+    AddOutcome, Album, AlbumSort, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result, SearchResults, TagEdit, Track, Unverified,
+    User, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 

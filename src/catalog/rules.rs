@@ -28,9 +28,10 @@ pub fn sort_key(name: &str) -> String {
     let f = fold(name);
     for article in ["the ", "a ", "an "] {
         if let Some(rest) = f.strip_prefix(article)
-            && !rest.is_empty() {
-                return rest.to_string();
-            }
+            && !rest.is_empty()
+        {
+            return rest.to_string();
+        }
     }
     f
 }
@@ -471,10 +472,21 @@ mod tests {
 
     #[test]
     fn edits_apply_cleaned_values_and_leave_the_rest() {
-        let mut t = Tags { title: Some("One".into()), artist: Some("A".into()), artists: vec!["A".into(), "B".into()], genre: Some("Pop".into()), year: Some(1990), track_number: Some(3), ..Tags::default() };
+        let mut t = Tags {
+            title: Some("One".into()),
+            artist: Some("A".into()),
+            artists: vec!["A".into(), "B".into()],
+            genre: Some("Pop".into()),
+            year: Some(1990),
+            track_number: Some(3),
+            ..Tags::default()
+        };
         apply_edit(&mut t, &TagEdit::default());
         assert_eq!((t.title.as_deref(), t.artists.len(), t.year), (Some("One"), 2, Some(1990)));
-        apply_edit(&mut t, &TagEdit { title: Some("  Two\u{0}\n ".into()), artist: Some(" C ".into()), genre: Some(None), year: Some(None), ..TagEdit::default() });
+        apply_edit(
+            &mut t,
+            &TagEdit { title: Some("  Two\u{0}\n ".into()), artist: Some(" C ".into()), genre: Some(None), year: Some(None), ..TagEdit::default() },
+        );
         assert_eq!((t.title.as_deref(), t.artist.as_deref(), t.artists.clone()), (Some("Two"), Some("C"), vec!["C".to_string()]));
         assert_eq!((t.genre.as_deref(), t.year, t.track_number), (None, None, Some(3)));
         apply_edit(&mut t, &TagEdit { title: Some(" \t ".into()), artist: Some("".into()), ..TagEdit::default() });

@@ -246,7 +246,11 @@ mod tests {
         let loads = std::cell::Cell::new(0);
         let rows = |title: &str| -> Result<IndexRows> {
             loads.set(loads.get() + 1);
-            Ok(IndexRows { tracks: vec![(1, title.to_string(), vec!["Björk".into()])], albums: vec![(2, "Homogenic".into(), vec!["Björk".into()])], artists: vec![(3, "Björk".into(), vec![])] })
+            Ok(IndexRows {
+                tracks: vec![(1, title.to_string(), vec!["Björk".into()])],
+                albums: vec![(2, "Homogenic".into(), vec!["Björk".into()])],
+                artists: vec![(3, "Björk".into(), vec![])],
+            })
         };
         let hits = cache.hits(UserId(1), "bjork", 10, || Ok(7), || rows("Jóga")).unwrap();
         assert_eq!(hits, Hits { tracks: vec![1], albums: vec![2], artists: vec![3] });

@@ -95,11 +95,7 @@ impl SqliteCatalog {
 
     /// Runs a cover query taking (id, user) and answering (hash, mime).
     fn cover(&self, sql: &str, id: i64, user: UserId) -> Result<Option<CoverRef>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(sql)?
-                .query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? }))
-                .optional()?)
-        })
+        self.read(|c| Ok(c.prepare_cached(sql)?.query_row(params![id, user], |r| Ok(CoverRef { hash: hash_of(r, 0)?, mime: r.get(1)? })).optional()?))
     }
 }
 
@@ -172,8 +168,7 @@ fn backfill_folders(tx: &Transaction<'_>) -> Result<()> {
 
 fn hash_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<ContentHash> {
     let b: Vec<u8> = row.get(idx)?;
-    ContentHash::try_from(b.as_slice())
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Blob, Box::new(e)))
+    ContentHash::try_from(b.as_slice()).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Blob, Box::new(e)))
 }
 
 fn parts_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<Part>> {
@@ -214,10 +209,8 @@ macro_rules! track_joins {
 }
 const TRACK_COLS: &str = concat!(track_fields!(), " FROM tracks t", track_joins!());
 
-
-
-
-const PLAYLIST_COLS: &str = "SELECT p.id, p.name, COUNT(pt.track_id), COALESCE(SUM(COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)), 0), p.created_at, p.updated_at
+const PLAYLIST_COLS: &str =
+    "SELECT p.id, p.name, COUNT(pt.track_id), COALESCE(SUM(COALESCE(CAST(m.frames AS REAL) / NULLIF(m.sample_rate, 0), 0)), 0), p.created_at, p.updated_at
      FROM playlists p LEFT JOIN playlist_tracks pt ON pt.playlist_id = p.id LEFT JOIN tracks t ON t.id = pt.track_id
      LEFT JOIN media m ON m.hash = t.media_hash";
 
@@ -236,43 +229,46 @@ fn track_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Track> {
     let rate: u32 = r.get(o + 16)?;
     Ok(Track {
         id: r.get(o)?,
-        title: r.get(o + 1)?,
-        artist: r.get(o + 2)?,
-        artists: serde_json::from_str(&artists).unwrap_or_default(),
-        album: r.get(o + 4)?,
-        album_artist: r.get(o + 5)?,
         album_id: r.get(o + 6)?,
         artist_id: r.get(o + 7)?,
-        track_number: r.get(o + 8)?,
-        track_total: r.get(o + 9)?,
-        disc_number: r.get(o + 10)?,
-        disc_total: r.get(o + 11)?,
-        year: r.get(o + 12)?,
-        genre: r.get(o + 13)?,
-        compilation: r.get(o + 14)?,
-        duration: if rate > 0 { frames as f64 / rate as f64 } else { 0.0 },
-        frames: frames as u64,
-        sample_rate: rate,
-        container: r.get(o + 17)?,
-        codec: r.get(o + 18)?,
-        channels: r.get(o + 19)?,
-        bits_per_sample: r.get(o + 20)?,
-        bitrate: r.get(o + 21)?,
-        size: r.get::<_, i64>(o + 22)? as u64,
-        hash: hash_of(r, o + 23)?,
-        cover: opt_hash(r, o + 24)?,
-        damage: r.get(o + 25)?,
-        file_name: r.get(o + 26)?,
+        tags: TrackTags {
+            title: r.get(o + 1)?,
+            artist: r.get(o + 2)?,
+            artists: serde_json::from_str(&artists).unwrap_or_default(),
+            album: r.get(o + 4)?,
+            album_artist: r.get(o + 5)?,
+            track_number: r.get(o + 8)?,
+            track_total: r.get(o + 9)?,
+            disc_number: r.get(o + 10)?,
+            disc_total: r.get(o + 11)?,
+            year: r.get(o + 12)?,
+            genre: r.get(o + 13)?,
+            compilation: r.get(o + 14)?,
+            replaygain: ReplayGain { track_gain: r.get(o + 28)?, track_peak: r.get(o + 29)?, album_gain: r.get(o + 30)?, album_peak: r.get(o + 31)? },
+            mb_track_id: r.get(o + 32)?,
+            mb_album_id: r.get(o + 33)?,
+        },
+        audio: TrackAudio {
+            duration: if rate > 0 { frames as f64 / rate as f64 } else { 0.0 },
+            frames: frames as u64,
+            sample_rate: rate,
+            container: r.get(o + 17)?,
+            codec: r.get(o + 18)?,
+            channels: r.get(o + 19)?,
+            bits_per_sample: r.get(o + 20)?,
+            bitrate: r.get(o + 21)?,
+            priming: r.get::<_, i64>(o + 34)?.max(0) as u64,
+            damage: r.get(o + 25)?,
+        },
+        file: StoredFile {
+            size: r.get::<_, i64>(o + 22)? as u64,
+            hash: hash_of(r, o + 23)?,
+            parts: parts_of(r, o + 35)?,
+            audio: hash_of(r, o + 36)?,
+            cover: opt_hash(r, o + 24)?,
+            file_name: r.get(o + 26)?,
+        },
         added_at: r.get(o + 27)?,
-        replaygain_track_gain: r.get(o + 28)?,
-        replaygain_track_peak: r.get(o + 29)?,
-        replaygain_album_gain: r.get(o + 30)?,
-        replaygain_album_peak: r.get(o + 31)?,
-        mb_track_id: r.get(o + 32)?,
-        mb_album_id: r.get(o + 33)?,
-        priming: r.get::<_, i64>(o + 34)?.max(0) as u64,
-        parts: parts_of(r, o + 35)?,
-        audio: hash_of(r, o + 36)?,
     })
 }
 
@@ -283,7 +279,6 @@ macro_rules! album_fields {
     };
 }
 const ALBUM_COLS: &str = concat!(album_fields!(), " FROM albums al");
-
 
 fn album_row(r: &Row<'_>) -> rusqlite::Result<Album> {
     Ok(Album {
@@ -310,11 +305,9 @@ macro_rules! artist_fields {
 }
 const ARTIST_COLS: &str = concat!(artist_fields!(), " FROM artists ar");
 
-
 fn artist_row(r: &Row<'_>) -> rusqlite::Result<Artist> {
     Ok(Artist { id: r.get(0)?, name: r.get(1)?, album_count: r.get(2)?, track_count: r.get(3)? })
 }
-
 
 fn collect<T>(rows: rusqlite::MappedRows<'_, impl FnMut(&Row<'_>) -> rusqlite::Result<T>>) -> Result<Vec<T>> {
     Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
@@ -357,7 +350,15 @@ fn index_rows(c: &Connection, user: UserId) -> Result<IndexRows> {
 }
 
 /// Rows with the given ids (from our own index), in the order of `ids`.
-fn rows_by_ids<T>(c: &Connection, cols: &str, alias: &str, user: UserId, ids: &[i64], row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>, id_of: impl Fn(&T) -> i64) -> Result<Vec<T>> {
+fn rows_by_ids<T>(
+    c: &Connection,
+    cols: &str,
+    alias: &str,
+    user: UserId,
+    ids: &[i64],
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    id_of: impl Fn(&T) -> i64,
+) -> Result<Vec<T>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -465,8 +466,7 @@ impl LibraryTx for SqliteTx<'_> {
     }
 
     fn media_parts(&mut self, media: &ContentHash) -> Result<Option<Vec<Part>>> {
-        let known: Option<String> =
-            self.0.prepare_cached("SELECT parts FROM media WHERE hash = ?1")?.query_row([&media.0[..]], |r| r.get(0)).optional()?;
+        let known: Option<String> = self.0.prepare_cached("SELECT parts FROM media WHERE hash = ?1")?.query_row([&media.0[..]], |r| r.get(0)).optional()?;
         Ok(known.as_deref().and_then(Part::list_from_text))
     }
 
@@ -479,9 +479,20 @@ impl LibraryTx for SqliteTx<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
-                &m.hash.0[..], p.container, p.codec, p.sample_rate, p.channels, p.bits_per_sample,
-                p.frames as i64, p.priming as i64, p.duration_source == crate::domain::DurationSource::Counted,
-                p.bitrate, p.damage, m.size as i64, m.sha256.as_ref().map(|h| &h[..]), &m.audio.0[..],
+                &m.hash.0[..],
+                p.container,
+                p.codec,
+                p.sample_rate,
+                p.channels,
+                p.bits_per_sample,
+                p.frames as i64,
+                p.priming as i64,
+                p.duration_source == crate::domain::DurationSource::Counted,
+                p.bitrate,
+                p.damage,
+                m.size as i64,
+                m.sha256.as_ref().map(|h| &h[..]),
+                &m.audio.0[..],
                 Part::list_to_text(parts)
             ])?;
         if let Some(sha) = &m.sha256 {
@@ -491,9 +502,12 @@ impl LibraryTx for SqliteTx<'_> {
     }
 
     fn put_cover(&mut self, c: &NewCover) -> Result<()> {
-        self.0
-            .prepare_cached("INSERT OR IGNORE INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![&c.hash.0[..], c.mime, c.width, c.height])?;
+        self.0.prepare_cached("INSERT OR IGNORE INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+            &c.hash.0[..],
+            c.mime,
+            c.width,
+            c.height
+        ])?;
         Ok(())
     }
 
@@ -511,9 +525,10 @@ impl LibraryTx for SqliteTx<'_> {
         let mut counts = HashMap::new();
         for h in hashes {
             if !counts.contains_key(h)
-                && let Some(n) = st.query_row([&h.0[..]], |r| r.get::<_, i64>(0)).optional()? {
-                    counts.insert(*h, n.max(0) as u64);
-                }
+                && let Some(n) = st.query_row([&h.0[..]], |r| r.get::<_, i64>(0)).optional()?
+            {
+                counts.insert(*h, n.max(0) as u64);
+            }
         }
         Ok(counts)
     }
@@ -539,26 +554,16 @@ impl LibraryTx for SqliteTx<'_> {
     }
 
     fn artist_by_key(&mut self, user: UserId, key: &str) -> Result<Option<ArtistId>> {
-        Ok(self
-            .0
-            .prepare_cached("SELECT id FROM artists WHERE user_id = ?1 AND key = ?2")?
-            .query_row(params![user, key], |r| r.get(0))
-            .optional()?)
+        Ok(self.0.prepare_cached("SELECT id FROM artists WHERE user_id = ?1 AND key = ?2")?.query_row(params![user, key], |r| r.get(0)).optional()?)
     }
 
     fn insert_artist(&mut self, user: UserId, name: &str, key: &str, sort_key: &str) -> Result<ArtistId> {
-        self.0
-            .prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![user, name, key, sort_key])?;
+        self.0.prepare_cached("INSERT INTO artists (user_id, name, key, sort_key) VALUES (?1, ?2, ?3, ?4)")?.execute(params![user, name, key, sort_key])?;
         Ok(self.0.last_insert_rowid().into())
     }
 
     fn album_by_key(&mut self, user: UserId, key: &str) -> Result<Option<AlbumId>> {
-        Ok(self
-            .0
-            .prepare_cached("SELECT id FROM albums WHERE user_id = ?1 AND group_key = ?2")?
-            .query_row(params![user, key], |r| r.get(0))
-            .optional()?)
+        Ok(self.0.prepare_cached("SELECT id FROM albums WHERE user_id = ?1 AND group_key = ?2")?.query_row(params![user, key], |r| r.get(0)).optional()?)
     }
 
     fn album_head(&mut self, album: AlbumId) -> Result<AlbumHead> {
@@ -588,8 +593,18 @@ impl LibraryTx for SqliteTx<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
-                user, a.key, a.title, a.artist, a.artist_id, a.explicit, a.sort_title, a.sort_artist, a.year, a.genre,
-                a.compilation, a.added_at
+                user,
+                a.key,
+                a.title,
+                a.artist,
+                a.artist_id,
+                a.explicit,
+                a.sort_title,
+                a.sort_artist,
+                a.year,
+                a.genre,
+                a.compilation,
+                a.added_at
             ])?;
         Ok(self.0.last_insert_rowid().into())
     }
@@ -653,11 +668,32 @@ impl LibraryTx for SqliteTx<'_> {
                     ?21, ?22, ?23, ?24, ?25, ?26)",
             )?
             .execute(params![
-                t.user, &t.media.hash.0[..], at.album, at.artist, at.title, at.display, names_json(at.names),
-                tags.track_number, tags.track_total, tags.disc_number, tags.disc_total, tags.year, tags.genre,
-                tags.compilation, tags.replaygain_track_gain, tags.replaygain_track_peak, tags.replaygain_album_gain,
-                tags.replaygain_album_peak, tags.mb_track_id, tags.mb_album_id, tags.mb_artist_id,
-                tags.mb_album_artist_id, cover.map(|c| &c.0[..]), t.file_name, now, t.folder
+                t.user,
+                &t.media.hash.0[..],
+                at.album,
+                at.artist,
+                at.title,
+                at.display,
+                names_json(at.names),
+                tags.track_number,
+                tags.track_total,
+                tags.disc_number,
+                tags.disc_total,
+                tags.year,
+                tags.genre,
+                tags.compilation,
+                tags.replaygain_track_gain,
+                tags.replaygain_track_peak,
+                tags.replaygain_album_gain,
+                tags.replaygain_album_peak,
+                tags.mb_track_id,
+                tags.mb_album_id,
+                tags.mb_artist_id,
+                tags.mb_album_artist_id,
+                cover.map(|c| &c.0[..]),
+                t.file_name,
+                now,
+                t.folder
             ])?;
         Ok(self.0.last_insert_rowid().into())
     }
@@ -667,17 +703,28 @@ impl LibraryTx for SqliteTx<'_> {
             "UPDATE tracks SET title = ?2, artist = ?3, artists = ?4, album_id = ?5, artist_id = ?6,
                 track_number = ?7, disc_number = ?8, year = ?9, genre = ?10, compilation = ?11 WHERE id = ?1",
             params![
-                id, at.title, at.display, names_json(at.names), at.album, at.artist,
-                tags.track_number, tags.disc_number, tags.year, tags.genre, tags.compilation
+                id,
+                at.title,
+                at.display,
+                names_json(at.names),
+                at.album,
+                at.artist,
+                tags.track_number,
+                tags.disc_number,
+                tags.year,
+                tags.genre,
+                tags.compilation
             ],
         )?;
         Ok(())
     }
 
     fn link_artist(&mut self, track: TrackId, artist: ArtistId, position: usize) -> Result<()> {
-        self.0
-            .prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?
-            .execute(params![track, artist, position as i64])?;
+        self.0.prepare_cached("INSERT OR IGNORE INTO track_artists (track_id, artist_id, position) VALUES (?1, ?2, ?3)")?.execute(params![
+            track,
+            artist,
+            position as i64
+        ])?;
         Ok(())
     }
 
@@ -783,9 +830,7 @@ impl ListsTx for SqliteTx<'_> {
     }
 
     fn insert_playlist_track(&mut self, id: PlaylistId, position: i64, track: TrackId) -> Result<()> {
-        self.0
-            .prepare_cached("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, position, track])?;
+        self.0.prepare_cached("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)")?.execute(params![id, position, track])?;
         Ok(())
     }
 
@@ -1022,7 +1067,6 @@ impl Lists for SqliteCatalog {
         })
     }
 
-
     fn update_playlist(&self, user: UserId, id: PlaylistId, name: Option<&str>, tracks: Option<&[TrackId]>) -> Result<()> {
         let now = now_unix();
         self.write(|tx| tx::update_playlist(tx, user, id, name, tracks, now))
@@ -1044,7 +1088,9 @@ impl Lists for SqliteCatalog {
 
     fn favourites(&self, user: UserId) -> Result<Vec<Track>> {
         self.read(|c| {
-            let sql = format!("SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id");
+            let sql = format!(
+                "SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id"
+            );
             let mut st = c.prepare(&sql)?;
             collect(st.query_map([user], track_row)?)
         })
@@ -1089,21 +1135,14 @@ impl Blobs for SqliteCatalog {
         self.read(|c| {
             let (blobs, physical): (i64, i64) =
                 c.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let logical: i64 = c.query_row(
-                "SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash",
-                [],
-                |r| r.get(0),
-            )?;
+            let logical: i64 = c.query_row("SELECT COALESCE(SUM(m.size), 0) FROM tracks t JOIN media m ON m.hash = t.media_hash", [], |r| r.get(0))?;
             Ok(BlobStats { blobs: blobs as u64, physical_bytes: physical as u64, logical_bytes: logical as u64 })
         })
     }
 
     fn blob_referenced(&self, hash: &ContentHash) -> Result<bool> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?
-                .query_row([&hash.0[..]], |r| r.get::<_, i64>(0))
-                .optional()?
-                .is_some_and(|n| n > 0))
+            Ok(c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&hash.0[..]], |r| r.get::<_, i64>(0)).optional()?.is_some_and(|n| n > 0))
         })
     }
 
@@ -1171,7 +1210,6 @@ impl Blobs for SqliteCatalog {
         })
     }
 
-
     fn user_bytes(&self, user: UserId) -> Result<u64> {
         self.read(|c| {
             let n: i64 = c
@@ -1184,14 +1222,22 @@ impl Blobs for SqliteCatalog {
 
 #[cfg(test)]
 mod tests {
+    use super::rules::VARIOUS;
     use super::*;
     use crate::domain::DurationSource;
-    use super::rules::VARIOUS;
 
     fn track(user: UserId, i: u32, title: &str) -> NewTrack {
         let props = AudioProps {
-            container: "flac".into(), codec: "flac".into(), sample_rate: 44100, channels: 2, bits_per_sample: Some(16),
-            frames: 44100, priming: 0, duration_source: DurationSource::Container, bitrate: 1000, damage: None,
+            container: "flac".into(),
+            codec: "flac".into(),
+            sample_rate: 44100,
+            channels: 2,
+            bits_per_sample: Some(16),
+            frames: 44100,
+            priming: 0,
+            duration_source: DurationSource::Container,
+            bitrate: 1000,
+            damage: None,
         };
         NewTrack {
             user,
@@ -1215,13 +1261,13 @@ mod tests {
         cat.add_tracks(&[track(b, 0, "Jóga (live)")]).unwrap();
         let r = cat.search(b, "joga", 20).unwrap();
         assert_eq!(r.tracks.len(), 1);
-        assert_eq!(r.tracks[0].title, "Jóga (live)");
+        assert_eq!(r.tracks[0].tags.title, "Jóga (live)");
         let r = cat.search(b, "bjork homog", 20).unwrap();
         assert_eq!((r.tracks.len(), r.albums.len()), (1, 1));
         assert_eq!(cat.search(b, "bjork", 20).unwrap().artists.len(), 1);
         assert_eq!(cat.search(a, "joga", 20).unwrap().tracks.len(), 20);
         // The user's exact title ranks first even among many prefix matches.
-        assert_eq!(cat.search(a, "joga 7", 5).unwrap().tracks[0].title, "Jóga 7");
+        assert_eq!(cat.search(a, "joga 7", 5).unwrap().tracks[0].tags.title, "Jóga 7");
     }
 
     #[test]
@@ -1249,7 +1295,7 @@ mod tests {
         let cat = SqliteCatalog::open(&path).unwrap();
         let t = cat.track(UserId(1), TrackId(7)).unwrap().unwrap();
         let h = ContentHash([1; 32]);
-        assert_eq!((t.size, t.parts.clone(), t.audio), (1234, vec![Part { hash: h, len: 1234 }], h));
+        assert_eq!((t.file.size, t.file.parts.clone(), t.file.audio), (1234, vec![Part { hash: h, len: 1234 }], h));
         assert_eq!(cat.delete_tracks(UserId(1), &[TrackId(7)]).unwrap(), vec![h]);
     }
 
@@ -1263,7 +1309,14 @@ mod tests {
         let with_head = |user, head: u8| {
             let mut t = track(user, head as u32, "Song");
             let head = Part { hash: ContentHash([head; 32]), len: 10 };
-            t.media = NewMedia { hash: ContentHash([head.hash.0[0] + 100; 32]), size: 1010, sha256: Some([head.hash.0[0]; 32]), parts: vec![head, audio], audio: audio.hash, props: t.media.props };
+            t.media = NewMedia {
+                hash: ContentHash([head.hash.0[0] + 100; 32]),
+                size: 1010,
+                sha256: Some([head.hash.0[0]; 32]),
+                parts: vec![head, audio],
+                audio: audio.hash,
+                props: t.media.props,
+            };
             t
         };
         let ta = cat.add_tracks(&[with_head(a, 1)]).unwrap()[0];
@@ -1289,13 +1342,15 @@ mod tests {
             .add_tracks(&[track(a, 1, "One"), track(a, 2, "Two")])
             .unwrap()
             .into_iter()
-            .map(|o| match o { AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i })
+            .map(|o| match o {
+                AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i,
+            })
             .collect();
         assert_eq!(cat.list_albums(a, AlbumSort::Title, Page::new(None, None)).unwrap().1, 1);
         let edit = TagEdit { album: Some("Vespertine".into()), title: Some("Pagan Poetry".into()), year: Some(Some(2001)), ..TagEdit::default() };
         cat.edit_track(a, ids[1], &edit).unwrap();
         let t = cat.track(a, ids[1]).unwrap().unwrap();
-        assert_eq!((t.title.as_str(), t.album.as_str(), t.year), ("Pagan Poetry", "Vespertine", Some(2001)));
+        assert_eq!((t.tags.title.as_str(), t.tags.album.as_str(), t.tags.year), ("Pagan Poetry", "Vespertine", Some(2001)));
         let (albums, n) = cat.list_albums(a, AlbumSort::Title, Page::new(None, None)).unwrap();
         assert_eq!(n, 2);
         assert!(albums.iter().all(|al| al.track_count == 1));
@@ -1320,7 +1375,12 @@ mod tests {
     }
 
     fn added(outcomes: Vec<AddOutcome>) -> Vec<TrackId> {
-        outcomes.into_iter().map(|o| match o { AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i }).collect()
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                AddOutcome::Added(i) | AddOutcome::AlreadyPresent(i) => i,
+            })
+            .collect()
     }
 
     fn albums(cat: &SqliteCatalog, user: UserId) -> Vec<(String, String, bool, u32)> {
@@ -1360,7 +1420,7 @@ mod tests {
                 let (list, _) = cat.list_albums(user, AlbumSort::Title, Page::new(None, None)).unwrap();
                 let (album, tracks) = cat.album(user, list[0].id).unwrap().unwrap();
                 assert_eq!(tracks.len(), 3);
-                assert!(tracks.iter().all(|t| t.album_artist == "Björk" && t.album_id == album.id));
+                assert!(tracks.iter().all(|t| t.tags.album_artist == "Björk" && t.album_id == album.id));
                 assert!((album.duration - 3.0).abs() < 1e-9, "totals merged: {}", album.duration);
                 let (artists, _) = cat.list_artists(user, Page::new(None, None)).unwrap();
                 assert_eq!(artists.iter().map(|a| (a.name.as_str(), a.album_count, a.track_count)).collect::<Vec<_>>(), [("Björk", 1, 3)]);
@@ -1410,12 +1470,15 @@ mod tests {
         let cat = SqliteCatalog::open(dir.path().join("t.db")).unwrap();
         let u = cat.create_user("a", "x", false).unwrap().id;
         let (f, g) = (Some("/music/H"), Some("/music/H2"));
-        let ids = added(cat.add_tracks(&[
-            file(u, 1, "Hunter", "Björk", Some("Björk"), f),
-            file(u, 2, "Jóga", "Björk", Some("Björk"), f),
-            file(u, 3, "Bachelorette", "Björk", None, f),
-            file(u, 4, "Alarm Call", "Björk", Some("Björk"), g),
-        ]).unwrap());
+        let ids = added(
+            cat.add_tracks(&[
+                file(u, 1, "Hunter", "Björk", Some("Björk"), f),
+                file(u, 2, "Jóga", "Björk", Some("Björk"), f),
+                file(u, 3, "Bachelorette", "Björk", None, f),
+                file(u, 4, "Alarm Call", "Björk", Some("Björk"), g),
+            ])
+            .unwrap(),
+        );
         assert_eq!(albums(&cat, u), [homogenic("Björk", 4)]);
         // Editing the untagged file keeps it where it is.
         cat.edit_track(u, ids[2], &TagEdit { title: Some("Bachelorette (edit)".into()), year: Some(Some(1997)), ..TagEdit::default() }).unwrap();
@@ -1438,7 +1501,7 @@ mod tests {
         cat.edit_track(v, ids[0], &TagEdit { album_artist: Some(Some("Björk".into())), ..TagEdit::default() }).unwrap();
         assert_eq!(albums(&cat, v), [homogenic("Björk", 2)]);
         let t = cat.track(v, ids[1]).unwrap().unwrap();
-        assert_eq!((t.album_artist.as_str(), t.album_id), ("Björk", cat.track(v, ids[0]).unwrap().unwrap().album_id));
+        assert_eq!((t.tags.album_artist.as_str(), t.album_id), ("Björk", cat.track(v, ids[0]).unwrap().unwrap().album_id));
         // Tagged with someone else's name, it leaves the folder's files alone.
         let w = cat.create_user("c", "x", false).unwrap().id;
         let ids = added(cat.add_tracks(&[file(w, 1, "One", "Björk", None, f), file(w, 2, "Two", "Björk", None, f)]).unwrap());
@@ -1459,7 +1522,7 @@ mod tests {
         assert_eq!(refused(TagEdit { genre: Some(Some("x".repeat(1025))), ..TagEdit::default() }), "tag values are at most 1024 bytes");
         assert_eq!(refused(TagEdit { disc_number: Some(Some(1000)), ..TagEdit::default() }), "track numbers are 1-9999 and disc numbers 1-999");
         assert_eq!(refused(TagEdit { year: Some(Some(10_000)), title: Some("Two".into()), ..TagEdit::default() }), "year must be between 0 and 9999");
-        assert_eq!(cat.track(a, id).unwrap().unwrap().title, "One", "nothing changed");
+        assert_eq!(cat.track(a, id).unwrap().unwrap().tags.title, "One", "nothing changed");
         assert!(matches!(cat.edit_track(a, TrackId(999), &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
     }
 

@@ -280,9 +280,10 @@ fn choose_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, plan: &AlbumPla
     match &plan.folder {
         Some(FolderLink::Join { key, folder }) => {
             if let Some(id) = tx.album_by_key(user, key)?
-                && tx.album_has_folder(id, folder, except)? {
-                    found.tagged = Some(id);
-                }
+                && tx.album_has_folder(id, folder, except)?
+            {
+                found.tagged = Some(id);
+            }
         }
         Some(FolderLink::Absorb { key }) => {
             if let Some(id) = tx.album_by_key(user, key)? {
@@ -296,19 +297,22 @@ fn choose_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, plan: &AlbumPla
 
 fn new_album<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, plan: &AlbumPlan, tags: &Tags, now: i64) -> Result<AlbumId> {
     let artist_id = artist_id(tx, user, &plan.artist)?;
-    tx.insert_album(user, &NewAlbum {
-        key: &plan.key,
-        title: &plan.title,
-        artist: &plan.artist,
-        artist_id,
-        explicit: plan.explicit,
-        sort_title: rules::sort_key(&plan.title),
-        sort_artist: rules::sort_key(&plan.artist),
-        year: tags.year,
-        genre: tags.genre.as_deref(),
-        compilation: tags.compilation,
-        added_at: now,
-    })
+    tx.insert_album(
+        user,
+        &NewAlbum {
+            key: &plan.key,
+            title: &plan.title,
+            artist: &plan.artist,
+            artist_id,
+            explicit: plan.explicit,
+            sort_title: rules::sort_key(&plan.title),
+            sort_artist: rules::sort_key(&plan.artist),
+            year: tags.year,
+            genre: tags.genre.as_deref(),
+            compilation: tags.compilation,
+            added_at: now,
+        },
+    )
 }
 
 fn link_artists<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, track: TrackId, primary: ArtistId, names: &[String]) -> Result<()> {
@@ -432,7 +436,14 @@ pub(crate) fn create_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, nam
     Ok(id)
 }
 
-pub(crate) fn update_playlist<T: ListsTx + ?Sized>(tx: &mut T, user: UserId, id: PlaylistId, name: Option<&str>, tracks: Option<&[TrackId]>, now: i64) -> Result<()> {
+pub(crate) fn update_playlist<T: ListsTx + ?Sized>(
+    tx: &mut T,
+    user: UserId,
+    id: PlaylistId,
+    name: Option<&str>,
+    tracks: Option<&[TrackId]>,
+    now: i64,
+) -> Result<()> {
     owned_playlist(tx, user, id)?;
     if let Some(n) = name {
         tx.rename_playlist(id, n)?;

@@ -94,4 +94,3 @@ pub(crate) fn to_i16(src: &[f32], dst: &mut Vec<i16>) {
     dst.clear();
     dst.extend(src.iter().map(|&v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16));
 }
-

@@ -14,8 +14,19 @@ pub struct Mp3Encoder {
 fn nearest(bps: u32) -> Bitrate {
     use Bitrate::*;
     let all = [
-        (32, Kbps32), (40, Kbps40), (48, Kbps48), (64, Kbps64), (80, Kbps80), (96, Kbps96), (112, Kbps112),
-        (128, Kbps128), (160, Kbps160), (192, Kbps192), (224, Kbps224), (256, Kbps256), (320, Kbps320),
+        (32, Kbps32),
+        (40, Kbps40),
+        (48, Kbps48),
+        (64, Kbps64),
+        (80, Kbps80),
+        (96, Kbps96),
+        (112, Kbps112),
+        (128, Kbps128),
+        (160, Kbps160),
+        (192, Kbps192),
+        (224, Kbps224),
+        (256, Kbps256),
+        (320, Kbps320),
     ];
     let k = bps / 1000;
     all.iter().min_by_key(|(r, _)| (*r as i64 - k as i64).abs()).map(|(_, b)| *b).unwrap_or(Kbps192)
@@ -48,11 +59,7 @@ impl Encoder for Mp3Encoder {
     }
     fn encode(&mut self, frame: &[f32], out: &mut Vec<Vec<u8>>) -> Result<(), EncodeError> {
         let mut v = Vec::with_capacity(frame.len() * 5 / 4 + 7200);
-        let r = if self.channels == 1 {
-            self.enc.encode_to_vec(MonoPcm(frame), &mut v)
-        } else {
-            self.enc.encode_to_vec(InterleavedPcm(frame), &mut v)
-        };
+        let r = if self.channels == 1 { self.enc.encode_to_vec(MonoPcm(frame), &mut v) } else { self.enc.encode_to_vec(InterleavedPcm(frame), &mut v) };
         r.map_err(|e| EncodeError::Encode(format!("lame: {e:?}")))?;
         if !v.is_empty() {
             out.push(v);

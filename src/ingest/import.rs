@@ -17,8 +17,8 @@ use crate::domain::UserId;
 
 /// Extensions that are part of a music folder but never audio: counted, not rejected.
 const NOT_AUDIO: &[&str] = &[
-    "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "txt", "log", "cue", "m3u", "m3u8", "pls",
-    "nfo", "pdf", "db", "ini", "sfv", "md5", "ffp", "accurip", "url", "lrc", "xml", "json", "html",
+    "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "txt", "log", "cue", "m3u", "m3u8", "pls", "nfo", "pdf", "db", "ini", "sfv", "md5", "ffp",
+    "accurip", "url", "lrc", "xml", "json", "html",
 ];
 
 pub struct ImportOptions {
@@ -128,19 +128,18 @@ pub fn import(ingest: &Ingest, user: UserId, roots: &[PathBuf], opts: &ImportOpt
             bar.inc(1);
             match r {
                 Ok(p) => batch.push((i, p)),
-                Err(e) if e.is_rejection() => {
-                    report.rejected.push(Rejected { path: todo_ref[i].path.clone(), code: e.code(), reason: e.to_string() })
-                }
+                Err(e) if e.is_rejection() => report.rejected.push(Rejected { path: todo_ref[i].path.clone(), code: e.code(), reason: e.to_string() }),
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             }
             if batch.len() >= batch_size
-                && let Err(e) = commit(ingest, std::mem::take(&mut batch), todo_ref, &mut report) {
-                    result = Err(e);
-                    break;
-                }
+                && let Err(e) = commit(ingest, std::mem::take(&mut batch), todo_ref, &mut report)
+            {
+                result = Err(e);
+                break;
+            }
         }
         // On an early exit, drain so the workers finish (their staged files are discarded).
         for _ in rx.iter() {}

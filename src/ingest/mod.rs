@@ -84,8 +84,19 @@ const IN_MEMORY_MAX: u64 = 16 << 20;
 
 /// Side-car cover names, best first (compared case-insensitively).
 const SIDECARS: &[&str] = &[
-    "cover.jpg", "cover.jpeg", "cover.png", "folder.jpg", "folder.jpeg", "folder.png", "front.jpg",
-    "front.jpeg", "front.png", "album.jpg", "album.png", "cover.webp", "folder.webp",
+    "cover.jpg",
+    "cover.jpeg",
+    "cover.png",
+    "folder.jpg",
+    "folder.jpeg",
+    "folder.png",
+    "front.jpg",
+    "front.jpeg",
+    "front.png",
+    "album.jpg",
+    "album.png",
+    "cover.webp",
+    "folder.webp",
 ];
 
 impl Ingest {
@@ -116,11 +127,7 @@ impl Ingest {
         }
         let ext = Path::new(file_name).extension().and_then(|e| e.to_str()).unwrap_or("");
         // Small files are read once and parsed from memory; large ones are read in place.
-        let input = if meta.len() <= IN_MEMORY_MAX {
-            Input::Bytes(std::fs::read(path).map_err(read_err)?.into())
-        } else {
-            Input::File(path.to_path_buf())
-        };
+        let input = if meta.len() <= IN_MEMORY_MAX { Input::Bytes(std::fs::read(path).map_err(read_err)?.into()) } else { Input::File(path.to_path_buf()) };
         let t0 = std::time::Instant::now();
         let props = probe::probe(&input, ext)?;
         let t_probe = t0.elapsed();
@@ -187,7 +194,10 @@ impl Ingest {
             let want = r.end - r.start;
             let blob = self.store.stage(&mut (&mut src).take(want), self.max_file_bytes)?;
             if blob.size != want {
-                return Err(IngestError::Store(StoreError::Source(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file changed while it was read"))));
+                return Err(IngestError::Store(StoreError::Source(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file changed while it was read",
+                ))));
             }
             staged.push(blob);
         }
@@ -307,9 +317,10 @@ fn find_sidecar(dir: &Path) -> Option<PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().to_lowercase();
         if let Some(rank) = SIDECARS.iter().position(|s| *s == name)
-            && best.as_ref().is_none_or(|(r, _)| rank < *r) {
-                best = Some((rank, entry.path()));
-            }
+            && best.as_ref().is_none_or(|(r, _)| rank < *r)
+        {
+            best = Some((rank, entry.path()));
+        }
     }
     best.map(|(_, p)| p)
 }

@@ -65,9 +65,16 @@ pub enum Outcome {
 #[serde(rename_all = "snake_case")]
 pub enum Rejection {
     /// Not audio that can be stored: the probe's stable code (`not_audio`, `malformed`…).
-    Media { code: String, message: String },
-    TooLarge { max: u64 },
-    Quota { quota: u64 },
+    Media {
+        code: String,
+        message: String,
+    },
+    TooLarge {
+        max: u64,
+    },
+    Quota {
+        quota: u64,
+    },
     /// The track was deleted while the upload finished.
     Deleted,
 }
@@ -98,7 +105,15 @@ impl Uploads {
         rand::fill(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let now = now_unix();
-        let info = UploadInfo { id: id.clone(), user, length, file_name: file_name.to_string(), metadata: metadata.to_string(), created_at: now, expires_at: now + ttl_secs };
+        let info = UploadInfo {
+            id: id.clone(),
+            user,
+            length,
+            file_name: file_name.to_string(),
+            metadata: metadata.to_string(),
+            created_at: now,
+            expires_at: now + ttl_secs,
+        };
         let dir = self.root.join(&id);
         fs::create_dir(&dir).map_err(io_err(&dir))?;
         let data = dir.join("data");
@@ -127,12 +142,13 @@ impl Uploads {
         let data = dir.join("data");
         let pending = dir.join("pending");
         if let Ok(p) = fs::read_to_string(&pending)
-            && let Ok(start) = p.trim().parse::<u64>() {
-                let f = OpenOptions::new().write(true).open(&data).map_err(io_err(&data))?;
-                f.set_len(start).map_err(io_err(&data))?;
-                f.sync_all().map_err(io_err(&data))?;
-                let _ = fs::remove_file(&pending);
-            }
+            && let Ok(start) = p.trim().parse::<u64>()
+        {
+            let f = OpenOptions::new().write(true).open(&data).map_err(io_err(&data))?;
+            f.set_len(start).map_err(io_err(&data))?;
+            f.sync_all().map_err(io_err(&data))?;
+            let _ = fs::remove_file(&pending);
+        }
         let offset = match fs::metadata(&data) {
             Ok(m) => m.len(),
             // Finished and ingested: the bytes went to the store.
@@ -236,9 +252,10 @@ fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     fs::rename(&tmp, path).map_err(io_err(path))?;
     if durable
         && let Some(dir) = path.parent()
-        && let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 

@@ -108,11 +108,7 @@ impl PcmReader {
         let dec = if info.codec == "aac" && heaac::is_he_aac(asc, info.sample_rate) {
             Dec::HeAac(HeAacDecoder::new(asc).map_err(|e| DecodeError::Unsupported(e.to_string()))?)
         } else {
-            Dec::Symphonia(
-                codecs()
-                    .make_audio_decoder(&params, &AudioDecoderOptions::default())
-                    .map_err(|e| DecodeError::Unsupported(e.to_string()))?,
-            )
+            Dec::Symphonia(codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).map_err(|e| DecodeError::Unsupported(e.to_string()))?)
         };
         let in_channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(info.channels as usize).max(1);
         let is_mp4 = info.container == "mp4";

@@ -10,8 +10,8 @@ use std::io::{Read, Seek};
 use std::path::Path;
 
 use symphonia::core::codecs::CodecParameters;
-use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
@@ -73,13 +73,15 @@ pub fn playable(rate: u32, channels: u16, frames: u64) -> Result<(), ProbeError>
 
 fn check_format(rate: Option<u32>, channels: Option<u16>) -> Result<(), ProbeError> {
     if let Some(r) = rate
-        && !SAMPLE_RATES.contains(&r) {
-            return Err(ProbeError::Malformed(format!("sample rate {r} Hz is outside {}-{} Hz", SAMPLE_RATES.start(), SAMPLE_RATES.end())));
-        }
+        && !SAMPLE_RATES.contains(&r)
+    {
+        return Err(ProbeError::Malformed(format!("sample rate {r} Hz is outside {}-{} Hz", SAMPLE_RATES.start(), SAMPLE_RATES.end())));
+    }
     if let Some(c) = channels
-        && !(1..=MAX_CHANNELS).contains(&c) {
-            return Err(ProbeError::Malformed(format!("{c} channels (at most {MAX_CHANNELS})")));
-        }
+        && !(1..=MAX_CHANNELS).contains(&c)
+    {
+        return Err(ProbeError::Malformed(format!("{c} channels (at most {MAX_CHANNELS})")));
+    }
     Ok(())
 }
 
@@ -255,23 +257,25 @@ fn open_format(input: &Input, ext_hint: &str) -> Result<Box<dyn FormatReader>, P
     if !ext_hint.is_empty() {
         hint.with_extension(&ext_hint.to_ascii_lowercase());
     }
-    symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
-        .map_err(|e| match e {
-            SymError::Unsupported(_) => ProbeError::NotAudio("no known audio container".into()),
-            SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                ProbeError::NotAudio("no known audio container (file ends early)".into())
-            }
-            SymError::IoError(e) => ProbeError::Io(e),
-            other => ProbeError::Undecodable(other.to_string()),
-        })
+    symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()).map_err(|e| match e {
+        SymError::Unsupported(_) => ProbeError::NotAudio("no known audio container".into()),
+        SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => ProbeError::NotAudio("no known audio container (file ends early)".into()),
+        SymError::IoError(e) => ProbeError::Io(e),
+        other => ProbeError::Undecodable(other.to_string()),
+    })
 }
 
 fn container_name(sym: &str, codec: &str) -> String {
     match sym {
         "isomp4" => "mp4".into(),
         "wave" | "riff" => "wav".into(),
-        "mpa" | "mp3" => if codec.starts_with("mp") { "mp3".into() } else { sym.into() },
+        "mpa" | "mp3" => {
+            if codec.starts_with("mp") {
+                "mp3".into()
+            } else {
+                sym.into()
+            }
+        }
         other => other.into(),
     }
 }

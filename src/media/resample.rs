@@ -81,8 +81,7 @@ impl Resampler {
             let inp = InterleavedSlice::new(&self.input[..need * ch], ch, need).map_err(|e| ResampleError(e.to_string()))?;
             let cap = self.out_buf.len() / ch;
             let mut outp = InterleavedSlice::new_mut(&mut self.out_buf, ch, cap).map_err(|e| ResampleError(e.to_string()))?;
-            let (read, written) =
-                r.process_into_buffer(&inp, &mut outp, Some(&Indexing::new())).map_err(|e| ResampleError(e.to_string()))?;
+            let (read, written) = r.process_into_buffer(&inp, &mut outp, Some(&Indexing::new())).map_err(|e| ResampleError(e.to_string()))?;
             self.input.drain(..read * ch);
             let drop = self.delay_left.min(written);
             self.delay_left -= drop;
@@ -106,10 +105,12 @@ mod tests {
     use super::*;
 
     fn sine(rate: u32, frames: usize, hz: f32) -> Vec<f32> {
-        (0..frames).flat_map(|i| {
-            let v = (i as f32 / rate as f32 * hz * std::f32::consts::TAU).sin() * 0.5;
-            [v, v]
-        }).collect()
+        (0..frames)
+            .flat_map(|i| {
+                let v = (i as f32 / rate as f32 * hz * std::f32::consts::TAU).sin() * 0.5;
+                [v, v]
+            })
+            .collect()
     }
 
     #[test]

@@ -138,20 +138,49 @@ fn parse_db(s: &str) -> Option<f64> {
 /// "(17)" or "(17)Rock" (ID3v1 genre references) → "Rock".
 fn id3v1_genre(g: &str) -> String {
     const GENRES: [&str; 32] = [
-        "Blues", "Classic Rock", "Country", "Dance", "Disco", "Funk", "Grunge", "Hip-Hop", "Jazz", "Metal",
-        "New Age", "Oldies", "Other", "Pop", "R&B", "Rap", "Reggae", "Rock", "Techno", "Industrial",
-        "Alternative", "Ska", "Death Metal", "Pranks", "Soundtrack", "Euro-Techno", "Ambient", "Trip-Hop",
-        "Vocal", "Jazz+Funk", "Fusion", "Trance",
+        "Blues",
+        "Classic Rock",
+        "Country",
+        "Dance",
+        "Disco",
+        "Funk",
+        "Grunge",
+        "Hip-Hop",
+        "Jazz",
+        "Metal",
+        "New Age",
+        "Oldies",
+        "Other",
+        "Pop",
+        "R&B",
+        "Rap",
+        "Reggae",
+        "Rock",
+        "Techno",
+        "Industrial",
+        "Alternative",
+        "Ska",
+        "Death Metal",
+        "Pranks",
+        "Soundtrack",
+        "Euro-Techno",
+        "Ambient",
+        "Trip-Hop",
+        "Vocal",
+        "Jazz+Funk",
+        "Fusion",
+        "Trance",
     ];
     if let Some(rest) = g.strip_prefix('(')
-        && let Some((num, tail)) = rest.split_once(')') {
-            if let Some(t) = clean(tail) {
-                return t;
-            }
-            if let Some(name) = num.parse::<usize>().ok().and_then(|n| GENRES.get(n)) {
-                return name.to_string();
-            }
+        && let Some((num, tail)) = rest.split_once(')')
+    {
+        if let Some(t) = clean(tail) {
+            return t;
         }
+        if let Some(name) = num.parse::<usize>().ok().and_then(|n| GENRES.get(n)) {
+            return name.to_string();
+        }
+    }
     g.to_string()
 }
 

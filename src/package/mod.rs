@@ -210,9 +210,9 @@ mod test_wav;
 
 #[cfg(test)]
 mod tests {
+    use super::test_wav as wav;
     use super::*;
     use crate::media::probe::probe_path;
-    use super::test_wav as wav;
     use std::path::{Path, PathBuf};
 
     pub(crate) fn fixture(rel: &str) -> PathBuf {

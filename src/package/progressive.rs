@@ -4,10 +4,10 @@
 //! to stop (the listener went away).
 
 use super::ogg::{self, OggWriter};
+use super::pump::FramePump;
 use super::{Layout, OpenSource, PackageError, Timeline};
 use crate::encode::{self, Codec};
 use crate::media::decode::SourceInfo;
-use super::pump::FramePump;
 
 /// Packets gathered into one chunk (Ogg page) before it goes out: about 0.5 s.
 const CHUNK_PACKETS: usize = 25;

@@ -59,11 +59,7 @@ impl Timeline {
 
     /// The segment that presents output sample `frame`.
     pub fn segment_at(&self, frame: u64) -> u32 {
-        if frame < FIRST_UNITS * UNIT {
-            0
-        } else {
-            ((1 + (frame - FIRST_UNITS * UNIT) / (UNITS * UNIT)) as u32).min(self.segment_count() - 1)
-        }
+        if frame < FIRST_UNITS * UNIT { 0 } else { ((1 + (frame - FIRST_UNITS * UNIT) / (UNITS * UNIT)) as u32).min(self.segment_count() - 1) }
     }
 }
 

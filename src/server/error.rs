@@ -206,7 +206,9 @@ impl From<UploadError> for ApiError {
             UploadError::TooManyChallenges => ApiError::TooMany("too_many_challenges", e.to_string()),
             UploadError::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
             UploadError::Busy => ApiError::Status(StatusCode::LOCKED, "upload_busy", e.to_string()),
-            UploadError::OffsetMismatch { current, given } => ApiError::Status(StatusCode::CONFLICT, "offset_mismatch", format!("Upload-Offset is {current}, not {given}")),
+            UploadError::OffsetMismatch { current, given } => {
+                ApiError::Status(StatusCode::CONFLICT, "offset_mismatch", format!("Upload-Offset is {current}, not {given}"))
+            }
             UploadError::ChecksumMismatch => ApiError::Status(
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
                 "checksum_mismatch",

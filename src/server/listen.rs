@@ -19,8 +19,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;

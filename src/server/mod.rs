@@ -112,7 +112,12 @@ impl Service {
 }
 
 /// Serves `services` on `listener` until `shutdown` resolves (see [`listen::serve`]).
-pub async fn serve(services: Services, listener: TcpListener, limits: listen::Limits, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    services: Services,
+    listener: TcpListener,
+    limits: listen::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tokio::task::spawn_blocking(web::prepare).await?;
     let service = Arc::new(Service::new(AppState::new(services)));
     listen::serve(listener, service, limits, shutdown).await

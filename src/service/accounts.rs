@@ -13,8 +13,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
@@ -116,10 +116,7 @@ fn keeps_an_admin(users: &[User], target: &User, loss: AdminLoss) -> Result<()> 
 }
 
 pub fn validate_username(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.chars().count() <= 64
-        && name.trim() == name
-        && !name.chars().any(char::is_control);
+    let ok = !name.is_empty() && name.chars().count() <= 64 && name.trim() == name && !name.chars().any(char::is_control);
     if ok { Ok(()) } else { Err(AccountError::BadUsername) }
 }
 
@@ -134,10 +131,7 @@ pub fn hash_password(password: &str) -> Result<String> {
 fn argon2_hash(secret: &[u8]) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::fill(&mut salt[..]);
-    Argon2::default()
-        .hash_password_with_salt(secret, &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AccountError::Hash(e.to_string()))
+    Argon2::default().hash_password_with_salt(secret, &salt).map(|h| h.to_string()).map_err(|e| AccountError::Hash(e.to_string()))
 }
 
 fn verify(hash: &str, password: &str) -> bool {

@@ -163,7 +163,14 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) {
 }
 
 impl Library {
-    pub fn new(catalog: Arc<dyn Catalog>, store: Arc<dyn BlobStore>, ingest: Arc<Ingest>, coord: Arc<dyn Coordination>, cover_dir: PathBuf, cover_max_edge: u32) -> Library {
+    pub fn new(
+        catalog: Arc<dyn Catalog>,
+        store: Arc<dyn BlobStore>,
+        ingest: Arc<Ingest>,
+        coord: Arc<dyn Coordination>,
+        cover_dir: PathBuf,
+        cover_max_edge: u32,
+    ) -> Library {
         let slots = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let covers = Covers { dir: cover_dir, max_edge: cover_max_edge, inflight: Default::default(), slots, waiting: Default::default() };
         Library(Arc::new(Inner { catalog, store, ingest, coord, covers }))

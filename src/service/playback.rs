@@ -175,16 +175,16 @@ fn check_offset(offset: f64, duration: f64) -> Result<f64> {
 }
 
 fn media_ref(t: &Track) -> MediaRef {
-    let ext = std::path::Path::new(&t.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = std::path::Path::new(&t.file.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let info = SourceInfo {
-        container: t.container.clone(),
-        codec: t.codec.clone(),
-        sample_rate: t.sample_rate,
-        channels: t.channels,
-        frames: t.frames,
-        priming: t.priming,
+        container: t.audio.container.clone(),
+        codec: t.audio.codec.clone(),
+        sample_rate: t.audio.sample_rate,
+        channels: t.audio.channels,
+        frames: t.audio.frames,
+        priming: t.audio.priming,
     };
-    MediaRef { key: MediaRef::audio_key(&t.audio, &info), parts: t.parts.clone(), info, ext }
+    MediaRef { key: MediaRef::audio_key(&t.file.audio, &info), parts: t.file.parts.clone(), info, ext }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -289,7 +289,8 @@ impl Playback {
             cache.remove(&(user, id));
             return Err(PlaybackError::NoSuchTrack);
         };
-        crate::media::probe::playable(track.sample_rate, track.channels, track.frames).map_err(|e| PlaybackError::Unplayable(e.to_string()))?;
+        crate::media::probe::playable(track.audio.sample_rate, track.audio.channels, track.audio.frames)
+            .map_err(|e| PlaybackError::Unplayable(e.to_string()))?;
         let media = media_ref(&track);
         let etag_key = media.key.to_hex()[..32].to_string();
         let t = Arc::new(Playable { track, media, etag_key });
@@ -337,10 +338,10 @@ impl Playback {
     /// encode); otherwise it is the listener's own encode, on a blocking thread feeding a
     /// bounded channel. A busy transcoder is `Busy` before any byte.
     pub async fn progressive(&self, p: Arc<Playable>, format: Format, kbps: Option<u32>, offset: f64) -> Result<Progressive> {
-        let offset = check_offset(offset, p.track.duration)?;
+        let offset = check_offset(offset, p.track.audio.duration)?;
         let (codec, kbps) = match format {
             Format::Original if offset == 0.0 => return Ok(Progressive::Original),
-            Format::Original => original_at_offset(&p.track.codec),
+            Format::Original => original_at_offset(&p.track.audio.codec),
             Format::Codec(codec) => {
                 let (default, range) = bitrate_policy(codec);
                 let kbps = kbps.unwrap_or(default);
@@ -362,7 +363,8 @@ impl Playback {
         let streamer = self.0.streamer.clone();
         let init = streamer.init(m, rung).await?;
         let priming = crate::package::fmp4::priming(&init).ok_or_else(|| PlaybackError::Internal("init segment without an edit list".into()))?;
-        let mut rw = progressive::Rewrap::new(rung.codec, m.info.out_channels(), priming, m.timeline(), offset).map_err(|e| PlaybackError::Internal(e.to_string()))?;
+        let mut rw =
+            progressive::Rewrap::new(rung.codec, m.info.out_channels(), priming, m.timeline(), offset).map_err(|e| PlaybackError::Internal(e.to_string()))?;
         let k0 = rw.first_segment();
         // The first segment before any byte: a busy server answers Busy, a broken file its error.
         let seg = streamer.segment(m, rung, k0).await?;
@@ -494,11 +496,7 @@ mod tests {
 
     #[test]
     fn a_codec_filter_keeps_its_rungs_in_ladder_order() {
-        let ladder = [
-            Rung { codec: Codec::Aac, bitrate: 64_000 },
-            Rung { codec: Codec::Opus, bitrate: 96_000 },
-            Rung { codec: Codec::Aac, bitrate: 256_000 },
-        ];
+        let ladder = [Rung { codec: Codec::Aac, bitrate: 64_000 }, Rung { codec: Codec::Opus, bitrate: 96_000 }, Rung { codec: Codec::Aac, bitrate: 256_000 }];
         assert_eq!(rungs_for(&ladder, None).unwrap().len(), 3);
         assert_eq!(rungs_for(&ladder, Some("")).unwrap().len(), 3);
         assert_eq!(rungs_for(&ladder, Some("aac")).unwrap(), vec![ladder[0], ladder[2]]);

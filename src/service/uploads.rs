@@ -497,7 +497,8 @@ impl Uploads {
             // sync: ingest makes the file durable in the store at once (and its copy here
             // then goes).
             if current + written < info.length {
-                blocking(move || std::fs::File::open(&path).and_then(|f| f.sync_data()).map_err(|e| UploadError::Internal(format!("syncing upload: {e}")))).await?;
+                blocking(move || std::fs::File::open(&path).and_then(|f| f.sync_data()).map_err(|e| UploadError::Internal(format!("syncing upload: {e}"))))
+                    .await?;
             }
             let ok = result.is_ok() && checksum.flatten().is_none_or(Checksum::matches);
             if checked {

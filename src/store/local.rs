@@ -141,9 +141,10 @@ impl BlobStore for LocalStore {
         if few {
             for s in &staged {
                 if let Some(temp) = &s.temp
-                    && !self.path_of(&s.hash).exists() {
-                        File::open(temp).and_then(|f| f.sync_data()).map_err(io_err(temp))?;
-                    }
+                    && !self.path_of(&s.hash).exists()
+                {
+                    File::open(temp).and_then(|f| f.sync_data()).map_err(io_err(temp))?;
+                }
             }
         } else {
             self.sync_fs()?;

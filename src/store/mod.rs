@@ -19,8 +19,8 @@ use std::io::{self, Read, Seek};
 use std::ops::Range;
 use std::path::PathBuf;
 
-pub use crate::domain::Part;
 use crate::domain::ContentHash;
+pub use crate::domain::Part;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -137,9 +137,10 @@ pub fn open_parts(store: &dyn BlobStore, parts: &[Part]) -> Result<Box<dyn BlobR
         start += p.len;
     }
     if readers.len() == 1
-        && let Some((r, _, _)) = readers.pop() {
-            return Ok(r);
-        }
+        && let Some((r, _, _)) = readers.pop()
+    {
+        return Ok(r);
+    }
     Ok(Box::new(Concat { parts: readers, pos: 0, len: start, current: None }))
 }
 

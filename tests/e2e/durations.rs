@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{Env, have_ffmpeg, testdata, ffmpeg_seconds};
+use common::{Env, ffmpeg_seconds, have_ffmpeg, testdata};
 
 #[test]
 fn durations_match_ffmpeg_decode() {
@@ -22,7 +22,10 @@ fn durations_match_ffmpeg_decode() {
     let mut wrong = Vec::new();
     for t in tracks["items"].as_array().unwrap() {
         let name = t["file_name"].as_str().unwrap();
-        let path = common::walk(&testdata("")).into_iter().find(|p| p.file_name().unwrap().to_str() == Some(name)).unwrap_or_else(|| panic!("no fixture named {name:?}"));
+        let path = common::walk(&testdata(""))
+            .into_iter()
+            .find(|p| p.file_name().unwrap().to_str() == Some(name))
+            .unwrap_or_else(|| panic!("no fixture named {name:?}"));
         let (theirs, rate) = ffmpeg_seconds(&path).unwrap();
         let ours = t["duration"].as_f64().unwrap();
         assert_eq!(t["sample_rate"].as_u64().unwrap(), rate as u64, "{name}");

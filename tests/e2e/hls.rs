@@ -40,7 +40,10 @@ fn bytes(s: &Server, token: &str, path: &str) -> Vec<u8> {
 
 fn metric(s: &Server, name: &str) -> u64 {
     let text = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("metric {name}"))
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metric {name}"))
 }
 
 /// A stereo two-tone WAV where clicks would show, `secs` long at `rate`, plus white noise
@@ -99,11 +102,7 @@ fn fetch(s: &Server, token: &str, track: i64, rung: &str, order: Option<Vec<usiz
     for k in order.unwrap_or_else(|| (0..n).collect()) {
         segments[k] = bytes(s, token, &format!("/hls/{track}/{rung}/{}", pl.segments[k].uri));
     }
-    Rendition {
-        init: bytes(s, token, &format!("/hls/{track}/{rung}/init.mp4")),
-        segments,
-        extinf: pl.segments.iter().map(|x| x.duration as f64).collect(),
-    }
+    Rendition { init: bytes(s, token, &format!("/hls/{track}/{rung}/init.mp4")), segments, extinf: pl.segments.iter().map(|x| x.duration as f64).collect() }
 }
 
 fn write(dir: &Path, name: &str, parts: &[&[u8]]) -> PathBuf {
@@ -204,9 +203,7 @@ fn best_lag(got: &[f32], want: &[f32], around: isize) -> isize {
     let (from, len) = (48_000usize, 9600usize);
     (around - 64..=around + 64)
         .min_by(|&a, &b| {
-            let e = |lag: isize| -> f64 {
-                (from..from + len).map(|i| (got[((i as isize + lag) as usize) * 2] as f64 - want[i * 2] as f64).powi(2)).sum()
-            };
+            let e = |lag: isize| -> f64 { (from..from + len).map(|i| (got[((i as isize + lag) as usize) * 2] as f64 - want[i * 2] as f64).powi(2)).sum() };
             e(a).total_cmp(&e(b))
         })
         .unwrap_or(around)
@@ -302,7 +299,8 @@ fn cache_single_flight_budget_and_dedup_across_users() {
     let (ida, idb) = (tracks(&s, &ta)[0]["id"].as_i64().unwrap(), tracks(&s, &tb)[0]["id"].as_i64().unwrap());
 
     // 50 concurrent requests for one cold segment: one encode.
-    let before = (metric(&s, "tonearm_segment_cache_misses_total"), metric(&s, "tonearm_segment_cache_hits_total"), metric(&s, "tonearm_segment_coalesced_total"));
+    let before =
+        (metric(&s, "tonearm_segment_cache_misses_total"), metric(&s, "tonearm_segment_cache_hits_total"), metric(&s, "tonearm_segment_coalesced_total"));
     let barrier = Arc::new(Barrier::new(50));
     let handles: Vec<_> = (0..50)
         .map(|_| {
@@ -317,7 +315,8 @@ fn cache_single_flight_budget_and_dedup_across_users() {
         .collect();
     let bodies: Vec<Vec<u8>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(bodies.iter().all(|b| b == &bodies[0] && !b.is_empty()));
-    let after = (metric(&s, "tonearm_segment_cache_misses_total"), metric(&s, "tonearm_segment_cache_hits_total"), metric(&s, "tonearm_segment_coalesced_total"));
+    let after =
+        (metric(&s, "tonearm_segment_cache_misses_total"), metric(&s, "tonearm_segment_cache_hits_total"), metric(&s, "tonearm_segment_coalesced_total"));
     assert_eq!(after.0 - before.0, 1, "exactly one encode for 50 requests");
     assert_eq!((after.1 - before.1) + (after.2 - before.2), 49);
 
@@ -353,10 +352,7 @@ fn saturated_transcoding_answers_429_with_retry_after() {
     let s = Arc::new(env.serve_with(&[("TONEARM_STREAM__MAX_JOBS", "1"), ("TONEARM_STREAM__THREADS", "1"), ("TONEARM_STREAM__PREFETCH", "0")]));
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
-    let paths: Vec<String> = ["aac-96", "aac-192", "opus-64", "opus-128"]
-        .iter()
-        .flat_map(|r| (1..6).map(move |k| format!("/hls/{id}/{r}/{k}.m4s")))
-        .collect();
+    let paths: Vec<String> = ["aac-96", "aac-192", "opus-64", "opus-128"].iter().flat_map(|r| (1..6).map(move |k| format!("/hls/{id}/{r}/{k}.m4s"))).collect();
     let barrier = Arc::new(Barrier::new(paths.len()));
     let handles: Vec<_> = paths
         .iter()
@@ -435,8 +431,14 @@ fn signed_urls_and_progressive_streams() {
     // Browser players on other origins may read it (CORS), and HEAD works.
     let r = s.http.get(s.url(hls)).header("Origin", "https://player.example").send().unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
-    let r = s.http.request(reqwest::Method::OPTIONS, s.url(hls)).header("Origin", "https://player.example")
-        .header("Access-Control-Request-Method", "GET").header("Access-Control-Request-Headers", "authorization,range").send().unwrap();
+    let r = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.url(hls))
+        .header("Origin", "https://player.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "authorization,range")
+        .send()
+        .unwrap();
     assert!(r.status().is_success());
     assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
     let seg_url = format!("{base}opus-128/{seg}");
@@ -520,7 +522,15 @@ fn he_aac(transport: fdk_aac_rs::encoder::Transport, explicit: bool) -> (Vec<Vec
         })
         .collect();
     let mode = if explicit { SignalingMode::ExplicitHierarchical } else { SignalingMode::Implicit };
-    let mut enc = Encoder::builder().aot(Aot::HeAac).sample_rate(44_100).channel_mode(ChannelMode::Stereo).bitrate(Bitrate::Cbr(64_000)).transport(transport).signaling_mode(mode).build().unwrap();
+    let mut enc = Encoder::builder()
+        .aot(Aot::HeAac)
+        .sample_rate(44_100)
+        .channel_mode(ChannelMode::Stereo)
+        .bitrate(Bitrate::Cbr(64_000))
+        .transport(transport)
+        .signaling_mode(mode)
+        .build()
+        .unwrap();
     let info = enc.info().unwrap();
     let frame = info.frame_length() as usize * 2;
     let mut aus = Vec::new();

@@ -41,7 +41,8 @@ fn hostile_files_get_precise_answers_and_bounded_memory() {
     env.add_user("alice", "correct horse");
     let s = env.serve();
     let tok = s.login("alice", "correct horse");
-    let mut files: Vec<_> = std::fs::read_dir(testdata("hostile")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e != "md")).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(testdata("hostile")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e != "md")).collect();
     files.sort();
     assert!(files.len() >= 16, "the corpus is there");
     for path in &files {
@@ -113,10 +114,14 @@ fn cover_bombs_and_sizes_are_bounded() {
             })
         })
         .collect();
-    let mut etags: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).map(|(st, e)| {
-        assert_eq!(st, 200);
-        e
-    }).collect();
+    let mut etags: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .map(|(st, e)| {
+            assert_eq!(st, 200);
+            e
+        })
+        .collect();
     etags.sort();
     etags.dedup();
     // 50 and 64 → 64; 100 → 128; 150 → 256; 300 and 500 → 512; 600 → 800; 1000 → 1200.
@@ -147,7 +152,9 @@ fn signed_urls_die_with_the_account_state() {
     let url = signed(&tok);
     assert_eq!(get(&url).status(), 200);
     // Disabled: nothing signed opens; enabled again, the same URL works again.
-    let patch = |disabled: bool| s.http.patch(s.url(&format!("/api/v1/admin/users/{alice}"))).bearer_auth(&root).body(format!(r#"{{"disabled":{disabled}}}"#)).send().unwrap().status();
+    let patch = |disabled: bool| {
+        s.http.patch(s.url(&format!("/api/v1/admin/users/{alice}"))).bearer_auth(&root).body(format!(r#"{{"disabled":{disabled}}}"#)).send().unwrap().status()
+    };
     assert_eq!(patch(true), 204);
     Server::expect_error(get(&url), 403, "bad_signature");
     assert_eq!(patch(false), 204);

@@ -34,8 +34,24 @@ fn import_builds_the_library_from_tags() {
     assert_eq!(tracks["total"], AUDIO_FILES);
     let t = by_title(&tracks["items"]);
     let hunter = &t["Hunter"];
-    for key in ["id", "title", "artist", "album", "album_artist", "track_number", "disc_number", "year", "genre",
-                "duration", "codec", "sample_rate", "channels", "bitrate", "size", "album_id"] {
+    for key in [
+        "id",
+        "title",
+        "artist",
+        "album",
+        "album_artist",
+        "track_number",
+        "disc_number",
+        "year",
+        "genre",
+        "duration",
+        "codec",
+        "sample_rate",
+        "channels",
+        "bitrate",
+        "size",
+        "album_id",
+    ] {
         assert!(hunter.get(key).is_some(), "track lacks {key}");
     }
     assert_eq!(hunter["artist"], "Björk");
@@ -283,11 +299,8 @@ fn bad_files_are_rejected_with_reasons_and_damaged_ones_flagged() {
     let env = Env::new();
     env.add_user("alice", PW);
     let s = env.import("alice", &[testdata("bad"), testdata("damaged")]);
-    let reasons: HashMap<String, String> = s
-        .rejected
-        .iter()
-        .map(|(line, code)| (line.split(':').next().unwrap().rsplit('/').next().unwrap().to_string(), code.clone()))
-        .collect();
+    let reasons: HashMap<String, String> =
+        s.rejected.iter().map(|(line, code)| (line.split(':').next().unwrap().rsplit('/').next().unwrap().to_string(), code.clone())).collect();
     assert_eq!(reasons.len(), 5, "{}", s.text);
     assert_eq!(reasons["empty.flac"], "empty");
     assert_eq!(reasons["text.flac"], "not_audio");
@@ -343,7 +356,10 @@ fn users_never_see_each_others_objects() {
         let mine = s.get(&a, p).status().as_u16();
         assert!(mine == 200 || (mine == 404 && p.ends_with("/cover")), "{p}: {mine}");
         Server::expect_error(s.get(&b, p), 404, "not_found");
-        let missing = p.replace(&format!("/{}", track["id"]), "/999999").replace(&format!("/{}", album["id"]), "/999999").replace(&format!("/{}", artist["id"]), "/999999");
+        let missing = p
+            .replace(&format!("/{}", track["id"]), "/999999")
+            .replace(&format!("/{}", album["id"]), "/999999")
+            .replace(&format!("/{}", artist["id"]), "/999999");
         Server::expect_error(s.get(&b, &missing), 404, "not_found");
         // And without a token it is 401, for every route.
         Server::expect_error(s.http.get(s.url(p)).send().unwrap(), 401, "unauthorized");
@@ -511,7 +527,8 @@ fn account_management_over_the_api() {
     assert_eq!(logical, 2 * users[0]["bytes"].as_u64().unwrap());
     assert!(physical < logical && st["dedup_ratio"].as_f64().unwrap() > 1.5, "{st}");
     assert!(st["store_bytes_on_disk"].as_u64().unwrap() >= physical);
-    let names: Vec<String> = s.json(&root, "/api/v1/admin/users")["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> =
+        s.json(&root, "/api/v1/admin/users")["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["alice", "root"]);
     // Own password: the current one is required; all sessions end.
     Server::expect_error(post(&alice, "/api/v1/me/password", r#"{"current_password":"nope","new_password":"a new password"}"#), 401, "bad_credentials");
@@ -654,10 +671,24 @@ fn ownership_matrix() {
     let r = s.http.post(s.url("/api/v1/playlists")).bearer_auth(&owner).body(format!(r#"{{"name":"mine","tracks":[{t}]}}"#)).send().unwrap();
     let p = r.json::<Value>().unwrap()["id"].as_i64().unwrap();
     // An unfinished resumable upload and an instant-upload challenge of the owner's.
-    let r = s.http.post(s.url("/api/v1/uploads")).bearer_auth(&owner).header("Tus-Resumable", "1.0.0").header("Upload-Length", "10").header("Upload-Metadata", "filename YS53YXY=").send().unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/v1/uploads"))
+        .bearer_auth(&owner)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "10")
+        .header("Upload-Metadata", "filename YS53YXY=")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 201);
     let up = r.headers()["location"].to_str().unwrap().to_string();
-    let r = s.http.post(s.url("/api/v1/uploads/instant")).bearer_auth(&owner).body(format!(r#"{{"sha256":"{}","size":10,"filename":"a.wav"}}"#, "ab".repeat(32))).send().unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/v1/uploads/instant"))
+        .bearer_auth(&owner)
+        .body(format!(r#"{{"sha256":"{}","size":10,"filename":"a.wav"}}"#, "ab".repeat(32)))
+        .send()
+        .unwrap();
     let challenge = r.json::<Value>().unwrap()["challenge"].as_str().unwrap().to_string();
     use reqwest::Method as M;
     let cases: Vec<(M, String, String, u16)> = vec![
@@ -718,7 +749,8 @@ fn admins_set_quotas_and_disable_accounts() {
     let s = env.serve();
     let (root, alice) = (s.login("root", "root password"), s.login("alice", "correct horse"));
     let alice_id = s.json(&alice, "/api/v1/me")["id"].as_i64().unwrap();
-    let patch = |tok: &str, id: i64, body: &str| s.http.patch(s.url(&format!("/api/v1/admin/users/{id}"))).bearer_auth(tok).body(body.to_string()).send().unwrap();
+    let patch =
+        |tok: &str, id: i64, body: &str| s.http.patch(s.url(&format!("/api/v1/admin/users/{id}"))).bearer_auth(tok).body(body.to_string()).send().unwrap();
     let upload = |tok: &str, rel: &str| {
         let name = rel.rsplit('/').next().unwrap();
         s.http.post(s.url(&format!("/api/v1/tracks?filename={name}"))).bearer_auth(tok).body(std::fs::read(testdata(rel)).unwrap()).send().unwrap()

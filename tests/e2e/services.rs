@@ -103,10 +103,10 @@ fn library_rules_and_the_caches_they_invalidate() {
     let zero = TagEdit { track_number: Some(Some(0)), ..TagEdit::default() };
     assert!(matches!(lib.edit_track(alice.id, t.id, &zero), Err(LibraryError::BadTag(_))));
     let p = &app.services.playback;
-    assert_eq!(rt.block_on(p.track(alice.id, t.id)).unwrap().track.title, t.title);
+    assert_eq!(rt.block_on(p.track(alice.id, t.id)).unwrap().track.tags.title, t.tags.title);
     let renamed = lib.edit_track(alice.id, t.id, &TagEdit { title: Some("Hunter (live)".into()), ..TagEdit::default() }).unwrap();
-    assert_eq!(renamed.title, "Hunter (live)");
-    assert_eq!(rt.block_on(p.track(alice.id, t.id)).unwrap().track.title, "Hunter (live)", "the playback cache forgot the old tags");
+    assert_eq!(renamed.tags.title, "Hunter (live)");
+    assert_eq!(rt.block_on(p.track(alice.id, t.id)).unwrap().track.tags.title, "Hunter (live)", "the playback cache forgot the old tags");
 
     // Playlists: names and lengths are bounded; someone else's track is not found.
     assert!(matches!(lib.create_playlist(alice.id, "  ", &[]), Err(LibraryError::BadPlaylistName)));
@@ -151,7 +151,8 @@ fn instant_uploads_prove_possession_once() {
 
     let up = &app.services.uploads;
     let sha = hex(&sha2::Sha256::digest(&bytes));
-    let proofs = |ranges: &[(u64, u64)]| -> Vec<String> { ranges.iter().map(|&(o, l)| hex(&sha2::Sha256::digest(&bytes[o as usize..(o + l) as usize]))).collect() };
+    let proofs =
+        |ranges: &[(u64, u64)]| -> Vec<String> { ranges.iter().map(|&(o, l)| hex(&sha2::Sha256::digest(&bytes[o as usize..(o + l) as usize]))).collect() };
     // A wrong proof fails, and the challenge is spent.
     let c = up.ask(&bob, &sha, bytes.len() as u64, "mine.wav").unwrap();
     assert!(matches!(up.prove(&bob, &c.id, &["00".repeat(32)]), Err(UploadError::ProofFailed)));
@@ -162,7 +163,7 @@ fn instant_uploads_prove_possession_once() {
     let c = up.ask(&bob, &sha, bytes.len() as u64, "mine.wav").unwrap();
     let got = up.prove(&bob, &c.id, &proofs(&c.ranges)).unwrap();
     assert!(got.created);
-    assert_eq!(got.track.file_name, "mine.wav");
+    assert_eq!(got.track.file.file_name, "mine.wav");
     assert_ne!(got.track.id, added.track.id, "bob has his own track of the same stored file");
     // A file nobody stores cannot be proven, and bad requests are precise.
     let c = up.ask(&bob, &"ab".repeat(32), 1000, "x.flac").unwrap();

@@ -86,10 +86,18 @@ fn tus_protocol_resumes_after_kill_9_and_checks_everything() {
     let r = s.http.post(s.url("/api/v1/uploads")).bearer_auth(&ta).header("Upload-Length", "10").send().unwrap();
     assert_eq!(r.headers()["tus-resumable"], "1.0.0");
     Server::expect_error(r, 412, "unsupported_version");
-    Server::expect_error(tus(&s, &ta, reqwest::Method::POST, "/api/v1/uploads").header("Upload-Metadata", "filename YS53YXY=").send().unwrap(), 400, "missing_length");
+    Server::expect_error(
+        tus(&s, &ta, reqwest::Method::POST, "/api/v1/uploads").header("Upload-Metadata", "filename YS53YXY=").send().unwrap(),
+        400,
+        "missing_length",
+    );
     Server::expect_error(tus(&s, &ta, reqwest::Method::POST, "/api/v1/uploads").header("Upload-Length", "10").send().unwrap(), 400, "bad_filename");
     Server::expect_error(create(&s, &ta, 5 << 30, "huge.wav"), 413, "too_large");
-    Server::expect_error(s.http.post(s.url("/api/v1/uploads")).header("Tus-Resumable", "1.0.0").header("Upload-Length", "10").send().unwrap(), 401, "unauthorized");
+    Server::expect_error(
+        s.http.post(s.url("/api/v1/uploads")).header("Tus-Resumable", "1.0.0").header("Upload-Length", "10").send().unwrap(),
+        401,
+        "unauthorized",
+    );
 
     let r = create(&s, &ta, song.len(), "../../Sine Song.wav");
     assert_eq!(r.status(), 201);
@@ -343,7 +351,16 @@ fn same_audio_with_different_tags_is_stored_once() {
     assert_eq!((a2["title"].as_str(), b2["title"].as_str()), (Some("Svefn-g-englar"), Some("Svefn-g-englar (remaster) ★")));
     assert_eq!((a3["title"].as_str(), b3["title"].as_str()), (Some("Side A"), Some("Side A — the long version")));
     assert_eq!(b4["title"], "Vorbis, retagged by Bob");
-    for (tok, t, bytes) in [(&ta, &a1, &a_flac), (&tb, &b1, &b_flac), (&ta, &a2, &a_mp3), (&tb, &b2, &b_mp3), (&ta, &a3, &a_m4a), (&tb, &b3, &b_m4a), (&ta, &a4, &a_ogg), (&tb, &b4, &b_ogg)] {
+    for (tok, t, bytes) in [
+        (&ta, &a1, &a_flac),
+        (&tb, &b1, &b_flac),
+        (&ta, &a2, &a_mp3),
+        (&tb, &b2, &b_mp3),
+        (&ta, &a3, &a_m4a),
+        (&tb, &b3, &b_m4a),
+        (&ta, &a4, &a_ogg),
+        (&tb, &b4, &b_ogg),
+    ] {
         assert_eq!(&original(&s, tok, &t["id"]), bytes, "{}", t["file_name"]);
     }
     let ranged = s.http.get(s.url(&format!("/api/v1/tracks/{}/original", b1["id"]))).bearer_auth(&tb).header("Range", "bytes=100-20099").send().unwrap();
@@ -397,10 +414,20 @@ fn instant_upload_needs_proof_and_leaks_nothing_without_it() {
     let (ta, tb, te) = (s.login("alice", PW), s.login("bob", PW), s.login("eve", PW));
     assert_eq!(upload(&s, &ta, "Alice's name.wav", &song).status(), 201);
     let ask = |tok: &str, sha: &str, size: usize| {
-        s.http.post(s.url("/api/v1/uploads/instant")).bearer_auth(tok).body(json!({"sha256": sha, "size": size, "filename": "Bob's name.wav"}).to_string()).send().unwrap()
+        s.http
+            .post(s.url("/api/v1/uploads/instant"))
+            .bearer_auth(tok)
+            .body(json!({"sha256": sha, "size": size, "filename": "Bob's name.wav"}).to_string())
+            .send()
+            .unwrap()
     };
     let prove = |tok: &str, c: &Value, p: Vec<String>| {
-        s.http.post(s.url(&format!("/api/v1/uploads/instant/{}", c["challenge"].as_str().unwrap()))).bearer_auth(tok).body(json!({"proofs": p}).to_string()).send().unwrap()
+        s.http
+            .post(s.url(&format!("/api/v1/uploads/instant/{}", c["challenge"].as_str().unwrap())))
+            .bearer_auth(tok)
+            .body(json!({"proofs": p}).to_string())
+            .send()
+            .unwrap()
     };
     let sha = hex(&sha2::Sha256::digest(&song));
     let blobs = common::blob_files(&env.data());
@@ -489,7 +516,14 @@ fn upload_limits_quota_and_concurrency() {
     }
     std::thread::scope(|sc| {
         let slow = sc.spawn(|| {
-            s.http.post(s.url("/api/v1/tracks?filename=slow.wav")).bearer_auth(&ta).body(reqwest::blocking::Body::new(Slow(8))).send().unwrap().status().as_u16()
+            s.http
+                .post(s.url("/api/v1/tracks?filename=slow.wav"))
+                .bearer_auth(&ta)
+                .body(reqwest::blocking::Body::new(Slow(8)))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
         });
         std::thread::sleep(Duration::from_millis(700));
         let r = upload(&s, &ta, "second.wav", &song);
@@ -500,7 +534,13 @@ fn upload_limits_quota_and_concurrency() {
     assert_eq!(upload(&s, &ta, "now.wav", &song).status(), 201);
     // A quota below the next upload: refused by tus creation and by one-request upload.
     let alice_id = s.json(&ta, "/api/v1/me")["id"].as_i64().unwrap();
-    let r = s.http.patch(s.url(&format!("/api/v1/admin/users/{alice_id}"))).bearer_auth(&root).body(format!(r#"{{"quota_bytes": {}}}"#, song.len() + 1000)).send().unwrap();
+    let r = s
+        .http
+        .patch(s.url(&format!("/api/v1/admin/users/{alice_id}")))
+        .bearer_auth(&root)
+        .body(format!(r#"{{"quota_bytes": {}}}"#, song.len() + 1000))
+        .send()
+        .unwrap();
     assert!(r.status().is_success());
     let other = tone_wav(&env.dir.path().join("o.wav"), 2.0, 6);
     Server::expect_error(create(&s, &ta, other.len(), "o.wav"), 413, "quota_exceeded");
@@ -522,7 +562,10 @@ fn tag_edits_change_only_the_owners_view() {
     let r = edit(&ta, &ha["id"], r#"{"title": "Hunter (Live)", "album": "Homogenic Live", "year": 1998, "track_number": 7, "genre": null}"#);
     assert_eq!(r.status(), 200);
     let t: Value = r.json().unwrap();
-    assert_eq!((t["title"].as_str(), t["album"].as_str(), t["year"].as_i64(), t["track_number"].as_i64()), (Some("Hunter (Live)"), Some("Homogenic Live"), Some(1998), Some(7)));
+    assert_eq!(
+        (t["title"].as_str(), t["album"].as_str(), t["year"].as_i64(), t["track_number"].as_i64()),
+        (Some("Hunter (Live)"), Some("Homogenic Live"), Some(1998), Some(7))
+    );
     // Alice now has two albums; the search index follows; Bob's view is untouched.
     let albums = s.json(&ta, "/api/v1/albums")["items"].as_array().unwrap().clone();
     assert_eq!(albums.len(), 2);

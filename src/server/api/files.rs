@@ -88,7 +88,13 @@ fn content_disposition(name: &str) -> String {
 }
 
 /// `GET|HEAD /api/v1/tracks/{id}/original`
-pub async fn original(State(lib): State<Library>, State(playback): State<Playback>, AuthUser(u): AuthUser, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn original(
+    State(lib): State<Library>,
+    State(playback): State<Playback>,
+    AuthUser(u): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
     let t = blocking(move || lib.track(u.id, id)).await?;
     serve_original(&playback, &t, &headers)
@@ -96,15 +102,15 @@ pub async fn original(State(lib): State<Library>, State(playback): State<Playbac
 
 /// The original file with `Range`, `If-Range` and `If-None-Match` support.
 pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
-    let len = t.size;
-    let etag = format!("\"{}\"", t.hash.to_hex());
+    let len = t.file.size;
+    let etag = format!("\"{}\"", t.file.hash.to_hex());
     let mut b = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_TYPE, mime_for(&t.container, &t.codec))
+        .header(header::CONTENT_TYPE, mime_for(&t.audio.container, &t.audio.codec))
         .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
         .header(header::VARY, "authorization")
-        .header(header::CONTENT_DISPOSITION, content_disposition(&t.file_name));
+        .header(header::CONTENT_DISPOSITION, content_disposition(&t.file.file_name));
     if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
     }
@@ -122,7 +128,7 @@ pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> Ap
         ByteRange::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
     };
     b = b.header(header::CONTENT_LENGTH, end - start);
-    let body = if start == end { Body::empty() } else { Body::from_stream(playback.original(t.parts.clone(), start, end)) };
+    let body = if start == end { Body::empty() } else { Body::from_stream(playback.original(t.file.parts.clone(), start, end)) };
     b.status(status).body(body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
@@ -131,12 +137,24 @@ pub struct CoverQuery {
     size: Option<u32>,
 }
 
-pub async fn track_cover(State(lib): State<Library>, AuthUser(u): AuthUser, Path(id): Path<String>, Query(q): Query<CoverQuery>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn track_cover(
+    State(lib): State<Library>,
+    AuthUser(u): AuthUser,
+    Path(id): Path<String>,
+    Query(q): Query<CoverQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
     serve_cover(lib, u.id, CoverOf::Track(id), q.size, &headers).await
 }
 
-pub async fn album_cover(State(lib): State<Library>, AuthUser(u): AuthUser, Path(id): Path<String>, Query(q): Query<CoverQuery>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn album_cover(
+    State(lib): State<Library>,
+    AuthUser(u): AuthUser,
+    Path(id): Path<String>,
+    Query(q): Query<CoverQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = parse_id(&id, "album")?;
     serve_cover(lib, u.id, CoverOf::Album(id), q.size, &headers).await
 }

@@ -45,7 +45,12 @@ pub async fn ask(State(uploads): State<Uploads>, AuthUser(u): AuthUser, SmallBod
 }
 
 /// `POST /api/v1/uploads/instant/{challenge}`
-pub async fn prove(State(uploads): State<Uploads>, AuthUser(u): AuthUser, Path(id): Path<String>, SmallBody(body): SmallBody) -> ApiResult<(StatusCode, Json<TrackDto>)> {
+pub async fn prove(
+    State(uploads): State<Uploads>,
+    AuthUser(u): AuthUser,
+    Path(id): Path<String>,
+    SmallBody(body): SmallBody,
+) -> ApiResult<(StatusCode, Json<TrackDto>)> {
     let p: Proof = json_body(&body, "{\"proofs\": [hex SHA-256 of each range]}")?;
     let a = blocking(move || uploads.prove(&u, &id, &p.proofs)).await?;
     Ok(super::upload::added(&a))

@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Value, json};
 
 use super::auth::{AuthUser, bearer_user};
@@ -84,9 +84,7 @@ impl Access {
     /// `Cache-Control` (and `Vary`) for immutable media: init and segments.
     fn media_headers(&self, b: axum::http::response::Builder) -> axum::http::response::Builder {
         match self {
-            Access::Bearer => b
-                .header(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"))
-                .header(header::VARY, VARY_AUTH),
+            Access::Bearer => b.header(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")).header(header::VARY, VARY_AUTH),
             Access::Signed { expires, .. } => {
                 let left = (expires - now_unix()).max(0);
                 b.header(header::CACHE_CONTROL, format!("public, max-age={left}, immutable"))
@@ -139,7 +137,7 @@ pub async fn playback(State(playback): State<Playback>, AuthUser(u): AuthUser, P
     let stream = |f: &str| format!("/api/v1/tracks/{id}/stream?format={f}&{q}");
     Ok(Json(json!({
         "track": id,
-        "duration": t.track.duration,
+        "duration": t.track.audio.duration,
         "expires_at": g.expires,
         "hls": format!("/hls/{id}/master.m3u8?{q}"),
         "hls_aac": format!("/hls/{id}/master.m3u8?codecs=aac&{q}"),
@@ -151,7 +149,13 @@ pub async fn playback(State(playback): State<Playback>, AuthUser(u): AuthUser, P
 }
 
 /// `GET /hls/{track}/master.m3u8[?codecs=aac|opus]`.
-pub async fn master(State(playback): State<Playback>, State(accounts): State<Accounts>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn master(
+    State(playback): State<Playback>,
+    State(accounts): State<Accounts>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
     let mut q = play_query(raw.as_deref())?;
     let (user, access) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
@@ -198,7 +202,14 @@ pub async fn rendition(
 
 /// Who asks, for which of their tracks, in which rung (shared by [`rendition`] and
 /// [`warm_segment`]).
-async fn resolve(playback: &Playback, accounts: &Accounts, id: &str, rung: &str, raw: Option<&str>, headers: &HeaderMap) -> ApiResult<(Access, Arc<Playable>, Rung)> {
+async fn resolve(
+    playback: &Playback,
+    accounts: &Accounts,
+    id: &str,
+    rung: &str,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<(Access, Arc<Playable>, Rung)> {
     let id = parse_id(id, "track")?;
     let mut q = play_query(raw)?;
     let (user, access) = authorize(playback, accounts, headers, &mut q, id).await?;
@@ -244,7 +255,13 @@ pub async fn warm_segment(playback: &Playback, accounts: &Accounts, req: &axum::
 }
 
 /// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
-pub async fn stream(State(playback): State<Playback>, State(accounts): State<Accounts>, Path(id): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn stream(
+    State(playback): State<Playback>,
+    State(accounts): State<Accounts>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
     let mut q = play_query(raw.as_deref())?;
     let (user, _) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
@@ -252,7 +269,7 @@ pub async fn stream(State(playback): State<Playback>, State(accounts): State<Acc
     let format = Format::parse(q.format.as_deref().unwrap_or("original"))?;
     match playback.progressive(p.clone(), format, q.bitrate, q.offset.unwrap_or(0.0)).await? {
         Progressive::Original => serve_original(&playback, &p.track, &headers).map(|mut r| {
-            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", p.track.duration)) {
+            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", p.track.audio.duration)) {
                 r.headers_mut().insert("x-content-duration", v);
             }
             r

@@ -78,7 +78,8 @@ fn file_name(metadata: &str) -> ApiResult<String> {
         if key == "filename" || key == "name" {
             let raw = b64.decode(it.next().unwrap_or("").trim()).map_err(|_| bad_metadata())?;
             let name = String::from_utf8(raw).map_err(|_| bad_metadata())?;
-            return crate::service::uploads::clean_name(&name).ok_or_else(|| ApiError::bad_request("bad_filename", "the file name in Upload-Metadata is empty or not a name"));
+            return crate::service::uploads::clean_name(&name)
+                .ok_or_else(|| ApiError::bad_request("bad_filename", "the file name in Upload-Metadata is empty or not a name"));
         }
     }
     Err(ApiError::bad_request("bad_filename", "give the file's name in Upload-Metadata as `filename <base64>`"))

@@ -25,7 +25,12 @@ pub fn added(a: &Added) -> (StatusCode, Json<TrackDto>) {
     (if a.created { StatusCode::CREATED } else { StatusCode::OK }, Json(TrackDto::from(&a.track)))
 }
 
-pub async fn upload_one(State(uploads): State<Uploads>, AuthUser(u): AuthUser, Query(q): Query<UploadQuery>, body: Body) -> ApiResult<(StatusCode, Json<TrackDto>)> {
+pub async fn upload_one(
+    State(uploads): State<Uploads>,
+    AuthUser(u): AuthUser,
+    Query(q): Query<UploadQuery>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<TrackDto>)> {
     let a = uploads.upload(&u, q.filename.as_deref(), body.into_data_stream()).await?;
     Ok(added(&a))
 }

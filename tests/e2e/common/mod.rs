@@ -86,12 +86,11 @@ impl Env {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent
-                    && let Some(i) = line.find("listening on http://") {
-                        let addr = line[i + "listening on http://".len()..].split_whitespace().next().unwrap_or("").to_string();
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
+                if !sent && let Some(i) = line.find("listening on http://") {
+                    let addr = line[i + "listening on http://".len()..].split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
                 if std::env::var_os("TONEARM_TEST_LOGS").is_some() {
                     eprintln!("[server] {line}");
                 }
@@ -243,12 +242,7 @@ pub fn ffmpeg_seconds(path: &Path) -> Option<(f64, u32)> {
     let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).map(str::to_string);
     let rate: u32 = field("sample_rate=")?.parse().ok()?;
     let stream_secs: f64 = field("duration=").and_then(|d| d.parse().ok()).unwrap_or(f64::MAX);
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:a:0", "-ac", "1", "-f", "s32le", "-"])
-        .output()
-        .ok()?;
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(path).args(["-map", "0:a:0", "-ac", "1", "-f", "s32le", "-"]).output().ok()?;
     assert!(out.status.success(), "ffmpeg failed to decode {}", path.display());
     let decoded = (out.stdout.len() / 4) as f64 / rate as f64;
     Some((decoded.min(stream_secs), rate))
