@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BENCH_DIR:-/tmp/tonearm-bench}
 mkdir -p "$B"
-cargo build --release --locked -q
-T=target/release/tonearm
+# TONEARM_BIN picks another build (scripts/bench-compare.sh runs two side by side).
+T=${TONEARM_BIN:-target/release/tonearm}
+[ -n "${TONEARM_BIN:-}" ] || cargo build --release --locked -q
 export RUST_LOG="warn,symphonia=error,lofty=error"
 [ -d "$B/lib2k" ] || python3 scripts/gen-library.py "$B/lib2k" 2000
 [ -d "$B/lib20k" ] || python3 scripts/gen-library.py "$B/lib20k" 20000

@@ -11,7 +11,8 @@ Prints medians and ratios for:
   3. warm segment serving at 64 connections vs nginx serving the same bytes from disk
      (scripts/bench-warm.py, which measures more: both tools, 512 connections, medians);
   4. peak RSS of the server while 50 cold segment requests arrive at once.
-Set BENCH_DIR (default /tmp/tonearm-stream-bench) and COPIES (cold samples per rung, default 12).
+Set BENCH_DIR (default /tmp/tonearm-stream-bench), COPIES (cold samples per rung, default 12)
+and TONEARM_BIN (default target/release/tonearm, built if missing).
 """
 import http.client
 import json
@@ -26,7 +27,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/tonearm")
+BIN = os.environ.get("TONEARM_BIN", os.path.join(ROOT, "target/release/tonearm"))
 DIR = os.environ.get("BENCH_DIR", "/tmp/tonearm-stream-bench")
 COPIES = int(os.environ.get("COPIES", "12"))
 RUNGS = ["aac-96", "aac-192", "opus-64", "opus-128"]
