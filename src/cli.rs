@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, shutdown_signal};
 use crate::config::{Config, Overrides};
 use crate::ingest::{ImportOptions, import};
+use crate::service::accounts::Actor;
 
 /// `println!` that ignores a closed stdout (`tonearm import ... | head` must not panic).
 macro_rules! out {
@@ -224,21 +225,21 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
     match action {
         UserCmd::Add { name, admin, password_stdin } => {
             let pw = read_password(password_stdin)?;
-            let u = app.services.accounts.create_user(&name, &pw, admin)?;
+            let u = app.services.accounts.create_user(Actor::Operator, &name, &pw, admin)?;
             out!("created user '{}'{}", u.username, if u.is_admin { " (admin)" } else { "" });
         }
         UserCmd::List => {
-            for u in app.services.accounts.list_users()? {
+            for u in app.services.accounts.list_users(Actor::Operator)? {
                 out!("{}\t{}", u.username, if u.is_admin { "admin" } else { "user" });
             }
         }
         UserCmd::Delete { name } => {
-            let (n, bytes) = app.services.accounts.delete_user_named(&name)?;
+            let (n, bytes) = app.services.accounts.delete_user_named(Actor::Operator, &name)?;
             out!("deleted user '{name}'; freed {n} blob(s), {}", human_bytes(bytes));
         }
         UserCmd::Passwd { name, password_stdin } => {
             let pw = read_password(password_stdin)?;
-            app.services.accounts.set_password(&name, &pw)?;
+            app.services.accounts.set_password(Actor::Operator, &name, &pw)?;
             out!("password changed for '{name}'; existing sessions ended");
         }
     }

@@ -49,6 +49,7 @@ pub enum Invalidation {
 
 /// A cache's forgetting, called for every invalidation.
 pub type Subscriber = Box<dyn Fn(&Invalidation) + Send + Sync>;
+type Shared = Arc<dyn Fn(&Invalidation) + Send + Sync>;
 
 /// A single-use record as taken.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,10 +101,10 @@ struct Inner {
     locks: DashMap<String, ()>,
     slots: DashMap<String, usize>,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
-    /// (ns, key) → (owner, value, expires at).
-    records: DashMap<(String, String), (UserId, Vec<u8>, i64)>,
+    /// (ns, key) → (owner, value, expires at); one lock, so the per-owner cap holds.
+    records: Mutex<HashMap<(String, String), (UserId, Vec<u8>, i64)>>,
     windows: DashMap<String, (u32, i64)>,
-    subscribers: std::sync::RwLock<Vec<Subscriber>>,
+    subscribers: Mutex<Vec<Shared>>,
 }
 
 #[derive(Default)]
@@ -182,17 +183,23 @@ impl Coordination for Local {
 
     fn put_once(&self, ns: &str, owner: UserId, key: &str, value: Vec<u8>, ttl_secs: i64, max_per_owner: usize) -> Result<(), Full> {
         let now = now_unix();
-        self.0.records.retain(|_, r| r.2 > now);
-        let open = self.0.records.iter().filter(|e| e.key().0 == ns && e.value().0 == owner).count();
-        if open >= max_per_owner || self.0.records.len() >= MAX_ENTRIES {
+        let mut records = lock(&self.0.records);
+        records.retain(|_, r| r.2 > now);
+        let open = records.iter().filter(|(k, r)| k.0 == ns && r.0 == owner).count();
+        if open >= max_per_owner || records.len() >= MAX_ENTRIES {
             return Err(Full);
         }
-        self.0.records.insert((ns.to_string(), key.to_string()), (owner, value, now + ttl_secs));
+        records.insert((ns.to_string(), key.to_string()), (owner, value, now + ttl_secs));
         Ok(())
     }
 
     fn take_once(&self, ns: &str, owner: UserId, key: &str) -> Option<Taken> {
-        let (_, (_, value, expires)) = self.0.records.remove_if(&(ns.to_string(), key.to_string()), |_, r| r.0 == owner)?;
+        let mut records = lock(&self.0.records);
+        let k = (ns.to_string(), key.to_string());
+        if records.get(&k)?.0 != owner {
+            return None;
+        }
+        let (_, value, expires) = records.remove(&k)?;
         Some(if expires > now_unix() { Taken::Live(value) } else { Taken::Expired })
     }
 
@@ -221,13 +228,15 @@ impl Coordination for Local {
     }
 
     fn invalidate(&self, what: Invalidation) {
-        for f in self.0.subscribers.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        // Called outside the lock: a subscriber may subscribe or invalidate in turn.
+        let subscribers = lock(&self.0.subscribers).clone();
+        for f in subscribers {
             f(&what);
         }
     }
 
     fn subscribe(&self, f: Subscriber) {
-        self.0.subscribers.write().unwrap_or_else(|p| p.into_inner()).push(f);
+        lock(&self.0.subscribers).push(Arc::from(f));
     }
 }
 

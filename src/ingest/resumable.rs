@@ -77,6 +77,14 @@ pub enum Rejection {
     },
     /// The track was deleted while the upload finished.
     Deleted,
+    /// Recorded by a version before this one, with the HTTP status it answered; read, never
+    /// written, so uploads refused before an upgrade still say why until they expire.
+    #[serde(untagged)]
+    Legacy {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 pub struct Uploads {
@@ -282,6 +290,11 @@ mod tests {
         assert_eq!(reopened.get(UserId(1), &info.id).unwrap().1, 100);
         assert_eq!(reopened.outcome(&info.id), Some(Outcome::Track { id: TrackId(5), created: true }));
         assert_eq!(reopened.unfinished(UserId(1)), (0, 0));
+        // A refusal recorded by an older version still reads back.
+        let legacy: Outcome = serde_json::from_str(r#"{"rejected":{"status":422,"code":"not_audio","message":"not audio"}}"#).unwrap();
+        assert_eq!(legacy, Outcome::Rejected(Rejection::Legacy { status: 422, code: "not_audio".into(), message: "not audio".into() }));
+        let now: Outcome = serde_json::from_str(&serde_json::to_string(&Outcome::Rejected(Rejection::Quota { quota: 9 })).unwrap()).unwrap();
+        assert_eq!(now, Outcome::Rejected(Rejection::Quota { quota: 9 }));
         let old = u.create(UserId(1), 10, "b.mp3", "", -1).unwrap();
         assert!(matches!(u.get(UserId(1), &old.id), Err(ResumableError::Expired)));
         assert_eq!(u.sweep(), 1);

@@ -146,6 +146,7 @@ impl From<AccountError> for ApiError {
             AccountError::Throttled(secs) => ApiError::TooManyAttempts(secs),
             AccountError::NoSuchUser => ApiError::not_found("user"),
             AccountError::LastAdmin(_) => ApiError::Conflict(e.to_string()),
+            AccountError::NotAdmin => ApiError::Forbidden("forbidden", e.to_string()),
             AccountError::Hash(m) => ApiError::Internal(m),
             AccountError::Catalog(c) => c.into(),
             AccountError::Ingest(i) => i.into(),
@@ -164,6 +165,7 @@ impl From<LibraryError> for ApiError {
             LibraryError::SearchTooLong => ApiError::bad_request("bad_query", e.to_string()),
             LibraryError::Cover(c) => c.into(),
             LibraryError::Busy(secs) => ApiError::Busy(secs),
+            LibraryError::Account(a) => a.into(),
             LibraryError::Catalog(c) => c.into(),
             LibraryError::Ingest(i) => i.into(),
             LibraryError::Store(s) => s.into(),
@@ -240,6 +242,9 @@ impl From<Rejection> for ApiError {
             Rejection::TooLarge { max } => ApiError::TooLarge(max),
             Rejection::Quota { quota } => ApiError::QuotaExceeded(quota),
             Rejection::Deleted => ApiError::Conflict("the track was deleted while this upload finished; upload it again".into()),
+            Rejection::Legacy { status, code, message } => {
+                ApiError::Recorded(StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY), code, message)
+            }
         }
     }
 }

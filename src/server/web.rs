@@ -62,6 +62,11 @@ fn prepared() -> &'static [Prepared] {
     })
 }
 
+/// Every asset's path (each one route).
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    ASSETS.iter().map(|a| a.path)
+}
+
 /// Bytes of every asset, raw and gzip-compressed (for the size figures in tests).
 pub fn sizes() -> Vec<(&'static str, usize, usize)> {
     ASSETS.iter().zip(prepared()).map(|(a, p)| (a.path, a.bytes.len(), p.gzip.len())).collect()

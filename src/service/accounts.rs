@@ -41,6 +41,8 @@ pub enum AccountError {
     NoSuchUser,
     #[error("the last administrator cannot be {0}")]
     LastAdmin(&'static str),
+    #[error("this needs an administrator")]
+    NotAdmin,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -52,6 +54,9 @@ pub enum AccountError {
 pub type Result<T> = std::result::Result<T, AccountError>;
 
 pub const MIN_PASSWORD: usize = 8;
+
+/// The gate changes to administrators are made under.
+const ADMINS: &str = "administrators";
 
 /// A cheap-to-clone handle on the account rules.
 #[derive(Clone)]
@@ -72,6 +77,8 @@ struct Inner {
     recent: Arc<DashMap<[u8; 32], (User, i64)>>,
     /// Recently read grant keys (see [`Accounts::grant_key`]), with when.
     grant_keys: Arc<DashMap<UserId, (Option<u64>, i64)>>,
+    /// Counts invalidations: what was read from the catalog before one is not cached after it.
+    epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long a verified session is trusted without asking the catalog again. A session
@@ -92,6 +99,25 @@ pub struct Issued {
 pub enum Credential<'a> {
     /// A name and password (the web player, the JSON API's login).
     Password { username: &'a str, password: &'a str },
+}
+
+/// Who asks for an administrator's operation.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// The operator at the command line, who owns the data directory.
+    Operator,
+    /// A signed-in user: an enabled administrator, or refused.
+    User(&'a User),
+}
+
+impl Actor<'_> {
+    pub fn require_admin(self) -> Result<()> {
+        match self {
+            Actor::Operator => Ok(()),
+            Actor::User(u) if u.is_admin && !u.disabled => Ok(()),
+            Actor::User(_) => Err(AccountError::NotAdmin),
+        }
+    }
 }
 
 /// Why an administrator would stop being one.
@@ -154,18 +180,26 @@ impl Accounts {
         let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
         let recent: Arc<DashMap<[u8; 32], (User, i64)>> = Arc::default();
         let grant_keys: Arc<DashMap<UserId, (Option<u64>, i64)>> = Arc::default();
-        let (r, g) = (recent.clone(), grant_keys.clone());
+        let epoch: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let (r, g, e) = (recent.clone(), grant_keys.clone(), epoch.clone());
         coord.subscribe(Box::new(move |what| match *what {
             Invalidation::User(id) => {
+                e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 r.retain(|_, (u, _)| u.id != id);
                 g.remove(&id);
             }
             Invalidation::Session(key) => {
+                e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 r.remove(&key);
             }
             Invalidation::Track(..) => {}
         }));
-        Accounts(Arc::new(Inner { catalog, ingest, coord, limits, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent, grant_keys }))
+        Accounts(Arc::new(Inner { catalog, ingest, coord, limits, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent, grant_keys, epoch }))
+    }
+
+    /// Invalidations seen so far (see `Inner::epoch`).
+    fn epoch(&self) -> u64 {
+        self.0.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn dummy_hash(&self) -> &str {
@@ -182,14 +216,16 @@ impl Accounts {
     }
 
     /// Creates a user; the first user of a server is always an administrator.
-    pub fn create_user(&self, username: &str, password: &str, is_admin: bool) -> Result<User> {
+    pub fn create_user(&self, actor: Actor<'_>, username: &str, password: &str, is_admin: bool) -> Result<User> {
+        actor.require_admin()?;
         validate_username(username)?;
         let hash = hash_password(password)?;
         let first = self.0.catalog.user_count()? == 0;
         Ok(self.0.catalog.create_user(username, &hash, is_admin || first)?)
     }
 
-    pub fn list_users(&self) -> Result<Vec<User>> {
+    pub fn list_users(&self, actor: Actor<'_>) -> Result<Vec<User>> {
+        actor.require_admin()?;
         Ok(self.0.catalog.list_users()?)
     }
 
@@ -203,7 +239,12 @@ impl Accounts {
 
     /// Sets a user's password (an administrator's reset, `tonearm user passwd`); their
     /// sessions and signed URLs end.
-    pub fn set_password(&self, username: &str, password: &str) -> Result<()> {
+    pub fn set_password(&self, actor: Actor<'_>, username: &str, password: &str) -> Result<()> {
+        actor.require_admin()?;
+        self.store_password(username, password)
+    }
+
+    fn store_password(&self, username: &str, password: &str) -> Result<()> {
         let hash = hash_password(password)?;
         let user = self.user_named(username)?;
         self.0.catalog.set_password(username, &hash)?;
@@ -211,9 +252,10 @@ impl Accounts {
         Ok(())
     }
 
-    pub fn reset_password(&self, id: UserId, password: &str) -> Result<()> {
+    pub fn reset_password(&self, actor: Actor<'_>, id: UserId, password: &str) -> Result<()> {
+        actor.require_admin()?;
         let u = self.user(id)?;
-        self.set_password(&u.username, password)
+        self.store_password(&u.username, password)
     }
 
     /// Changes a user's own password after checking the current one; ends their sessions.
@@ -222,7 +264,7 @@ impl Accounts {
         if !verify(&hash, current) {
             return Err(AccountError::BadCredentials);
         }
-        self.set_password(username, new)
+        self.store_password(username, new)
     }
 
     /// Checks a credential (throttled per name and per address: a locked-out name or
@@ -254,11 +296,11 @@ impl Accounts {
             self.throttle().failed(username, addr);
             return Err(AccountError::BadCredentials);
         };
-        self.throttle().succeeded(username);
         // Only someone who knows the password learns that the account is disabled.
         if user.disabled {
             return Err(AccountError::Disabled);
         }
+        self.throttle().succeeded(username);
         Ok(user)
     }
 
@@ -269,16 +311,17 @@ impl Accounts {
         }
         let key = token_key(token);
         let now = now_unix();
+        let epoch = self.epoch();
         let user = self.0.catalog.session_user(&key, now)?;
         let recent = &self.0.recent;
         match &user {
-            Some(u) => {
+            Some(u) if self.epoch() == epoch => {
                 if recent.len() >= SESSION_CACHE_MAX {
                     recent.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
                 }
                 recent.insert(key, (u.clone(), now));
             }
-            None => {
+            _ => {
                 recent.remove(&key);
             }
         }
@@ -292,6 +335,7 @@ impl Accounts {
     /// [`Accounts::recent_grant_key`] knows it.
     pub fn grant_key(&self, id: UserId) -> Result<Option<u64>> {
         let now = now_unix();
+        let epoch = self.epoch();
         let user = self.0.catalog.list_users()?.into_iter().find(|u| u.id == id);
         let key = match user {
             Some(u) if !u.disabled => self.0.catalog.user_by_name(&u.username)?.map(|(_, hash)| fingerprint(&hash)),
@@ -301,7 +345,9 @@ impl Accounts {
         if keys.len() >= SESSION_CACHE_MAX {
             keys.retain(|_, (_, at)| now - *at < SESSION_CACHE_SECS);
         }
-        keys.insert(id, (key, now));
+        if self.epoch() == epoch {
+            keys.insert(id, (key, now));
+        }
         Ok(key)
     }
 
@@ -334,13 +380,18 @@ impl Accounts {
 
     pub fn logout(&self, token: &str) -> Result<bool> {
         let key = token_key(token);
+        let deleted = self.0.catalog.delete_session(&key)?;
         self.0.coord.invalidate(Invalidation::Session(key));
-        Ok(self.0.catalog.delete_session(&key)?)
+        Ok(deleted)
     }
 
     /// Deletes a user, their sessions and library; the files nobody else owns go from the
     /// store. The last enabled administrator cannot be deleted. Returns blobs and bytes freed.
-    pub fn delete_user(&self, id: UserId) -> Result<(usize, u64)> {
+    pub fn delete_user(&self, actor: Actor<'_>, id: UserId) -> Result<(usize, u64)> {
+        actor.require_admin()?;
+        // The rule is checked and the change made under one gate: two administrators
+        // removing each other at once cannot leave none.
+        let _alone = self.0.coord.gate(ADMINS, true);
         let users = self.0.catalog.list_users()?;
         let target = users.iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)?;
         keeps_an_admin(&users, target, AdminLoss::Deleted)?;
@@ -350,15 +401,17 @@ impl Accounts {
     }
 
     /// [`Accounts::delete_user`] by name (`tonearm user delete NAME`).
-    pub fn delete_user_named(&self, username: &str) -> Result<(usize, u64)> {
+    pub fn delete_user_named(&self, actor: Actor<'_>, username: &str) -> Result<(usize, u64)> {
         let id = self.user_named(username)?.id;
-        self.delete_user(id)
+        self.delete_user(actor, id)
     }
 
     /// Disables/enables a user (disabling ends their sessions and signed URLs) and/or sets
     /// their quota (`Some(None)` removes it). The last enabled administrator cannot be
     /// disabled.
-    pub fn update_user(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+    pub fn update_user(&self, actor: Actor<'_>, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+        actor.require_admin()?;
+        let _alone = self.0.coord.gate(ADMINS, true);
         let users = self.0.catalog.list_users()?;
         let target = users.iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)?;
         if disabled == Some(true) {

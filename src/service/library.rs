@@ -14,6 +14,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::accounts::{AccountError, Actor};
 use crate::catalog::{Album, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage};
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId, now_unix};
@@ -53,6 +54,8 @@ pub enum LibraryError {
     Cover(#[from] CoverError),
     #[error("too many covers are being scaled; retry in {0} s")]
     Busy(u32),
+    #[error(transparent)]
+    Account(#[from] AccountError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -286,7 +289,9 @@ impl Library {
         Ok(self.catalog().history(user, limit.unwrap_or(DEFAULT_HISTORY_LIMIT))?)
     }
 
-    pub fn storage(&self) -> Result<Storage> {
+    /// What users uploaded against what is stored, and per-user usage: administrators only.
+    pub fn storage(&self, actor: Actor<'_>) -> Result<Storage> {
+        actor.require_admin()?;
         let stats = self.catalog().blob_stats()?;
         let users = self.catalog().usage_by_user()?;
         let store_bytes_on_disk = self.0.store.physical_bytes()?;

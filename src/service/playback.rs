@@ -13,6 +13,8 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::SeqCst;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -126,6 +128,28 @@ pub struct SignedGrant {
     pub sig: String,
 }
 
+/// The MIME type of a stored original, by container and codec.
+pub fn original_mime(container: &str, codec: &str) -> &'static str {
+    match (container, codec) {
+        ("flac", _) => "audio/flac",
+        ("mp3", _) => "audio/mpeg",
+        ("mp4", _) => "audio/mp4",
+        ("ogg", "opus") => "audio/ogg; codecs=opus",
+        ("ogg", _) => "audio/ogg",
+        ("wav", _) => "audio/wav",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The MIME type of a progressive transcode: ADTS AAC, Ogg Opus, MP3.
+pub fn stream_mime(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Aac => "audio/aac",
+        Codec::Opus => "audio/ogg; codecs=opus",
+        Codec::Mp3 => "audio/mpeg",
+    }
+}
+
 /// The default bitrate and bounds of a progressive stream per codec, in kbps.
 fn bitrate_policy(codec: Codec) -> (u32, std::ops::RangeInclusive<u32>) {
     match codec {
@@ -167,7 +191,8 @@ fn rungs_for(ladder: &[Rung], codecs: Option<&str>) -> Result<Vec<Rung>> {
     Ok(rungs)
 }
 
-fn check_offset(offset: f64, duration: f64) -> Result<f64> {
+/// An offset (seconds) inside a track of `duration` seconds.
+pub fn check_offset(offset: f64, duration: f64) -> Result<f64> {
     if !offset.is_finite() || offset < 0.0 || (offset > 0.0 && offset >= duration) {
         return Err(PlaybackError::BadOffset(duration));
     }
@@ -205,6 +230,8 @@ struct Inner {
     ladder: Arc<[Rung]>,
     url_ttl_secs: u64,
     tracks: Arc<TrackCache>,
+    /// Counts invalidations: a track read before one is not cached after it.
+    epoch: Arc<AtomicU64>,
 }
 
 /// What [`Playback::new`] is built from.
@@ -223,10 +250,15 @@ pub struct PlaybackParts {
 impl Playback {
     pub fn new(p: PlaybackParts) -> Playback {
         let tracks: Arc<TrackCache> = Arc::default();
-        let t = tracks.clone();
+        let epoch: Arc<AtomicU64> = Arc::default();
+        let (t, e) = (tracks.clone(), epoch.clone());
         p.coord.subscribe(Box::new(move |what| match *what {
-            Invalidation::User(id) => t.retain(|(user, _), _| *user != id),
+            Invalidation::User(id) => {
+                e.fetch_add(1, SeqCst);
+                t.retain(|(user, _), _| *user != id);
+            }
             Invalidation::Track(user, id) => {
+                e.fetch_add(1, SeqCst);
                 t.remove(&(user, id));
             }
             Invalidation::Session(_) => {}
@@ -240,6 +272,7 @@ impl Playback {
             ladder: p.ladder,
             url_ttl_secs: p.url_ttl_secs,
             tracks,
+            epoch,
         }))
     }
 
@@ -284,6 +317,7 @@ impl Playback {
             // Stale: this request asks the catalog; the others meanwhile use the entry.
             e.1 = now;
         }
+        let epoch = self.0.epoch.load(SeqCst);
         let catalog = self.0.catalog.clone();
         let Some(track) = blocking(move || Ok(catalog.track(user, id)?)).await? else {
             cache.remove(&(user, id));
@@ -297,7 +331,11 @@ impl Playback {
         if cache.len() >= TRACK_CACHE_MAX {
             cache.retain(|_, (_, at)| now - *at < TRACK_CACHE_SECS);
         }
-        cache.insert((user, id), (t.clone(), now));
+        if self.0.epoch.load(SeqCst) == epoch {
+            cache.insert((user, id), (t.clone(), now));
+        } else {
+            cache.remove(&(user, id));
+        }
         Ok(t)
     }
 

@@ -34,7 +34,7 @@ fn addr_key(addr: IpAddr) -> String {
 
 /// Seconds left of a lockout after `count` failures since `since`, if `limit` is reached.
 fn wait(count: u32, since: i64, limit: u32, window_secs: i64, now: i64) -> Option<u32> {
-    (count >= limit && now - since < window_secs).then(|| (window_secs - (now - since)).max(1) as u32)
+    (count > 0 && count >= limit && now - since < window_secs).then(|| (window_secs - (now - since)).max(1) as u32)
 }
 
 impl Throttle<'_> {
@@ -96,5 +96,6 @@ mod tests {
         assert_eq!(wait(3, 100, 3, 60, 160), None);
         assert_eq!(wait(2, 100, 3, 60, 130), None);
         assert_eq!(wait(3, 100, 3, 60, 159), Some(1));
+        assert_eq!(wait(0, 100, 0, 60, 130), None, "a limit of 0 with no failures locks nobody out");
     }
 }

@@ -97,6 +97,7 @@ fn rejection_message(r: &Rejection) -> String {
         Rejection::TooLarge { max } => UploadError::TooLarge(*max).to_string(),
         Rejection::Quota { quota } => UploadError::Quota(*quota).to_string(),
         Rejection::Deleted => "the track was deleted while this upload finished; upload it again".into(),
+        Rejection::Legacy { message, .. } => message.clone(),
     }
 }
 
@@ -402,11 +403,14 @@ impl Uploads {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let checked = name
-            .and_then(clean_name)
-            .ok_or(UploadError::BadFilename("give the file's name as ?filename=NAME (it selects the format hint)"))
-            .and_then(|name| Ok((name, self.in_flight(u.id)?)));
-        let ((name, _in_flight), body) = or_discard(checked, body).await?;
+        let checked = match name.and_then(clean_name) {
+            Some(name) => {
+                let (this, uid) = (self.clone(), u.id);
+                blocking(move || this.in_flight(uid)).await.map(|slot| (name, slot))
+            }
+            None => Err(UploadError::BadFilename("give the file's name as ?filename=NAME (it selects the format hint)")),
+        };
+        let ((name, in_flight), body) = or_discard(checked, body).await?;
         let dir = self.0.scratch_dir.join(random_hex::<12>());
         tokio::fs::create_dir_all(&dir).await.map_err(|e| UploadError::Internal(format!("creating upload directory: {e}")))?;
         let scratch = Scratch(dir);
@@ -416,19 +420,26 @@ impl Uploads {
         written?;
         tracing::debug!(bytes = len, took = ?t0.elapsed(), "upload received");
         let (this, u) = (self.clone(), u.clone());
+        // The slot and the scratch directory go when ingest ends, even if the client left.
         blocking(move || {
             let r = this.ingest_file(&u, &path, &name);
-            drop(scratch);
+            drop((scratch, in_flight));
             r
         })
         .await
     }
 
-    /// Starts a resumable upload of `length` bytes named `name`. Blocks.
-    pub fn create(&self, u: &User, length: u64, name: &str, metadata: &str) -> Result<UploadInfo> {
+    /// Refuses a file longer than the upload limit (checked before anything else about it).
+    pub fn check_length(&self, length: u64) -> Result<()> {
         if length > self.0.max_bytes {
             return Err(UploadError::TooLarge(self.0.max_bytes));
         }
+        Ok(())
+    }
+
+    /// Starts a resumable upload of `length` bytes named `name`. Blocks.
+    pub fn create(&self, u: &User, length: u64, name: &str, metadata: &str) -> Result<UploadInfo> {
+        self.check_length(length)?;
         let name = clean_name(name).ok_or(UploadError::BadFilename("the file name is empty or not a name"))?;
         let (open, reserved) = self.0.resumable.unfinished(u.id);
         let max_open = self.0.limits.max_unfinished_per_user;
@@ -455,7 +466,8 @@ impl Uploads {
         Ok(Resumable { info, offset, outcome })
     }
 
-    fn get(&self, user: UserId, id: &str) -> Result<(UploadInfo, u64)> {
+    /// A resumable upload's info and offset (`NoSuchUpload` for someone else's). Blocks.
+    pub fn get(&self, user: UserId, id: &str) -> Result<(UploadInfo, u64)> {
         self.0.resumable.get(user, id).map_err(|e| match e {
             ResumableError::NotFound => UploadError::NoSuchUpload,
             ResumableError::Expired => UploadError::Expired,
@@ -472,19 +484,21 @@ impl Uploads {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let ready = async {
-            let lock = self.0.coord.try_lock(&lock_name(id)).ok_or(UploadError::Busy)?;
-            let in_flight = self.in_flight(u.id)?;
-            // Read under the lock: the offset another request left is the one that counts.
-            let (this, uid, id) = (self.clone(), u.id, id.to_string());
-            let (info, current) = blocking(move || this.get(uid, &id)).await?;
+        let (this, uid, id) = (self.clone(), u.id, id.to_string());
+        let ready = blocking(move || {
+            // Someone else's or a missing upload is that before it is busy.
+            this.get(uid, &id)?;
+            let lock = this.0.coord.try_lock(&lock_name(&id)).ok_or(UploadError::Busy)?;
+            let in_flight = this.in_flight(uid)?;
+            // Read again under the lock: the offset another request left is the one that counts.
+            let (info, current) = this.get(uid, &id)?;
             if offset != current {
                 return Err(UploadError::OffsetMismatch { current, given: offset });
             }
             Ok((lock, in_flight, info, current))
-        };
-        let r = ready.await;
-        let ((_lock, _in_flight, info, current), body) = or_discard(r, body).await?;
+        })
+        .await;
+        let ((lock, in_flight, info, current), body) = or_discard(ready, body).await?;
         if current < info.length {
             let path = self.0.resumable.data_path(&info.id).ok_or(UploadError::NoSuchUpload)?;
             let checked = checksum.is_some();
@@ -513,8 +527,15 @@ impl Uploads {
                 return Ok((info, current + written, None));
             }
         }
+        // The lock and the slot go when ingest ends, even if the client left meanwhile: a
+        // second request cannot ingest the same upload at the same time.
         let (this, u, info2) = (self.clone(), u.clone(), info.clone());
-        let track = blocking(move || this.finish(&u, &info2)).await?;
+        let track = blocking(move || {
+            let r = this.finish(&u, &info2);
+            drop((lock, in_flight));
+            r
+        })
+        .await?;
         Ok((info.clone(), info.length, Some(track)))
     }
 

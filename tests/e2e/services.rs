@@ -9,7 +9,7 @@ use sha2::Digest;
 use tonearm::app::App;
 use tonearm::catalog::{TagEdit, User};
 use tonearm::config::Config;
-use tonearm::service::accounts::{AccountError, Credential};
+use tonearm::service::accounts::{AccountError, Actor, Credential};
 use tonearm::service::library::LibraryError;
 use tonearm::service::playback::{Format, PlaybackError, Progressive};
 use tonearm::service::uploads::UploadError;
@@ -41,24 +41,30 @@ fn accounts_keep_their_rules_for_every_caller() {
     let app = app(dir.path());
     let a = &app.services.accounts;
     assert!(a.first_run().unwrap());
-    let root = a.create_user("root", "root password", false).unwrap();
+    let root = a.create_user(Actor::Operator, "root", "root password", false).unwrap();
     assert!(root.is_admin, "the first user is an administrator");
-    let bob = a.create_user("bob", "bob password", false).unwrap();
+    let bob = a.create_user(Actor::Operator, "bob", "bob password", false).unwrap();
     assert!(!bob.is_admin && !a.first_run().unwrap());
-    assert!(matches!(a.create_user(" bob", "bob password", false), Err(AccountError::BadUsername)));
-    assert!(matches!(a.create_user("carol", "short", false), Err(AccountError::WeakPassword)));
+    assert!(matches!(a.create_user(Actor::Operator, " bob", "bob password", false), Err(AccountError::BadUsername)));
+    assert!(matches!(a.create_user(Actor::Operator, "carol", "short", false), Err(AccountError::WeakPassword)));
 
     // The only enabled administrator can be neither deleted nor disabled, by id or by name.
-    assert!(matches!(a.delete_user(root.id), Err(AccountError::LastAdmin("deleted"))));
-    assert!(matches!(a.delete_user_named("root"), Err(AccountError::LastAdmin("deleted"))));
-    assert!(matches!(a.update_user(root.id, Some(true), None), Err(AccountError::LastAdmin("disabled"))));
-    assert!(matches!(a.delete_user(tonearm::domain::UserId(9999)), Err(AccountError::NoSuchUser)));
+    assert!(matches!(a.delete_user(Actor::Operator, root.id), Err(AccountError::LastAdmin("deleted"))));
+    assert!(matches!(a.delete_user_named(Actor::Operator, "root"), Err(AccountError::LastAdmin("deleted"))));
+    assert!(matches!(a.update_user(Actor::Operator, root.id, Some(true), None), Err(AccountError::LastAdmin("disabled"))));
+    assert!(matches!(a.delete_user(Actor::Operator, tonearm::domain::UserId(9999)), Err(AccountError::NoSuchUser)));
+    // Administrators' operations refuse anyone else, whichever protocol asks.
+    assert!(matches!(a.list_users(Actor::User(&bob)), Err(AccountError::NotAdmin)));
+    assert!(matches!(a.create_user(Actor::User(&bob), "eve", "eve password", true), Err(AccountError::NotAdmin)));
+    assert!(matches!(a.delete_user(Actor::User(&bob), root.id), Err(AccountError::NotAdmin)));
+    assert!(matches!(app.services.library.storage(Actor::User(&bob)), Err(tonearm::service::library::LibraryError::Account(AccountError::NotAdmin))));
+    assert!(a.list_users(Actor::User(&root)).is_ok());
 
     // Sessions: a password change ends them at once, cached or not.
     let issued = a.login(password("bob", "bob password"), None).unwrap();
     assert_eq!(a.authenticate(&issued.token).unwrap().map(|u| u.id), Some(bob.id));
     assert!(a.recently_authenticated(&issued.token).is_some());
-    a.reset_password(bob.id, "new bob password").unwrap();
+    a.reset_password(Actor::Operator, bob.id, "new bob password").unwrap();
     assert!(a.recently_authenticated(&issued.token).is_none(), "the cache forgot the session");
     assert!(a.authenticate(&issued.token).unwrap().is_none());
 
@@ -69,16 +75,16 @@ fn accounts_keep_their_rules_for_every_caller() {
     }
     assert!(matches!(a.login(password("bob", "new bob password"), addr), Err(AccountError::Throttled(s)) if s > 0));
     // A disabled account learns so only with its password; it is not throttled by it.
-    let carol = a.create_user("carol", "carol password", false).unwrap();
-    a.update_user(carol.id, Some(true), None).unwrap();
+    let carol = a.create_user(Actor::Operator, "carol", "carol password", false).unwrap();
+    a.update_user(Actor::Operator, carol.id, Some(true), None).unwrap();
     assert!(matches!(a.login(password("carol", "carol password"), None), Err(AccountError::Disabled)));
     assert!(matches!(a.login(password("carol", "wrong"), None), Err(AccountError::BadCredentials)));
 
     // With a second administrator, the first may go.
-    let admin2 = a.create_user("admin2", "admin2 password", true).unwrap();
+    let admin2 = a.create_user(Actor::Operator, "admin2", "admin2 password", true).unwrap();
     assert!(admin2.is_admin);
-    a.delete_user(root.id).unwrap();
-    assert_eq!(a.list_users().unwrap().iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["admin2", "bob", "carol"]);
+    a.delete_user(Actor::Operator, root.id).unwrap();
+    assert_eq!(a.list_users(Actor::Operator).unwrap().iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["admin2", "bob", "carol"]);
 }
 
 /// `user` uploads `path` through the uploads service.
@@ -91,8 +97,8 @@ fn upload(app: &App, rt: &tokio::runtime::Runtime, user: &User, path: &Path) -> 
 fn library_rules_and_the_caches_they_invalidate() {
     let dir = tempfile::tempdir().unwrap();
     let (app, rt) = (app(dir.path()), runtime());
-    let alice = app.services.accounts.create_user("alice", "alice password", false).unwrap();
-    let bob = app.services.accounts.create_user("bob", "bob password", false).unwrap();
+    let alice = app.services.accounts.create_user(Actor::Operator, "alice", "alice password", false).unwrap();
+    let bob = app.services.accounts.create_user(Actor::Operator, "bob", "bob password", false).unwrap();
     let t = upload(&app, &rt, &alice, &testdata("library/Björk - Homogenic/01 Hunter.flac")).track;
     let lib = &app.services.library;
     assert!(matches!(lib.track(bob.id, t.id), Err(LibraryError::NotFound("track"))), "someone else's track is missing");
@@ -141,8 +147,8 @@ fn library_rules_and_the_caches_they_invalidate() {
 fn instant_uploads_prove_possession_once() {
     let dir = tempfile::tempdir().unwrap();
     let (app, rt) = (app(dir.path()), runtime());
-    let alice = app.services.accounts.create_user("alice", "alice password", false).unwrap();
-    let bob = app.services.accounts.create_user("bob", "bob password", false).unwrap();
+    let alice = app.services.accounts.create_user(Actor::Operator, "alice", "alice password", false).unwrap();
+    let bob = app.services.accounts.create_user(Actor::Operator, "bob", "bob password", false).unwrap();
     let path = testdata("library/Misc/plain.wav");
     let bytes = std::fs::read(&path).unwrap();
     let added = upload(&app, &rt, &alice, &path);

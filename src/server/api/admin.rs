@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::auth::{AdminUser, AuthUser};
 use super::dto::{ListDto, StorageDto, UserDto};
 use crate::server::{ApiError, ApiResult, Path, SmallBody, blocking, json_body, parse_id};
+use crate::service::accounts::Actor;
 use crate::service::{Accounts, Library};
 
 #[derive(Deserialize)]
@@ -27,8 +28,8 @@ pub async fn change_own_password(State(accounts): State<Accounts>, AuthUser(u): 
 }
 
 /// `GET /api/v1/admin/users`: `{"items": [...], "total": N}`, like every list.
-pub async fn list_users(State(accounts): State<Accounts>, _: AdminUser) -> ApiResult<Json<ListDto<UserDto>>> {
-    let users = blocking(move || accounts.list_users()).await?;
+pub async fn list_users(State(accounts): State<Accounts>, AdminUser(admin): AdminUser) -> ApiResult<Json<ListDto<UserDto>>> {
+    let users = blocking(move || accounts.list_users(Actor::User(&admin))).await?;
     Ok(Json(ListDto { total: users.len() as u64, items: users.iter().map(UserDto::from).collect() }))
 }
 
@@ -41,9 +42,9 @@ struct NewUser {
 }
 
 /// `POST /api/v1/admin/users` `{"username","password","admin"}`: 201 with the user.
-pub async fn create_user(State(accounts): State<Accounts>, _: AdminUser, SmallBody(body): SmallBody) -> ApiResult<(StatusCode, Json<UserDto>)> {
+pub async fn create_user(State(accounts): State<Accounts>, AdminUser(admin): AdminUser, SmallBody(body): SmallBody) -> ApiResult<(StatusCode, Json<UserDto>)> {
     let b: NewUser = json_body(&body, r#"{"username": ..., "password": ..., "admin": false}"#)?;
-    let u = blocking(move || accounts.create_user(&b.username, &b.password, b.admin)).await?;
+    let u = blocking(move || accounts.create_user(Actor::User(&admin), &b.username, &b.password, b.admin)).await?;
     Ok((StatusCode::CREATED, Json(UserDto::from(&u))))
 }
 
@@ -53,33 +54,46 @@ struct ResetPassword {
 }
 
 /// `PUT /api/v1/admin/users/{id}/password` `{"password"}`: 204; the user's sessions end.
-pub async fn reset_password(State(accounts): State<Accounts>, _: AdminUser, Path(id): Path<String>, SmallBody(body): SmallBody) -> ApiResult<StatusCode> {
+pub async fn reset_password(
+    State(accounts): State<Accounts>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    SmallBody(body): SmallBody,
+) -> ApiResult<StatusCode> {
     let b: ResetPassword = json_body(&body, r#"{"password": ...}"#)?;
     let id = parse_id(&id, "user")?;
-    blocking(move || accounts.reset_password(id, &b.password)).await?;
+    blocking(move || accounts.reset_password(Actor::User(&admin), id, &b.password)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /api/v1/admin/users/{id}`: removes the user and their library; files nobody
 /// else owns are deleted from the store. The last administrator cannot be deleted (409).
-pub async fn delete_user(State(accounts): State<Accounts>, _: AdminUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_user(State(accounts): State<Accounts>, AdminUser(admin): AdminUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "user")?;
-    blocking(move || accounts.delete_user(id)).await?;
+    blocking(move || accounts.delete_user(Actor::User(&admin), id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/admin/storage`: what users uploaded (logical) against what is stored
 /// (physical), the dedup ratio, blob count, and per-user usage.
-pub async fn storage(State(library): State<Library>, _: AdminUser) -> ApiResult<Json<StorageDto>> {
-    let s = blocking(move || library.storage()).await?;
+pub async fn storage(State(library): State<Library>, AdminUser(admin): AdminUser) -> ApiResult<Json<StorageDto>> {
+    let s = blocking(move || library.storage(Actor::User(&admin))).await?;
     Ok(Json(StorageDto::from(&s)))
 }
 
 /// `PATCH /api/v1/admin/users/{id}` `{"disabled"?: bool, "quota_bytes"?: number | null}`:
 /// disabling ends the user's sessions; `null` removes the quota. 204. The last enabled
 /// administrator cannot be disabled (409).
-pub async fn update_user(State(accounts): State<Accounts>, _: AdminUser, Path(id): Path<String>, SmallBody(body): SmallBody) -> ApiResult<StatusCode> {
+pub async fn update_user(
+    State(accounts): State<Accounts>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    SmallBody(body): SmallBody,
+) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "user")?;
+    // A missing user is a 404 whatever the body says.
+    let a = accounts.clone();
+    blocking(move || a.user(id)).await?;
     let v: serde_json::Value = json_body(&body, r#"{"disabled"?: true|false, "quota_bytes"?: bytes|null}"#)?;
     let disabled = match v.get("disabled") {
         None => None,
@@ -90,6 +104,6 @@ pub async fn update_user(State(accounts): State<Accounts>, _: AdminUser, Path(id
         Some(serde_json::Value::Null) => Some(None),
         Some(q) => Some(Some(q.as_u64().ok_or_else(|| ApiError::bad_request("bad_json", "quota_bytes must be a whole number of bytes or null"))?)),
     };
-    blocking(move || accounts.update_user(id, disabled, quota)).await?;
+    blocking(move || accounts.update_user(Actor::User(&admin), id, disabled, quota)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

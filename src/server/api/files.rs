@@ -12,6 +12,7 @@ use super::auth::AuthUser;
 use crate::catalog::Track;
 use crate::server::{ApiError, ApiResult, Path, Query, blocking, parse_id};
 use crate::service::library::{CoverOf, CoverPick};
+use crate::service::playback::original_mime;
 use crate::service::{Library, Playback};
 
 /// A parsed single `Range: bytes=...` header.
@@ -61,18 +62,6 @@ pub fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 
-fn mime_for(container: &str, codec: &str) -> &'static str {
-    match (container, codec) {
-        ("flac", _) => "audio/flac",
-        ("mp3", _) => "audio/mpeg",
-        ("mp4", _) => "audio/mp4",
-        ("ogg", "opus") => "audio/ogg; codecs=opus",
-        ("ogg", _) => "audio/ogg",
-        ("wav", _) => "audio/wav",
-        _ => "application/octet-stream",
-    }
-}
-
 /// `filename*=` (RFC 6266/8187) plus an ASCII fallback.
 fn content_disposition(name: &str) -> String {
     let ascii: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
@@ -107,7 +96,7 @@ pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> Ap
     let mut b = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_TYPE, mime_for(&t.audio.container, &t.audio.codec))
+        .header(header::CONTENT_TYPE, original_mime(&t.audio.container, &t.audio.codec))
         .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
         .header(header::VARY, "authorization")
         .header(header::CONTENT_DISPOSITION, content_disposition(&t.file.file_name));

@@ -65,11 +65,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(tus::add_resumable_header))
         .layer(cors())
         .layer(axum::middleware::from_fn_with_state(state.clone(), tus::options));
-    Router::new()
-        .route("/", get(web::asset))
-        .route("/{file}", get(web::asset))
-        .route("/vendor/{file}", get(web::asset))
-        .route("/healthz", get(healthz))
+    // One route per embedded file: other paths stay 404, whatever the method.
+    let web = web::paths().fold(Router::new(), |r, path| r.route(path, get(web::asset)));
+    web.route("/healthz", get(healthz))
         .route("/metrics", get(stream::metrics))
         .route("/hls/{track}/master.m3u8", get(stream::master))
         .route("/hls/{track}/{rung}/{file}", get(stream::rendition))

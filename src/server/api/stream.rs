@@ -21,7 +21,7 @@ use crate::domain::{TrackId, UserId, now_unix};
 use crate::encode::Codec;
 use crate::package::{FORMAT_VERSION, Rung, hls};
 use crate::server::{ApiError, ApiResult, Path, parse_id};
-use crate::service::playback::{Format, Playable, Progressive, SignedGrant};
+use crate::service::playback::{Format, Playable, Progressive, SignedGrant, check_offset, stream_mime};
 use crate::service::{Accounts, Playback};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
@@ -266,8 +266,10 @@ pub async fn stream(
     let mut q = play_query(raw.as_deref())?;
     let (user, _) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
     let p = playback.track(user, id).await?;
+    // The offset is judged before the format (as the old handler did).
+    let offset = check_offset(q.offset.unwrap_or(0.0), p.track.audio.duration)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("original"))?;
-    match playback.progressive(p.clone(), format, q.bitrate, q.offset.unwrap_or(0.0)).await? {
+    match playback.progressive(p.clone(), format, q.bitrate, offset).await? {
         Progressive::Original => serve_original(&playback, &p.track, &headers).map(|mut r| {
             if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", p.track.audio.duration)) {
                 r.headers_mut().insert("x-content-duration", v);
@@ -280,11 +282,7 @@ pub async fn stream(
 
 /// The head of a progressive (transcoded) stream.
 fn progressive_response(codec: Codec, duration: f64, body: Body) -> ApiResult<Response> {
-    let mime = match codec {
-        Codec::Aac => "audio/aac",
-        Codec::Opus => "audio/ogg; codecs=opus",
-        Codec::Mp3 => "audio/mpeg",
-    };
+    let mime = stream_mime(codec);
     let dur = format!("{duration:.3}");
     build(
         Response::builder()

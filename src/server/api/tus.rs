@@ -120,10 +120,12 @@ pub async fn create(State(uploads): State<Uploads>, AuthUser(u): AuthUser, heade
             return Err(ApiError::bad_request("unsupported", "Upload-Defer-Length is not supported: give Upload-Length"));
         }
         let length = number(&headers, "upload-length")?.ok_or_else(|| ApiError::bad_request("missing_length", "Upload-Length is required"))?;
+        uploads.check_length(length)?;
         let metadata = header_str(&headers, header::HeaderName::from_static("upload-metadata")).unwrap_or("").to_string();
         let name = file_name(&metadata)?;
         let with_body = header_str(&headers, header::CONTENT_TYPE).is_some_and(|t| t.starts_with(OFFSET_TYPE));
-        Ok((length, metadata, name, with_body, checksum(&headers)?))
+        let sum = if with_body || length == 0 { checksum(&headers)? } else { None };
+        Ok((length, metadata, name, with_body, sum))
     })();
     let created = match parsed {
         Ok((length, metadata, name, with_body, sum)) => {
@@ -221,9 +223,16 @@ pub async fn patch(State(uploads): State<Uploads>, AuthUser(u): AuthUser, Path(i
         if !header_str(&headers, header::CONTENT_TYPE).is_some_and(|t| t.starts_with(OFFSET_TYPE)) {
             return Err(ApiError::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_content_type", format!("PATCH bodies must be {OFFSET_TYPE}")));
         }
-        let offset = number(&headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("missing_offset", "Upload-Offset is required"))?;
-        Ok((offset, checksum(&headers)?))
+        number(&headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("missing_offset", "Upload-Offset is required"))
     })();
+    // Then the upload itself (404, 410), then its checksum header, as tus clients expect.
+    let checked = match checked {
+        Ok(offset) => {
+            let (up, uid, id) = (uploads.clone(), u.id, id.clone());
+            blocking(move || up.get(uid, &id)).await.and_then(|_| Ok((offset, checksum(&headers)?)))
+        }
+        Err(e) => Err(e),
+    };
     let (offset, sum) = match checked {
         Ok(v) => v,
         Err(e) => {
