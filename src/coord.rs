@@ -101,11 +101,14 @@ struct Inner {
     locks: DashMap<String, ()>,
     slots: DashMap<String, usize>,
     gates: Mutex<HashMap<String, Arc<Gate>>>,
-    /// (ns, key) → (owner, value, expires at); one lock, so the per-owner cap holds.
-    records: Mutex<HashMap<(String, String), (UserId, Vec<u8>, i64)>>,
+    /// One lock, so the per-owner cap holds.
+    records: Mutex<HashMap<(String, String), Record>>,
     windows: DashMap<String, (u32, i64)>,
     subscribers: Mutex<Vec<Shared>>,
 }
+
+/// (owner, value, expires at), under (namespace, key).
+type Record = (UserId, Vec<u8>, i64);
 
 #[derive(Default)]
 struct Gate {
