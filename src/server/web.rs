@@ -2,8 +2,7 @@
 //! build step; `web/vendor/` holds hls.js and tus-js-client as published on npm, see
 //! `web/vendor/README.md`). Served with a strong ETag and `no-cache` (revalidated, so a new
 //! binary's player is picked up at once), gzip-compressed when the client accepts it: the
-//! compression runs once, on a blocking thread before the server accepts connections
-//! ([`prepare`]), never on the executor.
+//! compressed forms are made by `build.rs` at build time, never at run time.
 
 use std::sync::OnceLock;
 
@@ -17,49 +16,52 @@ struct Asset {
     path: &'static str,
     mime: &'static str,
     bytes: &'static [u8],
+    /// The same bytes gzip-compressed, by `build.rs`.
+    gzip: &'static [u8],
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// An embedded file of `web/`, served at `path`, with its build-time gzip form.
+macro_rules! asset {
+    ($path:literal, $file:literal, $mime:expr) => {
+        Asset {
+            path: $path,
+            mime: $mime,
+            bytes: include_bytes!(concat!("../../web/", $file)),
+            gzip: include_bytes!(concat!(env!("OUT_DIR"), "/web/", $file, ".gz")),
+        }
+    };
 }
 
 const ASSETS: &[Asset] = &[
-    Asset { path: "/", mime: "text/html; charset=utf-8", bytes: include_bytes!("../../web/index.html") },
-    Asset { path: "/app.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/app.js") },
-    Asset { path: "/api.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/api.js") },
-    Asset { path: "/ui.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/ui.js") },
-    Asset { path: "/queue.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/queue.js") },
-    Asset { path: "/player.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/player.js") },
-    Asset { path: "/views.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/views.js") },
-    Asset { path: "/upload.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/upload.js") },
-    Asset { path: "/auth.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/auth.js") },
-    Asset { path: "/app.css", mime: "text/css; charset=utf-8", bytes: include_bytes!("../../web/app.css") },
-    Asset { path: "/favicon.svg", mime: "image/svg+xml", bytes: include_bytes!("../../web/favicon.svg") },
-    Asset { path: "/vendor/hls.light.min.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/vendor/hls.light.min.js") },
-    Asset { path: "/vendor/tus.min.js", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/vendor/tus.min.js") },
+    asset!("/", "index.html", HTML),
+    asset!("/app.js", "app.js", JS),
+    asset!("/api.js", "api.js", JS),
+    asset!("/ui.js", "ui.js", JS),
+    asset!("/queue.js", "queue.js", JS),
+    asset!("/player.js", "player.js", JS),
+    asset!("/views.js", "views.js", JS),
+    asset!("/upload.js", "upload.js", JS),
+    asset!("/auth.js", "auth.js", JS),
+    asset!("/app.css", "app.css", CSS),
+    asset!("/favicon.svg", "favicon.svg", SVG),
+    asset!("/vendor/hls.light.min.js", "vendor/hls.light.min.js", JS),
+    asset!("/vendor/tus.min.js", "vendor/tus.min.js", JS),
 ];
 
-/// Each asset's gzip form and ETag, made once.
-struct Prepared {
-    gzip: Vec<u8>,
-    etag: String,
+/// Each asset's ETag, made once.
+fn etags() -> &'static [String] {
+    static E: OnceLock<Vec<String>> = OnceLock::new();
+    E.get_or_init(|| ASSETS.iter().map(|a| format!("\"{}\"", &blake3::hash(a.bytes).to_hex()[..32])).collect())
 }
 
-/// Compresses every asset (once; later calls return at once). Blocks.
+/// Computes the ETags (once; later calls return at once). Blocks briefly.
 pub fn prepare() {
-    prepared();
-}
-
-fn prepared() -> &'static [Prepared] {
-    static P: OnceLock<Vec<Prepared>> = OnceLock::new();
-    P.get_or_init(|| {
-        ASSETS
-            .iter()
-            .map(|a| {
-                use std::io::Write;
-                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-                let gzip = enc.write_all(a.bytes).and_then(|_| enc.finish()).unwrap_or_default();
-                let etag = format!("\"{}\"", &blake3::hash(a.bytes).to_hex()[..32]);
-                Prepared { gzip, etag }
-            })
-            .collect()
-    })
+    etags();
 }
 
 /// Every asset's path (each one route).
@@ -69,17 +71,17 @@ pub fn paths() -> impl Iterator<Item = &'static str> {
 
 /// Bytes of every asset, raw and gzip-compressed (for the size figures in tests).
 pub fn sizes() -> Vec<(&'static str, usize, usize)> {
-    ASSETS.iter().zip(prepared()).map(|(a, p)| (a.path, a.bytes.len(), p.gzip.len())).collect()
+    ASSETS.iter().map(|a| (a.path, a.bytes.len(), a.gzip.len())).collect()
 }
 
 /// `GET /`, `/app.js`, ...: an embedded asset, or `None` for other paths.
 pub fn serve(path: &str, headers: &HeaderMap) -> Option<Response> {
     let i = ASSETS.iter().position(|a| a.path == path)?;
-    let (a, p) = (&ASSETS[i], &prepared()[i]);
+    let (a, etag) = (&ASSETS[i], &etags()[i]);
     let mut b = Response::builder()
         .header(header::CONTENT_TYPE, a.mime)
         .header(header::CACHE_CONTROL, "no-cache")
-        .header(header::ETAG, &p.etag)
+        .header(header::ETAG, etag)
         .header(header::VARY, "accept-encoding")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     if a.path == "/" {
@@ -87,13 +89,13 @@ pub fn serve(path: &str, headers: &HeaderMap) -> Option<Response> {
             .header("content-security-policy", "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'")
             .header("referrer-policy", "no-referrer");
     }
-    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &p.etag)) {
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, etag)) {
         return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).ok();
     }
-    let gzip = header_str(headers, header::ACCEPT_ENCODING).is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip"))) && !p.gzip.is_empty();
+    let gzip = header_str(headers, header::ACCEPT_ENCODING).is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip"))) && !a.gzip.is_empty();
     if gzip {
         b = b.header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        b.body(Body::from(p.gzip.as_slice())).ok()
+        b.body(Body::from(a.gzip)).ok()
     } else {
         b.body(Body::from(a.bytes)).ok()
     }

@@ -47,6 +47,6 @@ test('every module is reachable from app.js and embedded by the server', () => {
   assert.deepEqual([...seen].sort(), [...modules].sort(), 'no module is left out of the page');
   const rs = readFileSync(join(web, '..', 'src', 'server', 'web.rs'), 'utf8');
   for (const f of modules) {
-    assert.ok(rs.includes(`path: "/${f}", mime: "text/javascript; charset=utf-8", bytes: include_bytes!("../../web/${f}")`), `ASSETS serves /${f}`);
+    assert.ok(rs.includes(`asset!("/${f}", "${f}", JS)`), `ASSETS serves /${f}`);
   }
 });
