@@ -179,7 +179,7 @@ def main():
 
     # 4. Peak RSS with 50 cold requests at once.
     print("\n4. peak RSS while 50 cold segment requests arrive at once")
-    for label, env in [("default admission (max_jobs = 4 per thread)", {}), ("all admitted (max_jobs = 64)", {"TONEARM_STREAM__MAX_JOBS": "64"})]:
+    for label, env in [("default admission (64 jobs per thread)", {}), ("max_jobs = 64 in all", {"TONEARM_STREAM__MAX_JOBS": "64"})]:
         s = Server(data, dict(env, TONEARM_STREAM__PREFETCH="0"))
         token = login(s)
         idle = s.rss_peak_kb()["VmRSS"]
