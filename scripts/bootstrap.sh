@@ -56,4 +56,16 @@ if [ "${1:-}" = "--test" ]; then
     echo "bootstrap: installing the test clients (npm ci in tests/js)" >&2
     (cd "$root/tests/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
+  # Python Subsonic clients (tests/py), in a virtual environment of their own.
+  venv="$root/tests/py/.venv"
+  if [ ! -x "$venv/bin/python" ] || [ "$root/tests/py/requirements.txt" -nt "$venv/.installed" ]; then
+    echo "bootstrap: installing the Python test clients (tests/py/requirements.txt)" >&2
+    if ! have python3 || ! python3 -m venv --help >/dev/null 2>&1; then
+      apt_install python3 python3-venv || { echo "bootstrap: cannot install python3-venv; install it and retry" >&2; exit 1; }
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/py/requirements.txt"
+    touch "$venv/.installed"
+  fi
 fi

@@ -75,7 +75,11 @@ impl App {
             per_address: config.auth.max_failed_logins_per_address,
             window_secs: config.auth.lockout_secs as i64,
         };
-        let accounts = Accounts::new(catalog.clone(), ingest.clone(), coord.clone(), limits, config.auth.token_ttl_hours);
+        let sealer = match config.subsonic.token_auth {
+            true => Some(Arc::new(crate::signing::Sealer::load_or_create(&dir.join("subsonic.key"))?)),
+            false => None,
+        };
+        let accounts = Accounts::new(catalog.clone(), ingest.clone(), coord.clone(), limits, config.auth.token_ttl_hours, sealer);
         let library = Library::new(catalog.clone(), store.clone(), ingest.clone(), coord.clone(), dir.join("cache/covers"), config.covers.max_size);
         let playback = Playback::new(PlaybackParts {
             catalog: catalog.clone(),

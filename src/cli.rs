@@ -109,6 +109,24 @@ enum UserCmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// A user's API keys (for Subsonic apps' `apiKey` sign-in).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCmd),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCmd {
+    /// Make a key for NAME; prints the key alone on stdout (it is shown only this once).
+    Add {
+        name: String,
+        /// What the key is for (an app, a device).
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// List NAME's keys: id, label, created, last used.
+    List { name: String },
+    /// Revoke key ID of NAME.
+    Revoke { name: String, id: i64 },
 }
 
 pub fn main() -> ExitCode {
@@ -241,6 +259,28 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
             let pw = read_password(password_stdin)?;
             app.services.accounts.set_password(Actor::Operator, &name, &pw)?;
             out!("password changed for '{name}'; existing sessions ended");
+        }
+        UserCmd::ApiKey(cmd) => {
+            let accounts = &app.services.accounts;
+            match cmd {
+                ApiKeyCmd::Add { name, label } => {
+                    let user = accounts.user_by_name(Actor::Operator, &name)?;
+                    let (_, key) = accounts.add_api_key(&user, &label)?;
+                    out!("{key}");
+                }
+                ApiKeyCmd::List { name } => {
+                    let user = accounts.user_by_name(Actor::Operator, &name)?;
+                    for k in accounts.api_keys(&user)? {
+                        let used = k.last_used_at.map_or("never".to_string(), |t| t.to_string());
+                        out!("{}\t{}\tcreated {}\tlast used {used}", k.id, k.label, k.created_at);
+                    }
+                }
+                ApiKeyCmd::Revoke { name, id } => {
+                    let user = accounts.user_by_name(Actor::Operator, &name)?;
+                    accounts.revoke_api_key(&user, id)?;
+                    out!("revoked API key {id} of '{name}'");
+                }
+            }
         }
     }
     Ok(())

@@ -26,6 +26,7 @@ pub struct Config {
     pub covers: CoverConfig,
     pub stream: StreamConfig,
     pub uploads: UploadConfig,
+    pub subsonic: SubsonicConfig,
     /// The HLS bitrate ladder, in the order the master playlist lists it.
     pub ladder: Vec<LadderRung>,
 }
@@ -80,6 +81,21 @@ pub struct LadderRung {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+pub struct SubsonicConfig {
+    /// Subsonic token auth (`t` = md5(password + salt)): keeps a copy of each password,
+    /// encrypted with a server key (`data/subsonic.key`), made when a password is set or a
+    /// sign-in succeeds. Off: only `p=` and API keys sign in over the Subsonic API.
+    pub token_auth: bool,
+}
+
+impl Default for SubsonicConfig {
+    fn default() -> Self {
+        SubsonicConfig { token_auth: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthConfig {
     /// Lifetime of a login token.
     pub token_ttl_hours: u64,
@@ -123,6 +139,7 @@ impl Default for Config {
             covers: CoverConfig::default(),
             stream: StreamConfig::default(),
             uploads: UploadConfig::default(),
+            subsonic: SubsonicConfig::default(),
             ladder: vec![
                 LadderRung { codec: "aac".into(), kbps: 96 },
                 LadderRung { codec: "aac".into(), kbps: 192 },

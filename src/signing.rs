@@ -5,6 +5,9 @@
 //! A signature is scoped to one user and one track: it opens that track's playlists,
 //! segments and streams and nothing else. Knows nothing of HTTP; the server turns the three
 //! values into query parameters (`u`, `e`, `s`).
+//!
+//! Also the [`Sealer`]: AES-256-GCM under a second key file, for the one secret the server
+//! must be able to read back (the copy of a password Subsonic token auth needs).
 
 use std::io::Write;
 use std::path::Path;
@@ -51,29 +54,7 @@ impl UrlSigner {
 
     /// Loads the secret from `path`, creating it (mode 0600) on first use.
     pub fn load_or_create(path: &Path) -> Result<UrlSigner, SignError> {
-        let err = |source| SignError::Secret { path: path.to_path_buf(), source };
-        match std::fs::read(path) {
-            Ok(b) if b.len() == 32 => {
-                let mut key = [0u8; 32];
-                key.copy_from_slice(&b);
-                Ok(UrlSigner::new(key))
-            }
-            Ok(_) => Err(err(std::io::Error::other("expected exactly 32 bytes"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::fill(&mut key);
-                let tmp = path.with_extension("tmp");
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                let mut f = opts.open(&tmp).map_err(err)?;
-                f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
-                std::fs::rename(&tmp, path).map_err(err)?;
-                Ok(UrlSigner::new(key))
-            }
-            Err(e) => Err(err(e)),
-        }
+        Ok(UrlSigner::new(key_file(path)?))
     }
 
     fn mac(&self, g: &Grant) -> Hmac<Sha256> {
@@ -104,6 +85,67 @@ impl UrlSigner {
     }
 }
 
+/// A 32-byte key kept in `path`, created (mode 0600, synced, then renamed into place) on
+/// first use.
+pub fn key_file(path: &Path) -> Result<[u8; 32], SignError> {
+    let err = |source| SignError::Secret { path: path.to_path_buf(), source };
+    match std::fs::read(path) {
+        Ok(b) => b.as_slice().try_into().map_err(|_| err(std::io::Error::other("expected exactly 32 bytes"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::fill(&mut key);
+            let tmp = path.with_extension("tmp");
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp).map_err(err)?;
+            f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
+            std::fs::rename(&tmp, path).map_err(err)?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Seals small secrets with AES-256-GCM (a random 96-bit nonce before the ciphertext and
+/// its tag), so that what the catalog stores is useless without the key file.
+pub struct Sealer {
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+impl Sealer {
+    pub fn new(key: [u8; 32]) -> Sealer {
+        use aes_gcm::KeyInit as _;
+        Sealer { cipher: aes_gcm::Aes256Gcm::new(&key.into()) }
+    }
+
+    /// Loads the key from `path`, creating it (mode 0600) on first use.
+    pub fn load_or_create(path: &Path) -> Result<Sealer, SignError> {
+        Ok(Sealer::new(key_file(path)?))
+    }
+
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::Aead;
+        let mut nonce = [0u8; 12];
+        rand::fill(&mut nonce);
+        // Encryption fails only for inputs of gigabytes; a password is a few bytes.
+        let sealed = self.cipher.encrypt(&nonce.into(), plain).unwrap_or_default();
+        [&nonce[..], &sealed].concat()
+    }
+
+    /// The plaintext, or `None` for bytes this key did not seal (or that were changed).
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::Aead;
+        if sealed.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        self.cipher.decrypt(&nonce.into(), body).ok()
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -129,6 +171,19 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key() {
+        let (a, b) = (Sealer::new([1; 32]), Sealer::new([2; 32]));
+        let sealed = a.seal(b"correct horse");
+        assert_ne!(a.seal(b"correct horse"), sealed, "a fresh nonce each time");
+        assert_eq!(a.open(&sealed).as_deref(), Some(&b"correct horse"[..]));
+        assert_eq!(b.open(&sealed), None);
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert_eq!(a.open(&tampered), None);
+        assert_eq!(a.open(b"short"), None);
+    }
 
     #[test]
     fn sign_verify_and_tamper() {

@@ -64,6 +64,15 @@ pub struct User {
     pub quota_bytes: Option<u64>,
 }
 
+/// An API key of a user, as listed (the key itself is shown once, when made).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: i64,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
 /// A stored audio blob and what the probe found in it.
 #[derive(Debug, Clone)]
 pub struct NewMedia {

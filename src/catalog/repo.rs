@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumSort, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result, SearchResults, TagEdit, Track, Unverified,
-    User, UserUsage,
+    AddOutcome, Album, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result, SearchResults, TagEdit, Track,
+    Unverified, User, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -31,6 +31,16 @@ pub trait Users: Send + Sync {
     /// The user a live (unexpired) session belongs to.
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool>;
+    /// The user and the sealed copy of their password (Subsonic token auth), if one is kept.
+    fn subsonic_secret(&self, username: &str) -> Result<Option<(User, Vec<u8>)>>;
+    /// Keeps (or with `None` forgets) the sealed copy of a user's password.
+    fn set_subsonic_secret(&self, id: UserId, sealed: Option<&[u8]>) -> Result<()>;
+    fn add_api_key(&self, user: UserId, key_hash: &[u8; 32], label: &str, now: i64) -> Result<ApiKey>;
+    fn api_keys(&self, user: UserId) -> Result<Vec<ApiKey>>;
+    /// Revokes one of `user`'s keys; `false` when they have no such key.
+    fn revoke_api_key(&self, user: UserId, id: i64) -> Result<bool>;
+    /// The enabled user an API key belongs to (and notes when it was used).
+    fn api_key_user(&self, key_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
 }
 
 /// Each user's library: ingest writes, tag edits and deletes, and the reads of tracks,

@@ -215,6 +215,21 @@ CREATE INDEX media_unverified ON media(hash) WHERE verified = 0;
     r#"
 ALTER TABLE tracks ADD COLUMN folder TEXT;
 "#,
+    // 7: what other protocols sign in with: the sealed copy of a user's password (Subsonic
+    // token auth; NULL until the password is set or used again), and API keys, stored as
+    // their BLAKE3 hash, named, revocable, gone with the user.
+    r#"
+ALTER TABLE users ADD COLUMN subsonic_secret BLOB;
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key_hash BLOB NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX api_keys_user ON api_keys(user_id);
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.

@@ -916,6 +916,64 @@ impl Users for SqliteCatalog {
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
         self.write(|tx| tx.delete_session_row(token_hash))
     }
+
+    fn subsonic_secret(&self, username: &str) -> Result<Option<(User, Vec<u8>)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, username, is_admin, created_at, disabled, quota_bytes, subsonic_secret FROM users
+                 WHERE username = ?1 AND subsonic_secret IS NOT NULL",
+            )?
+            .query_row([username], |r| Ok((user_row(r)?, r.get::<_, Vec<u8>>(6)?)))
+            .optional()?)
+        })
+    }
+
+    fn set_subsonic_secret(&self, id: UserId, sealed: Option<&[u8]>) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute("UPDATE users SET subsonic_secret = ?2 WHERE id = ?1", params![id, sealed])?;
+            Ok(())
+        })
+    }
+
+    fn add_api_key(&self, user: UserId, key_hash: &[u8; 32], label: &str, now: i64) -> Result<ApiKey> {
+        self.write(|tx| {
+            tx.0.execute("INSERT INTO api_keys (user_id, key_hash, label, created_at) VALUES (?1, ?2, ?3, ?4)", params![user, &key_hash[..], label, now])?;
+            Ok(ApiKey { id: tx.0.last_insert_rowid(), label: label.to_string(), created_at: now, last_used_at: None })
+        })
+    }
+
+    fn api_keys(&self, user: UserId) -> Result<Vec<ApiKey>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT id, label, created_at, last_used_at FROM api_keys WHERE user_id = ?1 ORDER BY id")?;
+            collect(st.query_map([user], |r| Ok(ApiKey { id: r.get(0)?, label: r.get(1)?, created_at: r.get(2)?, last_used_at: r.get(3)? }))?)
+        })
+    }
+
+    fn revoke_api_key(&self, user: UserId, id: i64) -> Result<bool> {
+        self.write(|tx| Ok(tx.0.execute("DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2", params![id, user])? > 0))
+    }
+
+    fn api_key_user(&self, key_hash: &[u8; 32], now: i64) -> Result<Option<User>> {
+        let user = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT u.id, u.username, u.is_admin, u.created_at, u.disabled, u.quota_bytes FROM api_keys k
+                 JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1 AND u.disabled = 0",
+            )?
+            .query_row([&key_hash[..]], user_row)
+            .optional()?)
+        })?;
+        if user.is_some() {
+            // When a key was last used, to the minute: a write per minute, not per request.
+            self.write(|tx| {
+                tx.0.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1 AND (last_used_at IS NULL OR last_used_at < ?2 - 60)",
+                    params![&key_hash[..], now],
+                )?;
+                Ok(())
+            })?;
+        }
+        Ok(user)
+    }
 }
 
 impl Library for SqliteCatalog {

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
 
 use super::throttle::{Limits, Throttle};
-use crate::catalog::{Catalog, CatalogError, User};
+use crate::catalog::{ApiKey, Catalog, CatalogError, User};
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{ContentHash, UserId, now_unix};
 use crate::ingest::{Ingest, IngestError};
@@ -43,6 +43,14 @@ pub enum AccountError {
     LastAdmin(&'static str),
     #[error("this needs an administrator")]
     NotAdmin,
+    #[error("token authentication is turned off on this server: sign in with the password or an API key")]
+    TokenAuthOff,
+    #[error("the API key is not valid")]
+    BadApiKey,
+    #[error("API key labels are 1 to 100 characters, without control characters")]
+    BadLabel,
+    #[error("no such API key")]
+    NoSuchApiKey,
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -79,6 +87,9 @@ struct Inner {
     grant_keys: Arc<DashMap<UserId, (Option<u64>, i64)>>,
     /// Counts invalidations: what was read from the catalog before one is not cached after it.
     epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// Seals the copy of each password that token auth checks against; `None` when
+    /// `[subsonic] token_auth` is off (no copy is kept).
+    sealer: Option<Arc<crate::signing::Sealer>>,
 }
 
 /// How long a verified session is trusted without asking the catalog again. A session
@@ -97,8 +108,12 @@ pub struct Issued {
 /// Something a client signs in with.
 #[derive(Debug, Clone, Copy)]
 pub enum Credential<'a> {
-    /// A name and password (the web player, the JSON API's login).
+    /// A name and password (the web player, the JSON API's login, Subsonic `p=`).
     Password { username: &'a str, password: &'a str },
+    /// Subsonic token auth: `token` is the hex MD5 of the password followed by `salt`.
+    Token { username: &'a str, token: &'a str, salt: &'a str },
+    /// A per-user API key (OpenSubsonic `apiKey`).
+    ApiKey(&'a str),
 }
 
 /// Who asks for an administrator's operation.
@@ -176,7 +191,14 @@ fn fingerprint(hash: &str) -> u64 {
 }
 
 impl Accounts {
-    pub fn new(catalog: Arc<dyn Catalog>, ingest: Arc<Ingest>, coord: Arc<dyn Coordination>, limits: Limits, token_ttl_hours: u64) -> Accounts {
+    pub fn new(
+        catalog: Arc<dyn Catalog>,
+        ingest: Arc<Ingest>,
+        coord: Arc<dyn Coordination>,
+        limits: Limits,
+        token_ttl_hours: u64,
+        sealer: Option<Arc<crate::signing::Sealer>>,
+    ) -> Accounts {
         let token_ttl_secs = (token_ttl_hours.min(24 * 365 * 10) * 3600) as i64;
         let recent: Arc<DashMap<[u8; 32], (User, i64)>> = Arc::default();
         let grant_keys: Arc<DashMap<UserId, (Option<u64>, i64)>> = Arc::default();
@@ -194,7 +216,7 @@ impl Accounts {
             }
             Invalidation::Track(..) => {}
         }));
-        Accounts(Arc::new(Inner { catalog, ingest, coord, limits, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent, grant_keys, epoch }))
+        Accounts(Arc::new(Inner { catalog, ingest, coord, limits, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent, grant_keys, epoch, sealer }))
     }
 
     /// Invalidations seen so far (see `Inner::epoch`).
@@ -221,7 +243,17 @@ impl Accounts {
         validate_username(username)?;
         let hash = hash_password(password)?;
         let first = self.0.catalog.user_count()? == 0;
-        Ok(self.0.catalog.create_user(username, &hash, is_admin || first)?)
+        let user = self.0.catalog.create_user(username, &hash, is_admin || first)?;
+        self.keep_secret(user.id, password)?;
+        Ok(user)
+    }
+
+    /// Keeps the sealed copy of `password` that token auth checks (when it is on).
+    fn keep_secret(&self, id: UserId, password: &str) -> Result<()> {
+        if let Some(sealer) = &self.0.sealer {
+            self.0.catalog.set_subsonic_secret(id, Some(&sealer.seal(password.as_bytes())))?;
+        }
+        Ok(())
     }
 
     pub fn list_users(&self, actor: Actor<'_>) -> Result<Vec<User>> {
@@ -248,6 +280,9 @@ impl Accounts {
         let hash = hash_password(password)?;
         let user = self.user_named(username)?;
         self.0.catalog.set_password(username, &hash)?;
+        // The old copy goes with the old password, whether or not a new one is kept.
+        self.0.catalog.set_subsonic_secret(user.id, None)?;
+        self.keep_secret(user.id, password)?;
         self.0.coord.invalidate(Invalidation::User(user.id));
         Ok(())
     }
@@ -282,7 +317,14 @@ impl Accounts {
 
     /// The user a credential names, if it is right and the account enabled.
     pub fn check(&self, credential: Credential<'_>, addr: Option<IpAddr>) -> Result<User> {
-        let Credential::Password { username, password } = credential;
+        match credential {
+            Credential::Password { username, password } => self.check_password(username, password, addr),
+            Credential::Token { username, token, salt } => self.check_token(username, token, salt, addr),
+            Credential::ApiKey(key) => self.check_api_key(key, addr),
+        }
+    }
+
+    fn check_password(&self, username: &str, password: &str, addr: Option<IpAddr>) -> Result<User> {
         self.throttle().check(username, addr).map_err(AccountError::Throttled)?;
         let found = self.0.catalog.user_by_name(username)?;
         let ok = match &found {
@@ -301,7 +343,70 @@ impl Accounts {
             return Err(AccountError::Disabled);
         }
         self.throttle().succeeded(username);
+        // A user made before token auth was on gets the copy at their next sign-in.
+        self.keep_secret(user.id, password)?;
         Ok(user)
+    }
+
+    /// Subsonic token auth: md5(password + salt), against the sealed copy of the password.
+    fn check_token(&self, username: &str, token: &str, salt: &str, addr: Option<IpAddr>) -> Result<User> {
+        let Some(sealer) = &self.0.sealer else { return Err(AccountError::TokenAuthOff) };
+        self.throttle().check(username, addr).map_err(AccountError::Throttled)?;
+        let found = self.0.catalog.subsonic_secret(username)?;
+        let password = found.as_ref().and_then(|(_, sealed)| sealer.open(sealed));
+        let ok = password.is_some_and(|pw| {
+            use md5::Digest;
+            let want: String = md5::Md5::new().chain_update(&pw).chain_update(salt.as_bytes()).finalize().iter().map(|b| format!("{b:02x}")).collect();
+            // The same work whatever matches: compare every byte.
+            want.len() == token.len() && want.bytes().zip(token.to_ascii_lowercase().bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+        });
+        let Some((user, _)) = found.filter(|_| ok) else {
+            self.throttle().failed(username, addr);
+            return Err(AccountError::BadCredentials);
+        };
+        if user.disabled {
+            return Err(AccountError::Disabled);
+        }
+        self.throttle().succeeded(username);
+        Ok(user)
+    }
+
+    fn check_api_key(&self, key: &str, addr: Option<IpAddr>) -> Result<User> {
+        // Keys are counted against the address only: a key names no user before it is found.
+        self.throttle().check_address(addr).map_err(AccountError::Throttled)?;
+        let user = if key.is_empty() || key.len() > 256 { None } else { self.0.catalog.api_key_user(&token_key(key), now_unix())? };
+        user.ok_or_else(|| {
+            self.throttle().failed_address(addr);
+            AccountError::BadApiKey
+        })
+    }
+
+    /// Makes an API key for `user` (named `label`); the key is returned once and stored
+    /// only as its hash.
+    pub fn add_api_key(&self, user: &User, label: &str) -> Result<(ApiKey, String)> {
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+            return Err(AccountError::BadLabel);
+        }
+        let mut raw = [0u8; 32];
+        rand::fill(&mut raw[..]);
+        let key = format!("ta_{}", URL_SAFE_NO_PAD.encode(raw));
+        let info = self.0.catalog.add_api_key(user.id, &token_key(&key), label, now_unix())?;
+        Ok((info, key))
+    }
+
+    pub fn api_keys(&self, user: &User) -> Result<Vec<ApiKey>> {
+        Ok(self.0.catalog.api_keys(user.id)?)
+    }
+
+    pub fn revoke_api_key(&self, user: &User, id: i64) -> Result<()> {
+        if self.0.catalog.revoke_api_key(user.id, id)? { Ok(()) } else { Err(AccountError::NoSuchApiKey) }
+    }
+
+    /// The user named `username`, for the operator's commands (`tonearm user api-key …`).
+    pub fn user_by_name(&self, actor: Actor<'_>, username: &str) -> Result<User> {
+        actor.require_admin()?;
+        self.user_named(username)
     }
 
     /// The user a bearer token belongs to, if it is live.

@@ -61,6 +61,24 @@ impl Throttle<'_> {
         }
     }
 
+    /// The address's window alone (for credentials that name no user, such as API keys).
+    pub fn check_address(&self, addr: Option<IpAddr>) -> Result<(), u32> {
+        let (l, now) = (self.limits, now_unix());
+        match addr {
+            Some(a) => {
+                let (n, since) = self.coord.window(&addr_key(a), l.window_secs);
+                wait(n, since, l.per_address, l.window_secs, now).map_or(Ok(()), Err)
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn failed_address(&self, addr: Option<IpAddr>) {
+        if let Some(a) = addr {
+            self.coord.bump(&addr_key(a), self.limits.window_secs);
+        }
+    }
+
     pub fn succeeded(&self, user: &str) {
         self.coord.clear(&user_key(user));
     }

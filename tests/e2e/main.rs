@@ -10,6 +10,7 @@ mod hls;
 mod hostile;
 mod library;
 mod services;
+mod subsonic;
 mod tidy;
 mod uploads;
 mod web;

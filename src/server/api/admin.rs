@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::{AdminUser, AuthUser};
-use super::dto::{ListDto, StorageDto, UserDto};
+use super::dto::{ApiKeyDto, ListDto, StorageDto, UserDto};
 use crate::server::{ApiError, ApiResult, Path, SmallBody, blocking, json_body, parse_id};
 use crate::service::accounts::Actor;
 use crate::service::{Accounts, Library};
@@ -24,6 +24,37 @@ struct ChangePassword {
 pub async fn change_own_password(State(accounts): State<Accounts>, AuthUser(u): AuthUser, SmallBody(body): SmallBody) -> ApiResult<StatusCode> {
     let b: ChangePassword = json_body(&body, r#"{"current_password": ..., "new_password": ...}"#)?;
     blocking(move || accounts.change_password(&u.username, &b.current_password, &b.new_password)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct NewApiKey {
+    label: String,
+}
+
+/// `GET /api/v1/me/api-keys`: the signed-in user's API keys (never the keys themselves).
+pub async fn api_keys(State(accounts): State<Accounts>, AuthUser(u): AuthUser) -> ApiResult<Json<ListDto<ApiKeyDto>>> {
+    let keys = blocking(move || accounts.api_keys(&u)).await?;
+    Ok(Json(ListDto { total: keys.len() as u64, items: keys.iter().map(ApiKeyDto::from).collect() }))
+}
+
+/// `POST /api/v1/me/api-keys` `{"label"}`: 201 with the new key, shown this once.
+pub async fn add_api_key(
+    State(accounts): State<Accounts>,
+    AuthUser(u): AuthUser,
+    SmallBody(body): SmallBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let b: NewApiKey = json_body(&body, r#"{"label": ...}"#)?;
+    let (info, key) = blocking(move || accounts.add_api_key(&u, &b.label)).await?;
+    let mut v = serde_json::json!(ApiKeyDto::from(&info));
+    v["key"] = serde_json::json!(key);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `DELETE /api/v1/me/api-keys/{id}`: 204; the key stops working at once.
+pub async fn revoke_api_key(State(accounts): State<Accounts>, AuthUser(u): AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id: i64 = parse_id(&id, "API key")?;
+    blocking(move || accounts.revoke_api_key(&u, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

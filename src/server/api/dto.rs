@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::catalog::{Album, Artist, Playlist, SearchResults, Track, User};
+use crate::catalog::{Album, ApiKey, Artist, Playlist, SearchResults, Track, User};
 use crate::service::library::Storage;
 
 #[derive(Serialize)]
@@ -212,6 +212,20 @@ impl From<&Playlist> for PlaylistDto {
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ApiKeyDto {
+    pub id: i64,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<&ApiKey> for ApiKeyDto {
+    fn from(k: &ApiKey) -> Self {
+        ApiKeyDto { id: k.id, label: k.label.clone(), created_at: k.created_at, last_used_at: k.last_used_at }
     }
 }
 

@@ -29,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/me/password", post(admin::change_own_password))
+        .route("/me/api-keys", get(admin::api_keys).post(admin::add_api_key))
+        .route("/me/api-keys/{id}", axum::routing::delete(admin::revoke_api_key))
         .route("/admin/users", get(admin::list_users).post(admin::create_user))
         .route("/admin/storage", get(admin::storage))
         .route("/admin/users/{id}", axum::routing::delete(admin::delete_user).patch(admin::update_user))
@@ -72,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hls/{track}/master.m3u8", get(stream::master))
         .route("/hls/{track}/{rung}/{file}", get(stream::rendition))
         .nest("/api/v1", api)
+        .merge(super::subsonic::router())
         .fallback(not_found)
         // Before the layers: a fallback set afterwards would not pass through them.
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,173 @@
+//! The Subsonic / OpenSubsonic API under `/rest`: the second adapter over the same services
+//! as the JSON API (never a copy of its handlers). Every method answers at
+//! `/rest/{method}` and `/rest/{method}.view`, by GET or form POST (parameters from the
+//! query and the form body alike), in XML (default), JSON or JSONP (`f=`, `callback=`).
+//!
+//! Every answer, errors included, is an HTTP 200 envelope carrying `status`, `version`,
+//! `type`, `serverVersion` and `openSubsonic: true`; errors carry the protocol's codes
+//! ([`envelope::Code`]). Sign-in is `u`+`p` (plain or `enc:` hex), `u`+`t`+`s` (token auth)
+//! or OpenSubsonic `apiKey`, checked by `Accounts` under the same throttling as the JSON
+//! API. Owns only the wire: parameter parsing, the envelope, and the mapping of service
+//! errors to Subsonic codes ([`envelope::from_account`]).
+
+mod envelope;
+mod params;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRef, State};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use self::envelope::{Code, Failure, Format, ok};
+use self::params::Params;
+use super::AppState;
+use crate::catalog::User;
+use crate::service::Accounts;
+use crate::service::accounts::{Actor, Credential};
+
+/// The Subsonic API version spoken.
+pub const API_VERSION: &str = "1.16.1";
+
+/// OpenSubsonic extensions really implemented (name, versions).
+const EXTENSIONS: &[(&str, &[u32])] = &[("formPost", &[1]), ("apiKeyAuthentication", &[1])];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/rest/{method}", axum::routing::get(call).post(call))
+}
+
+/// One `/rest` call: parameters, format, sign-in (for every method but
+/// `getOpenSubsonicExtensions`), then the method.
+async fn call(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Path(method): axum::extract::Path<String>,
+    req: axum::extract::Request,
+) -> Response {
+    let method = method.strip_suffix(".view").unwrap_or(&method).to_string();
+    let p = match Params::from_request(req).await {
+        Ok(p) => p,
+        Err(f) => return envelope::failure(Format::Xml, f),
+    };
+    let format = Format::of(&p);
+    if method == "getOpenSubsonicExtensions" {
+        return ok(format, extensions());
+    }
+    let accounts = Accounts::from_ref(&state);
+    let user = match sign_in(&accounts, &p, peer.ip()).await {
+        Ok(u) => u,
+        Err(f) => return envelope::failure(format, f),
+    };
+    let answer = match method.as_str() {
+        "ping" => Ok(json!({})),
+        "getLicense" => Ok(json!({ "license": { "valid": true } })),
+        "getMusicFolders" => Ok(json!({ "musicFolders": { "musicFolder": [{ "id": 1, "name": "Music" }] } })),
+        "getUser" => get_user(&accounts, &user, &p).await,
+        _ => Err(Failure::new(Code::Generic, format!("method {method:?} is not implemented"))),
+    };
+    match answer {
+        Ok(body) => ok(format, body),
+        Err(f) => envelope::failure(format, f),
+    }
+}
+
+fn extensions() -> Value {
+    let list: Vec<Value> = EXTENSIONS.iter().map(|(name, versions)| json!({ "name": name, "versions": versions })).collect();
+    json!({ "openSubsonicExtensions": list })
+}
+
+/// The credential the request carries, checked. Conflicting or incomplete credentials are
+/// the protocol's own errors (10, 43), never a bare HTTP error.
+async fn sign_in(accounts: &Accounts, p: &Params, addr: std::net::IpAddr) -> Result<User, Failure> {
+    let (u, api_key) = (p.get("u"), p.get("apiKey"));
+    let credential = match (api_key, u) {
+        (Some(_), Some(_)) => return Err(Failure::new(Code::ConflictingAuth, "give either apiKey or u, not both")),
+        (Some(key), None) => Owned::ApiKey(key.to_string()),
+        (None, Some(u)) => match (p.get("p"), p.get("t"), p.get("s")) {
+            (Some(pw), _, _) => Owned::Password(u.to_string(), decode_password(pw)?),
+            (None, Some(t), Some(s)) => Owned::Token(u.to_string(), t.to_string(), s.to_string()),
+            (None, Some(_), None) => return Err(Failure::missing("s")),
+            _ => return Err(Failure::missing("p or t and s")),
+        },
+        (None, None) => return Err(Failure::missing("u (or apiKey)")),
+    };
+    let accounts = accounts.clone();
+    off(move || {
+        let c = match &credential {
+            Owned::Password(u, pw) => Credential::Password { username: u, password: pw },
+            Owned::Token(u, t, s) => Credential::Token { username: u, token: t, salt: s },
+            Owned::ApiKey(k) => Credential::ApiKey(k),
+        };
+        accounts.check(c, Some(addr)).map_err(envelope::from_account)
+    })
+    .await
+}
+
+/// Runs a blocking service call off the executor.
+async fn off<T: Send + 'static>(f: impl FnOnce() -> Result<T, Failure> + Send + 'static) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Failure::new(Code::Generic, format!("worker task failed: {e}")))?
+}
+
+enum Owned {
+    Password(String, String),
+    Token(String, String, String),
+    ApiKey(String),
+}
+
+/// `p=` in clear or as `enc:` followed by the hex of its UTF-8 bytes.
+fn decode_password(raw: &str) -> Result<String, Failure> {
+    let Some(hex) = raw.strip_prefix("enc:") else { return Ok(raw.to_string()) };
+    let bad = || Failure::new(Code::WrongCredentials, "wrong username or password");
+    if hex.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes =
+        (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<Vec<u8>>>().ok_or_else(bad)?;
+    String::from_utf8(bytes).map_err(|_| bad())
+}
+
+/// `getUser`: oneself, or anyone for an administrator.
+async fn get_user(accounts: &Accounts, me: &User, p: &Params) -> Result<Value, Failure> {
+    let name = p.require("username")?.to_string();
+    let user = if name == me.username {
+        me.clone()
+    } else {
+        let (accounts, me) = (accounts.clone(), me.clone());
+        off(move || accounts.user_by_name(Actor::User(&me), &name).map_err(envelope::from_account)).await?
+    };
+    Ok(json!({ "user": user_json(&user) }))
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "username": u.username,
+        "scrobblingEnabled": true,
+        "adminRole": u.is_admin,
+        "settingsRole": true,
+        "downloadRole": true,
+        "uploadRole": true,
+        "playlistRole": true,
+        "coverArtRole": true,
+        "commentRole": false,
+        "podcastRole": false,
+        "streamRole": true,
+        "jukeboxRole": false,
+        "shareRole": false,
+        "videoConversionRole": false,
+        "folder": [1],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_come_plain_or_hex_encoded() {
+        assert_eq!(decode_password("sesame").ok().as_deref(), Some("sesame"));
+        assert_eq!(decode_password("enc:736573616d65").ok().as_deref(), Some("sesame"));
+        assert_eq!(decode_password("enc:c3a9").ok().as_deref(), Some("é"));
+        assert!(decode_password("enc:7").is_err());
+        assert!(decode_password("enc:zz").is_err());
+        assert!(decode_password("enc:ff").is_err(), "not UTF-8");
+    }
+}
