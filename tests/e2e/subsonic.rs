@@ -52,7 +52,7 @@ fn every_sign_in_scheme_and_every_envelope() {
     let e = get(&s, "getOpenSubsonicExtensions", "");
     assert_eq!(e["status"], "ok");
     let names: Vec<&str> = e["openSubsonicExtensions"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"formPost") && names.contains(&"apiKeyAuthentication"), "{names:?}");
+    assert_eq!(names, ["formPost", "apiKeyAuthentication", "transcodeOffset"], "only what is implemented");
 
     // Password in clear and as enc: hex.
     assert_eq!(get(&s, "ping", &format!("u=alice&p={}", urlencoding(ALICE_PW)))["status"], "ok");
@@ -172,6 +172,7 @@ fn py_opensonic_signs_in_every_way_against_the_live_server() {
     assert!(python.exists(), "run scripts/bootstrap.sh --test (it installs tests/py/requirements.txt)");
     let env = Env::new();
     env.add_user("alice", ALICE_PW);
+    env.import("alice", &[crate::common::testdata("library")]);
     let key = env.ok(&["user", "api-key", "add", "alice"], None).trim().to_string();
     let s = env.serve();
     let (host, port) = s.base.rsplit_once(':').unwrap();
@@ -181,5 +182,195 @@ fn py_opensonic_signs_in_every_way_against_the_live_server() {
     assert!(out.status.success(), "py-opensonic: {text}\n{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(v["user"], "alice");
+    assert_eq!(v["songs_synced"], 12);
     eprintln!("py-opensonic: {v}");
 }
+
+/// A codec name and the decoded seconds of `bytes`, by ffprobe and ffmpeg.
+fn judge(dir: &std::path::Path, name: &str, bytes: &[u8]) -> (String, f64) {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let codec = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+    let (secs, _) = crate::common::ffmpeg_seconds(&path).unwrap_or((0.0, 0));
+    (codec, secs)
+}
+
+#[test]
+fn browse_search_and_stream_per_user() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library")]);
+    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let s = env.serve();
+    let a = format!("u=alice&t={}&s=salty1234567", token(ALICE_PW, "salty1234567"));
+    let b = "u=bob&p=bob%20password";
+
+    // Artists by letter, diacritics folded for the index; then artist → album → song.
+    let e = get(&s, "getArtists", &a);
+    let index = e["artists"]["index"].as_array().unwrap();
+    let bjork = index.iter().flat_map(|i| i["artist"].as_array().unwrap()).find(|x| x["name"] == "Björk").unwrap_or_else(|| panic!("{e}"));
+    assert!(index.iter().any(|i| i["name"] == "B" && i["artist"].as_array().unwrap().iter().any(|x| x["name"] == "Björk")));
+    let ar = bjork["id"].as_str().unwrap();
+    assert!(ar.starts_with("ar-"));
+    let artist = get(&s, "getArtist", &format!("{a}&id={ar}"));
+    let album = &artist["artist"]["album"][0];
+    assert_eq!(album["name"], "Homogenic");
+    let al = album["id"].as_str().unwrap().to_string();
+    let songs = get(&s, "getAlbum", &format!("{a}&id={al}"))["album"]["song"].as_array().unwrap().clone();
+    assert_eq!(songs.len(), 2);
+    let song = &songs[0];
+    for field in [
+        "id",
+        "title",
+        "album",
+        "artist",
+        "duration",
+        "bitRate",
+        "samplingRate",
+        "channelCount",
+        "suffix",
+        "contentType",
+        "size",
+        "track",
+        "coverArt",
+        "albumId",
+        "artistId",
+    ] {
+        assert!(!song[field].is_null(), "song has {field}: {song}");
+    }
+    assert_eq!(song["suffix"], "flac");
+    assert_eq!(song["contentType"], "audio/flac");
+    let tr = song["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&s, "getSong", &format!("{a}&id={tr}"))["song"]["title"], song["title"]);
+
+    // Kinds never mix; malformed and foreign ids are 70 like missing ones.
+    for (method, id) in [("getSong", al.as_str()), ("getAlbum", tr.as_str()), ("getArtist", "ar-999999"), ("getSong", "tr-x"), ("getSong", "12")] {
+        assert_eq!(error_code(&get(&s, method, &format!("{a}&id={id}"))), 70, "{method} {id}");
+    }
+    assert_eq!(error_code(&get(&s, "getSong", &format!("{b}&id={tr}"))), 70, "bob cannot see alice's song");
+    assert_eq!(error_code(&get(&s, "getAlbum", &format!("{b}&id={al}"))), 70);
+    assert_eq!(error_code(&get(&s, "getSong", &a)), 10);
+
+    // Search, accents folded; the empty query (also as "") pages through everything.
+    let r = get(&s, "search3", &format!("{a}&query=joga"));
+    assert_eq!(r["searchResult3"]["song"][0]["title"], "Jóga", "{r}");
+    let all: Vec<String> = (0..)
+        .map(|page| get(&s, "search3", &format!("{a}&query=%22%22&songCount=5&songOffset={}&artistCount=0&albumCount=0", page * 5)))
+        .map(|r| r["searchResult3"]["song"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect::<Vec<_>>())
+        .take_while(|page| !page.is_empty())
+        .flatten()
+        .collect();
+    assert_eq!(all.len(), 12, "every song of testdata/library once, by pages of 5");
+    assert_eq!(all.iter().collect::<std::collections::HashSet<_>>().len(), 12);
+    assert!(get(&s, "search3", &format!("{b}&query=bjork"))["searchResult3"]["song"].as_array().unwrap().is_empty(), "bob searches only his own");
+    let newest = get(&s, "getAlbumList2", &format!("{a}&type=alphabeticalByName&size=50"));
+    assert!(newest["albumList2"]["album"].as_array().unwrap().iter().any(|x| x["id"] == al.as_str()));
+
+    // Streams: the original's exact bytes (with Range); transcodes judged by ffmpeg.
+    let tok = s.login("alice", ALICE_PW);
+    let id: i64 = tr.strip_prefix("tr-").unwrap().parse().unwrap();
+    let original = s.get(&tok, &format!("/api/v1/tracks/{id}/original")).bytes().unwrap();
+    let raw = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&maxBitRate=0&estimateContentLength=false&converted=false"))).send().unwrap();
+    assert_eq!(raw.headers()["content-type"], "audio/flac");
+    assert_eq!(raw.bytes().unwrap(), original, "raw stream is the upload");
+    let part = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}"))).header("range", "bytes=10-19").send().unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(&part.bytes().unwrap()[..], &original[10..20]);
+    let dl = s.http.post(s.url("/rest/download.view")).header("content-type", "application/x-www-form-urlencoded").body(format!("{a}&id={tr}")).send().unwrap();
+    assert_eq!(dl.bytes().unwrap(), original);
+    let dur = song["duration"].as_u64().unwrap() as f64;
+    let dir = tempfile::tempdir().unwrap();
+    for (format, codec) in [("mp3", "mp3"), ("opus", "opus"), ("aac", "aac")] {
+        let r = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&format={format}&maxBitRate=128"))).send().unwrap();
+        assert_eq!(r.status(), 200);
+        let (got, secs) = judge(dir.path(), &format!("s.{format}"), &r.bytes().unwrap());
+        assert_eq!(got, codec, "format={format} is really {codec}");
+        assert!((secs - dur).abs() < 1.0, "{format}: {secs} s of {dur}");
+    }
+    let capped = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&maxBitRate=96"))).send().unwrap();
+    assert_eq!(capped.headers()["content-type"], "audio/mpeg", "a cap below the file's bitrate without a format is MP3");
+    let late = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&format=mp3&timeOffset=2"))).send().unwrap();
+    let (_, secs) = judge(dir.path(), "late.mp3", &late.bytes().unwrap());
+    assert!((secs - (dur - 2.0)).abs() < 1.0, "timeOffset=2: {secs} s of {dur}");
+    let nope = s.http.get(s.url(&format!("/rest/stream?{b}&id={tr}&f=json"))).send().unwrap();
+    assert_eq!(error_code(&envelope(nope.json().unwrap())), 70, "bob's stream of alice's song is an envelope, not bytes");
+
+    // Cover art, whole and scaled.
+    let cover = s.http.get(s.url(&format!("/rest/getCoverArt?{a}&id={al}&size=64"))).send().unwrap();
+    assert_eq!(cover.headers()["content-type"], "image/jpeg");
+    assert!(cover.bytes().unwrap().starts_with(&[0xff, 0xd8]));
+    assert_eq!(error_code(&get(&s, "getCoverArt", &format!("{b}&id={al}"))), 70);
+}
+
+#[test]
+fn playlists_stars_and_scrobbles_per_user() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library/Björk - Homogenic")]);
+    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let s = env.serve();
+    let a = format!("apiKey={}", env.ok(&["user", "api-key", "add", "alice"], None).trim());
+    let b = "u=bob&p=bob%20password";
+    let songs: Vec<String> = get(&s, "search3", &format!("{a}&query="))
+        .pipe(|r| r["searchResult3"]["song"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect());
+    assert_eq!(songs.len(), 2);
+
+    // Create (answers the playlist, with the fields strict clients require), list, read.
+    let made = get(&s, "createPlaylist", &format!("{a}&name=Road%20trip&songId={}&songId={}", songs[0], songs[1]));
+    let pl = &made["playlist"];
+    for field in ["id", "name", "owner", "songCount", "duration", "created", "changed"] {
+        assert!(!pl[field].is_null(), "{field} in {pl}");
+    }
+    assert_eq!(pl["songCount"], 2);
+    let id = pl["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("pl-"));
+    assert_eq!(get(&s, "getPlaylists", &a)["playlists"]["playlist"].as_array().unwrap().len(), 1);
+    // Update: remove the first entry, add one, rename; the order follows.
+    let u = get(&s, "updatePlaylist", &format!("{a}&playlistId={id}&name=Night&songIndexToRemove=0&songIdToAdd={}", songs[0]));
+    assert_eq!(u["status"], "ok");
+    let got = get(&s, "getPlaylist", &format!("{a}&id={id}"));
+    assert_eq!(got["playlist"]["name"], "Night");
+    let order: Vec<&str> = got["playlist"]["entry"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert_eq!(order, [songs[1].as_str(), songs[0].as_str()]);
+    // Someone else's playlist does not exist, nor do their songs.
+    assert_eq!(error_code(&get(&s, "getPlaylist", &format!("{b}&id={id}"))), 70);
+    assert!(get(&s, "getPlaylists", b)["playlists"]["playlist"].as_array().unwrap().is_empty());
+    assert_eq!(error_code(&get(&s, "createPlaylist", &format!("{b}&name=Mine&songId={}", songs[0]))), 70);
+    assert_eq!(error_code(&get(&s, "createPlaylist", &a)), 10);
+    assert_eq!(error_code(&get(&s, "deletePlaylist", &format!("{b}&id={id}"))), 70);
+    assert_eq!(get(&s, "deletePlaylist", &format!("{a}&id={id}"))["status"], "ok");
+    assert_eq!(error_code(&get(&s, "getPlaylist", &format!("{a}&id={id}"))), 70);
+
+    // Stars.
+    assert_eq!(get(&s, "star", &format!("{a}&id={}", songs[1]))["status"], "ok");
+    let starred = get(&s, "getStarred2", &a);
+    assert_eq!(starred["starred2"]["song"][0]["id"], songs[1].as_str());
+    assert_eq!(error_code(&get(&s, "star", &format!("{b}&id={}", songs[1]))), 70);
+    assert_eq!(get(&s, "unstar", &format!("{a}&id={}", songs[1]))["status"], "ok");
+    assert!(get(&s, "getStarred2", &a)["starred2"]["song"].as_array().unwrap().is_empty());
+    assert_eq!(error_code(&get(&s, "star", &a)), 10);
+
+    // Scrobbles: a now-playing note records nothing; a submission is a listen in history.
+    assert_eq!(get(&s, "scrobble", &format!("{a}&id={}&submission=false", songs[0]))["status"], "ok");
+    let tok = s.login("alice", ALICE_PW);
+    assert!(s.json(&tok, "/api/v1/history")["items"].as_array().unwrap().is_empty());
+    assert_eq!(get(&s, "scrobble", &format!("{a}&id={}", songs[0]))["status"], "ok");
+    let h = s.json(&tok, "/api/v1/history");
+    assert_eq!(h["items"][0]["play_count"], 1);
+    assert_eq!(error_code(&get(&s, "scrobble", &format!("{b}&id={}", songs[0]))), 70);
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+
+impl Pipe for Value {}

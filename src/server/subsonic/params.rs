@@ -35,6 +35,11 @@ impl Params {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name`, in order (`id=1&id=2`).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
     /// The first value of `name`, or error 10.
     pub fn require(&self, name: &str) -> Result<&str, Failure> {
         self.get(name).ok_or_else(|| Failure::missing(name))

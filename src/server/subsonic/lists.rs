@@ -1,0 +1,132 @@
+//! A user's own lists over Subsonic, through the `Library` service: playlists
+//! (`getPlaylists`, `getPlaylist`, `createPlaylist`, `updatePlaylist`, `deletePlaylist`),
+//! stars (`star`, `unstar`, `getStarred2`) and listens (`scrobble`).
+
+use serde_json::{Value, json};
+
+use super::browse::{from_library, song};
+use super::envelope::{Code, Failure};
+use super::ids;
+use super::params::Params;
+use crate::catalog::{Playlist, Track, User};
+use crate::domain::{PlaylistId, TrackId};
+use crate::service::Library;
+
+fn parse_playlist(raw: &str) -> Result<PlaylistId, Failure> {
+    raw.strip_prefix("pl-")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|&n| n > 0)
+        .map(PlaylistId)
+        .ok_or_else(|| Failure::new(Code::NotFound, "playlist not found"))
+}
+
+fn track_ids(p: &Params, name: &str) -> Result<Vec<TrackId>, Failure> {
+    p.all(name).map(ids::parse_track).collect()
+}
+
+/// A playlist's head; `changed` and `created` are required by the schema (clients refuse
+/// playlists without them).
+fn playlist(pl: &Playlist, owner: &User) -> Value {
+    json!({
+        "id": ids::playlist(pl.id),
+        "name": pl.name,
+        "owner": owner.username,
+        "public": false,
+        "songCount": pl.track_count,
+        "duration": pl.duration.round() as u64,
+        "created": super::browse::iso8601(pl.created_at),
+        "changed": super::browse::iso8601(pl.updated_at),
+    })
+}
+
+fn with_entries(pl: &Playlist, owner: &User, tracks: &[Track]) -> Value {
+    let mut v = playlist(pl, owner);
+    v["entry"] = json!(tracks.iter().map(song).collect::<Vec<_>>());
+    v
+}
+
+pub fn get_playlists(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let all = lib.playlists(user.id).map_err(from_library)?;
+    Ok(json!({ "playlists": { "playlist": all.iter().map(|p| playlist(p, user)).collect::<Vec<_>>() } }))
+}
+
+pub fn get_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let id = parse_playlist(p.require("id")?)?;
+    let (pl, tracks) = lib.playlist(user.id, id, 0, None).map_err(from_library)?;
+    Ok(json!({ "playlist": with_entries(&pl, user, &tracks) }))
+}
+
+/// `createPlaylist`: a new playlist (`name`, `songId`…), or, with `playlistId`, that
+/// playlist's songs replaced. Answers the playlist.
+pub fn create_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let songs = track_ids(p, "songId")?;
+    let id = match p.get("playlistId") {
+        Some(raw) => {
+            let id = parse_playlist(raw)?;
+            lib.update_playlist(user.id, id, p.get("name"), Some(&songs)).map_err(from_library)?;
+            id
+        }
+        None => lib.create_playlist(user.id, p.require("name")?, &songs).map_err(from_library)?.id,
+    };
+    let (pl, tracks) = lib.playlist(user.id, id, 0, None).map_err(from_library)?;
+    Ok(json!({ "playlist": with_entries(&pl, user, &tracks) }))
+}
+
+/// `updatePlaylist`: rename, append `songIdToAdd`…, remove the entries at
+/// `songIndexToRemove`… (indexes into the playlist as it was).
+pub fn update_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let id = parse_playlist(p.require("playlistId")?)?;
+    let add = track_ids(p, "songIdToAdd")?;
+    let remove: Vec<usize> = p
+        .all("songIndexToRemove")
+        .map(|v| v.parse::<usize>().map_err(|_| Failure::new(Code::Generic, "songIndexToRemove must be a whole number")))
+        .collect::<Result<_, _>>()?;
+    let (_, tracks) = lib.playlist(user.id, id, 0, None).map_err(from_library)?;
+    let mut order: Vec<TrackId> = tracks.iter().enumerate().filter(|(i, _)| !remove.contains(i)).map(|(_, t)| t.id).collect();
+    order.extend(add);
+    lib.update_playlist(user.id, id, p.get("name"), Some(&order)).map_err(from_library)?;
+    Ok(json!({}))
+}
+
+pub fn delete_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let id = parse_playlist(p.require("id")?)?;
+    lib.delete_playlist(user.id, id).map_err(from_library)?;
+    Ok(json!({}))
+}
+
+/// `star` / `unstar` of songs (`id`…); album and artist stars are not kept yet.
+pub fn star(lib: &Library, user: &User, p: &Params, starred: bool) -> Result<Value, Failure> {
+    let songs = track_ids(p, "id")?;
+    if songs.is_empty() && p.get("albumId").is_none() && p.get("artistId").is_none() {
+        return Err(Failure::missing("id"));
+    }
+    if p.get("albumId").is_some() || p.get("artistId").is_some() {
+        return Err(Failure::new(Code::Generic, "starring albums and artists is not implemented yet"));
+    }
+    for t in songs {
+        lib.star(user.id, t, starred).map_err(from_library)?;
+    }
+    Ok(json!({}))
+}
+
+pub fn get_starred2(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let songs = lib.favourites(user.id).map_err(from_library)?;
+    Ok(json!({ "starred2": { "artist": [], "album": [], "song": songs.iter().map(song).collect::<Vec<_>>() } }))
+}
+
+/// `scrobble`: with `submission=false` a now-playing note (not kept yet: answered ok),
+/// otherwise a listen at `time` (milliseconds) or now, which history and play counts follow.
+pub fn scrobble(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let songs = track_ids(p, "id")?;
+    if songs.is_empty() {
+        return Err(Failure::missing("id"));
+    }
+    if p.get("submission") == Some("false") {
+        return Ok(json!({}));
+    }
+    let times: Vec<Option<i64>> = p.all("time").map(|t| t.parse::<i64>().ok().map(|ms| ms / 1000)).collect();
+    for (i, t) in songs.into_iter().enumerate() {
+        lib.scrobble(user.id, t, times.get(i).copied().flatten()).map_err(from_library)?;
+    }
+    Ok(json!({}))
+}

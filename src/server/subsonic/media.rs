@@ -1,0 +1,139 @@
+//! Bytes over Subsonic: `stream` (the original with `Range` when nothing asks for a
+//! transcode, otherwise one of the `Playback` service's progressive streams, sharing its
+//! encoders, job slots and segment cache with HLS), `download` (always the original), and
+//! `getCoverArt` (`size` snapped like the JSON API's).
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::envelope::{Code, Failure};
+use super::ids;
+use super::params::Params;
+use crate::catalog::User;
+use crate::encode::Codec;
+use crate::service::library::CoverOf;
+use crate::service::playback::{Format, PlaybackError, Progressive, stream_mime};
+use crate::service::{Library, Playback};
+
+/// What a stream request asks for: the original, or a codec at a bitrate cap.
+#[derive(Debug, PartialEq)]
+pub enum Want {
+    Original,
+    Transcode(Codec, Option<u32>),
+}
+
+/// Subsonic's `format` and `maxBitRate` (kbps, 0 = no cap) against the file's own bitrate:
+/// no format (or `raw`) and no cap below the file's is the original; a cap without a
+/// format is MP3, the codec every player has.
+pub fn want(format: Option<&str>, max_kbps: u32, file_kbps: u32) -> Result<Want, Failure> {
+    let cap = (max_kbps > 0).then_some(max_kbps);
+    match format {
+        None | Some("") | Some("raw") => match cap {
+            Some(k) if k < file_kbps => Ok(Want::Transcode(Codec::Mp3, Some(k))),
+            _ => Ok(Want::Original),
+        },
+        Some(f) => match Codec::parse(f) {
+            Some(c) => Ok(Want::Transcode(c, cap)),
+            None => Err(Failure::new(Code::Generic, format!("unknown format {f:?}: use raw, mp3, opus or aac"))),
+        },
+    }
+}
+
+/// A cap within the codec's bounds (an app asking 500 kbps of MP3 gets 320).
+fn within(codec: Codec, kbps: u32) -> u32 {
+    match codec {
+        Codec::Opus => kbps.clamp(16, 256),
+        Codec::Aac | Codec::Mp3 => kbps.clamp(32, 320),
+    }
+}
+
+pub fn from_playback(e: PlaybackError) -> Failure {
+    match e {
+        PlaybackError::NoSuchTrack | PlaybackError::NoSuchRendition | PlaybackError::NoSuchSegment(_) => Failure::new(Code::NotFound, "song not found"),
+        PlaybackError::Stream(crate::cache::StreamError::Busy(secs)) => {
+            Failure { code: Code::Generic, message: format!("the server is busy transcoding; retry in {secs} s"), retry_after: Some(secs) }
+        }
+        PlaybackError::Account(a) => super::envelope::from_account(a),
+        PlaybackError::NoRenditionForCodecs
+        | PlaybackError::BadCodecs(_)
+        | PlaybackError::BadFormat(_)
+        | PlaybackError::BadBitrate { .. }
+        | PlaybackError::BadOffset(_)
+        | PlaybackError::Unplayable(_)
+        | PlaybackError::GrantRevoked
+        | PlaybackError::AccountDisabled
+        | PlaybackError::Sign(_) => Failure::new(Code::Generic, e.to_string()),
+        PlaybackError::Stream(_) | PlaybackError::Catalog(_) | PlaybackError::Store(_) | PlaybackError::Internal(_) => {
+            tracing::error!(error = %e, "subsonic stream failed");
+            Failure::new(Code::Generic, "internal server error")
+        }
+    }
+}
+
+/// `stream`: the bytes, or a failure envelope.
+pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &HeaderMap) -> Result<Response, Failure> {
+    let id = ids::parse_track(p.require("id")?)?;
+    let t = playback.track(user.id, id).await.map_err(from_playback)?;
+    let max = p.get("maxBitRate").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    let offset = p.get("timeOffset").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let (format, kbps) = match want(p.get("format"), max, t.track.audio.bitrate.div_ceil(1000))? {
+        Want::Original => (Format::Original, None),
+        Want::Transcode(codec, cap) => (Format::Codec(codec), cap.map(|k| within(codec, k))),
+    };
+    match playback.progressive(t.clone(), format, kbps, offset).await.map_err(from_playback)? {
+        Progressive::Original => crate::server::api::files::serve_original(playback, &t.track, headers).map_err(|e| Failure::new(Code::Generic, e.to_string())),
+        Progressive::Stream { codec, duration, body } => {
+            let mut r = Body::from_stream(body).into_response();
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_mime(codec)));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(v) = HeaderValue::from_str(&format!("{duration:.3}")) {
+                h.insert("x-content-duration", v);
+            }
+            Ok(r)
+        }
+    }
+}
+
+/// `download`: the original file, with `Range`.
+pub async fn download(lib: &Library, playback: &Playback, user: &User, p: &Params, headers: &HeaderMap) -> Result<Response, Failure> {
+    let id = ids::parse_track(p.require("id")?)?;
+    let (lib, uid) = (lib.clone(), user.id);
+    let t = super::off(move || lib.track(uid, id).map_err(super::browse::from_library)).await?;
+    crate::server::api::files::serve_original(playback, &t, headers).map_err(|e| Failure::new(Code::Generic, e.to_string()))
+}
+
+/// `getCoverArt`: a track's or album's cover, scaled to `size` if asked.
+pub async fn cover_art(lib: &Library, user: &User, p: &Params) -> Result<Response, Failure> {
+    let of = match ids::parse_cover(p.require("id")?)? {
+        ids::Cover::Track(t) => CoverOf::Track(t),
+        ids::Cover::Album(a) => CoverOf::Album(a),
+    };
+    let size = p.get("size").and_then(|v| v.parse::<u32>().ok()).filter(|&n| n > 0);
+    let (l, uid) = (lib.clone(), user.id);
+    let pick = super::off(move || l.cover_pick(uid, of, size).map_err(super::browse::from_library)).await?;
+    let (bytes, mime) = lib.cover(pick).await.map_err(super::browse::from_library)?;
+    let mut r = Body::from(bytes).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400"));
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_stream_request_wants() {
+        assert_eq!(want(None, 0, 900).ok(), Some(Want::Original));
+        assert_eq!(want(Some("raw"), 1000, 900).ok(), Some(Want::Original), "a cap above the file's bitrate keeps the original");
+        assert_eq!(want(None, 128, 900).ok(), Some(Want::Transcode(Codec::Mp3, Some(128))));
+        assert_eq!(want(Some("opus"), 0, 900).ok(), Some(Want::Transcode(Codec::Opus, None)));
+        assert_eq!(want(Some("aac"), 96, 900).ok(), Some(Want::Transcode(Codec::Aac, Some(96))));
+        assert!(want(Some("wma"), 0, 900).is_err());
+        assert_eq!(within(Codec::Mp3, 500), 320);
+        assert_eq!(within(Codec::Opus, 8), 16);
+    }
+}
