@@ -262,6 +262,35 @@ pub enum AlbumSort {
     Recent,
 }
 
+/// The orders albums can be listed in beyond [`AlbumSort`]: by what the user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbumPick {
+    Sorted(AlbumSort),
+    Random,
+    /// Most recently played first (albums never played are left out).
+    RecentlyPlayed,
+    /// Most played first (albums never played are left out).
+    MostPlayed,
+    /// Albums holding a starred track, most recently starred first.
+    Starred,
+}
+
+/// What albums or tracks to keep: a genre (case-insensitive), a span of years (inclusive;
+/// `from > to` lists the span newest first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub genre: Option<String>,
+    pub years: Option<(i32, i32)>,
+}
+
+/// A genre of a user's library and how much of it there is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Genre {
+    pub name: String,
+    pub songs: u64,
+    pub albums: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchResults {
     pub tracks: Vec<Track>,

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, NewMedia, NewTrack, Page, Play, Playlist, Result, SearchResults, TagEdit, Track,
-    Unverified, User, UserUsage,
+    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, NewMedia, NewTrack, Page, Play, Playlist, Result,
+    SearchResults, TagEdit, Track, Unverified, User, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -67,6 +67,12 @@ pub trait Library: Send + Sync {
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults>;
     fn track_cover(&self, user: UserId, id: TrackId) -> Result<Option<CoverRef>>;
     fn album_cover(&self, user: UserId, id: AlbumId) -> Result<Option<CoverRef>>;
+    /// Albums in the order `pick` names, filtered.
+    fn pick_albums(&self, user: UserId, pick: AlbumPick, filter: &Filter, page: Page) -> Result<Vec<Album>>;
+    /// Tracks, filtered, by title, or shuffled when `random`.
+    fn pick_tracks(&self, user: UserId, filter: &Filter, random: bool, page: Page) -> Result<Vec<Track>>;
+    /// The genres of the user's tracks, by name.
+    fn genres(&self, user: UserId) -> Result<Vec<Genre>>;
 }
 
 /// Playlists, favourites and listening history. Every track id must be the user's own, or

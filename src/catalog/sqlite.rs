@@ -1097,6 +1097,68 @@ impl Library for SqliteCatalog {
             user,
         )
     }
+
+    fn pick_albums(&self, user: UserId, pick: AlbumPick, filter: &Filter, page: Page) -> Result<Vec<Album>> {
+        // ?1 user, ?2 limit, ?3 offset, ?4 genre or NULL, ?5 ?6 year span or NULL.
+        let (join, order) = match pick {
+            AlbumPick::Sorted(AlbumSort::Artist) => ("", "al.sort_artist, al.year, al.sort_title, al.id"),
+            AlbumPick::Sorted(AlbumSort::Title) => ("", "al.sort_title, al.id"),
+            AlbumPick::Sorted(AlbumSort::Year) => ("", "al.year, al.sort_title, al.id"),
+            AlbumPick::Sorted(AlbumSort::Recent) => ("", "al.added_at DESC, al.id DESC"),
+            AlbumPick::Random => ("", "random()"),
+            AlbumPick::RecentlyPlayed => (
+                " JOIN (SELECT t.album_id, MAX(pl.played_at) AS k FROM plays pl JOIN tracks t ON t.id = pl.track_id
+                   WHERE pl.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
+                "x.k DESC, al.id",
+            ),
+            AlbumPick::MostPlayed => (
+                " JOIN (SELECT t.album_id, COUNT(*) AS k FROM plays pl JOIN tracks t ON t.id = pl.track_id
+                   WHERE pl.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
+                "x.k DESC, al.id",
+            ),
+            AlbumPick::Starred => (
+                " JOIN (SELECT t.album_id, MAX(f.starred_at) AS k FROM favourites f JOIN tracks t ON t.id = f.track_id
+                   WHERE f.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
+                "x.k DESC, al.id",
+            ),
+        };
+        let (lo, hi) = match filter.years {
+            Some((a, b)) => (Some(a.min(b)), Some(a.max(b))),
+            None => (None, None),
+        };
+        let order = match filter.years {
+            Some((a, b)) if a > b && matches!(pick, AlbumPick::Sorted(AlbumSort::Year)) => "al.year DESC, al.sort_title, al.id",
+            _ => order,
+        };
+        let sql = format!(
+            "SELECT {ALBUM_COLS}{join} WHERE al.user_id = ?1 AND (?4 IS NULL OR al.genre = ?4 COLLATE NOCASE)
+             AND (?5 IS NULL OR al.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
+        );
+        self.read(|c| collect(c.prepare(&sql)?.query_map(params![user, page.limit, page.offset, filter.genre, lo, hi], album_row)?))
+    }
+
+    fn pick_tracks(&self, user: UserId, filter: &Filter, random: bool, page: Page) -> Result<Vec<Track>> {
+        let (lo, hi) = match filter.years {
+            Some((a, b)) => (Some(a.min(b)), Some(a.max(b))),
+            None => (None, None),
+        };
+        let order = if random { "random()" } else { "t.title COLLATE NOCASE, t.id" };
+        let sql = format!(
+            "SELECT {TRACK_COLS} WHERE t.user_id = ?1 AND (?4 IS NULL OR t.genre = ?4 COLLATE NOCASE)
+             AND (?5 IS NULL OR t.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
+        );
+        self.read(|c| collect(c.prepare(&sql)?.query_map(params![user, page.limit, page.offset, filter.genre, lo, hi], track_row)?))
+    }
+
+    fn genres(&self, user: UserId) -> Result<Vec<Genre>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT genre, COUNT(*), COUNT(DISTINCT album_id) FROM tracks WHERE user_id = ?1 AND genre IS NOT NULL AND genre <> ''
+                 GROUP BY genre COLLATE NOCASE ORDER BY genre COLLATE NOCASE",
+            )?;
+            collect(st.query_map([user], |r| Ok(Genre { name: r.get(0)?, songs: r.get::<_, i64>(1)? as u64, albums: r.get::<_, i64>(2)? as u64 }))?)
+        })
+    }
 }
 
 impl Lists for SqliteCatalog {

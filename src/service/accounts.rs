@@ -276,6 +276,16 @@ impl Accounts {
         self.store_password(username, password)
     }
 
+    /// Sets `username`'s password on behalf of `actor`: their own, or anyone's for an
+    /// administrator (Subsonic `changePassword`, where the call's credential proves who
+    /// asks). The user's sessions and signed URLs end.
+    pub fn set_password_for(&self, actor: &User, username: &str, password: &str) -> Result<()> {
+        if actor.username != username {
+            Actor::User(actor).require_admin()?;
+        }
+        self.store_password(username, password)
+    }
+
     fn store_password(&self, username: &str, password: &str) -> Result<()> {
         let hash = hash_password(password)?;
         let user = self.user_named(username)?;

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::accounts::{AccountError, Actor};
-use crate::catalog::{Album, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage};
+use crate::catalog::{
+    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage,
+};
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId, now_unix};
 use crate::ingest::{Ingest, IngestError};
@@ -205,6 +207,21 @@ impl Library {
 
     pub fn artist(&self, user: UserId, id: ArtistId) -> Result<(Artist, Vec<Album>)> {
         self.catalog().artist(user, id)?.ok_or(LibraryError::NotFound("artist"))
+    }
+
+    /// Albums in the order `pick` names (by tags, at random, by plays, by stars), filtered
+    /// by genre and years.
+    pub fn pick_albums(&self, user: UserId, pick: AlbumPick, filter: &Filter, page: Page) -> Result<Vec<Album>> {
+        Ok(self.catalog().pick_albums(user, pick, filter, page)?)
+    }
+
+    /// Tracks filtered by genre and years, by title or shuffled.
+    pub fn pick_tracks(&self, user: UserId, filter: &Filter, random: bool, page: Page) -> Result<Vec<Track>> {
+        Ok(self.catalog().pick_tracks(user, filter, random, page)?)
+    }
+
+    pub fn genres(&self, user: UserId) -> Result<Vec<Genre>> {
+        Ok(self.catalog().genres(user)?)
     }
 
     /// Diacritic- and case-insensitive search of tracks, albums and artists.

@@ -357,6 +357,35 @@ fn playlists_stars_and_scrobbles_per_user() {
     assert!(get(&s, "getStarred2", &a)["starred2"]["song"].as_array().unwrap().is_empty());
     assert_eq!(error_code(&get(&s, "star", &a)), 10);
 
+    // Album lists by what the user did, and by tags.
+    let list = |t: &str, extra: &str| -> Vec<String> {
+        let r = get(&s, "getAlbumList2", &format!("{a}&type={t}&size=50{extra}"));
+        r["albumList2"]["album"].as_array().unwrap_or_else(|| panic!("{t}: {r}")).iter().map(|x| x["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(list("starred", "").is_empty());
+    assert!(list("recent", "").is_empty() && list("frequent", "").is_empty(), "nothing played yet");
+    assert_eq!(list("random", ""), ["Homogenic"]);
+    assert_eq!(list("byYear", "&fromYear=1990&toYear=2000"), ["Homogenic"]);
+    assert!(list("byYear", "&fromYear=2001&toYear=2010").is_empty());
+    assert_eq!(list("byGenre", "&genre=electronic"), ["Homogenic"], "genres match case-insensitively");
+    assert_eq!(error_code(&get(&s, "getAlbumList2", &format!("{a}&type=byYear"))), 10);
+    assert_eq!(error_code(&get(&s, "getAlbumList2", &format!("{a}&type=highest"))), 0, "no ratings yet: said, not faked");
+    assert_eq!(get(&s, "getAlbumList", &format!("{a}&type=newest"))["albumList"]["album"][0]["title"], "Homogenic");
+    let genres = get(&s, "getGenres", &a);
+    assert_eq!(genres["genres"]["genre"][0]["value"], "Electronic");
+    assert_eq!(genres["genres"]["genre"][0]["songCount"], 1, "only Hunter is tagged Electronic");
+    let xml = s.http.get(s.url(&format!("/rest/getGenres?{a}"))).send().unwrap().text().unwrap();
+    assert!(
+        xml.contains(r#"<genre songCount="1" albumCount="1">Electronic</genre>"#) || xml.contains(r#"<genre albumCount="1" songCount="1">Electronic</genre>"#),
+        "{xml}"
+    );
+    let random = get(&s, "getRandomSongs", &format!("{a}&size=5"));
+    assert_eq!(random["randomSongs"]["song"].as_array().unwrap().len(), 2, "all of alice's songs, none of bob's");
+    assert!(get(&s, "getRandomSongs", &format!("{a}&genre=Jazz"))["randomSongs"]["song"].as_array().unwrap().is_empty());
+    assert_eq!(get(&s, "getSongsByGenre", &format!("{a}&genre=Electronic&count=5"))["songsByGenre"]["song"][0]["title"], "Hunter");
+    assert!(get(&s, "getSongsByGenre", &format!("{a}&genre=Electronic&offset=1"))["songsByGenre"]["song"].as_array().unwrap().is_empty());
+    assert_eq!(error_code(&get(&s, "getSongsByGenre", &a)), 10);
+
     // Scrobbles: a now-playing note records nothing; a submission is a listen in history.
     assert_eq!(get(&s, "scrobble", &format!("{a}&id={}&submission=false", songs[0]))["status"], "ok");
     let tok = s.login("alice", ALICE_PW);
@@ -364,6 +393,10 @@ fn playlists_stars_and_scrobbles_per_user() {
     assert_eq!(get(&s, "scrobble", &format!("{a}&id={}", songs[0]))["status"], "ok");
     let h = s.json(&tok, "/api/v1/history");
     assert_eq!(h["items"][0]["play_count"], 1);
+    assert_eq!(list("recent", ""), ["Homogenic"]);
+    assert_eq!(list("frequent", ""), ["Homogenic"]);
+    get(&s, "star", &format!("{a}&id={}", songs[0]));
+    assert_eq!(list("starred", ""), ["Homogenic"]);
     assert_eq!(error_code(&get(&s, "scrobble", &format!("{b}&id={}", songs[0]))), 70);
 }
 
@@ -374,3 +407,67 @@ trait Pipe: Sized {
 }
 
 impl Pipe for Value {}
+
+#[test]
+fn folders_hls_scan_status_and_user_administration() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.import("alice", &[crate::common::testdata("library/Björk - Homogenic")]);
+    let s = env.serve();
+    let a = format!("u=alice&p={}", urlencoding(ALICE_PW));
+
+    // The folder view: artists as directories holding albums holding songs.
+    let idx = get(&s, "getIndexes", &a);
+    let ar = idx["indexes"]["index"][0]["artist"][0]["id"].as_str().unwrap().to_string();
+    let dir = get(&s, "getMusicDirectory", &format!("{a}&id={ar}"));
+    let al = dir["directory"]["child"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(dir["directory"]["child"][0]["isDir"], true);
+    let songs = get(&s, "getMusicDirectory", &format!("{a}&id={al}"));
+    assert_eq!(songs["directory"]["child"].as_array().unwrap().len(), 2);
+    assert_eq!(songs["directory"]["child"][0]["isDir"], false);
+    assert_eq!(error_code(&get(&s, "getMusicDirectory", &format!("{a}&id=tr-1"))), 70);
+    assert_eq!(get(&s, "search2", &format!("{a}&query=hunter"))["searchResult2"]["song"][0]["title"], "Hunter");
+    assert!(get(&s, "getStarred", &a)["starred"]["song"].as_array().unwrap().is_empty());
+    assert_eq!(get(&s, "getScanStatus", &a)["scanStatus"]["count"], 2);
+    assert_eq!(get(&s, "startScan", &a)["scanStatus"]["scanning"], false);
+
+    // HLS: AAC only unless asked, reached as hls.m3u8 and hls.view, playable by ffprobe.
+    let tr = songs["directory"]["child"][0]["id"].as_str().unwrap().to_string();
+    for path in ["hls.m3u8", "hls.view"] {
+        let r = s.http.get(s.url(&format!("/rest/{path}?{a}&id={tr}&bitrate=192"))).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+        let body = r.text().unwrap();
+        assert!(body.contains("mp4a.40.2") && !body.contains("opus"), "{body}");
+    }
+    let opus = s.http.get(s.url(&format!("/rest/hls.m3u8?{a}&id={tr}&codecs=opus"))).send().unwrap().text().unwrap();
+    assert!(opus.contains("opus"), "{opus}");
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(s.url(&format!("/rest/hls.m3u8?{a}&id={tr}")))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("aac"), "{}", String::from_utf8_lossy(&probe.stderr));
+
+    // Administration: the same rules as the JSON API and the CLI.
+    assert_eq!(get(&s, "createUser", &format!("{a}&username=carol&password=enc:{}&email=c@example.org", hex("carol password")))["status"], "ok");
+    let users = get(&s, "getUsers", &a);
+    assert_eq!(users["users"]["user"].as_array().unwrap().len(), 2);
+    let c = "u=carol&p=carol%20password";
+    assert_eq!(error_code(&get(&s, "getUsers", c)), 50);
+    assert_eq!(error_code(&get(&s, "createUser", &format!("{c}&username=dave&password=dave%20password&email=d@example.org"))), 50);
+    assert_eq!(error_code(&get(&s, "createUser", &format!("{a}&username=dave&password=dave%20password"))), 10, "email is required");
+    // Carol changes her own password; her old one stops at once.
+    assert_eq!(get(&s, "changePassword", &format!("{c}&username=carol&password=new%20carol%20password"))["status"], "ok");
+    assert_eq!(error_code(&get(&s, "ping", c)), 40);
+    assert_eq!(error_code(&get(&s, "changePassword", "u=carol&p=new%20carol%20password&username=alice&password=hijacked!!")), 50);
+    // The last administrator stays.
+    assert_eq!(error_code(&get(&s, "deleteUser", &format!("{a}&username=alice"))), 0);
+    assert_eq!(get(&s, "ping", &a)["status"], "ok");
+    assert_eq!(get(&s, "deleteUser", &format!("{a}&username=carol"))["status"], "ok");
+    assert_eq!(error_code(&get(&s, "getUser", &format!("{a}&username=carol"))), 70);
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::envelope::{Code, Failure};
 use super::ids;
 use super::params::Params;
-use crate::catalog::{Album, AlbumSort, Artist, CatalogError, Page, Track, User};
+use crate::catalog::{Album, AlbumPick, AlbumSort, Artist, CatalogError, Filter, Page, Track, User};
 use crate::service::Library;
 use crate::service::library::LibraryError;
 use crate::service::playback::original_mime;
@@ -171,6 +171,49 @@ pub fn get_artists(lib: &Library, user: &User) -> Result<Value, Failure> {
     Ok(json!({ "artists": { "ignoredArticles": IGNORED_ARTICLES, "index": index } }))
 }
 
+/// `getIndexes`: the folder view's index (artists as directories), and when the library
+/// last changed is not tracked per user, so `ifModifiedSince` always gets the index.
+pub fn get_indexes(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let artists = get_artists(lib, user)?;
+    let mut idx = artists["artists"].clone();
+    if let Some(list) = idx["index"].as_array_mut() {
+        for group in list {
+            if let Some(items) = group["artist"].as_array_mut() {
+                for a in items {
+                    if let Some(o) = a.as_object_mut() {
+                        o.remove("albumCount");
+                        o.remove("coverArt");
+                    }
+                }
+            }
+        }
+    }
+    idx["lastModified"] = json!(0);
+    Ok(json!({ "indexes": idx }))
+}
+
+/// `getMusicDirectory`: an artist (`ar-…`) holds albums, an album (`al-…`) holds songs.
+pub fn get_music_directory(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let raw = p.require("id")?;
+    if let Ok(id) = ids::parse_artist(raw) {
+        let (a, albums) = lib.artist(user.id, id).map_err(from_library)?;
+        let child: Vec<Value> = albums
+            .iter()
+            .map(|al| {
+                let mut v = album(al);
+                v["parent"] = json!(ids::artist(a.id));
+                v
+            })
+            .collect();
+        return Ok(json!({ "directory": { "id": ids::artist(a.id), "name": a.name, "child": child } }));
+    }
+    let id = ids::parse_album(raw).map_err(|_| Failure::new(Code::NotFound, "directory not found"))?;
+    let (a, tracks) = lib.album(user.id, id).map_err(from_library)?;
+    Ok(
+        json!({ "directory": { "id": ids::album(a.id), "parent": ids::artist(a.artist_id), "name": a.title, "child": tracks.iter().map(song).collect::<Vec<_>>() } }),
+    )
+}
+
 /// `getArtist`: the artist with their albums.
 pub fn get_artist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let id = ids::parse_artist(p.require("id")?)?;
@@ -203,20 +246,79 @@ fn number(p: &Params, name: &str, default: u32) -> Result<u32, Failure> {
     }
 }
 
-/// `getAlbumList2`: albums by the orders the catalog keeps.
-pub fn get_album_list2(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let kind = p.require("type")?;
-    let sort = match kind {
-        "newest" => AlbumSort::Recent,
-        "alphabeticalByName" => AlbumSort::Title,
-        "alphabeticalByArtist" => AlbumSort::Artist,
-        "byYear" => AlbumSort::Year,
-        other => return Err(Failure::new(Code::Generic, format!("getAlbumList2 type {other:?} is not implemented yet"))),
+fn year(p: &Params, name: &str) -> Result<i32, Failure> {
+    p.require(name)?.parse().map_err(|_| Failure::new(Code::Generic, format!("{name} must be a year")))
+}
+
+/// `getAlbumList` / `getAlbumList2` (`id3`): albums by every type clients ask for.
+pub fn get_album_list(lib: &Library, user: &User, p: &Params, id3: bool) -> Result<Value, Failure> {
+    let mut filter = Filter::default();
+    let pick = match p.require("type")? {
+        "random" => AlbumPick::Random,
+        "newest" => AlbumPick::Sorted(AlbumSort::Recent),
+        "frequent" => AlbumPick::MostPlayed,
+        "recent" => AlbumPick::RecentlyPlayed,
+        "starred" => AlbumPick::Starred,
+        "alphabeticalByName" => AlbumPick::Sorted(AlbumSort::Title),
+        "alphabeticalByArtist" => AlbumPick::Sorted(AlbumSort::Artist),
+        "byYear" => {
+            filter.years = Some((year(p, "fromYear")?, year(p, "toYear")?));
+            AlbumPick::Sorted(AlbumSort::Year)
+        }
+        "byGenre" => {
+            filter.genre = Some(p.require("genre")?.to_string());
+            AlbumPick::Sorted(AlbumSort::Title)
+        }
+        "highest" => return Err(Failure::new(Code::Generic, "ratings are not kept yet, so there is no highest-rated list")),
+        other => return Err(Failure::new(Code::Generic, format!("unknown album list type {other:?}"))),
     };
-    let size = number(p, "size", 10)?.min(500);
+    let size = number(p, "size", 10)?.clamp(1, 500);
     let offset = number(p, "offset", 0)?;
-    let (albums, _) = lib.albums(user.id, sort, Page::new(Some(size), Some(offset))).map_err(from_library)?;
-    Ok(json!({ "albumList2": { "album": albums.iter().map(album).collect::<Vec<_>>() } }))
+    let albums = lib.pick_albums(user.id, pick, &filter, Page::new(Some(size), Some(offset))).map_err(from_library)?;
+    let list = json!({ "album": albums.iter().map(album).collect::<Vec<_>>() });
+    Ok(if id3 { json!({ "albumList2": list }) } else { json!({ "albumList": list }) })
+}
+
+/// `getRandomSongs`: `size` (10, at most 500) songs, optionally of a genre and years.
+pub fn get_random_songs(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let size = number(p, "size", 10)?.clamp(1, 500);
+    let from = p.get("fromYear").map(|_| year(p, "fromYear")).transpose()?;
+    let to = p.get("toYear").map(|_| year(p, "toYear")).transpose()?;
+    let years = match (from, to) {
+        (None, None) => None,
+        (a, b) => Some((a.unwrap_or(i32::MIN), b.unwrap_or(i32::MAX))),
+    };
+    let filter = Filter { genre: p.get("genre").filter(|g| !g.is_empty()).map(str::to_string), years };
+    let songs = lib.pick_tracks(user.id, &filter, true, Page::new(Some(size), None)).map_err(from_library)?;
+    Ok(json!({ "randomSongs": { "song": songs.iter().map(song).collect::<Vec<_>>() } }))
+}
+
+/// `getSongsByGenre`: `count` (10, at most 500) songs of `genre` from `offset`.
+pub fn get_songs_by_genre(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let filter = Filter { genre: Some(p.require("genre")?.to_string()), years: None };
+    let (count, offset) = (number(p, "count", 10)?.clamp(1, 500), number(p, "offset", 0)?);
+    let songs = lib.pick_tracks(user.id, &filter, false, Page::new(Some(count), Some(offset))).map_err(from_library)?;
+    Ok(json!({ "songsByGenre": { "song": songs.iter().map(song).collect::<Vec<_>>() } }))
+}
+
+/// `getGenres`: the genres of the user's songs, with counts; the name is the element text.
+pub fn get_genres(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let genres = lib.genres(user.id).map_err(from_library)?;
+    let list: Vec<Value> = genres.iter().map(|g| json!({ "value": g.name, "songCount": g.songs, "albumCount": g.albums })).collect();
+    Ok(json!({ "genres": { "genre": list } }))
+}
+
+/// `search2`: `search3`'s answer in the folder-view shape.
+pub fn search2(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let r = search3(lib, user, p)?;
+    Ok(json!({ "searchResult2": r["searchResult3"] }))
+}
+
+/// `getStarred` / `getStarred2`: starred songs (albums and artists are not starred yet).
+pub fn get_starred(lib: &Library, user: &User, id3: bool) -> Result<Value, Failure> {
+    let songs = lib.favourites(user.id).map_err(from_library)?;
+    let body = json!({ "artist": [], "album": [], "song": songs.iter().map(song).collect::<Vec<_>>() });
+    Ok(if id3 { json!({ "starred2": body }) } else { json!({ "starred": body }) })
 }
 
 /// `search3`: the same folded search as the JSON API; an empty query (also sent as `""`)

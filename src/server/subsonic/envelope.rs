@@ -155,11 +155,15 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// `<name a="…">children</name>`: scalar fields as attributes, the rest as children.
+/// `<name a="…">children</name>`: scalar fields as attributes, the rest as children; a
+/// field named `value` is the element's text (`<genre songCount="3">Rock</genre>`).
 fn element(out: &mut String, name: &str, fields: &Map<String, Value>) {
     out.push('<');
     out.push_str(name);
     for (k, v) in fields {
+        if k == "value" {
+            continue;
+        }
         if let Some(s) = scalar(v) {
             out.push(' ');
             out.push_str(k);
@@ -169,11 +173,15 @@ fn element(out: &mut String, name: &str, fields: &Map<String, Value>) {
         }
     }
     let children: Vec<(&String, &Value)> = fields.iter().filter(|(_, v)| scalar(v).is_none() && !v.is_null()).collect();
-    if children.is_empty() {
+    let text = fields.get("value").and_then(scalar);
+    if children.is_empty() && text.is_none() {
         out.push_str("/>");
         return;
     }
     out.push('>');
+    if let Some(t) = text {
+        escape(&t, out);
+    }
     for (k, v) in children {
         child(out, k, v);
     }
@@ -225,6 +233,7 @@ mod tests {
             r#"<r><e name="formPost"><versions>1</versions><versions>2</versions></e></r>"#
         );
         assert_eq!(xml(json!({"n": null, "t": "a\u{1}b"})), r#"<r t="ab"/>"#);
+        assert_eq!(xml(json!({"genre": [{"value": "Rock & Roll", "songCount": 3}]})), r#"<r><genre songCount="3">Rock &amp; Roll</genre></r>"#);
     }
 
     #[test]

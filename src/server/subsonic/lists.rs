@@ -109,11 +109,6 @@ pub fn star(lib: &Library, user: &User, p: &Params, starred: bool) -> Result<Val
     Ok(json!({}))
 }
 
-pub fn get_starred2(lib: &Library, user: &User) -> Result<Value, Failure> {
-    let songs = lib.favourites(user.id).map_err(from_library)?;
-    Ok(json!({ "starred2": { "artist": [], "album": [], "song": songs.iter().map(song).collect::<Vec<_>>() } }))
-}
-
 /// `scrobble`: with `submission=false` a now-playing note (not kept yet: answered ok),
 /// otherwise a listen at `time` (milliseconds) or now, which history and play counts follow.
 pub fn scrobble(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {

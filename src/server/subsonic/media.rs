@@ -96,6 +96,22 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
     }
 }
 
+/// `hls.m3u8` (also `hls.view`): a redirect to the track's HLS master playlist under a
+/// signed grant, AAC rungs only unless the client asks for Opus (`codecs=opus`): Apple
+/// players, Sonos and casting targets do not play Opus. The redirect keeps the rendition
+/// URLs relative to `/hls/{track}/`, where the segments are.
+pub async fn hls(playback: &Playback, user: &User, p: &Params) -> Result<Response, Failure> {
+    let id = ids::parse_track(p.require("id")?)?;
+    playback.track(user.id, id).await.map_err(from_playback)?;
+    let g = playback.grant(user.id, id).await.map_err(from_playback)?;
+    let codecs = if p.get("codecs").is_some_and(|c| c.contains("opus")) { "opus,aac" } else { "aac" };
+    let to = format!("/hls/{}/master.m3u8?codecs={codecs}&u={}&e={}&s={}", id.0, g.user, g.expires, g.sig);
+    let mut r = axum::http::StatusCode::FOUND.into_response();
+    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&to).map_err(|e| Failure::new(Code::Generic, e.to_string()))?);
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
 /// `download`: the original file, with `Range`.
 pub async fn download(lib: &Library, playback: &Playback, user: &User, p: &Params, headers: &HeaderMap) -> Result<Response, Failure> {
     let id = ids::parse_track(p.require("id")?)?;

@@ -16,6 +16,7 @@ mod ids;
 mod lists;
 mod media;
 mod params;
+mod users;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRef, State};
@@ -26,7 +27,7 @@ use self::envelope::{Code, Failure, Format, ok};
 use self::params::Params;
 use super::AppState;
 use crate::catalog::User;
-use crate::service::accounts::{Actor, Credential};
+use crate::service::accounts::Credential;
 use crate::service::{Accounts, Library, Playback};
 
 /// The Subsonic API version spoken.
@@ -68,43 +69,61 @@ async fn call(
         "stream" => Some(media::stream(&playback, &user, &p, &headers).await),
         "download" => Some(media::download(&lib, &playback, &user, &p, &headers).await),
         "getCoverArt" => Some(media::cover_art(&lib, &user, &p).await),
+        "hls" | "hls.m3u8" => Some(media::hls(&playback, &user, &p).await),
         _ => None,
     };
     if let Some(r) = bytes {
         return r.unwrap_or_else(|f| envelope::failure(format, f));
     }
-    let answer = match method.as_str() {
-        "getArtists" | "getArtist" | "getAlbum" | "getSong" | "getAlbumList2" | "search3" | "getPlaylists" | "getPlaylist" | "createPlaylist"
-        | "updatePlaylist" | "deletePlaylist" | "star" | "unstar" | "getStarred2" | "scrobble" => {
-            let (m, u) = (method.clone(), user.clone());
-            off(move || match m.as_str() {
-                "getArtists" => browse::get_artists(&lib, &u),
-                "getArtist" => browse::get_artist(&lib, &u, &p),
-                "getAlbum" => browse::get_album(&lib, &u, &p),
-                "getSong" => browse::get_song(&lib, &u, &p),
-                "getAlbumList2" => browse::get_album_list2(&lib, &u, &p),
-                "getPlaylists" => lists::get_playlists(&lib, &u),
-                "getPlaylist" => lists::get_playlist(&lib, &u, &p),
-                "createPlaylist" => lists::create_playlist(&lib, &u, &p),
-                "updatePlaylist" => lists::update_playlist(&lib, &u, &p),
-                "deletePlaylist" => lists::delete_playlist(&lib, &u, &p),
-                "star" => lists::star(&lib, &u, &p, true),
-                "unstar" => lists::star(&lib, &u, &p, false),
-                "getStarred2" => lists::get_starred2(&lib, &u),
-                "scrobble" => lists::scrobble(&lib, &u, &p),
-                _ => browse::search3(&lib, &u, &p),
-            })
-            .await
-        }
-        "ping" => Ok(json!({})),
-        "getLicense" => Ok(json!({ "license": { "valid": true } })),
-        "getMusicFolders" => Ok(json!({ "musicFolders": { "musicFolder": [{ "id": 1, "name": "Music" }] } })),
-        "getUser" => get_user(&accounts, &user, &p).await,
-        _ => Err(Failure::new(Code::Generic, format!("method {method:?} is not implemented"))),
-    };
+    // Every other method answers an envelope, from one blocking call to a service.
+    let answer = off(move || method_call(&method, &accounts, &lib, &user, &p)).await;
     match answer {
         Ok(body) => ok(format, body),
         Err(f) => envelope::failure(format, f),
+    }
+}
+
+/// The methods that answer an envelope: one table, run off the executor.
+fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &Params) -> Result<Value, Failure> {
+    match method {
+        "ping" => Ok(json!({})),
+        "getLicense" => Ok(json!({ "license": { "valid": true } })),
+        "getMusicFolders" => Ok(json!({ "musicFolders": { "musicFolder": [{ "id": 1, "name": "Music" }] } })),
+        "getScanStatus" | "startScan" => {
+            // There is no scan: files arrive by import and upload, and are in the library as
+            // soon as they are committed. The count is the user's tracks.
+            let (_, total) = lib.tracks(u.id, crate::catalog::Page::new(Some(1), None)).map_err(browse::from_library)?;
+            Ok(json!({ "scanStatus": { "scanning": false, "count": total } }))
+        }
+        "getUser" => users::get_user(accounts, u, p),
+        "getUsers" => users::get_users(accounts, u),
+        "createUser" => users::create_user(accounts, u, p),
+        "deleteUser" => users::delete_user(accounts, u, p),
+        "changePassword" => users::change_password(accounts, u, p),
+        "getIndexes" => browse::get_indexes(lib, u),
+        "getMusicDirectory" => browse::get_music_directory(lib, u, p),
+        "getArtists" => browse::get_artists(lib, u),
+        "getArtist" => browse::get_artist(lib, u, p),
+        "getAlbum" => browse::get_album(lib, u, p),
+        "getSong" => browse::get_song(lib, u, p),
+        "getAlbumList" => browse::get_album_list(lib, u, p, false),
+        "getAlbumList2" => browse::get_album_list(lib, u, p, true),
+        "getRandomSongs" => browse::get_random_songs(lib, u, p),
+        "getSongsByGenre" => browse::get_songs_by_genre(lib, u, p),
+        "getGenres" => browse::get_genres(lib, u),
+        "search2" => browse::search2(lib, u, p),
+        "search3" => browse::search3(lib, u, p),
+        "getStarred" => browse::get_starred(lib, u, false),
+        "getStarred2" => browse::get_starred(lib, u, true),
+        "getPlaylists" => lists::get_playlists(lib, u),
+        "getPlaylist" => lists::get_playlist(lib, u, p),
+        "createPlaylist" => lists::create_playlist(lib, u, p),
+        "updatePlaylist" => lists::update_playlist(lib, u, p),
+        "deletePlaylist" => lists::delete_playlist(lib, u, p),
+        "star" => lists::star(lib, u, p, true),
+        "unstar" => lists::star(lib, u, p, false),
+        "scrobble" => lists::scrobble(lib, u, p),
+        other => Err(Failure::new(Code::Generic, format!("method {other:?} is not implemented"))),
     }
 }
 
@@ -161,38 +180,6 @@ fn decode_password(raw: &str) -> Result<String, Failure> {
     let bytes =
         (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<Vec<u8>>>().ok_or_else(bad)?;
     String::from_utf8(bytes).map_err(|_| bad())
-}
-
-/// `getUser`: oneself, or anyone for an administrator.
-async fn get_user(accounts: &Accounts, me: &User, p: &Params) -> Result<Value, Failure> {
-    let name = p.require("username")?.to_string();
-    let user = if name == me.username {
-        me.clone()
-    } else {
-        let (accounts, me) = (accounts.clone(), me.clone());
-        off(move || accounts.user_by_name(Actor::User(&me), &name).map_err(envelope::from_account)).await?
-    };
-    Ok(json!({ "user": user_json(&user) }))
-}
-
-fn user_json(u: &User) -> Value {
-    json!({
-        "username": u.username,
-        "scrobblingEnabled": true,
-        "adminRole": u.is_admin,
-        "settingsRole": true,
-        "downloadRole": true,
-        "uploadRole": true,
-        "playlistRole": true,
-        "coverArtRole": true,
-        "commentRole": false,
-        "podcastRole": false,
-        "streamRole": true,
-        "jukeboxRole": false,
-        "shareRole": false,
-        "videoConversionRole": false,
-        "folder": [1],
-    })
 }
 
 #[cfg(test)]
