@@ -273,6 +273,8 @@ pub enum AlbumPick {
     MostPlayed,
     /// Albums holding a starred track, most recently starred first.
     Starred,
+    /// By the average rating of their rated tracks, best first (unrated albums left out).
+    HighestRated,
 }
 
 /// What albums or tracks to keep: a genre (case-insensitive), a span of years (inclusive;
@@ -353,6 +355,16 @@ pub struct TagEdit {
     pub year: Option<Option<i32>>,
     pub genre: Option<Option<String>>,
     pub compilation: Option<bool>,
+}
+
+/// What a user did with one of their tracks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    pub play_count: u64,
+    pub last_played: Option<i64>,
+    pub starred_at: Option<i64>,
+    /// 1 to 5 stars.
+    pub rating: Option<u8>,
 }
 
 /// One listen from a user's history.

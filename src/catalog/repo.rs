@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, NewMedia, NewTrack, Page, Play, Playlist, Result,
+    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, Marks, NewMedia, NewTrack, Page, Play, Playlist, Result,
     SearchResults, TagEdit, Track, Unverified, User, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
@@ -88,6 +88,10 @@ pub trait Lists: Send + Sync {
     fn set_star(&self, user: UserId, track: TrackId, starred: bool) -> Result<()>;
     fn favourites(&self, user: UserId) -> Result<Vec<Track>>;
     fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()>;
+    /// Rates one of `user`'s tracks 1 to 5, or with `None` removes the rating.
+    fn set_rating(&self, user: UserId, track: TrackId, rating: Option<u8>) -> Result<()>;
+    /// Plays, stars and ratings of `user`'s tracks among `ids` (tracks with none are absent).
+    fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>>;
     /// Most recent plays first, and each track's play count.
     fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)>;
 }

@@ -230,6 +230,15 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_user ON api_keys(user_id);
 "#,
+    // 8: a user's rating of their track, 1 to 5 stars (no row: unrated).
+    r#"
+CREATE TABLE ratings (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    PRIMARY KEY (user_id, track_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.

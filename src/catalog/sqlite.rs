@@ -1121,6 +1121,11 @@ impl Library for SqliteCatalog {
                    WHERE f.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
                 "x.k DESC, al.id",
             ),
+            AlbumPick::HighestRated => (
+                " JOIN (SELECT t.album_id, AVG(r.rating) AS k FROM ratings r JOIN tracks t ON t.id = r.track_id
+                   WHERE r.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
+                "x.k DESC, al.id",
+            ),
         };
         let (lo, hi) = match filter.years {
             Some((a, b)) => (Some(a.min(b)), Some(a.max(b))),
@@ -1218,6 +1223,50 @@ impl Lists for SqliteCatalog {
 
     fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
         self.write(|tx| tx::record_play(tx, user, track, at))
+    }
+
+    fn set_rating(&self, user: UserId, track: TrackId, rating: Option<u8>) -> Result<()> {
+        self.write(|tx| {
+            if !tx.track_is_users(user, track)? {
+                return Err(CatalogError::NotFound(format!("track {track}")));
+            }
+            match rating {
+                Some(r) => tx.0.execute(
+                    "INSERT INTO ratings (user_id, track_id, rating) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id, track_id) DO UPDATE SET rating = excluded.rating",
+                    params![user, track, r],
+                )?,
+                None => tx.0.execute("DELETE FROM ratings WHERE user_id = ?1 AND track_id = ?2", params![user, track])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>> {
+        let mut out: HashMap<TrackId, Marks> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list = ids.iter().map(|i| i.0.to_string()).collect::<Vec<_>>().join(",");
+        self.read(|c| {
+            let plays = format!("SELECT track_id, COUNT(*), MAX(played_at) FROM plays WHERE user_id = ?1 AND track_id IN ({list}) GROUP BY track_id");
+            for row in c.prepare(&plays)?.query_map([user], |r| Ok((r.get::<_, TrackId>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))? {
+                let (t, n, last) = row?;
+                let m = out.entry(t).or_default();
+                (m.play_count, m.last_played) = (n.max(0) as u64, Some(last));
+            }
+            let stars = format!("SELECT track_id, starred_at FROM favourites WHERE user_id = ?1 AND track_id IN ({list})");
+            for row in c.prepare(&stars)?.query_map([user], |r| Ok((r.get::<_, TrackId>(0)?, r.get::<_, i64>(1)?)))? {
+                let (t, at) = row?;
+                out.entry(t).or_default().starred_at = Some(at);
+            }
+            let ratings = format!("SELECT track_id, rating FROM ratings WHERE user_id = ?1 AND track_id IN ({list})");
+            for row in c.prepare(&ratings)?.query_map([user], |r| Ok((r.get::<_, TrackId>(0)?, r.get::<_, u8>(1)?)))? {
+                let (t, r) = row?;
+                out.entry(t).or_default().rating = Some(r);
+            }
+            Ok(out)
+        })
     }
 
     fn history(&self, user: UserId, limit: u32) -> Result<(Vec<Play>, HashMap<TrackId, u64>)> {

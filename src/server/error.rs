@@ -167,6 +167,7 @@ impl From<LibraryError> for ApiError {
             LibraryError::PlaylistTooLong(_) => ApiError::Unprocessable("playlist_too_long", e.to_string()),
             LibraryError::BadTime => ApiError::bad_request("bad_time", e.to_string()),
             LibraryError::SearchTooLong => ApiError::bad_request("bad_query", e.to_string()),
+            LibraryError::BadRating => ApiError::bad_request("bad_rating", e.to_string()),
             LibraryError::Cover(c) => c.into(),
             LibraryError::Busy(secs) => ApiError::Busy(secs),
             LibraryError::Account(a) => a.into(),

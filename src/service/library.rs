@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::accounts::{AccountError, Actor};
 use crate::catalog::{
-    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage,
+    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, Marks, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage,
 };
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId, now_unix};
@@ -52,6 +52,8 @@ pub enum LibraryError {
     BadTime,
     #[error("search text is longer than {MAX_SEARCH_TEXT} bytes")]
     SearchTooLong,
+    #[error("a rating is 0 (none) to 5 stars")]
+    BadRating,
     #[error("the cover cannot be scaled: {0}")]
     Cover(#[from] CoverError),
     #[error("too many covers are being scaled; retry in {0} s")]
@@ -287,6 +289,21 @@ impl Library {
 
     pub fn star(&self, user: UserId, id: TrackId, starred: bool) -> Result<()> {
         Ok(self.catalog().set_star(user, id, starred)?)
+    }
+
+    /// Rates one of the user's tracks 1 to 5 stars; 0 removes the rating.
+    pub fn rate(&self, user: UserId, id: TrackId, stars: u8) -> Result<()> {
+        let rating = match stars {
+            0 => None,
+            1..=5 => Some(stars),
+            _ => return Err(LibraryError::BadRating),
+        };
+        Ok(self.catalog().set_rating(user, id, rating)?)
+    }
+
+    /// What the user did with these tracks: plays, stars, ratings.
+    pub fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<std::collections::HashMap<TrackId, Marks>> {
+        Ok(self.catalog().marks(user, ids)?)
     }
 
     /// Starred tracks, most recently starred first.

@@ -369,7 +369,16 @@ fn playlists_stars_and_scrobbles_per_user() {
     assert!(list("byYear", "&fromYear=2001&toYear=2010").is_empty());
     assert_eq!(list("byGenre", "&genre=electronic"), ["Homogenic"], "genres match case-insensitively");
     assert_eq!(error_code(&get(&s, "getAlbumList2", &format!("{a}&type=byYear"))), 10);
-    assert_eq!(error_code(&get(&s, "getAlbumList2", &format!("{a}&type=highest"))), 0, "no ratings yet: said, not faked");
+    assert!(list("highest", "").is_empty(), "nothing rated yet");
+    // Ratings: 1 to 5, 0 removes; shown on the song; the highest list follows.
+    assert_eq!(get(&s, "setRating", &format!("{a}&id={}&rating=4", songs[0]))["status"], "ok");
+    assert_eq!(get(&s, "getSong", &format!("{a}&id={}", songs[0]))["song"]["userRating"], 4);
+    assert_eq!(list("highest", ""), ["Homogenic"]);
+    assert_eq!(error_code(&get(&s, "setRating", &format!("{a}&id={}&rating=6", songs[0]))), 0);
+    assert_eq!(error_code(&get(&s, "setRating", &format!("{b}&id={}&rating=1", songs[0]))), 70, "not bob's to rate");
+    assert!(get(&s, "getSong", &format!("{b}&id={}", songs[0]))["song"].is_null());
+    assert_eq!(get(&s, "setRating", &format!("{a}&id={}&rating=0", songs[0]))["status"], "ok");
+    assert!(get(&s, "getSong", &format!("{a}&id={}", songs[0]))["song"]["userRating"].is_null());
     assert_eq!(get(&s, "getAlbumList", &format!("{a}&type=newest"))["albumList"]["album"][0]["title"], "Homogenic");
     let genres = get(&s, "getGenres", &a);
     assert_eq!(genres["genres"]["genre"][0]["value"], "Electronic");
@@ -397,6 +406,11 @@ fn playlists_stars_and_scrobbles_per_user() {
     assert_eq!(list("frequent", ""), ["Homogenic"]);
     get(&s, "star", &format!("{a}&id={}", songs[0]));
     assert_eq!(list("starred", ""), ["Homogenic"]);
+    let song = get(&s, "getSong", &format!("{a}&id={}", songs[0]))["song"].clone();
+    assert_eq!(song["playCount"], 1, "{song}");
+    assert!(song["played"].as_str().is_some_and(|t| t.ends_with('Z')), "{song}");
+    assert!(song["starred"].is_string(), "{song}");
+    assert_eq!(get(&s, "getSong", &format!("{a}&id={}", songs[1]))["song"]["playCount"], 0);
     assert_eq!(error_code(&get(&s, "scrobble", &format!("{b}&id={}", songs[0]))), 70);
 }
 
@@ -470,4 +484,81 @@ fn folders_hls_scan_status_and_user_administration() {
 
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn every_json_answer_matches_the_opensubsonic_schemas() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("tests/py/.venv/bin/python");
+    assert!(python.exists(), "run scripts/bootstrap.sh --test (it installs tests/py/requirements.txt)");
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library")]);
+    let s = env.serve();
+    let a = format!("u=alice&p={}", urlencoding(ALICE_PW));
+    let raw = |method: &str, q: &str| -> Value { s.http.get(s.url(&format!("/rest/{method}?{a}&{q}&f=json"))).send().unwrap().json().unwrap() };
+    let song = raw("search3", "query=hunter")["subsonic-response"]["searchResult3"]["song"][0]["id"].as_str().unwrap().to_string();
+    let album = raw("getSong", &format!("id={song}"))["subsonic-response"]["song"]["albumId"].as_str().unwrap().to_string();
+    let artist = raw("getSong", &format!("id={song}"))["subsonic-response"]["song"]["artistId"].as_str().unwrap().to_string();
+    raw("star", &format!("id={song}"));
+    raw("scrobble", &format!("id={song}"));
+    raw("setRating", &format!("id={song}&rating=5"));
+    let pl = raw("createPlaylist", &format!("name=Mix&songId={song}"))["subsonic-response"]["playlist"]["id"].as_str().unwrap().to_string();
+    let calls: Vec<(&str, String)> = vec![
+        ("ping", String::new()),
+        ("getLicense", String::new()),
+        ("getOpenSubsonicExtensions", String::new()),
+        ("getMusicFolders", String::new()),
+        ("getScanStatus", String::new()),
+        ("getUser", "username=alice".into()),
+        ("getUsers", String::new()),
+        ("getIndexes", String::new()),
+        ("getMusicDirectory", format!("id={artist}")),
+        ("getMusicDirectory", format!("id={album}")),
+        ("getArtists", String::new()),
+        ("getArtist", format!("id={artist}")),
+        ("getAlbum", format!("id={album}")),
+        ("getSong", format!("id={song}")),
+        ("getAlbumList", "type=newest".into()),
+        ("getAlbumList2", "type=random".into()),
+        ("getAlbumList2", "type=highest".into()),
+        ("getAlbumList2", "type=byYear&fromYear=1990&toYear=2030".into()),
+        ("getRandomSongs", "size=5".into()),
+        ("getSongsByGenre", "genre=Electronic".into()),
+        ("getGenres", String::new()),
+        ("search2", "query=bjork".into()),
+        ("search3", "query=".into()),
+        ("getStarred", String::new()),
+        ("getStarred2", String::new()),
+        ("getPlaylists", String::new()),
+        ("getPlaylist", format!("id={pl}")),
+        ("createPlaylist", format!("name=Another&songId={song}")),
+        ("updatePlaylist", format!("playlistId={pl}&name=Renamed")),
+        ("star", format!("id={song}")),
+        ("unstar", format!("id={song}")),
+        ("setRating", format!("id={song}&rating=3")),
+        ("scrobble", format!("id={song}&submission=false")),
+        // Failures are envelopes the schemas describe too.
+        ("getSong", "id=tr-999999".into()),
+        ("getAlbum", String::new()),
+    ];
+    let cases: Vec<Value> = calls.iter().map(|(m, q)| serde_json::json!({ "method": m, "body": raw(m, q) })).collect();
+    let unauth: Value = s.http.get(s.url("/rest/ping?u=alice&p=wrong&f=json")).send().unwrap().json().unwrap();
+    let mut cases = cases;
+    cases.push(serde_json::json!({ "method": "ping", "body": unauth }));
+    let mut child = std::process::Command::new(python)
+        .arg(root.join("tests/py/validate.py"))
+        .arg(root.join("tests/opensubsonic-openapi/openapi"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&cases).unwrap().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("validator: {text}"));
+    assert!(out.status.success() && v["failures"].as_array().is_some_and(|f| f.is_empty()), "schema failures: {v:#}");
+    assert_eq!(v["checked"].as_array().unwrap().len(), cases.len());
 }

@@ -27,6 +27,7 @@ pub fn from_library(e: LibraryError) -> Failure {
         | LibraryError::PlaylistTooLong(_)
         | LibraryError::BadTime
         | LibraryError::SearchTooLong
+        | LibraryError::BadRating
         | LibraryError::Cover(_)
         | LibraryError::Busy(_) => Failure::new(Code::Generic, e.to_string()),
         LibraryError::Catalog(CatalogError::Backend(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. })
@@ -97,6 +98,33 @@ pub fn song(t: &Track) -> Value {
         o.extend(optional.into_iter().filter_map(|(k, x)| Some((k.to_string(), x?))));
     }
     v
+}
+
+/// Songs with what the user did with them (`played`, `playCount`, `starred`, `userRating`),
+/// read in one query for the whole list.
+pub fn songs(lib: &Library, user: &User, tracks: &[Track]) -> Result<Vec<Value>, Failure> {
+    let ids: Vec<_> = tracks.iter().map(|t| t.id).collect();
+    let marks = lib.marks(user.id, &ids).map_err(from_library)?;
+    Ok(tracks
+        .iter()
+        .map(|t| {
+            let mut v = song(t);
+            let m = marks.get(&t.id).copied().unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("playCount".into(), json!(m.play_count));
+                if let Some(at) = m.last_played {
+                    o.insert("played".into(), json!(iso8601(at)));
+                }
+                if let Some(at) = m.starred_at {
+                    o.insert("starred".into(), json!(iso8601(at)));
+                }
+                if let Some(r) = m.rating {
+                    o.insert("userRating".into(), json!(r));
+                }
+            }
+            v
+        })
+        .collect())
 }
 
 pub fn album(a: &Album) -> Value {
@@ -228,7 +256,7 @@ pub fn get_album(lib: &Library, user: &User, p: &Params) -> Result<Value, Failur
     let id = ids::parse_album(p.require("id")?)?;
     let (a, tracks) = lib.album(user.id, id).map_err(from_library)?;
     let mut v = album(&a);
-    v["song"] = json!(tracks.iter().map(song).collect::<Vec<_>>());
+    v["song"] = json!(songs(lib, user, &tracks)?);
     Ok(json!({ "album": v }))
 }
 
@@ -236,7 +264,8 @@ pub fn get_album(lib: &Library, user: &User, p: &Params) -> Result<Value, Failur
 pub fn get_song(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let id = ids::parse_track(p.require("id")?)?;
     let t = lib.track(user.id, id).map_err(from_library)?;
-    Ok(json!({ "song": song(&t) }))
+    let mut one = songs(lib, user, std::slice::from_ref(&t))?;
+    Ok(json!({ "song": one.pop() }))
 }
 
 fn number(p: &Params, name: &str, default: u32) -> Result<u32, Failure> {
@@ -269,7 +298,7 @@ pub fn get_album_list(lib: &Library, user: &User, p: &Params, id3: bool) -> Resu
             filter.genre = Some(p.require("genre")?.to_string());
             AlbumPick::Sorted(AlbumSort::Title)
         }
-        "highest" => return Err(Failure::new(Code::Generic, "ratings are not kept yet, so there is no highest-rated list")),
+        "highest" => AlbumPick::HighestRated,
         other => return Err(Failure::new(Code::Generic, format!("unknown album list type {other:?}"))),
     };
     let size = number(p, "size", 10)?.clamp(1, 500);
@@ -289,16 +318,16 @@ pub fn get_random_songs(lib: &Library, user: &User, p: &Params) -> Result<Value,
         (a, b) => Some((a.unwrap_or(i32::MIN), b.unwrap_or(i32::MAX))),
     };
     let filter = Filter { genre: p.get("genre").filter(|g| !g.is_empty()).map(str::to_string), years };
-    let songs = lib.pick_tracks(user.id, &filter, true, Page::new(Some(size), None)).map_err(from_library)?;
-    Ok(json!({ "randomSongs": { "song": songs.iter().map(song).collect::<Vec<_>>() } }))
+    let picked = lib.pick_tracks(user.id, &filter, true, Page::new(Some(size), None)).map_err(from_library)?;
+    Ok(json!({ "randomSongs": { "song": songs(lib, user, &picked)? } }))
 }
 
 /// `getSongsByGenre`: `count` (10, at most 500) songs of `genre` from `offset`.
 pub fn get_songs_by_genre(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let filter = Filter { genre: Some(p.require("genre")?.to_string()), years: None };
     let (count, offset) = (number(p, "count", 10)?.clamp(1, 500), number(p, "offset", 0)?);
-    let songs = lib.pick_tracks(user.id, &filter, false, Page::new(Some(count), Some(offset))).map_err(from_library)?;
-    Ok(json!({ "songsByGenre": { "song": songs.iter().map(song).collect::<Vec<_>>() } }))
+    let picked = lib.pick_tracks(user.id, &filter, false, Page::new(Some(count), Some(offset))).map_err(from_library)?;
+    Ok(json!({ "songsByGenre": { "song": songs(lib, user, &picked)? } }))
 }
 
 /// `getGenres`: the genres of the user's songs, with counts; the name is the element text.
@@ -316,8 +345,8 @@ pub fn search2(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure>
 
 /// `getStarred` / `getStarred2`: starred songs (albums and artists are not starred yet).
 pub fn get_starred(lib: &Library, user: &User, id3: bool) -> Result<Value, Failure> {
-    let songs = lib.favourites(user.id).map_err(from_library)?;
-    let body = json!({ "artist": [], "album": [], "song": songs.iter().map(song).collect::<Vec<_>>() });
+    let starred = lib.favourites(user.id).map_err(from_library)?;
+    let body = json!({ "artist": [], "album": [], "song": songs(lib, user, &starred)? });
     Ok(if id3 { json!({ "starred2": body }) } else { json!({ "starred": body }) })
 }
 
@@ -329,7 +358,7 @@ pub fn search3(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure>
     let (ac, ao) = (number(p, "artistCount", 20)?.min(Page::MAX_LIMIT), number(p, "artistOffset", 0)?);
     let (lc, lo) = (number(p, "albumCount", 20)?.min(Page::MAX_LIMIT), number(p, "albumOffset", 0)?);
     let (sc, so) = (number(p, "songCount", 20)?.min(Page::MAX_LIMIT), number(p, "songOffset", 0)?);
-    let (artists, albums, songs) = if query.is_empty() {
+    let (artists, albums, found) = if query.is_empty() {
         let (artists, _) = if ac == 0 { (Vec::new(), 0) } else { lib.artists(user.id, Page::new(Some(ac), Some(ao))).map_err(from_library)? };
         let (albums, _) =
             if lc == 0 { (Vec::new(), 0) } else { lib.albums(user.id, AlbumSort::Artist, Page::new(Some(lc), Some(lo))).map_err(from_library)? };
@@ -349,7 +378,7 @@ pub fn search3(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure>
     Ok(json!({ "searchResult3": {
         "artist": artists.iter().map(artist).collect::<Vec<_>>(),
         "album": albums.iter().map(album).collect::<Vec<_>>(),
-        "song": songs.iter().map(song).collect::<Vec<_>>(),
+        "song": songs(lib, user, &found)?,
     } }))
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::browse::{from_library, song};
+use super::browse::{from_library, songs};
 use super::envelope::{Code, Failure};
 use super::ids;
 use super::params::Params;
@@ -39,10 +39,10 @@ fn playlist(pl: &Playlist, owner: &User) -> Value {
     })
 }
 
-fn with_entries(pl: &Playlist, owner: &User, tracks: &[Track]) -> Value {
+fn with_entries(lib: &Library, pl: &Playlist, owner: &User, tracks: &[Track]) -> Result<Value, Failure> {
     let mut v = playlist(pl, owner);
-    v["entry"] = json!(tracks.iter().map(song).collect::<Vec<_>>());
-    v
+    v["entry"] = json!(songs(lib, owner, tracks)?);
+    Ok(v)
 }
 
 pub fn get_playlists(lib: &Library, user: &User) -> Result<Value, Failure> {
@@ -53,7 +53,7 @@ pub fn get_playlists(lib: &Library, user: &User) -> Result<Value, Failure> {
 pub fn get_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let id = parse_playlist(p.require("id")?)?;
     let (pl, tracks) = lib.playlist(user.id, id, 0, None).map_err(from_library)?;
-    Ok(json!({ "playlist": with_entries(&pl, user, &tracks) }))
+    Ok(json!({ "playlist": with_entries(lib, &pl, user, &tracks)? }))
 }
 
 /// `createPlaylist`: a new playlist (`name`, `songId`…), or, with `playlistId`, that
@@ -69,7 +69,7 @@ pub fn create_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, 
         None => lib.create_playlist(user.id, p.require("name")?, &songs).map_err(from_library)?.id,
     };
     let (pl, tracks) = lib.playlist(user.id, id, 0, None).map_err(from_library)?;
-    Ok(json!({ "playlist": with_entries(&pl, user, &tracks) }))
+    Ok(json!({ "playlist": with_entries(lib, &pl, user, &tracks)? }))
 }
 
 /// `updatePlaylist`: rename, append `songIdToAdd`…, remove the entries at
@@ -106,6 +106,17 @@ pub fn star(lib: &Library, user: &User, p: &Params, starred: bool) -> Result<Val
     for t in songs {
         lib.star(user.id, t, starred).map_err(from_library)?;
     }
+    Ok(json!({}))
+}
+
+/// `setRating`: 1 to 5 stars for a song, 0 to remove (album ratings are not kept yet).
+pub fn set_rating(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let raw = p.require("id")?;
+    let stars: u8 = p.require("rating")?.parse().map_err(|_| Failure::new(Code::Generic, "rating is 0 to 5"))?;
+    if raw.starts_with("al-") || raw.starts_with("ar-") {
+        return Err(Failure::new(Code::Generic, "rating albums and artists is not implemented yet"));
+    }
+    lib.rate(user.id, ids::parse_track(raw)?, stars).map_err(from_library)?;
     Ok(json!({}))
 }
 

@@ -123,6 +123,7 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "star" => lists::star(lib, u, p, true),
         "unstar" => lists::star(lib, u, p, false),
         "scrobble" => lists::scrobble(lib, u, p),
+        "setRating" => lists::set_rating(lib, u, p),
         other => Err(Failure::new(Code::Generic, format!("method {other:?} is not implemented"))),
     }
 }
