@@ -367,6 +367,17 @@ pub struct Marks {
     pub rating: Option<u8>,
 }
 
+/// A saved play queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayQueue {
+    pub tracks: Vec<TrackId>,
+    pub current: Option<TrackId>,
+    pub position_ms: u64,
+    pub changed_at: i64,
+    /// The client that saved it.
+    pub changed_by: String,
+}
+
 /// One listen from a user's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Play {

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, Marks, NewMedia, NewTrack, Page, Play, Playlist, Result,
-    SearchResults, TagEdit, Track, Unverified, User, UserUsage,
+    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, Marks, NewMedia, NewTrack, Page, Play, PlayQueue, Playlist,
+    Result, SearchResults, TagEdit, Track, Unverified, User, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -90,6 +90,10 @@ pub trait Lists: Send + Sync {
     fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()>;
     /// Rates one of `user`'s tracks 1 to 5, or with `None` removes the rating.
     fn set_rating(&self, user: UserId, track: TrackId, rating: Option<u8>) -> Result<()>;
+    /// Saves the user's play queue (every track must be theirs, or `NotFound`).
+    fn save_play_queue(&self, user: UserId, queue: &PlayQueue) -> Result<()>;
+    /// The saved play queue, without tracks deleted since.
+    fn play_queue(&self, user: UserId) -> Result<Option<PlayQueue>>;
     /// Plays, stars and ratings of `user`'s tracks among `ids` (tracks with none are absent).
     fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>>;
     /// Most recent plays first, and each track's play count.

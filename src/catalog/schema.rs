@@ -239,6 +239,18 @@ CREATE TABLE ratings (
     PRIMARY KEY (user_id, track_id)
 ) WITHOUT ROWID;
 "#,
+    // 9: each user's saved play queue (apps move playback between devices with it): the
+    // track ids in order, the current one and the position in it.
+    r#"
+CREATE TABLE play_queues (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    tracks TEXT NOT NULL,
+    current_track INTEGER,
+    position_ms INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    changed_by TEXT NOT NULL
+);
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.

@@ -1242,6 +1242,45 @@ impl Lists for SqliteCatalog {
         })
     }
 
+    fn save_play_queue(&self, user: UserId, q: &PlayQueue) -> Result<()> {
+        self.write(|tx| {
+            for &t in &q.tracks {
+                if !tx.track_is_users(user, t)? {
+                    return Err(CatalogError::NotFound(format!("track {t}")));
+                }
+            }
+            let list = q.tracks.iter().map(|t| t.0.to_string()).collect::<Vec<_>>().join(",");
+            tx.0.execute(
+                "INSERT INTO play_queues (user_id, tracks, current_track, position_ms, changed_at, changed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (user_id) DO UPDATE SET tracks = excluded.tracks, current_track = excluded.current_track,
+                 position_ms = excluded.position_ms, changed_at = excluded.changed_at, changed_by = excluded.changed_by",
+                params![user, list, q.current, q.position_ms as i64, q.changed_at, q.changed_by],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn play_queue(&self, user: UserId) -> Result<Option<PlayQueue>> {
+        self.read(|c| {
+            let row = c
+                .prepare_cached("SELECT tracks, current_track, position_ms, changed_at, changed_by FROM play_queues WHERE user_id = ?1")?
+                .query_row([user], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<TrackId>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?))
+                })
+                .optional()?;
+            let Some((list, current, position, changed_at, changed_by)) = row else { return Ok(None) };
+            let mut live = c.prepare_cached("SELECT 1 FROM tracks WHERE id = ?1 AND user_id = ?2")?;
+            let mut tracks = Vec::new();
+            for id in list.split(',').filter_map(|n| n.parse::<i64>().ok()).map(TrackId) {
+                if live.exists(params![id, user])? {
+                    tracks.push(id);
+                }
+            }
+            let current = current.filter(|c| tracks.contains(c));
+            Ok(Some(PlayQueue { tracks, current, position_ms: position.max(0) as u64, changed_at, changed_by }))
+        })
+    }
+
     fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>> {
         let mut out: HashMap<TrackId, Marks> = HashMap::new();
         if ids.is_empty() {

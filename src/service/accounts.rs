@@ -344,17 +344,24 @@ impl Accounts {
                 false
             }
         };
-        let Some((user, _)) = found.filter(|_| ok) else {
+        let user = self.settle(username, addr, found.filter(|_| ok).map(|(u, _)| u))?;
+        // A user made before token auth was on gets the copy at their next sign-in.
+        self.keep_secret(user.id, password)?;
+        Ok(user)
+    }
+
+    /// The end of every named sign-in: a wrong credential counts against the name and the
+    /// address; only a right one learns that the account is disabled; success clears the
+    /// name's count.
+    fn settle(&self, username: &str, addr: Option<IpAddr>, matched: Option<User>) -> Result<User> {
+        let Some(user) = matched else {
             self.throttle().failed(username, addr);
             return Err(AccountError::BadCredentials);
         };
-        // Only someone who knows the password learns that the account is disabled.
         if user.disabled {
             return Err(AccountError::Disabled);
         }
         self.throttle().succeeded(username);
-        // A user made before token auth was on gets the copy at their next sign-in.
-        self.keep_secret(user.id, password)?;
         Ok(user)
     }
 
@@ -370,15 +377,7 @@ impl Accounts {
             // The same work whatever matches: compare every byte.
             want.len() == token.len() && want.bytes().zip(token.to_ascii_lowercase().bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
         });
-        let Some((user, _)) = found.filter(|_| ok) else {
-            self.throttle().failed(username, addr);
-            return Err(AccountError::BadCredentials);
-        };
-        if user.disabled {
-            return Err(AccountError::Disabled);
-        }
-        self.throttle().succeeded(username);
-        Ok(user)
+        self.settle(username, addr, found.filter(|_| ok).map(|(u, _)| u))
     }
 
     fn check_api_key(&self, key: &str, addr: Option<IpAddr>) -> Result<User> {

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use super::accounts::{AccountError, Actor};
 use crate::catalog::{
-    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, Marks, Page, Play, Playlist, SearchResults, TagEdit, Track, UserUsage,
+    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, Marks, Page, Play, PlayQueue, Playlist, SearchResults, TagEdit, Track,
+    UserUsage,
 };
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId, now_unix};
@@ -299,6 +300,29 @@ impl Library {
             _ => return Err(LibraryError::BadRating),
         };
         Ok(self.catalog().set_rating(user, id, rating)?)
+    }
+
+    /// Saves the user's play queue: at most [`MAX_PLAYLIST_TRACKS`] of their tracks, the
+    /// current one among them, a position in it; `client` says who saved it.
+    pub fn save_play_queue(&self, user: UserId, tracks: Vec<TrackId>, current: Option<TrackId>, position_ms: u64, client: &str) -> Result<()> {
+        check_playlist_length(tracks.len())?;
+        if current.is_some_and(|c| !tracks.contains(&c)) {
+            return Err(LibraryError::NotFound("current track in the queue"));
+        }
+        let q = PlayQueue { tracks, current, position_ms, changed_at: now_unix(), changed_by: client.chars().take(100).collect() };
+        Ok(self.catalog().save_play_queue(user, &q)?)
+    }
+
+    /// The saved play queue with its tracks (those deleted since are left out).
+    pub fn play_queue(&self, user: UserId) -> Result<Option<(PlayQueue, Vec<Track>)>> {
+        let Some(q) = self.catalog().play_queue(user)? else { return Ok(None) };
+        let mut tracks = Vec::with_capacity(q.tracks.len());
+        for &id in &q.tracks {
+            if let Some(t) = self.catalog().track(user, id)? {
+                tracks.push(t);
+            }
+        }
+        Ok(Some((q, tracks)))
     }
 
     /// What the user did with these tracks: plays, stars, ratings.

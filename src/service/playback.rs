@@ -115,8 +115,9 @@ impl Format {
 pub enum Progressive {
     /// The stored file itself, from the start (served with ranges by the caller).
     Original,
-    /// A transcode: its codec, its duration, and the bytes as they are produced.
-    Stream { codec: Codec, duration: f64, body: ByteStream },
+    /// A transcode: its codec, its bitrate (kbps), its duration, and the bytes as they are
+    /// produced.
+    Stream { codec: Codec, kbps: u32, duration: f64, body: ByteStream },
 }
 
 /// A signed grant for one track of one user until `expires`.
@@ -441,7 +442,7 @@ impl Playback {
                 }
             }
         });
-        Ok(Progressive::Stream { codec: rung.codec, duration, body: Box::pin(body) })
+        Ok(Progressive::Stream { codec: rung.codec, kbps: rung.bitrate / 1000, duration, body: Box::pin(body) })
     }
 
     async fn transcode(&self, m: MediaRef, codec: Codec, bitrate: u32, offset: f64) -> Result<Progressive> {
@@ -471,7 +472,7 @@ impl Playback {
                 None => rx.recv().await.map(|r| (r, (None, rx))),
             }
         });
-        Ok(Progressive::Stream { codec, duration: plan.duration, body: Box::pin(body) })
+        Ok(Progressive::Stream { codec, kbps: bitrate / 1000, duration: plan.duration, body: Box::pin(body) })
     }
 
     /// Bytes `start..end` of a stored file (its parts, in order), read on the blocking pool.

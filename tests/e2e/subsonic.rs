@@ -293,6 +293,15 @@ fn browse_search_and_stream_per_user() {
         assert_eq!(got, codec, "format={format} is really {codec}");
         assert!((secs - dur).abs() < 1.0, "{format}: {secs} s of {dur}");
     }
+    // estimateContentLength: the announced length is the body's, exactly, and it still plays.
+    for format in ["mp3", "aac", "opus"] {
+        let r = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&format={format}&estimateContentLength=true"))).send().unwrap();
+        let announced: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let body = r.bytes().unwrap();
+        assert_eq!(body.len(), announced, "{format}: the body is as long as announced");
+        let (_, secs) = judge(dir.path(), &format!("est.{format}"), &body);
+        assert!((secs - dur).abs() < 1.0, "{format} with an estimated length: {secs} s of {dur}");
+    }
     let capped = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&maxBitRate=96"))).send().unwrap();
     assert_eq!(capped.headers()["content-type"], "audio/mpeg", "a cap below the file's bitrate without a format is MP3");
     let late = s.http.get(s.url(&format!("/rest/stream?{a}&id={tr}&format=mp3&timeOffset=2"))).send().unwrap();
@@ -394,6 +403,18 @@ fn playlists_stars_and_scrobbles_per_user() {
     assert_eq!(get(&s, "getSongsByGenre", &format!("{a}&genre=Electronic&count=5"))["songsByGenre"]["song"][0]["title"], "Hunter");
     assert!(get(&s, "getSongsByGenre", &format!("{a}&genre=Electronic&offset=1"))["songsByGenre"]["song"].as_array().unwrap().is_empty());
     assert_eq!(error_code(&get(&s, "getSongsByGenre", &a)), 10);
+
+    // The play queue moves between devices: saved by one client, read by another.
+    assert!(get(&s, "getPlayQueue", &a)["playQueue"].is_null(), "nothing saved yet");
+    let saved = get(&s, "savePlayQueue", &format!("{a}&id={}&id={}&current={}&position=61000&c=phone", songs[1], songs[0], songs[0]));
+    assert_eq!(saved["status"], "ok");
+    let q = get(&s, "getPlayQueue", &a)["playQueue"].clone();
+    assert_eq!((q["current"].as_str(), q["position"].as_u64(), q["changedBy"].as_str()), (Some(songs[0].as_str()), Some(61000), Some("phone")));
+    let entries: Vec<&str> = q["entry"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert_eq!(entries, [songs[1].as_str(), songs[0].as_str()]);
+    assert_eq!(error_code(&get(&s, "savePlayQueue", &format!("{b}&id={}", songs[0]))), 70, "not bob's songs");
+    assert_eq!(error_code(&get(&s, "savePlayQueue", &format!("{a}&id={}&current=tr-999999", songs[0]))), 70);
+    assert!(get(&s, "getPlayQueue", b)["playQueue"].is_null(), "bob has his own (none)");
 
     // Scrobbles: a now-playing note records nothing; a submission is a listen in history.
     assert_eq!(get(&s, "scrobble", &format!("{a}&id={}&submission=false", songs[0]))["status"], "ok");
@@ -539,6 +560,8 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
         ("unstar", format!("id={song}")),
         ("setRating", format!("id={song}&rating=3")),
         ("scrobble", format!("id={song}&submission=false")),
+        ("savePlayQueue", format!("id={song}&current={song}&position=1000")),
+        ("getPlayQueue", String::new()),
         // Failures are envelopes the schemas describe too.
         ("getSong", "id=tr-999999".into()),
         ("getAlbum", String::new()),

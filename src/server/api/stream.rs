@@ -276,7 +276,7 @@ pub async fn stream(
             }
             r
         }),
-        Progressive::Stream { codec, duration, body } => progressive_response(codec, duration, Body::from_stream(body)),
+        Progressive::Stream { codec, duration, body, .. } => progressive_response(codec, duration, Body::from_stream(body)),
     }
 }
 

@@ -120,6 +120,32 @@ pub fn set_rating(lib: &Library, user: &User, p: &Params) -> Result<Value, Failu
     Ok(json!({}))
 }
 
+/// `savePlayQueue`: the queue (`id`…), the `current` song and the `position` in it (ms).
+/// No `id` at all clears it.
+pub fn save_play_queue(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let tracks = track_ids(p, "id")?;
+    let current = p.get("current").map(ids::parse_track).transpose()?;
+    let position = p.get("position").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    lib.save_play_queue(user.id, tracks, current, position, p.get("c").unwrap_or("")).map_err(from_library)?;
+    Ok(json!({}))
+}
+
+/// `getPlayQueue`: the saved queue, or nothing (an empty answer) if none was saved.
+pub fn get_play_queue(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let Some((q, tracks)) = lib.play_queue(user.id).map_err(from_library)? else { return Ok(json!({})) };
+    let mut v = json!({
+        "position": q.position_ms,
+        "username": user.username,
+        "changed": super::browse::iso8601(q.changed_at),
+        "changedBy": q.changed_by,
+        "entry": songs(lib, user, &tracks)?,
+    });
+    if let Some(c) = q.current {
+        v["current"] = json!(ids::track(c));
+    }
+    Ok(json!({ "playQueue": v }))
+}
+
 /// `scrobble`: with `submission=false` a now-playing note (not kept yet: answered ok),
 /// otherwise a listen at `time` (milliseconds) or now, which history and play counts follow.
 pub fn scrobble(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {

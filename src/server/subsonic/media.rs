@@ -83,9 +83,17 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
     };
     match playback.progressive(t.clone(), format, kbps, offset).await.map_err(from_playback)? {
         Progressive::Original => crate::server::api::files::serve_original(playback, &t.track, headers).map_err(|e| Failure::new(Code::Generic, e.to_string())),
-        Progressive::Stream { codec, duration, body } => {
-            let mut r = Body::from_stream(body).into_response();
+        Progressive::Stream { codec, kbps, duration, body } => {
+            let estimate = (p.get("estimateContentLength") == Some("true")).then(|| estimated_length(codec, kbps, duration));
+            let body = match estimate {
+                Some(len) => Body::from_stream(exactly(body, len)),
+                None => Body::from_stream(body),
+            };
+            let mut r = body.into_response();
             let h = r.headers_mut();
+            if let Some(len) = estimate {
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_mime(codec)));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             if let Ok(v) = HeaderValue::from_str(&format!("{duration:.3}")) {
@@ -110,6 +118,43 @@ pub async fn hls(playback: &Playback, user: &User, p: &Params) -> Result<Respons
     r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&to).map_err(|e| Failure::new(Code::Generic, e.to_string()))?);
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+/// The length a transcode of `duration` seconds at `kbps` is announced with: the bitrate's
+/// bytes, with room for what VBR encoders may spend above it (AAC is capped at 1.25×) and
+/// for container framing, so that a body is cut only in rare cases.
+fn estimated_length(codec: Codec, kbps: u32, duration: f64) -> u64 {
+    let bytes = f64::from(kbps) * 1000.0 / 8.0 * duration;
+    let slack = match codec {
+        Codec::Mp3 => 1.01,
+        Codec::Aac => 1.30,
+        Codec::Opus => 1.35,
+    };
+    (bytes * slack) as u64 + 4096
+}
+
+/// `body`, made exactly `len` bytes long: cut at `len`, or padded with zero bytes (which
+/// MP3, ADTS and Ogg demuxers skip as junk after the last frame). Players and head units
+/// that trust `Content-Length` stall on a body that ends early.
+fn exactly(body: crate::service::playback::ByteStream, len: u64) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    use futures_util::StreamExt;
+    futures_util::stream::unfold((body, 0u64, false), move |(mut body, sent, done)| async move {
+        if sent >= len {
+            return None;
+        }
+        if !done {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    let take = (chunk.len() as u64).min(len - sent) as usize;
+                    return Some((Ok(chunk.slice(..take)), (body, sent + take as u64, false)));
+                }
+                Some(Err(e)) => return Some((Err(e), (body, len, true))),
+                None => {}
+            }
+        }
+        let pad = (len - sent).min(64 * 1024) as usize;
+        Some((Ok(bytes::Bytes::from(vec![0u8; pad])), (body, sent + pad as u64, true)))
+    })
 }
 
 /// `download`: the original file, with `Range`.

@@ -124,6 +124,8 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "unstar" => lists::star(lib, u, p, false),
         "scrobble" => lists::scrobble(lib, u, p),
         "setRating" => lists::set_rating(lib, u, p),
+        "savePlayQueue" => lists::save_play_queue(lib, u, p),
+        "getPlayQueue" => lists::get_play_queue(lib, u),
         other => Err(Failure::new(Code::Generic, format!("method {other:?} is not implemented"))),
     }
 }
