@@ -36,6 +36,10 @@ pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
 pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 /// How far in the future a scrobble's time may be (clocks differ).
 const SCROBBLE_SLACK_SECS: i64 = 300;
+/// How long a now-playing note lasts without being renewed.
+const NOW_PLAYING_SECS: i64 = 600;
+/// Players remembered per user.
+const NOW_PLAYING_MAX: usize = 16;
 /// Requests that may wait for a cover decode slot before `Busy`.
 const COVER_QUEUE: usize = 32;
 
@@ -110,6 +114,9 @@ impl Storage {
 pub struct Library(Arc<Inner>);
 
 struct Inner {
+    /// What each user's players said they are playing (track, player, when), for
+    /// [`Library::now_playing`]; forgotten after [`NOW_PLAYING_SECS`].
+    now_playing: dashmap::DashMap<UserId, Vec<(TrackId, String, i64)>>,
     catalog: Arc<dyn Catalog>,
     store: Arc<dyn BlobStore>,
     ingest: Arc<Ingest>,
@@ -181,7 +188,7 @@ impl Library {
     ) -> Library {
         let slots = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let covers = Covers { dir: cover_dir, max_edge: cover_max_edge, inflight: Default::default(), slots, waiting: Default::default() };
-        Library(Arc::new(Inner { catalog, store, ingest, coord, covers }))
+        Library(Arc::new(Inner { now_playing: Default::default(), catalog, store, ingest, coord, covers }))
     }
 
     fn catalog(&self) -> &dyn Catalog {
@@ -339,6 +346,33 @@ impl Library {
     pub fn scrobble(&self, user: UserId, id: TrackId, at: Option<i64>) -> Result<()> {
         let at = scrobble_time(at, now_unix())?;
         Ok(self.catalog().record_play(user, id, at)?)
+    }
+
+    /// Notes that `player` is playing one of the user's tracks now (replacing that player's
+    /// previous note).
+    pub fn playing_now(&self, user: UserId, id: TrackId, player: &str) -> Result<()> {
+        self.track(user, id)?;
+        let now = now_unix();
+        let mut notes = self.0.now_playing.entry(user).or_default();
+        notes.retain(|(_, p, at)| p != player && now - at < NOW_PLAYING_SECS);
+        notes.truncate(NOW_PLAYING_MAX - 1);
+        notes.insert(0, (id, player.chars().take(100).collect(), now));
+        Ok(())
+    }
+
+    /// What the user's players are playing now, newest first: the track, the player, and
+    /// how many minutes ago it started. Only the user's own: libraries are private.
+    pub fn now_playing(&self, user: UserId) -> Result<Vec<(Track, String, i64)>> {
+        let now = now_unix();
+        let notes: Vec<(TrackId, String, i64)> =
+            self.0.now_playing.get(&user).map(|n| n.iter().filter(|(_, _, at)| now - at < NOW_PLAYING_SECS).cloned().collect()).unwrap_or_default();
+        let mut out = Vec::new();
+        for (id, player, at) in notes {
+            if let Some(t) = self.catalog().track(user, id)? {
+                out.push((t, player, (now - at) / 60));
+            }
+        }
+        Ok(out)
     }
 
     /// Recent listens (the last [`DEFAULT_HISTORY_LIMIT`] unless told), newest first, and

@@ -418,6 +418,9 @@ fn playlists_stars_and_scrobbles_per_user() {
 
     // Scrobbles: a now-playing note records nothing; a submission is a listen in history.
     assert_eq!(get(&s, "scrobble", &format!("{a}&id={}&submission=false", songs[0]))["status"], "ok");
+    let np = get(&s, "getNowPlaying", &a)["nowPlaying"]["entry"].clone();
+    assert_eq!((np[0]["id"].as_str(), np[0]["username"].as_str(), np[0]["minutesAgo"].as_i64()), (Some(songs[0].as_str()), Some("alice"), Some(0)));
+    assert!(get(&s, "getNowPlaying", b)["nowPlaying"]["entry"].as_array().unwrap().is_empty(), "bob sees his own only");
     let tok = s.login("alice", ALICE_PW);
     assert!(s.json(&tok, "/api/v1/history")["items"].as_array().unwrap().is_empty());
     assert_eq!(get(&s, "scrobble", &format!("{a}&id={}", songs[0]))["status"], "ok");
@@ -462,6 +465,12 @@ fn folders_hls_scan_status_and_user_administration() {
     assert_eq!(songs["directory"]["child"][0]["isDir"], false);
     assert_eq!(error_code(&get(&s, "getMusicDirectory", &format!("{a}&id=tr-1"))), 70);
     assert_eq!(get(&s, "search2", &format!("{a}&query=hunter"))["searchResult2"]["song"][0]["title"], "Hunter");
+    // Artist and album info: what the catalog has, nothing invented.
+    assert_eq!(get(&s, "getArtistInfo2", &format!("{a}&id={ar}"))["artistInfo2"]["similarArtist"].as_array().unwrap().len(), 0);
+    assert_eq!(get(&s, "getAlbumInfo2", &format!("{a}&id={al}"))["status"], "ok");
+    assert_eq!(error_code(&get(&s, "getArtistInfo2", &format!("{a}&id={al}"))), 70);
+    let pic = s.http.get(s.url(&format!("/rest/getCoverArt?{a}&id={ar}&size=64"))).send().unwrap();
+    assert_eq!(pic.headers()["content-type"], "image/jpeg", "an artist's picture is one of their album covers");
     assert!(get(&s, "getStarred", &a)["starred"]["song"].as_array().unwrap().is_empty());
     assert_eq!(get(&s, "getScanStatus", &a)["scanStatus"]["count"], 2);
     assert_eq!(get(&s, "startScan", &a)["scanStatus"]["scanning"], false);
@@ -539,6 +548,10 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
         ("getMusicDirectory", format!("id={album}")),
         ("getArtists", String::new()),
         ("getArtist", format!("id={artist}")),
+        ("getArtistInfo", format!("id={artist}")),
+        ("getArtistInfo2", format!("id={artist}")),
+        ("getAlbumInfo", format!("id={album}")),
+        ("getAlbumInfo2", format!("id={album}")),
         ("getAlbum", format!("id={album}")),
         ("getSong", format!("id={song}")),
         ("getAlbumList", "type=newest".into()),
@@ -562,6 +575,7 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
         ("scrobble", format!("id={song}&submission=false")),
         ("savePlayQueue", format!("id={song}&current={song}&position=1000")),
         ("getPlayQueue", String::new()),
+        ("getNowPlaying", String::new()),
         // Failures are envelopes the schemas describe too.
         ("getSong", "id=tr-999999".into()),
         ("getAlbum", String::new()),

@@ -242,6 +242,26 @@ pub fn get_music_directory(lib: &Library, user: &User, p: &Params) -> Result<Val
     )
 }
 
+/// `getArtistInfo` / `getArtistInfo2`: what the catalog knows (no internet lookups): no
+/// biography, no similar artists; the picture is an album cover (`getCoverArt` of `ar-…`).
+pub fn get_artist_info(lib: &Library, user: &User, p: &Params, id3: bool) -> Result<Value, Failure> {
+    let id = ids::parse_artist(p.require("id")?)?;
+    lib.artist(user.id, id).map_err(from_library)?;
+    let info = json!({ "similarArtist": [] });
+    Ok(if id3 { json!({ "artistInfo2": info }) } else { json!({ "artistInfo": info }) })
+}
+
+/// `getAlbumInfo` / `getAlbumInfo2`: the album's MusicBrainz id where its tracks carry one.
+pub fn get_album_info(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let id = ids::parse_album(p.require("id")?)?;
+    let (_, tracks) = lib.album(user.id, id).map_err(from_library)?;
+    let mut info = json!({});
+    if let Some(mb) = tracks.iter().find_map(|t| t.tags.mb_album_id.clone()) {
+        info["musicBrainzId"] = json!(mb);
+    }
+    Ok(json!({ "albumInfo": info }))
+}
+
 /// `getArtist`: the artist with their albums.
 pub fn get_artist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let id = ids::parse_artist(p.require("id")?)?;

@@ -45,11 +45,16 @@ pub fn parse_artist(raw: &str) -> Result<ArtistId, Failure> {
 pub enum Cover {
     Track(TrackId),
     Album(AlbumId),
+    /// An artist's picture: the cover of one of their albums (no artist images are kept).
+    Artist(ArtistId),
 }
 
 pub fn parse_cover(raw: &str) -> Result<Cover, Failure> {
     if let Some(n) = number(raw, "tr-") {
         return Ok(Cover::Track(TrackId(n)));
+    }
+    if let Some(n) = number(raw, "ar-") {
+        return Ok(Cover::Artist(ArtistId(n)));
     }
     number(raw, "al-").map(|n| Cover::Album(AlbumId(n))).ok_or_else(|| not_found("cover art"))
 }
@@ -67,6 +72,7 @@ mod tests {
         assert!(parse_artist("ar--3").is_err());
         assert!(parse_album("al-1x").is_err());
         assert!(matches!(parse_cover("al-4"), Ok(Cover::Album(AlbumId(4)))));
-        assert!(parse_cover("ar-4").is_err());
+        assert!(matches!(parse_cover("ar-4"), Ok(Cover::Artist(ArtistId(4)))));
+        assert!(parse_cover("pl-4").is_err());
     }
 }

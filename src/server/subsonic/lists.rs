@@ -146,7 +146,21 @@ pub fn get_play_queue(lib: &Library, user: &User) -> Result<Value, Failure> {
     Ok(json!({ "playQueue": v }))
 }
 
-/// `scrobble`: with `submission=false` a now-playing note (not kept yet: answered ok),
+/// `getNowPlaying`: what the user's own players are playing (libraries are private).
+pub fn get_now_playing(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let playing = lib.now_playing(user.id).map_err(from_library)?;
+    let tracks: Vec<Track> = playing.iter().map(|(t, _, _)| t.clone()).collect();
+    let mut entries = songs(lib, user, &tracks)?;
+    for (e, (_, player, minutes)) in entries.iter_mut().zip(&playing) {
+        e["username"] = json!(user.username);
+        e["minutesAgo"] = json!(minutes);
+        e["playerId"] = json!(0);
+        e["playerName"] = json!(player);
+    }
+    Ok(json!({ "nowPlaying": { "entry": entries } }))
+}
+
+/// `scrobble`: with `submission=false` a now-playing note (see `getNowPlaying`),
 /// otherwise a listen at `time` (milliseconds) or now, which history and play counts follow.
 pub fn scrobble(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let songs = track_ids(p, "id")?;
@@ -154,6 +168,10 @@ pub fn scrobble(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure
         return Err(Failure::missing("id"));
     }
     if p.get("submission") == Some("false") {
+        let player = p.get("c").unwrap_or("");
+        for t in songs {
+            lib.playing_now(user.id, t, player).map_err(from_library)?;
+        }
         return Ok(json!({}));
     }
     let times: Vec<Option<i64>> = p.all("time").map(|t| t.parse::<i64>().ok().map(|ms| ms / 1000)).collect();

@@ -167,13 +167,23 @@ pub async fn download(lib: &Library, playback: &Playback, user: &User, p: &Param
 
 /// `getCoverArt`: a track's or album's cover, scaled to `size` if asked.
 pub async fn cover_art(lib: &Library, user: &User, p: &Params) -> Result<Response, Failure> {
-    let of = match ids::parse_cover(p.require("id")?)? {
-        ids::Cover::Track(t) => CoverOf::Track(t),
-        ids::Cover::Album(a) => CoverOf::Album(a),
-    };
+    let cover = ids::parse_cover(p.require("id")?)?;
     let size = p.get("size").and_then(|v| v.parse::<u32>().ok()).filter(|&n| n > 0);
     let (l, uid) = (lib.clone(), user.id);
-    let pick = super::off(move || l.cover_pick(uid, of, size).map_err(super::browse::from_library)).await?;
+    let pick = super::off(move || {
+        let of = match cover {
+            ids::Cover::Track(t) => CoverOf::Track(t),
+            ids::Cover::Album(a) => CoverOf::Album(a),
+            // The first of the artist's albums that has a cover.
+            ids::Cover::Artist(a) => {
+                let (_, albums) = l.artist(uid, a).map_err(super::browse::from_library)?;
+                let first = albums.iter().find(|al| al.cover.is_some()).ok_or_else(|| Failure::new(Code::NotFound, "cover art not found"))?;
+                CoverOf::Album(first.id)
+            }
+        };
+        l.cover_pick(uid, of, size).map_err(super::browse::from_library)
+    })
+    .await?;
     let (bytes, mime) = lib.cover(pick).await.map_err(super::browse::from_library)?;
     let mut r = Body::from(bytes).into_response();
     let h = r.headers_mut();

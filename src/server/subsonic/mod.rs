@@ -104,6 +104,9 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "getMusicDirectory" => browse::get_music_directory(lib, u, p),
         "getArtists" => browse::get_artists(lib, u),
         "getArtist" => browse::get_artist(lib, u, p),
+        "getArtistInfo" => browse::get_artist_info(lib, u, p, false),
+        "getArtistInfo2" => browse::get_artist_info(lib, u, p, true),
+        "getAlbumInfo" | "getAlbumInfo2" => browse::get_album_info(lib, u, p),
         "getAlbum" => browse::get_album(lib, u, p),
         "getSong" => browse::get_song(lib, u, p),
         "getAlbumList" => browse::get_album_list(lib, u, p, false),
@@ -126,6 +129,7 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "setRating" => lists::set_rating(lib, u, p),
         "savePlayQueue" => lists::save_play_queue(lib, u, p),
         "getPlayQueue" => lists::get_play_queue(lib, u),
+        "getNowPlaying" => lists::get_now_playing(lib, u),
         other => Err(Failure::new(Code::Generic, format!("method {other:?} is not implemented"))),
     }
 }
