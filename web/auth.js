@@ -1,9 +1,10 @@
 // Signing in and out: the sign-in form, the shell shown once signed in (with the user's
-// name, and the Admin link for administrators), Sign out, and the Password dialog. The
+// name, and the Admin link for administrators), Sign out, the Password dialog and the App
+// keys dialog (API keys for Subsonic apps). The
 // token and the user themselves live in api.js (`store.token`, `session.me`).
 
 import { api, store, session } from './api.js';
-import { $, dialog } from './ui.js';
+import { $, dialog, h } from './ui.js';
 import { player } from './player.js';
 import { route } from './views.js';
 
@@ -45,6 +46,8 @@ export function wireAuth() {
     signedOut();
   });
 
+  $('#app-keys').addEventListener('click', appKeys);
+
   $('#change-password').addEventListener('click', async () => {
     const v = await dialog('Change password', [
       { name: 'current', label: 'Current password', type: 'password', required: true, autocomplete: 'current-password' },
@@ -57,4 +60,37 @@ export function wireAuth() {
       signedOut();
     } catch (e) { alert(e.message); }
   });
+}
+
+// API keys for Subsonic apps (phone, car, desktop): listed, made (the key is shown once, to
+// copy into the app), revoked.
+async function appKeys() {
+  const d = $('#dialog'), form = $('#dialog-form');
+  const list = h('ul', { class: 'keys' });
+  const shown = h('p', { class: 'new-key', role: 'status' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const label = h('input', { name: 'label', placeholder: 'App or device', 'aria-label': 'Key label', autocomplete: 'off' });
+  const refresh = async () => {
+    const keys = (await api('/me/api-keys')).items;
+    list.replaceChildren(...(keys.length ? keys.map((k) => h('li', {}, h('span', {}, k.label),
+      h('small', {}, k.last_used_at ? ` used ${new Date(k.last_used_at * 1000).toLocaleDateString()}` : ' never used'), ' ',
+      h('button', { type: 'button', class: 'link', 'aria-label': `Revoke ${k.label}`, onclick: async () => {
+        try { await api(`/me/api-keys/${k.id}`, { method: 'DELETE' }); await refresh(); } catch (e) { error.textContent = e.message; }
+      } }, 'Revoke'))) : [h('li', {}, 'No keys yet.')]));
+  };
+  const add = h('button', { type: 'button', onclick: async () => {
+    error.textContent = '';
+    try {
+      const k = await api('/me/api-keys', { method: 'POST', body: { label: label.value } });
+      shown.replaceChildren('New key (shown only now): ', h('code', {}, k.key));
+      label.value = '';
+      await refresh();
+    } catch (e) { error.textContent = e.message; }
+  } }, 'Make a key');
+  form.replaceChildren(h('h2', {}, 'App keys'),
+    h('p', {}, 'Subsonic apps can sign in with your user name and password, or with a key made here (revoke it to sign the app out).'),
+    list, h('div', { class: 'row' }, label, add), shown, error,
+    h('div', { class: 'row' }, h('button', { value: 'cancel', formnovalidate: true }, 'Close')));
+  d.showModal();
+  try { await refresh(); } catch (e) { error.textContent = e.message; }
 }

@@ -136,6 +136,21 @@ try {
   const reordered = await page.evaluate(async (id) => (await window.tonearm.api(`/playlists/${id}`)).tracks.map((t) => t.title), plId);
   check(JSON.stringify(reordered) === JSON.stringify([order[1], order[0]]), `playlist reordered on the server: ${reordered}`);
 
+  // App keys for Subsonic apps: made from the page (shown once), usable, revoked.
+  await page.getByRole('button', { name: 'App keys', exact: true }).click();
+  await page.getByLabel('Key label').fill('Car');
+  await page.getByRole('button', { name: 'Make a key' }).click();
+  const key = (await page.locator('p.new-key code').textContent()).trim();
+  check(/^ta_/.test(key), `a key is shown (${key})`);
+  await page.locator('ul.keys li', { hasText: 'Car' }).waitFor();
+  const ping = async () => page.evaluate(async (k) => (await (await fetch(`/rest/ping?apiKey=${encodeURIComponent(k)}&f=json`)).json())['subsonic-response'].status, key);
+  check(await ping() === 'ok', 'the key signs a Subsonic app in');
+  await page.getByRole('button', { name: 'Revoke Car' }).click();
+  await page.locator('ul.keys li', { hasText: 'No keys yet.' }).waitFor();
+  check(await ping() === 'failed', 'a revoked key signs nothing in');
+  await page.getByRole('button', { name: 'Close' }).click();
+  out.app_key = 'made, used, revoked';
+
   // Phone width: the same page, usable.
   await page.setViewportSize({ width: 390, height: 800 });
   await page.getByRole('link', { name: 'Albums', exact: true }).click();
