@@ -92,7 +92,7 @@ pub trait Lists: Send + Sync {
     fn set_rating(&self, user: UserId, track: TrackId, rating: Option<u8>) -> Result<()>;
     /// Saves the user's play queue (every track must be theirs, or `NotFound`).
     fn save_play_queue(&self, user: UserId, queue: &PlayQueue) -> Result<()>;
-    /// The saved play queue, without tracks deleted since.
+    /// The saved play queue as it was saved (tracks deleted since are still named).
     fn play_queue(&self, user: UserId) -> Result<Option<PlayQueue>>;
     /// Plays, stars and ratings of `user`'s tracks among `ids` (tracks with none are absent).
     fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>>;

@@ -1269,14 +1269,7 @@ impl Lists for SqliteCatalog {
                 })
                 .optional()?;
             let Some((list, current, position, changed_at, changed_by)) = row else { return Ok(None) };
-            let mut live = c.prepare_cached("SELECT 1 FROM tracks WHERE id = ?1 AND user_id = ?2")?;
-            let mut tracks = Vec::new();
-            for id in list.split(',').filter_map(|n| n.parse::<i64>().ok()).map(TrackId) {
-                if live.exists(params![id, user])? {
-                    tracks.push(id);
-                }
-            }
-            let current = current.filter(|c| tracks.contains(c));
+            let tracks = list.split(',').filter_map(|n| n.parse::<i64>().ok()).map(TrackId).collect();
             Ok(Some(PlayQueue { tracks, current, position_ms: position.max(0) as u64, changed_at, changed_by }))
         })
     }

@@ -322,13 +322,15 @@ impl Library {
 
     /// The saved play queue with its tracks (those deleted since are left out).
     pub fn play_queue(&self, user: UserId) -> Result<Option<(PlayQueue, Vec<Track>)>> {
-        let Some(q) = self.catalog().play_queue(user)? else { return Ok(None) };
+        let Some(mut q) = self.catalog().play_queue(user)? else { return Ok(None) };
         let mut tracks = Vec::with_capacity(q.tracks.len());
         for &id in &q.tracks {
             if let Some(t) = self.catalog().track(user, id)? {
                 tracks.push(t);
             }
         }
+        q.tracks = tracks.iter().map(|t| t.id).collect();
+        q.current = q.current.filter(|c| q.tracks.contains(c));
         Ok(Some((q, tracks)))
     }
 

@@ -235,16 +235,9 @@ pub struct UploadParts {
 #[derive(Clone)]
 pub struct Uploads(Arc<UploadParts>);
 
+/// 32 bytes from 64 hex digits (a SHA-256 as clients send it), spaces around allowed.
 fn hex32(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    s.trim().parse::<crate::domain::ContentHash>().ok().map(|h| h.0)
 }
 
 fn random_below(n: u64) -> u64 {

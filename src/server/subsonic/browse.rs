@@ -387,13 +387,10 @@ pub fn search3(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure>
     } else {
         let most = [ac + ao, lc + lo, sc + so].into_iter().max().unwrap_or(20).min(Page::MAX_LIMIT * 2);
         let r = lib.search(user.id, query, Some(most)).map_err(from_library)?;
-        let take = |n: u32, off: u32| move |i: &usize| *i >= off as usize && *i < (off + n) as usize;
-        let pick = |len: usize, n: u32, off: u32| (0..len).filter(take(n, off)).collect::<Vec<_>>();
-        (
-            pick(r.artists.len(), ac, ao).into_iter().map(|i| r.artists[i].clone()).collect(),
-            pick(r.albums.len(), lc, lo).into_iter().map(|i| r.albums[i].clone()).collect(),
-            pick(r.tracks.len(), sc, so).into_iter().map(|i| r.tracks[i].clone()).collect(),
-        )
+        fn page<T>(all: Vec<T>, n: u32, off: u32) -> Vec<T> {
+            all.into_iter().skip(off as usize).take(n as usize).collect()
+        }
+        (page(r.artists, ac, ao), page(r.albums, lc, lo), page(r.tracks, sc, so))
     };
     Ok(json!({ "searchResult3": {
         "artist": artists.iter().map(artist).collect::<Vec<_>>(),

@@ -37,6 +37,10 @@ pub fn parse_album(raw: &str) -> Result<AlbumId, Failure> {
     number(raw, "al-").map(AlbumId).ok_or_else(|| not_found("album"))
 }
 
+pub fn parse_playlist(raw: &str) -> Result<PlaylistId, Failure> {
+    number(raw, "pl-").map(PlaylistId).ok_or_else(|| not_found("playlist"))
+}
+
 pub fn parse_artist(raw: &str) -> Result<ArtistId, Failure> {
     number(raw, "ar-").map(ArtistId).ok_or_else(|| not_found("artist"))
 }

@@ -9,16 +9,8 @@ use super::envelope::{Code, Failure};
 use super::ids;
 use super::params::Params;
 use crate::catalog::{Playlist, Track, User};
-use crate::domain::{PlaylistId, TrackId};
+use crate::domain::TrackId;
 use crate::service::Library;
-
-fn parse_playlist(raw: &str) -> Result<PlaylistId, Failure> {
-    raw.strip_prefix("pl-")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|&n| n > 0)
-        .map(PlaylistId)
-        .ok_or_else(|| Failure::new(Code::NotFound, "playlist not found"))
-}
 
 fn track_ids(p: &Params, name: &str) -> Result<Vec<TrackId>, Failure> {
     p.all(name).map(ids::parse_track).collect()
@@ -51,7 +43,7 @@ pub fn get_playlists(lib: &Library, user: &User) -> Result<Value, Failure> {
 }
 
 pub fn get_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let id = parse_playlist(p.require("id")?)?;
+    let id = ids::parse_playlist(p.require("id")?)?;
     let (pl, tracks) = lib.playlist(user.id, id, 0, None).map_err(from_library)?;
     Ok(json!({ "playlist": with_entries(lib, &pl, user, &tracks)? }))
 }
@@ -62,7 +54,7 @@ pub fn create_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, 
     let songs = track_ids(p, "songId")?;
     let id = match p.get("playlistId") {
         Some(raw) => {
-            let id = parse_playlist(raw)?;
+            let id = ids::parse_playlist(raw)?;
             lib.update_playlist(user.id, id, p.get("name"), Some(&songs)).map_err(from_library)?;
             id
         }
@@ -75,7 +67,7 @@ pub fn create_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, 
 /// `updatePlaylist`: rename, append `songIdToAdd`…, remove the entries at
 /// `songIndexToRemove`… (indexes into the playlist as it was).
 pub fn update_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let id = parse_playlist(p.require("playlistId")?)?;
+    let id = ids::parse_playlist(p.require("playlistId")?)?;
     let add = track_ids(p, "songIdToAdd")?;
     let remove: Vec<usize> = p
         .all("songIndexToRemove")
@@ -89,7 +81,7 @@ pub fn update_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, 
 }
 
 pub fn delete_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let id = parse_playlist(p.require("id")?)?;
+    let id = ids::parse_playlist(p.require("id")?)?;
     lib.delete_playlist(user.id, id).map_err(from_library)?;
     Ok(json!({}))
 }
