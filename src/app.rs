@@ -134,6 +134,10 @@ impl App {
                 if n > 0 {
                     tracing::info!(files = n, "verified stored files in full");
                 }
+                let n = crate::ingest::verify::run_lyrics_pass(&store, catalog.as_ref(), &|| streamer.busy());
+                if n > 0 {
+                    tracing::info!(files = n, "read the lyrics of files stored before lyrics were kept");
+                }
                 std::thread::sleep(VERIFY_INTERVAL);
             }
         });

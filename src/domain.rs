@@ -224,6 +224,16 @@ pub struct Tags {
     pub mb_album_id: Option<String>,
     pub mb_artist_id: Option<String>,
     pub mb_album_artist_id: Option<String>,
+    /// Lyrics as tagged (USLT, LYRICS, UNSYNCEDLYRICS, ©lyr), plain or LRC text.
+    pub lyrics: Vec<Lyrics>,
+}
+
+/// One lyrics text of a file: its language as tagged (ISO 639-2, `None` when unknown or
+/// "XXX") and the text, plain or LRC-timed, line breaks kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lyrics {
+    pub lang: Option<String>,
+    pub text: String,
 }
 
 #[cfg(test)]

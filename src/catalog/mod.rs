@@ -27,7 +27,7 @@ pub mod prelude {
     pub use super::repo::{Blobs, Library, Lists, Users};
 }
 
-use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Part, PlaylistId, Tags, TrackId, UserId};
+use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Lyrics, Part, PlaylistId, Tags, TrackId, UserId};
 
 /// An engine's own error, kept as the source of [`CatalogError::Backend`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
@@ -271,9 +271,10 @@ pub enum AlbumPick {
     RecentlyPlayed,
     /// Most played first (albums never played are left out).
     MostPlayed,
-    /// Albums holding a starred track, most recently starred first.
+    /// Starred albums, most recently starred first.
     Starred,
-    /// By the average rating of their rated tracks, best first (unrated albums left out).
+    /// By the album's own rating, or else the average of its rated tracks, best first
+    /// (unrated albums left out).
     HighestRated,
 }
 
@@ -362,6 +363,31 @@ pub struct TagEdit {
 pub struct Marks {
     pub play_count: u64,
     pub last_played: Option<i64>,
+    pub starred_at: Option<i64>,
+    /// 1 to 5 stars.
+    pub rating: Option<u8>,
+}
+
+/// What an administrator changes about an account (`None`: leave as is).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserChange {
+    /// Disabling ends the user's sessions.
+    pub disabled: Option<bool>,
+    /// `Some(None)` removes the quota.
+    pub quota_bytes: Option<Option<u64>>,
+    pub is_admin: Option<bool>,
+}
+
+/// An album or an artist of one user's library, as something to star or rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupId {
+    Album(AlbumId),
+    Artist(ArtistId),
+}
+
+/// A user's star and rating of one album or artist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupMark {
     pub starred_at: Option<i64>,
     /// 1 to 5 stars.
     pub rating: Option<u8>,

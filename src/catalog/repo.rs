@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, Marks, NewMedia, NewTrack, Page, Play, PlayQueue, Playlist,
-    Result, SearchResults, TagEdit, Track, Unverified, User, UserUsage,
+    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, GroupId, GroupMark, Lyrics, Marks, NewMedia, NewTrack, Page,
+    Play, PlayQueue, Playlist, Result, SearchResults, TagEdit, Track, Unverified, User, UserChange, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -25,8 +25,9 @@ pub trait Users: Send + Sync {
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
     /// Deletes the user, their sessions and library; returns blobs no longer referenced.
     fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>>;
-    /// Disables/enables a user (disabling ends their sessions) and/or sets their quota.
-    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()>;
+    /// Disables/enables a user (disabling ends their sessions), sets their quota, grants or
+    /// withdraws administration: whatever `change` names.
+    fn update_user(&self, id: UserId, change: &UserChange) -> Result<()>;
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()>;
     /// The user a live (unexpired) session belongs to.
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
@@ -73,6 +74,10 @@ pub trait Library: Send + Sync {
     fn pick_tracks(&self, user: UserId, filter: &Filter, random: bool, page: Page) -> Result<Vec<Track>>;
     /// The genres of the user's tracks, by name.
     fn genres(&self, user: UserId) -> Result<Vec<Genre>>;
+    /// The lyrics the file of one of `user`'s tracks carries (`None`: no such track).
+    fn lyrics(&self, user: UserId, id: TrackId) -> Result<Option<Vec<Lyrics>>>;
+    /// When `user`'s library last changed (Unix seconds; `None` before its first change).
+    fn library_changed_at(&self, user: UserId) -> Result<Option<i64>>;
 }
 
 /// Playlists, favourites and listening history. Every track id must be the user's own, or
@@ -94,6 +99,14 @@ pub trait Lists: Send + Sync {
     fn save_play_queue(&self, user: UserId, queue: &PlayQueue) -> Result<()>;
     /// The saved play queue as it was saved (tracks deleted since are still named).
     fn play_queue(&self, user: UserId) -> Result<Option<PlayQueue>>;
+    /// Stars or unstars one of `user`'s albums or artists (`NotFound` if not theirs).
+    fn set_group_star(&self, user: UserId, group: GroupId, starred: bool) -> Result<()>;
+    /// Rates one of `user`'s albums or artists 1 to 5, or with `None` removes the rating.
+    fn set_group_rating(&self, user: UserId, group: GroupId, rating: Option<u8>) -> Result<()>;
+    /// Every star and rating `user` gave their albums and artists.
+    fn group_marks(&self, user: UserId) -> Result<HashMap<GroupId, GroupMark>>;
+    /// Starred artists, most recently starred first.
+    fn starred_artists(&self, user: UserId) -> Result<Vec<Artist>>;
     /// Plays, stars and ratings of `user`'s tracks among `ids` (tracks with none are absent).
     fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>>;
     /// Most recent plays first, and each track's play count.
@@ -116,6 +129,11 @@ pub trait Blobs: Send + Sync {
     /// Records that the file was decoded in full, and the damage found, if any (kept only if
     /// none was recorded at import).
     fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()>;
+    /// Up to `limit` stored files whose lyrics were never read (stored before lyrics were
+    /// kept), with a file name one of their tracks has.
+    fn lyrics_unread(&self, limit: usize) -> Result<Vec<Unverified>>;
+    /// Keeps the lyrics read from a stored file and marks it read.
+    fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics]) -> Result<()>;
     /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
     fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;
     /// Per-user track counts and original bytes, every user included.

@@ -251,6 +251,44 @@ CREATE TABLE play_queues (
     changed_by TEXT NOT NULL
 );
 "#,
+    // 10: the lyrics each stored file carries in its tags (plain or LRC text), read at
+    // ingest; files stored before have `lyrics_read = 0` and are read once in the
+    // background (`ingest::verify`). Stars and ratings of albums and artists. And each
+    // user's library generation (a counter every write to their library moves, from one
+    // sequence so a value is never reused) and when it last changed (`getIndexes`).
+    r#"
+CREATE TABLE lyrics (
+    media_hash BLOB NOT NULL REFERENCES media(hash) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    lang TEXT,
+    text TEXT NOT NULL,
+    PRIMARY KEY (media_hash, position)
+) WITHOUT ROWID;
+ALTER TABLE media ADD COLUMN lyrics_read INTEGER NOT NULL DEFAULT 1;
+UPDATE media SET lyrics_read = 0;
+CREATE INDEX media_lyrics_unread ON media(hash) WHERE lyrics_read = 0;
+CREATE TABLE album_marks (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+    starred_at INTEGER,
+    rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+    PRIMARY KEY (user_id, album_id)
+) WITHOUT ROWID;
+CREATE INDEX album_marks_album ON album_marks(album_id);
+CREATE TABLE artist_marks (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    artist_id INTEGER NOT NULL REFERENCES artists(id) ON DELETE CASCADE,
+    starred_at INTEGER,
+    rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+    PRIMARY KEY (user_id, artist_id)
+) WITHOUT ROWID;
+CREATE INDEX artist_marks_artist ON artist_marks(artist_id);
+CREATE TABLE library_changes (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    generation INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.

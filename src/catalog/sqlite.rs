@@ -331,8 +331,19 @@ fn paged<T>(
 const LIVE_ARTIST: &str = "(EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
     OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id))";
 
-fn library_generation(c: &Connection) -> Result<i64> {
-    Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'library_generation'")?.query_row([], |r| r.get(0))?)
+/// Keeps a stored file's lyrics (rows it already has stay) and marks them read.
+fn write_lyrics(c: &Connection, media: &ContentHash, lyrics: &[Lyrics]) -> Result<()> {
+    let mut st = c.prepare_cached("INSERT OR IGNORE INTO lyrics (media_hash, position, lang, text) VALUES (?1, ?2, ?3, ?4)")?;
+    for (i, l) in lyrics.iter().enumerate() {
+        st.execute(params![&media.0[..], i as i64, l.lang, l.text])?;
+    }
+    c.prepare_cached("UPDATE media SET lyrics_read = 1 WHERE hash = ?1")?.execute([&media.0[..]])?;
+    Ok(())
+}
+
+/// `user`'s library generation (0 before their first change).
+fn library_generation(c: &Connection, user: UserId) -> Result<i64> {
+    Ok(c.prepare_cached("SELECT COALESCE((SELECT generation FROM library_changes WHERE user_id = ?1), 0)")?.query_row([user], |r| r.get(0))?)
 }
 
 /// The rows of one user's search index.
@@ -404,6 +415,11 @@ impl UsersTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn set_admin(&mut self, id: UserId, is_admin: bool) -> Result<()> {
+        self.0.prepare_cached("UPDATE users SET is_admin = ?2 WHERE id = ?1")?.execute(params![id, is_admin])?;
+        Ok(())
+    }
+
     fn set_quota(&mut self, id: UserId, quota_bytes: Option<u64>) -> Result<()> {
         self.0.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", params![id, quota_bytes.map(|q| q.min(i64::MAX as u64) as i64)])?;
         Ok(())
@@ -442,8 +458,15 @@ impl UsersTx for SqliteTx<'_> {
 }
 
 impl LibraryTx for SqliteTx<'_> {
-    fn bump_generation(&mut self) -> Result<()> {
+    fn bump_generation(&mut self, user: UserId, now: i64) -> Result<()> {
         self.0.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'library_generation'")?.execute([])?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO library_changes (user_id, generation, changed_at)
+                 VALUES (?1, (SELECT value FROM meta WHERE key = 'library_generation'), ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET generation = excluded.generation, changed_at = excluded.changed_at",
+            )?
+            .execute(params![user, now])?;
         Ok(())
     }
 
@@ -499,6 +522,10 @@ impl LibraryTx for SqliteTx<'_> {
             self.0.execute("UPDATE media SET sha256 = ?2 WHERE hash = ?1 AND sha256 IS NULL", params![&m.hash.0[..], &sha[..]])?;
         }
         Ok(())
+    }
+
+    fn put_lyrics(&mut self, media: &ContentHash, lyrics: &[Lyrics]) -> Result<()> {
+        write_lyrics(&self.0, media, lyrics)
     }
 
     fn put_cover(&mut self, c: &NewCover) -> Result<()> {
@@ -893,8 +920,8 @@ impl Users for SqliteCatalog {
         self.write(|tx| tx::delete_user(tx, username))
     }
 
-    fn set_user_limits(&self, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
-        self.write(|tx| tx::set_user_limits(tx, id, disabled, quota_bytes))
+    fn update_user(&self, id: UserId, change: &UserChange) -> Result<()> {
+        self.write(|tx| tx::update_user(tx, id, change))
     }
 
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()> {
@@ -997,7 +1024,8 @@ impl Library for SqliteCatalog {
     }
 
     fn delete_tracks(&self, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
-        self.write(|tx| tx::delete_tracks(tx, user, ids))
+        let now = now_unix();
+        self.write(|tx| tx::delete_tracks(tx, user, ids, now))
     }
 
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
@@ -1067,7 +1095,7 @@ impl Library for SqliteCatalog {
     }
 
     fn search(&self, user: UserId, query: &str, limit: u32) -> Result<SearchResults> {
-        let hits = self.search.hits(user, query, limit, || self.read(library_generation), || self.read(|c| index_rows(c, user)))?;
+        let hits = self.search.hits(user, query, limit, || self.read(|c| library_generation(c, user)), || self.read(|c| index_rows(c, user)))?;
         if hits.is_empty() {
             return Ok(SearchResults::default());
         }
@@ -1116,14 +1144,12 @@ impl Library for SqliteCatalog {
                    WHERE pl.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
                 "x.k DESC, al.id",
             ),
-            AlbumPick::Starred => (
-                " JOIN (SELECT t.album_id, MAX(f.starred_at) AS k FROM favourites f JOIN tracks t ON t.id = f.track_id
-                   WHERE f.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
-                "x.k DESC, al.id",
-            ),
+            AlbumPick::Starred => (" JOIN album_marks x ON x.album_id = al.id AND x.user_id = ?1 AND x.starred_at IS NOT NULL", "x.starred_at DESC, al.id"),
             AlbumPick::HighestRated => (
-                " JOIN (SELECT t.album_id, AVG(r.rating) AS k FROM ratings r JOIN tracks t ON t.id = r.track_id
-                   WHERE r.user_id = ?1 GROUP BY t.album_id) x ON x.album_id = al.id",
+                " JOIN (SELECT id AS album_id, COALESCE(
+                       (SELECT m.rating FROM album_marks m WHERE m.user_id = ?1 AND m.album_id = a2.id),
+                       (SELECT AVG(r.rating) FROM ratings r JOIN tracks t ON t.id = r.track_id WHERE r.user_id = ?1 AND t.album_id = a2.id)) AS k
+                   FROM albums a2 WHERE a2.user_id = ?1) x ON x.album_id = al.id AND x.k IS NOT NULL",
                 "x.k DESC, al.id",
             ),
         };
@@ -1162,6 +1188,56 @@ impl Library for SqliteCatalog {
                  GROUP BY genre COLLATE NOCASE ORDER BY genre COLLATE NOCASE",
             )?;
             collect(st.query_map([user], |r| Ok(Genre { name: r.get(0)?, songs: r.get::<_, i64>(1)? as u64, albums: r.get::<_, i64>(2)? as u64 }))?)
+        })
+    }
+
+    fn lyrics(&self, user: UserId, id: TrackId) -> Result<Option<Vec<Lyrics>>> {
+        self.read(|c| {
+            let Some(media) =
+                c.prepare_cached("SELECT media_hash FROM tracks WHERE id = ?1 AND user_id = ?2")?.query_row(params![id, user], |r| hash_of(r, 0)).optional()?
+            else {
+                return Ok(None);
+            };
+            let mut st = c.prepare_cached("SELECT lang, text FROM lyrics WHERE media_hash = ?1 ORDER BY position")?;
+            Ok(Some(collect(st.query_map([&media.0[..]], |r| Ok(Lyrics { lang: r.get(0)?, text: r.get(1)? }))?)?))
+        })
+    }
+
+    fn library_changed_at(&self, user: UserId) -> Result<Option<i64>> {
+        self.read(|c| Ok(c.prepare_cached("SELECT changed_at FROM library_changes WHERE user_id = ?1")?.query_row([user], |r| r.get(0)).optional()?))
+    }
+}
+
+/// The marks table of an album or artist, its id column, the table the id must be the
+/// user's in, and the id.
+fn group_table(g: GroupId) -> (&'static str, &'static str, &'static str, i64) {
+    match g {
+        GroupId::Album(a) => ("album_marks", "album_id", "albums", a.0),
+        GroupId::Artist(a) => ("artist_marks", "artist_id", "artists", a.0),
+    }
+}
+
+impl SqliteCatalog {
+    /// Sets one mark column (`starred_at` or `rating`) of one of `user`'s albums or
+    /// artists; rows left with neither mark go.
+    fn set_group_mark(&self, user: UserId, g: GroupId, column: &str, value: Option<i64>) -> Result<()> {
+        let (table, id_col, owner, id) = group_table(g);
+        self.write(|tx| {
+            let owned =
+                tx.0.prepare_cached(&format!("SELECT 1 FROM {owner} WHERE id = ?1 AND user_id = ?2"))?.query_row(params![id, user], |_| Ok(())).optional()?;
+            if owned.is_none() {
+                let kind = if matches!(g, GroupId::Album(_)) { "album" } else { "artist" };
+                return Err(CatalogError::NotFound(format!("{kind} {id}")));
+            }
+            tx.0.execute(
+                &format!(
+                    "INSERT INTO {table} (user_id, {id_col}, {column}) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id, {id_col}) DO UPDATE SET {column} = excluded.{column}"
+                ),
+                params![user, id, value],
+            )?;
+            tx.0.execute(&format!("DELETE FROM {table} WHERE user_id = ?1 AND {id_col} = ?2 AND starred_at IS NULL AND rating IS NULL"), params![user, id])?;
+            Ok(())
         })
     }
 }
@@ -1274,6 +1350,41 @@ impl Lists for SqliteCatalog {
         })
     }
 
+    fn set_group_star(&self, user: UserId, group: GroupId, starred: bool) -> Result<()> {
+        self.set_group_mark(user, group, "starred_at", starred.then(now_unix))
+    }
+
+    fn set_group_rating(&self, user: UserId, group: GroupId, rating: Option<u8>) -> Result<()> {
+        self.set_group_mark(user, group, "rating", rating.map(i64::from))
+    }
+
+    fn group_marks(&self, user: UserId) -> Result<HashMap<GroupId, GroupMark>> {
+        self.read(|c| {
+            let mut out = HashMap::new();
+            let mut st = c.prepare_cached("SELECT album_id, starred_at, rating FROM album_marks WHERE user_id = ?1")?;
+            for row in st.query_map([user], |r| Ok((GroupId::Album(r.get(0)?), GroupMark { starred_at: r.get(1)?, rating: r.get(2)? })))? {
+                let (g, m) = row?;
+                out.insert(g, m);
+            }
+            let mut st = c.prepare_cached("SELECT artist_id, starred_at, rating FROM artist_marks WHERE user_id = ?1")?;
+            for row in st.query_map([user], |r| Ok((GroupId::Artist(r.get(0)?), GroupMark { starred_at: r.get(1)?, rating: r.get(2)? })))? {
+                let (g, m) = row?;
+                out.insert(g, m);
+            }
+            Ok(out)
+        })
+    }
+
+    fn starred_artists(&self, user: UserId) -> Result<Vec<Artist>> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {ARTIST_COLS} JOIN artist_marks m ON m.artist_id = ar.id AND m.user_id = ar.user_id
+                 WHERE ar.user_id = ?1 AND m.starred_at IS NOT NULL ORDER BY m.starred_at DESC, ar.id"
+            );
+            collect(c.prepare_cached(&sql)?.query_map([user], artist_row)?)
+        })
+    }
+
     fn marks(&self, user: UserId, ids: &[TrackId]) -> Result<HashMap<TrackId, Marks>> {
         let mut out: HashMap<TrackId, Marks> = HashMap::new();
         if ids.is_empty() {
@@ -1364,6 +1475,22 @@ impl Blobs for SqliteCatalog {
             tx.0.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", params![&hash.0[..], damage])?;
             Ok(())
         })
+    }
+
+    fn lyrics_unread(&self, limit: usize) -> Result<Vec<Unverified>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
+                 FROM media m WHERE m.lyrics_read = 0 LIMIT ?1",
+            )?;
+            collect(st.query_map([limit as i64], |r| {
+                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
+            })?)
+        })
+    }
+
+    fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics]) -> Result<()> {
+        self.write(|tx| write_lyrics(&tx.0, hash, lyrics))
     }
 
     fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::rules::{self, AlbumChoice, AlbumHead, AlbumPlan, AlbumsFound, FolderAlbum, FolderLink, VARIOUS};
-use super::{AddOutcome, CatalogError, NewCover, NewMedia, NewTrack, Result, SourceFile, TagEdit, User};
-use crate::domain::{AlbumId, ArtistId, ContentHash, Part, PlaylistId, Tags, TrackId, UserId};
+use super::{AddOutcome, CatalogError, NewCover, NewMedia, NewTrack, Result, SourceFile, TagEdit, User, UserChange};
+use crate::domain::{AlbumId, ArtistId, ContentHash, Lyrics, Part, PlaylistId, Tags, TrackId, UserId};
 
 /// An engine's transaction closure: what a rule that reads, decides and writes runs in.
 pub(crate) trait Transact {
@@ -31,6 +31,7 @@ pub(crate) trait UsersTx {
     fn set_password_hash(&mut self, id: UserId, password_hash: &str) -> Result<()>;
     fn set_disabled(&mut self, id: UserId, disabled: bool) -> Result<()>;
     fn set_quota(&mut self, id: UserId, quota_bytes: Option<u64>) -> Result<()>;
+    fn set_admin(&mut self, id: UserId, is_admin: bool) -> Result<()>;
     /// Deletes the user row and their whole library (sources, tracks, albums, artists).
     fn delete_user_rows(&mut self, id: UserId) -> Result<()>;
     fn end_sessions(&mut self, user: UserId) -> Result<()>;
@@ -86,7 +87,8 @@ pub(crate) struct Placed<'a> {
 /// Statements on libraries, media and blob references.
 pub(crate) trait LibraryTx {
     /// Marks every in-memory search index stale (in this process and any other).
-    fn bump_generation(&mut self) -> Result<()>;
+    /// Moves `user`'s library generation on (to a value never used before) and notes when.
+    fn bump_generation(&mut self, user: UserId, now: i64) -> Result<()>;
     fn record_source(&mut self, user: UserId, source: &SourceFile, track: TrackId) -> Result<()>;
     /// The user's track with this file, if any.
     fn track_with_media(&mut self, user: UserId, media: &ContentHash) -> Result<Option<TrackId>>;
@@ -94,6 +96,8 @@ pub(crate) trait LibraryTx {
     fn media_parts(&mut self, media: &ContentHash) -> Result<Option<Vec<Part>>>;
     /// Stores the file's row unless it is there, and its SHA-256 if the row has none.
     fn put_media(&mut self, media: &NewMedia, parts: &[Part]) -> Result<()>;
+    /// Keeps a stored file's lyrics (those it already has stay) and marks them read.
+    fn put_lyrics(&mut self, media: &ContentHash, lyrics: &[Lyrics]) -> Result<()>;
     /// Stores the cover's row unless it is there.
     fn put_cover(&mut self, cover: &NewCover) -> Result<()>;
     /// Counts one more reference to a blob (recording it with its size if new).
@@ -173,17 +177,20 @@ pub(crate) fn set_password<T: UsersTx + ?Sized>(tx: &mut T, username: &str, pass
     tx.end_sessions(id)
 }
 
-pub(crate) fn set_user_limits<T: UsersTx + ?Sized>(tx: &mut T, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+pub(crate) fn update_user<T: UsersTx + ?Sized>(tx: &mut T, id: UserId, change: &UserChange) -> Result<()> {
     if !tx.user_exists(id)? {
         return Err(CatalogError::NotFound("user".into()));
     }
-    if let Some(d) = disabled {
+    if let Some(a) = change.is_admin {
+        tx.set_admin(id, a)?;
+    }
+    if let Some(d) = change.disabled {
         tx.set_disabled(id, d)?;
         if d {
             tx.end_sessions(id)?;
         }
     }
-    if let Some(q) = quota_bytes {
+    if let Some(q) = change.quota_bytes {
         tx.set_quota(id, q)?;
     }
     Ok(())
@@ -202,7 +209,6 @@ pub(crate) fn delete_user<T: UsersTx + LibraryTx + ?Sized>(tx: &mut T, username:
         refs.extend(rules::track_refs(&held.parts, held.cover));
         media.push(held.media);
     }
-    tx.bump_generation()?;
     tx.delete_user_rows(uid)?;
     tx.drop_unused_media(&media)?;
     release_blobs(tx, &refs)
@@ -211,7 +217,12 @@ pub(crate) fn delete_user<T: UsersTx + LibraryTx + ?Sized>(tx: &mut T, username:
 // Library.
 
 pub(crate) fn add_tracks<T: LibraryTx + ?Sized>(tx: &mut T, batch: &[NewTrack], now: i64) -> Result<Vec<AddOutcome>> {
-    tx.bump_generation()?;
+    let mut users: Vec<UserId> = batch.iter().map(|t| t.user).collect();
+    users.sort_unstable_by_key(|u| u.0);
+    users.dedup();
+    for u in users {
+        tx.bump_generation(u, now)?;
+    }
     batch.iter().map(|t| add_track(tx, t, now)).collect()
 }
 
@@ -240,6 +251,11 @@ fn add_track<T: LibraryTx + ?Sized>(tx: &mut T, t: &NewTrack, now: i64) -> Resul
         tx.add_blob_ref(&part.hash, part.len, now)?;
     }
     tx.put_media(&t.media, &parts)?;
+    // A file stored before lyrics were kept may meet its lyrics here (or later, in the
+    // background read of `Blobs::lyrics_unread`).
+    if !t.tags.lyrics.is_empty() {
+        tx.put_lyrics(&t.media.hash, &t.tags.lyrics)?;
+    }
     if let Some(c) = &t.cover {
         tx.add_blob_ref(&c.hash, c.size, now)?;
         tx.put_cover(c)?;
@@ -372,10 +388,10 @@ pub(crate) fn edit_track<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, id: Tr
         tx.album_refresh(album)?;
     }
     absorb(tx, &choice, album)?;
-    tx.bump_generation()
+    tx.bump_generation(user, now)
 }
 
-pub(crate) fn delete_tracks<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, ids: &[TrackId]) -> Result<Vec<ContentHash>> {
+pub(crate) fn delete_tracks<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, ids: &[TrackId], now: i64) -> Result<Vec<ContentHash>> {
     let mut refs = Vec::new();
     let mut media = Vec::new();
     for &id in ids {
@@ -385,7 +401,7 @@ pub(crate) fn delete_tracks<T: LibraryTx + ?Sized>(tx: &mut T, user: UserId, ids
         refs.extend(rules::track_refs(&held.parts, held.cover));
         media.push(held.media);
     }
-    tx.bump_generation()?;
+    tx.bump_generation(user, now)?;
     tx.drop_unused_media(&media)?;
     release_blobs(tx, &refs)
 }

@@ -3,6 +3,9 @@
 //! found here, in the background, and flagged (`damaged` in the API). Playback already
 //! conceals it (`media::decode`); this tells the owner.
 //!
+//! Also reads, once, the lyrics of files stored before lyrics were kept
+//! ([`run_lyrics_pass`]).
+//!
 //! Runs on one thread of its own, yields to transcoding (it waits while `busy()` says the
 //! transcoder has work), and remembers what it did in the catalog (`media.verified`), so a
 //! restart resumes where it was. Knows the store and catalog traits and `media`; no HTTP.
@@ -10,8 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalog::Catalog;
-use crate::media::{Input, probe};
+use crate::catalog::{Catalog, Unverified};
+use crate::media::{Input, probe, tags};
 use crate::store::{BlobStore, open_parts};
 
 /// Files fetched from the catalog per round.
@@ -34,14 +37,7 @@ pub fn run_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn
             while busy() {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            let len = m.parts.iter().map(|p| p.len).sum();
-            let (s, parts) = (store.clone(), m.parts.clone());
-            let open = move || -> std::io::Result<Box<dyn symphonia::core::io::MediaSource>> {
-                let r = open_parts(s.as_ref(), &parts).map_err(std::io::Error::other)?;
-                let n = r.len();
-                Ok(Box::new(crate::media::SeekSource::new(r, n)))
-            };
-            let input = Input::Opener(Arc::new(open), len);
+            let input = stored_input(store, &m);
             let ext = std::path::Path::new(&m.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
             let damage = match probe::verify(&input, &ext) {
                 Ok(d) => d,
@@ -53,6 +49,46 @@ pub fn run_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn
             }
             if let Err(e) = catalog.set_verified(&m.hash, damage.as_deref()) {
                 tracing::warn!(error = %e, "verification: recording the result failed");
+                return done;
+            }
+            done += 1;
+        }
+    }
+}
+
+/// A stored file as the probe and the tag reader read it.
+fn stored_input(store: &Arc<dyn BlobStore>, m: &Unverified) -> Input {
+    let len = m.parts.iter().map(|p| p.len).sum();
+    let (s, parts) = (store.clone(), m.parts.clone());
+    let open = move || -> std::io::Result<Box<dyn symphonia::core::io::MediaSource>> {
+        let r = open_parts(s.as_ref(), &parts).map_err(std::io::Error::other)?;
+        let n = r.len();
+        Ok(Box::new(crate::media::SeekSource::new(r, n)))
+    };
+    Input::Opener(Arc::new(open), len)
+}
+
+/// Reads the tags of every stored file whose lyrics were never read (stored before lyrics
+/// were kept) and keeps their lyrics; returns how many files it read.
+pub fn run_lyrics_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn() -> bool) -> usize {
+    let mut done = 0;
+    loop {
+        let batch = match catalog.lyrics_unread(BATCH) {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => return done,
+            Err(e) => {
+                tracing::warn!(error = %e, "lyrics: reading the catalog failed");
+                return done;
+            }
+        };
+        for m in batch {
+            while busy() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // Covers are not wanted here: a limit of 0 skips them.
+            let (tags, _) = tags::read(&stored_input(store, &m), 0);
+            if let Err(e) = catalog.set_lyrics(&m.hash, &tags.lyrics) {
+                tracing::warn!(error = %e, "lyrics: recording them failed");
                 return done;
             }
             done += 1;

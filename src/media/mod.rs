@@ -1,7 +1,7 @@
 //! Synchronous media handling: probing audio properties and exact durations (symphonia),
-//! reading tags and cover art (lofty), and scaling cover images.
+//! reading tags, lyrics and cover art (lofty), and scaling cover images.
 //!
-//! Owns: [`probe`], [`tags`], [`cover`], and the decoder registry. Works on files and
+//! Owns: [`probe`], [`tags`], [`lyrics`], [`cover`], and the decoder registry. Works on files and
 //! `Read + Seek` sources only. Must not depend on tokio, the store, the catalog or HTTP:
 //! every input here is untrusted, so nothing may panic or allocate without bound.
 
@@ -10,6 +10,7 @@ pub mod decode;
 pub mod guard;
 pub mod heaac;
 pub mod layout;
+pub mod lyrics;
 mod mp4;
 pub mod probe;
 pub mod resample;

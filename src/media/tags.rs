@@ -1,6 +1,7 @@
 //! Tag reading with lofty: the fields a library is built from, cleaned up as libraries in the
 //! wild need (blank and NUL-padded values, several tag blocks per file, multi-valued artists,
-//! "3/12" track numbers, dates in any of the usual shapes), plus the embedded front cover.
+//! "3/12" track numbers, dates in any of the usual shapes), plus the embedded front cover
+//! and the lyrics ([`super::lyrics`]).
 
 use std::io::BufReader;
 
@@ -115,6 +116,9 @@ fn merge(out: &mut Tags, tag: &Tag) {
     fill(&mut out.mb_album_id, || first(tag, ItemKey::MusicBrainzReleaseId));
     fill(&mut out.mb_artist_id, || first(tag, ItemKey::MusicBrainzArtistId));
     fill(&mut out.mb_album_artist_id, || first(tag, ItemKey::MusicBrainzReleaseArtistId));
+    if out.lyrics.is_empty() {
+        out.lyrics = super::lyrics::from_tag(tag);
+    }
 }
 
 fn fill<T>(slot: &mut Option<T>, f: impl FnOnce() -> Option<T>) {

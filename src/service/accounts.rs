@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
 
 use super::throttle::{Limits, Throttle};
-use crate::catalog::{ApiKey, Catalog, CatalogError, User};
+use crate::catalog::{ApiKey, Catalog, CatalogError, User, UserChange};
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{ContentHash, UserId, now_unix};
 use crate::ingest::{Ingest, IngestError};
@@ -140,6 +140,7 @@ impl Actor<'_> {
 enum AdminLoss {
     Deleted,
     Disabled,
+    Demoted,
 }
 
 /// At least one enabled administrator remains: `target` may not be deleted or disabled
@@ -151,6 +152,7 @@ fn keeps_an_admin(users: &[User], target: &User, loss: AdminLoss) -> Result<()> 
         return Err(AccountError::LastAdmin(match loss {
             AdminLoss::Deleted => "deleted",
             AdminLoss::Disabled => "disabled",
+            AdminLoss::Demoted => "made a regular user",
         }));
     }
     Ok(())
@@ -520,18 +522,21 @@ impl Accounts {
         self.delete_user(actor, id)
     }
 
-    /// Disables/enables a user (disabling ends their sessions and signed URLs) and/or sets
-    /// their quota (`Some(None)` removes it). The last enabled administrator cannot be
-    /// disabled.
-    pub fn update_user(&self, actor: Actor<'_>, id: UserId, disabled: Option<bool>, quota_bytes: Option<Option<u64>>) -> Result<()> {
+    /// Disables/enables a user (disabling ends their sessions and signed URLs), sets their
+    /// quota (`Some(None)` removes it), grants or withdraws administration. The last enabled
+    /// administrator can be neither disabled nor made a regular user.
+    pub fn update_user(&self, actor: Actor<'_>, id: UserId, change: UserChange) -> Result<()> {
         actor.require_admin()?;
         let _alone = self.0.coord.gate(ADMINS, true);
         let users = self.0.catalog.list_users()?;
         let target = users.iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)?;
-        if disabled == Some(true) {
+        if change.disabled == Some(true) {
             keeps_an_admin(&users, target, AdminLoss::Disabled)?;
         }
-        self.0.catalog.set_user_limits(id, disabled, quota_bytes)?;
+        if change.is_admin == Some(false) {
+            keeps_an_admin(&users, target, AdminLoss::Demoted)?;
+        }
+        self.0.catalog.update_user(id, &change)?;
         self.0.coord.invalidate(Invalidation::User(id));
         Ok(())
     }

@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::accounts::{AccountError, Actor};
+use crate::catalog::fold;
 use crate::catalog::{
-    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, Marks, Page, Play, PlayQueue, Playlist, SearchResults, TagEdit, Track,
-    UserUsage,
+    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, GroupId, GroupMark, Marks, Page, Play, PlayQueue, Playlist,
+    SearchResults, TagEdit, Track, UserUsage,
 };
 use crate::coord::{Coordination, Invalidation};
-use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId, now_unix};
+use crate::domain::{AlbumId, ArtistId, ContentHash, Lyrics, PlaylistId, TrackId, UserId, now_unix};
 use crate::ingest::{Ingest, IngestError};
 use crate::media::cover::{self, CoverError};
 use crate::store::{BlobStore, StoreError};
@@ -40,6 +41,8 @@ const SCROBBLE_SLACK_SECS: i64 = 300;
 const NOW_PLAYING_SECS: i64 = 600;
 /// Players remembered per user.
 const NOW_PLAYING_MAX: usize = 16;
+/// Tracks of one title looked at for `lyrics_by_name`.
+const LYRICS_CANDIDATES: u32 = 50;
 /// Requests that may wait for a cover decode slot before `Busy`.
 const COVER_QUEUE: usize = 32;
 
@@ -147,6 +150,15 @@ fn check_playlist_length(n: usize) -> Result<()> {
         return Err(LibraryError::PlaylistTooLong(n));
     }
     Ok(())
+}
+
+/// 1 to 5 stars, or 0 for none.
+fn rating_of(stars: u8) -> Result<Option<u8>> {
+    match stars {
+        0 => Ok(None),
+        1..=5 => Ok(Some(stars)),
+        _ => Err(LibraryError::BadRating),
+    }
 }
 
 /// A listen's time: now when not given; never in the future (beyond clock slack).
@@ -299,14 +311,59 @@ impl Library {
         Ok(self.catalog().set_star(user, id, starred)?)
     }
 
+    /// Stars or unstars one of the user's albums or artists.
+    pub fn star_group(&self, user: UserId, group: GroupId, starred: bool) -> Result<()> {
+        Ok(self.catalog().set_group_star(user, group, starred)?)
+    }
+
+    /// Rates one of the user's albums or artists 1 to 5 stars; 0 removes the rating.
+    pub fn rate_group(&self, user: UserId, group: GroupId, stars: u8) -> Result<()> {
+        Ok(self.catalog().set_group_rating(user, group, rating_of(stars)?)?)
+    }
+
+    /// The user's stars and ratings of albums and artists.
+    pub fn group_marks(&self, user: UserId) -> Result<std::collections::HashMap<GroupId, GroupMark>> {
+        Ok(self.catalog().group_marks(user)?)
+    }
+
+    /// Starred artists, most recently starred first.
+    pub fn starred_artists(&self, user: UserId) -> Result<Vec<Artist>> {
+        Ok(self.catalog().starred_artists(user)?)
+    }
+
+    /// The lyrics of one of the user's tracks, as its file carries them (maybe none).
+    pub fn lyrics(&self, user: UserId, id: TrackId) -> Result<Vec<Lyrics>> {
+        self.catalog().lyrics(user, id)?.ok_or(LibraryError::NotFound("track"))
+    }
+
+    /// The first of the user's tracks titled `title` (and by `artist`, when given; both
+    /// compared case- and diacritic-insensitively) that has lyrics, with them.
+    pub fn lyrics_by_name(&self, user: UserId, artist: Option<&str>, title: &str) -> Result<Option<(Track, Lyrics)>> {
+        let (want_title, want_artist) = (fold(title.trim()), artist.map(|a| fold(a.trim())).filter(|a| !a.is_empty()));
+        if want_title.is_empty() {
+            return Ok(None);
+        }
+        let hits = self.search(user, title, Some(LYRICS_CANDIDATES))?;
+        for t in hits.tracks {
+            let artist_matches = want_artist.as_ref().is_none_or(|a| fold(&t.tags.artist) == *a || t.tags.artists.iter().any(|x| fold(x) == *a));
+            if fold(&t.tags.title) != want_title || !artist_matches {
+                continue;
+            }
+            if let Some(l) = self.lyrics(user, t.id)?.into_iter().next() {
+                return Ok(Some((t, l)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// When the user's library last changed (Unix seconds), if it ever did.
+    pub fn changed_at(&self, user: UserId) -> Result<Option<i64>> {
+        Ok(self.catalog().library_changed_at(user)?)
+    }
+
     /// Rates one of the user's tracks 1 to 5 stars; 0 removes the rating.
     pub fn rate(&self, user: UserId, id: TrackId, stars: u8) -> Result<()> {
-        let rating = match stars {
-            0 => None,
-            1..=5 => Some(stars),
-            _ => return Err(LibraryError::BadRating),
-        };
-        Ok(self.catalog().set_rating(user, id, rating)?)
+        Ok(self.catalog().set_rating(user, id, rating_of(stars)?)?)
     }
 
     /// Saves the user's play queue: at most [`MAX_PLAYLIST_TRACKS`] of their tracks, the

@@ -7,7 +7,7 @@ use std::path::Path;
 use bytes::Bytes;
 use sha2::Digest;
 use tonearm::app::App;
-use tonearm::catalog::{TagEdit, User};
+use tonearm::catalog::{TagEdit, User, UserChange};
 use tonearm::config::Config;
 use tonearm::service::accounts::{AccountError, Actor, Credential};
 use tonearm::service::library::LibraryError;
@@ -51,7 +51,12 @@ fn accounts_keep_their_rules_for_every_caller() {
     // The only enabled administrator can be neither deleted nor disabled, by id or by name.
     assert!(matches!(a.delete_user(Actor::Operator, root.id), Err(AccountError::LastAdmin("deleted"))));
     assert!(matches!(a.delete_user_named(Actor::Operator, "root"), Err(AccountError::LastAdmin("deleted"))));
-    assert!(matches!(a.update_user(Actor::Operator, root.id, Some(true), None), Err(AccountError::LastAdmin("disabled"))));
+    assert!(matches!(
+        a.update_user(Actor::Operator, root.id, UserChange { disabled: Some(true), ..Default::default() }),
+        Err(AccountError::LastAdmin("disabled"))
+    ));
+    let demote = UserChange { is_admin: Some(false), ..Default::default() };
+    assert!(matches!(a.update_user(Actor::Operator, root.id, demote), Err(AccountError::LastAdmin("made a regular user"))));
     assert!(matches!(a.delete_user(Actor::Operator, tonearm::domain::UserId(9999)), Err(AccountError::NoSuchUser)));
     // Administrators' operations refuse anyone else, whichever protocol asks.
     assert!(matches!(a.list_users(Actor::User(&bob)), Err(AccountError::NotAdmin)));
@@ -76,7 +81,7 @@ fn accounts_keep_their_rules_for_every_caller() {
     assert!(matches!(a.login(password("bob", "new bob password"), addr), Err(AccountError::Throttled(s)) if s > 0));
     // A disabled account learns so only with its password; it is not throttled by it.
     let carol = a.create_user(Actor::Operator, "carol", "carol password", false).unwrap();
-    a.update_user(Actor::Operator, carol.id, Some(true), None).unwrap();
+    a.update_user(Actor::Operator, carol.id, UserChange { disabled: Some(true), ..Default::default() }).unwrap();
     assert!(matches!(a.login(password("carol", "carol password"), None), Err(AccountError::Disabled)));
     assert!(matches!(a.login(password("carol", "wrong"), None), Err(AccountError::BadCredentials)));
 
@@ -181,4 +186,26 @@ fn instant_uploads_prove_possession_once() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Files stored before lyrics were kept (migration 10 marks them unread) get their lyrics
+/// from the background pass, once; files that have none are marked read all the same.
+#[test]
+fn lyrics_of_files_stored_before_are_read_once_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let user = app.services.accounts.create_user(Actor::Operator, "root", "root password", false).unwrap();
+    let opts = tonearm::ingest::ImportOptions { threads: 1, batch_size: 16, progress: false };
+    tonearm::ingest::import(&app.ingest, user.id, &[testdata("library/Björk - Homogenic")], &opts).unwrap();
+    let joga = app.catalog.search(user.id, "joga", 1).unwrap().tracks[0].id;
+    assert_eq!(app.catalog.lyrics(user.id, joga).unwrap().unwrap().len(), 1, "read at import");
+    assert!(app.catalog.lyrics_unread(10).unwrap().is_empty());
+    // As an older version left them: no lyrics rows, nothing read.
+    let db = rusqlite::Connection::open(dir.path().join("tonearm.db")).unwrap();
+    db.execute_batch("DELETE FROM lyrics; UPDATE media SET lyrics_read = 0;").unwrap();
+    assert_eq!(app.catalog.lyrics(user.id, joga).unwrap().unwrap().len(), 0);
+    assert_eq!(tonearm::ingest::verify::run_lyrics_pass(&app.store, app.catalog.as_ref(), &|| false), 2);
+    let l = app.catalog.lyrics(user.id, joga).unwrap().unwrap();
+    assert!(l[0].text.starts_with("[ar:Björk]"), "{l:?}");
+    assert_eq!(tonearm::ingest::verify::run_lyrics_pass(&app.store, app.catalog.as_ref(), &|| false), 0, "once");
 }

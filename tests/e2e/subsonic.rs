@@ -52,7 +52,7 @@ fn every_sign_in_scheme_and_every_envelope() {
     let e = get(&s, "getOpenSubsonicExtensions", "");
     assert_eq!(e["status"], "ok");
     let names: Vec<&str> = e["openSubsonicExtensions"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["formPost", "apiKeyAuthentication", "transcodeOffset"], "only what is implemented");
+    assert_eq!(names, ["formPost", "apiKeyAuthentication", "transcodeOffset", "songLyrics"], "only what is implemented");
 
     // Password in clear and as enc: hex.
     assert_eq!(get(&s, "ping", &format!("u=alice&p={}", urlencoding(ALICE_PW)))["status"], "ok");
@@ -184,6 +184,36 @@ fn py_opensonic_signs_in_every_way_against_the_live_server() {
     assert_eq!(v["user"], "alice");
     assert_eq!(v["songs_synced"], 12);
     eprintln!("py-opensonic: {v}");
+}
+
+/// The npm `subsonic-api` package (token auth with a fresh salt per call, GET and form
+/// POST) against the live server: browse, search, sync, stream raw and transcoded (judged
+/// by ffprobe), cover, playlists, stars, ratings, scrobbles, lyrics, errors, isolation.
+#[test]
+fn npm_subsonic_api_client_against_the_live_server() {
+    let js = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(js.join("node_modules/subsonic-api").exists(), "run scripts/bootstrap.sh --test (npm ci in tests/js)");
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library")]);
+    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let s = env.serve();
+    let original = crate::common::testdata("library/Björk - Homogenic/02 Jóga.flac");
+    let out = std::process::Command::new("node")
+        .arg(js.join("subsonic-api.mjs"))
+        .args([s.base.as_str(), "alice", ALICE_PW, "bob", "bob password"])
+        .arg(&original)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "subsonic-api: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["ping_post"], "POST");
+    assert_eq!(v["songs_synced_empty"], 12);
+    assert_eq!(v["lyrics"]["getLyricsBySongId"]["structuredLyrics"][0]["synced"], true, "{v}");
+    assert_eq!(v["errors"], serde_json::json!({ "wrong_password": 40, "missing_id": 10, "unknown_id": 70, "other_users_album": 70 }));
+    eprintln!("subsonic-api: {v}");
 }
 
 /// A codec name and the decoded seconds of `bytes`, by ffprobe and ffmpeg.
@@ -429,6 +459,9 @@ fn playlists_stars_and_scrobbles_per_user() {
     assert_eq!(list("recent", ""), ["Homogenic"]);
     assert_eq!(list("frequent", ""), ["Homogenic"]);
     get(&s, "star", &format!("{a}&id={}", songs[0]));
+    assert!(list("starred", "").is_empty(), "a starred song does not star its album");
+    let album = get(&s, "getSong", &format!("{a}&id={}", songs[0]))["song"]["albumId"].as_str().unwrap().to_string();
+    get(&s, "star", &format!("{a}&albumId={album}"));
     assert_eq!(list("starred", ""), ["Homogenic"]);
     let song = get(&s, "getSong", &format!("{a}&id={}", songs[0]))["song"].clone();
     assert_eq!(song["playCount"], 1, "{song}");
@@ -512,6 +545,106 @@ fn folders_hls_scan_status_and_user_administration() {
     assert_eq!(error_code(&get(&s, "getUser", &format!("{a}&username=carol"))), 70);
 }
 
+#[test]
+fn lyrics_album_and_artist_marks_indexes_since_and_update_user() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library")]);
+    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let s = env.serve();
+    let a = format!("u=alice&p={}", urlencoding(ALICE_PW));
+    let b = "u=bob&p=bob%20password";
+    let find = |q: &str| get(&s, "search3", &format!("{a}&query={q}"))["searchResult3"].clone();
+    let joga = find("joga")["song"][0]["id"].as_str().unwrap().to_string();
+    let staralfur = find("staralfur")["song"][0]["id"].as_str().unwrap().to_string();
+    let hunter = find("hunter")["song"][0]["id"].as_str().unwrap().to_string();
+
+    // Lyrics from the tags: LRC in a Vorbis comment (synced, ordered by time, a line with two
+    // stamps twice, [offset:] and [ar:]/[ti:] kept), plain USLT with its language.
+    let ext = get(&s, "getOpenSubsonicExtensions", "");
+    assert!(ext["openSubsonicExtensions"].as_array().unwrap().iter().any(|e| e["name"] == "songLyrics"), "{ext}");
+    let l = get(&s, "getLyricsBySongId", &format!("{a}&id={joga}"));
+    let sl = &l["lyricsList"]["structuredLyrics"][0];
+    assert_eq!(sl["synced"], true, "{l}");
+    assert_eq!(sl["offset"], 100);
+    assert_eq!(sl["displayArtist"], "Björk");
+    assert_eq!(sl["lang"], "xxx", "an LRC text has no language");
+    let lines: Vec<(u64, &str)> = sl["line"].as_array().unwrap().iter().map(|x| (x["start"].as_u64().unwrap(), x["value"].as_str().unwrap())).collect();
+    assert_eq!(lines, [(500, "All these accidents"), (1000, "that happen"), (1400, "follow the dot"), (1800, "that happen")]);
+    let l = get(&s, "getLyricsBySongId", &format!("{a}&id={staralfur}"));
+    let sl = &l["lyricsList"]["structuredLyrics"][0];
+    assert_eq!((sl["synced"].clone(), sl["lang"].clone()), (Value::Bool(false), Value::from("isl")), "{l}");
+    assert_eq!(sl["line"], serde_json::json!([{ "value": "Blá nótt yfir mér" }, { "value": "og stjörnur" }]));
+    assert!(sl["line"][0].get("start").is_none());
+    // None at all: an empty list, not an error. Someone else's song: 70.
+    assert_eq!(get(&s, "getLyricsBySongId", &format!("{a}&id={hunter}"))["lyricsList"]["structuredLyrics"], serde_json::json!([]));
+    assert_eq!(error_code(&get(&s, "getLyricsBySongId", &format!("{b}&id={joga}"))), 70);
+    assert_eq!(error_code(&get(&s, "getLyricsBySongId", &a)), 10);
+    // Legacy getLyrics by artist and title, folded; the text without its stamps.
+    let old = get(&s, "getLyrics", &format!("{a}&artist=bjork&title=JOGA"))["lyrics"].clone();
+    assert_eq!(old["value"], "All these accidents\nthat happen\nfollow the dot\nthat happen", "{old}");
+    assert_eq!((old["artist"].clone(), old["title"].clone()), (Value::from("Björk"), Value::from("Jóga")));
+    assert_eq!(get(&s, "getLyrics", &format!("{a}&artist=Nobody&title=Jóga"))["lyrics"]["value"], "");
+    assert_eq!(get(&s, "getLyrics", &format!("{b}&artist=Björk&title=Jóga"))["lyrics"]["value"], "", "another user's lyrics stay theirs");
+
+    // Albums and artists are starred and rated too, shown wherever they appear.
+    let album = find("homogenic")["album"][0]["id"].as_str().unwrap().to_string();
+    let artist = find("bjork")["artist"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&s, "star", &format!("{a}&albumId={album}&artistId={artist}"))["status"], "ok");
+    assert_eq!(get(&s, "setRating", &format!("{a}&id={album}&rating=4"))["status"], "ok");
+    assert_eq!(get(&s, "setRating", &format!("{a}&id={artist}&rating=5"))["status"], "ok");
+    let got = get(&s, "getAlbum", &format!("{a}&id={album}"))["album"].clone();
+    assert!(got["starred"].is_string() && got["userRating"] == 4, "{got}");
+    let got = get(&s, "getArtist", &format!("{a}&id={artist}"))["artist"].clone();
+    assert!(got["starred"].is_string() && got["userRating"] == 5 && got["album"][0]["userRating"] == 4, "{got}");
+    let st = get(&s, "getStarred2", &a)["starred2"].clone();
+    assert_eq!((st["album"][0]["id"].as_str(), st["artist"][0]["id"].as_str()), (Some(album.as_str()), Some(artist.as_str())), "{st}");
+    assert_eq!(get(&s, "getAlbumList2", &format!("{a}&type=starred"))["albumList2"]["album"][0]["id"], album.as_str());
+    assert_eq!(get(&s, "getAlbumList2", &format!("{a}&type=highest"))["albumList2"]["album"][0]["id"], album.as_str());
+    assert_eq!(find("homogenic")["album"][0]["userRating"], 4, "search shows album ratings");
+    // Folder-view clients star by `id`, whatever it names.
+    assert_eq!(get(&s, "unstar", &format!("{a}&id={album}"))["status"], "ok");
+    assert!(get(&s, "getAlbum", &format!("{a}&id={album}"))["album"]["starred"].is_null());
+    assert_eq!(get(&s, "getAlbum", &format!("{a}&id={album}"))["album"]["userRating"], 4, "unstarring keeps the rating");
+    assert_eq!(get(&s, "setRating", &format!("{a}&id={album}&rating=0"))["status"], "ok");
+    assert!(get(&s, "getAlbum", &format!("{a}&id={album}"))["album"]["userRating"].is_null());
+    assert_eq!(error_code(&get(&s, "setRating", &format!("{a}&id={album}&rating=6"))), 0);
+    // Bob can touch none of it.
+    assert_eq!(error_code(&get(&s, "star", &format!("{b}&albumId={album}"))), 70);
+    assert_eq!(error_code(&get(&s, "setRating", &format!("{b}&id={artist}&rating=1"))), 70);
+    assert_eq!(error_code(&get(&s, "star", &format!("{a}&albumId=pl-1"))), 70);
+    assert!(get(&s, "getStarred2", b)["starred2"]["artist"].as_array().unwrap().is_empty());
+
+    // getIndexes: lastModified is the library's last change; asking since then gets no index.
+    let idx = get(&s, "getIndexes", &a)["indexes"].clone();
+    let since = idx["lastModified"].as_u64().unwrap();
+    assert!(since > 1_700_000_000_000, "milliseconds: {idx}");
+    assert!(!idx["index"].as_array().unwrap().is_empty());
+    let same = get(&s, "getIndexes", &format!("{a}&ifModifiedSince={since}"))["indexes"].clone();
+    assert!(same.get("index").is_none() && same["lastModified"] == since, "{same}");
+    assert!(get(&s, "getIndexes", &format!("{a}&ifModifiedSince={}", since - 1))["indexes"]["index"].is_array());
+    assert_eq!(error_code(&get(&s, "getIndexes", &format!("{a}&ifModifiedSince=yesterday"))), 0);
+
+    // updateUser: the password and the admin role; the last administrator stays one.
+    assert_eq!(get(&s, "createUser", &format!("{a}&username=carol&password=carol%20password&email=c@example.org"))["status"], "ok");
+    assert_eq!(
+        get(&s, "updateUser", &format!("{a}&username=carol&adminRole=true&password=enc:{}&streamRole=true&maxBitRate=0", hex("fresh carol password")))["status"],
+        "ok"
+    );
+    let c = "u=carol&p=fresh%20carol%20password";
+    assert_eq!(get(&s, "getUser", &format!("{c}&username=carol"))["user"]["adminRole"], true);
+    assert_eq!(error_code(&get(&s, "ping", "u=carol&p=carol%20password")), 40, "the old password stops");
+    assert_eq!(get(&s, "updateUser", &format!("{c}&username=alice&adminRole=false"))["status"], "ok");
+    assert_eq!(error_code(&get(&s, "getUsers", &a)), 50, "alice is a regular user now");
+    assert_eq!(error_code(&get(&s, "updateUser", &format!("{c}&username=carol&adminRole=false"))), 0, "the last administrator");
+    assert_eq!(error_code(&get(&s, "updateUser", &format!("{c}&username=carol&password=short&adminRole=false"))), 0);
+    assert_eq!(get(&s, "getUser", &format!("{c}&username=carol"))["user"]["adminRole"], true, "a refused update changes nothing");
+    assert_eq!(error_code(&get(&s, "updateUser", &format!("{a}&username=carol&adminRole=false"))), 50);
+    assert_eq!(error_code(&get(&s, "updateUser", &format!("{c}&username=nobody&adminRole=true"))), 70);
+    assert_eq!(error_code(&get(&s, "updateUser", c)), 10);
+}
+
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -534,6 +667,10 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
     raw("star", &format!("id={song}"));
     raw("scrobble", &format!("id={song}"));
     raw("setRating", &format!("id={song}&rating=5"));
+    raw("star", &format!("albumId={album}&artistId={artist}"));
+    raw("setRating", &format!("id={album}&rating=4"));
+    let joga = raw("search3", "query=joga")["subsonic-response"]["searchResult3"]["song"][0]["id"].as_str().unwrap().to_string();
+    raw("createUser", "username=carol&password=carol%20password&email=c@example.org");
     let pl = raw("createPlaylist", &format!("name=Mix&songId={song}"))["subsonic-response"]["playlist"]["id"].as_str().unwrap().to_string();
     let calls: Vec<(&str, String)> = vec![
         ("ping", String::new()),
@@ -576,6 +713,13 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
         ("savePlayQueue", format!("id={song}&current={song}&position=1000")),
         ("getPlayQueue", String::new()),
         ("getNowPlaying", String::new()),
+        ("getLyrics", "artist=Björk&title=Jóga".into()),
+        ("getLyrics", "artist=Nobody&title=Nothing".into()),
+        ("getLyricsBySongId", format!("id={joga}")),
+        ("getLyricsBySongId", format!("id={song}")),
+        ("getIndexes", format!("ifModifiedSince={}", i64::MAX / 2)),
+        ("updateUser", "username=carol&adminRole=true".into()),
+        ("setRating", format!("id={artist}&rating=2")),
         // Failures are envelopes the schemas describe too.
         ("getSong", "id=tr-999999".into()),
         ("getAlbum", String::new()),

@@ -112,9 +112,9 @@ pub async fn storage(State(library): State<Library>, AdminUser(admin): AdminUser
     Ok(Json(StorageDto::from(&s)))
 }
 
-/// `PATCH /api/v1/admin/users/{id}` `{"disabled"?: bool, "quota_bytes"?: number | null}`:
-/// disabling ends the user's sessions; `null` removes the quota. 204. The last enabled
-/// administrator cannot be disabled (409).
+/// `PATCH /api/v1/admin/users/{id}` `{"disabled"?: bool, "is_admin"?: bool, "quota_bytes"?:
+/// number | null}`: disabling ends the user's sessions; `null` removes the quota. 204. The
+/// last enabled administrator can be neither disabled nor made a regular user (409).
 pub async fn update_user(
     State(accounts): State<Accounts>,
     AdminUser(admin): AdminUser,
@@ -125,16 +125,17 @@ pub async fn update_user(
     // A missing user is a 404 whatever the body says.
     let a = accounts.clone();
     blocking(move || a.user(id)).await?;
-    let v: serde_json::Value = json_body(&body, r#"{"disabled"?: true|false, "quota_bytes"?: bytes|null}"#)?;
-    let disabled = match v.get("disabled") {
-        None => None,
-        Some(d) => Some(d.as_bool().ok_or_else(|| ApiError::bad_request("bad_json", "disabled must be true or false"))?),
+    let v: serde_json::Value = json_body(&body, r#"{"disabled"?: true|false, "is_admin"?: true|false, "quota_bytes"?: bytes|null}"#)?;
+    let flag = |name: &str| -> ApiResult<Option<bool>> {
+        v.get(name).map(|d| d.as_bool().ok_or_else(|| ApiError::bad_request("bad_json", format!("{name} must be true or false")))).transpose()
     };
+    let (disabled, is_admin) = (flag("disabled")?, flag("is_admin")?);
     let quota = match v.get("quota_bytes") {
         None => None,
         Some(serde_json::Value::Null) => Some(None),
         Some(q) => Some(Some(q.as_u64().ok_or_else(|| ApiError::bad_request("bad_json", "quota_bytes must be a whole number of bytes or null"))?)),
     };
-    blocking(move || accounts.update_user(Actor::User(&admin), id, disabled, quota)).await?;
+    let change = crate::catalog::UserChange { disabled, quota_bytes: quota, is_admin };
+    blocking(move || accounts.update_user(Actor::User(&admin), id, change)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::envelope::{Code, Failure};
 use super::ids;
 use super::params::Params;
-use crate::catalog::{Album, AlbumPick, AlbumSort, Artist, CatalogError, Filter, Page, Track, User};
+use std::collections::HashMap;
+
+use crate::catalog::{Album, AlbumPick, AlbumSort, Artist, CatalogError, Filter, GroupId, GroupMark, Page, Track, User};
 use crate::service::Library;
 use crate::service::library::LibraryError;
 use crate::service::playback::original_mime;
@@ -159,6 +161,40 @@ pub fn artist(a: &Artist) -> Value {
     json!({ "id": ids::artist(a.id), "name": a.name, "albumCount": a.album_count, "coverArt": ids::artist(a.id) })
 }
 
+/// The user's stars and ratings of albums and artists, read once per answer, put on every
+/// album and artist it shows (`starred`, `userRating`).
+pub struct Groups(HashMap<GroupId, GroupMark>);
+
+impl Groups {
+    pub fn of(lib: &Library, user: &User) -> Result<Groups, Failure> {
+        lib.group_marks(user.id).map(Groups).map_err(from_library)
+    }
+
+    fn mark(&self, mut v: Value, g: GroupId) -> Value {
+        if let (Some(m), Some(o)) = (self.0.get(&g), v.as_object_mut()) {
+            if let Some(at) = m.starred_at {
+                o.insert("starred".into(), json!(iso8601(at)));
+            }
+            if let Some(r) = m.rating {
+                o.insert("userRating".into(), json!(r));
+            }
+        }
+        v
+    }
+
+    pub fn album(&self, a: &Album) -> Value {
+        self.mark(album(a), GroupId::Album(a.id))
+    }
+
+    pub fn artist(&self, a: &Artist) -> Value {
+        self.mark(artist(a), GroupId::Artist(a.id))
+    }
+
+    pub fn albums(&self, list: &[Album]) -> Vec<Value> {
+        list.iter().map(|a| self.album(a)).collect()
+    }
+}
+
 /// The letter an artist is indexed under: past a leading article, folded, `#` for others.
 fn index_letter(name: &str) -> String {
     let lower = name.to_lowercase();
@@ -187,21 +223,32 @@ fn all_artists(lib: &Library, user: &User) -> Result<Vec<Artist>, Failure> {
 pub fn get_artists(lib: &Library, user: &User) -> Result<Value, Failure> {
     let mut index: Vec<(String, Vec<Value>)> = Vec::new();
     let mut artists = all_artists(lib, user)?;
+    let groups = Groups::of(lib, user)?;
     artists.sort_by_cached_key(|a| (index_letter(&a.name), crate::catalog::fold(&a.name)));
     for a in &artists {
         let letter = index_letter(&a.name);
         match index.last_mut() {
-            Some((l, list)) if *l == letter => list.push(artist(a)),
-            _ => index.push((letter, vec![artist(a)])),
+            Some((l, list)) if *l == letter => list.push(groups.artist(a)),
+            _ => index.push((letter, vec![groups.artist(a)])),
         }
     }
     let index: Vec<Value> = index.into_iter().map(|(name, artist)| json!({ "name": name, "artist": artist })).collect();
     Ok(json!({ "artists": { "ignoredArticles": IGNORED_ARTICLES, "index": index } }))
 }
 
-/// `getIndexes`: the folder view's index (artists as directories), and when the library
-/// last changed is not tracked per user, so `ifModifiedSince` always gets the index.
-pub fn get_indexes(lib: &Library, user: &User) -> Result<Value, Failure> {
+/// `getIndexes`: the folder view's index (artists as directories). `lastModified` is when
+/// the user's library last changed (ms); a client whose `ifModifiedSince` is not older gets
+/// no index, only that time (nothing to reload).
+pub fn get_indexes(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let changed_ms = lib.changed_at(user.id).map_err(from_library)?.unwrap_or(0).saturating_mul(1000);
+    let since: Option<i64> = p
+        .get("ifModifiedSince")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse().map_err(|_| Failure::new(Code::Generic, "ifModifiedSince must be a whole number of milliseconds")))
+        .transpose()?;
+    if since.is_some_and(|s| s >= changed_ms) {
+        return Ok(json!({ "indexes": { "ignoredArticles": IGNORED_ARTICLES, "lastModified": changed_ms } }));
+    }
     let artists = get_artists(lib, user)?;
     let mut idx = artists["artists"].clone();
     if let Some(list) = idx["index"].as_array_mut() {
@@ -216,7 +263,7 @@ pub fn get_indexes(lib: &Library, user: &User) -> Result<Value, Failure> {
             }
         }
     }
-    idx["lastModified"] = json!(0);
+    idx["lastModified"] = json!(changed_ms);
     Ok(json!({ "indexes": idx }))
 }
 
@@ -225,21 +272,25 @@ pub fn get_music_directory(lib: &Library, user: &User, p: &Params) -> Result<Val
     let raw = p.require("id")?;
     if let Ok(id) = ids::parse_artist(raw) {
         let (a, albums) = lib.artist(user.id, id).map_err(from_library)?;
+        let groups = Groups::of(lib, user)?;
         let child: Vec<Value> = albums
             .iter()
             .map(|al| {
-                let mut v = album(al);
+                let mut v = groups.album(al);
                 v["parent"] = json!(ids::artist(a.id));
                 v
             })
             .collect();
-        return Ok(json!({ "directory": { "id": ids::artist(a.id), "name": a.name, "child": child } }));
+        let mut dir = groups.artist(&a);
+        dir["child"] = json!(child);
+        return Ok(json!({ "directory": dir }));
     }
     let id = ids::parse_album(raw).map_err(|_| Failure::new(Code::NotFound, "directory not found"))?;
     let (a, tracks) = lib.album(user.id, id).map_err(from_library)?;
-    Ok(
-        json!({ "directory": { "id": ids::album(a.id), "parent": ids::artist(a.artist_id), "name": a.title, "child": tracks.iter().map(song).collect::<Vec<_>>() } }),
-    )
+    let mut dir = Groups::of(lib, user)?.album(&a);
+    dir["parent"] = json!(ids::artist(a.artist_id));
+    dir["child"] = json!(songs(lib, user, &tracks)?);
+    Ok(json!({ "directory": dir }))
 }
 
 /// `getArtistInfo` / `getArtistInfo2`: what the catalog knows (no internet lookups): no
@@ -266,8 +317,9 @@ pub fn get_album_info(lib: &Library, user: &User, p: &Params) -> Result<Value, F
 pub fn get_artist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let id = ids::parse_artist(p.require("id")?)?;
     let (a, albums) = lib.artist(user.id, id).map_err(from_library)?;
-    let mut v = artist(&a);
-    v["album"] = json!(albums.iter().map(album).collect::<Vec<_>>());
+    let groups = Groups::of(lib, user)?;
+    let mut v = groups.artist(&a);
+    v["album"] = json!(groups.albums(&albums));
     Ok(json!({ "artist": v }))
 }
 
@@ -275,7 +327,7 @@ pub fn get_artist(lib: &Library, user: &User, p: &Params) -> Result<Value, Failu
 pub fn get_album(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
     let id = ids::parse_album(p.require("id")?)?;
     let (a, tracks) = lib.album(user.id, id).map_err(from_library)?;
-    let mut v = album(&a);
+    let mut v = Groups::of(lib, user)?.album(&a);
     v["song"] = json!(songs(lib, user, &tracks)?);
     Ok(json!({ "album": v }))
 }
@@ -324,7 +376,7 @@ pub fn get_album_list(lib: &Library, user: &User, p: &Params, id3: bool) -> Resu
     let size = number(p, "size", 10)?.clamp(1, 500);
     let offset = number(p, "offset", 0)?;
     let albums = lib.pick_albums(user.id, pick, &filter, Page::new(Some(size), Some(offset))).map_err(from_library)?;
-    let list = json!({ "album": albums.iter().map(album).collect::<Vec<_>>() });
+    let list = json!({ "album": Groups::of(lib, user)?.albums(&albums) });
     Ok(if id3 { json!({ "albumList2": list }) } else { json!({ "albumList": list }) })
 }
 
@@ -363,10 +415,17 @@ pub fn search2(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure>
     Ok(json!({ "searchResult2": r["searchResult3"] }))
 }
 
-/// `getStarred` / `getStarred2`: starred songs (albums and artists are not starred yet).
+/// `getStarred` / `getStarred2`: starred artists, albums and songs, most recent first.
 pub fn get_starred(lib: &Library, user: &User, id3: bool) -> Result<Value, Failure> {
     let starred = lib.favourites(user.id).map_err(from_library)?;
-    let body = json!({ "artist": [], "album": [], "song": songs(lib, user, &starred)? });
+    let artists = lib.starred_artists(user.id).map_err(from_library)?;
+    let albums = lib.pick_albums(user.id, AlbumPick::Starred, &Filter::default(), Page::new(Some(Page::MAX_LIMIT), None)).map_err(from_library)?;
+    let groups = Groups::of(lib, user)?;
+    let body = json!({
+        "artist": artists.iter().map(|a| groups.artist(a)).collect::<Vec<_>>(),
+        "album": groups.albums(&albums),
+        "song": songs(lib, user, &starred)?,
+    });
     Ok(if id3 { json!({ "starred2": body }) } else { json!({ "starred": body }) })
 }
 
@@ -392,9 +451,10 @@ pub fn search3(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure>
         }
         (page(r.artists, ac, ao), page(r.albums, lc, lo), page(r.tracks, sc, so))
     };
+    let groups = Groups::of(lib, user)?;
     Ok(json!({ "searchResult3": {
-        "artist": artists.iter().map(artist).collect::<Vec<_>>(),
-        "album": albums.iter().map(album).collect::<Vec<_>>(),
+        "artist": artists.iter().map(|a| groups.artist(a)).collect::<Vec<_>>(),
+        "album": groups.albums(&albums),
         "song": songs(lib, user, &found)?,
     } }))
 }

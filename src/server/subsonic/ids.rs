@@ -45,22 +45,23 @@ pub fn parse_artist(raw: &str) -> Result<ArtistId, Failure> {
     number(raw, "ar-").map(ArtistId).ok_or_else(|| not_found("artist"))
 }
 
-/// What a cover-art id names: a track's cover or an album's.
-pub enum Cover {
+/// What an id that may name any of the three kinds names (cover art, stars, ratings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
     Track(TrackId),
     Album(AlbumId),
-    /// An artist's picture: the cover of one of their albums (no artist images are kept).
     Artist(ArtistId),
 }
 
-pub fn parse_cover(raw: &str) -> Result<Cover, Failure> {
+/// A song, album or artist id; anything else is 70 ("`what` not found").
+pub fn parse_item(raw: &str, what: &str) -> Result<Item, Failure> {
     if let Some(n) = number(raw, "tr-") {
-        return Ok(Cover::Track(TrackId(n)));
+        return Ok(Item::Track(TrackId(n)));
     }
     if let Some(n) = number(raw, "ar-") {
-        return Ok(Cover::Artist(ArtistId(n)));
+        return Ok(Item::Artist(ArtistId(n)));
     }
-    number(raw, "al-").map(|n| Cover::Album(AlbumId(n))).ok_or_else(|| not_found("cover art"))
+    number(raw, "al-").map(|n| Item::Album(AlbumId(n))).ok_or_else(|| not_found(what))
 }
 
 #[cfg(test)]
@@ -75,8 +76,9 @@ mod tests {
         assert!(parse_artist("ar-0").is_err());
         assert!(parse_artist("ar--3").is_err());
         assert!(parse_album("al-1x").is_err());
-        assert!(matches!(parse_cover("al-4"), Ok(Cover::Album(AlbumId(4)))));
-        assert!(matches!(parse_cover("ar-4"), Ok(Cover::Artist(ArtistId(4)))));
-        assert!(parse_cover("pl-4").is_err());
+        assert_eq!(parse_item("al-4", "x").ok(), Some(Item::Album(AlbumId(4))));
+        assert_eq!(parse_item("ar-4", "x").ok(), Some(Item::Artist(ArtistId(4))));
+        assert_eq!(parse_item("tr-4", "x").ok(), Some(Item::Track(TrackId(4))));
+        assert!(parse_item("pl-4", "x").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! A user's own lists over Subsonic, through the `Library` service: playlists
 //! (`getPlaylists`, `getPlaylist`, `createPlaylist`, `updatePlaylist`, `deletePlaylist`),
-//! stars (`star`, `unstar`, `getStarred2`) and listens (`scrobble`).
+//! stars and ratings of songs, albums and artists (`star`, `unstar`, `setRating`), play
+//! queues, now playing and listens (`scrobble`).
 
 use serde_json::{Value, json};
 
@@ -8,7 +9,7 @@ use super::browse::{from_library, songs};
 use super::envelope::{Code, Failure};
 use super::ids;
 use super::params::Params;
-use crate::catalog::{Playlist, Track, User};
+use crate::catalog::{GroupId, Playlist, Track, User};
 use crate::domain::TrackId;
 use crate::service::Library;
 
@@ -86,29 +87,37 @@ pub fn delete_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, 
     Ok(json!({}))
 }
 
-/// `star` / `unstar` of songs (`id`…); album and artist stars are not kept yet.
+/// `star` / `unstar`: songs, albums and artists named by `id` (any kind: folder-view
+/// clients star albums and artists by `id`), `albumId` and `artistId`, each repeatable.
+/// Every id is parsed before anything changes.
 pub fn star(lib: &Library, user: &User, p: &Params, starred: bool) -> Result<Value, Failure> {
-    let songs = track_ids(p, "id")?;
-    if songs.is_empty() && p.get("albumId").is_none() && p.get("artistId").is_none() {
-        return Err(Failure::missing("id"));
+    let mut items: Vec<ids::Item> = p.all("id").map(|raw| ids::parse_item(raw, "item")).collect::<Result<_, _>>()?;
+    items.extend(p.all("albumId").map(|raw| ids::parse_album(raw).map(ids::Item::Album)).collect::<Result<Vec<_>, _>>()?);
+    items.extend(p.all("artistId").map(|raw| ids::parse_artist(raw).map(ids::Item::Artist)).collect::<Result<Vec<_>, _>>()?);
+    if items.is_empty() {
+        return Err(Failure::missing("id, albumId or artistId"));
     }
-    if p.get("albumId").is_some() || p.get("artistId").is_some() {
-        return Err(Failure::new(Code::Generic, "starring albums and artists is not implemented yet"));
-    }
-    for t in songs {
-        lib.star(user.id, t, starred).map_err(from_library)?;
+    for item in items {
+        match item {
+            ids::Item::Track(t) => lib.star(user.id, t, starred),
+            ids::Item::Album(a) => lib.star_group(user.id, GroupId::Album(a), starred),
+            ids::Item::Artist(a) => lib.star_group(user.id, GroupId::Artist(a), starred),
+        }
+        .map_err(from_library)?;
     }
     Ok(json!({}))
 }
 
-/// `setRating`: 1 to 5 stars for a song, 0 to remove (album ratings are not kept yet).
+/// `setRating`: 1 to 5 stars for a song, album or artist; 0 removes the rating.
 pub fn set_rating(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let raw = p.require("id")?;
+    let item = ids::parse_item(p.require("id")?, "item")?;
     let stars: u8 = p.require("rating")?.parse().map_err(|_| Failure::new(Code::Generic, "rating is 0 to 5"))?;
-    if raw.starts_with("al-") || raw.starts_with("ar-") {
-        return Err(Failure::new(Code::Generic, "rating albums and artists is not implemented yet"));
+    match item {
+        ids::Item::Track(t) => lib.rate(user.id, t, stars),
+        ids::Item::Album(a) => lib.rate_group(user.id, GroupId::Album(a), stars),
+        ids::Item::Artist(a) => lib.rate_group(user.id, GroupId::Artist(a), stars),
     }
-    lib.rate(user.id, ids::parse_track(raw)?, stars).map_err(from_library)?;
+    .map_err(from_library)?;
     Ok(json!({}))
 }
 

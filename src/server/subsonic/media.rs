@@ -167,15 +167,15 @@ pub async fn download(lib: &Library, playback: &Playback, user: &User, p: &Param
 
 /// `getCoverArt`: a track's or album's cover, scaled to `size` if asked.
 pub async fn cover_art(lib: &Library, user: &User, p: &Params) -> Result<Response, Failure> {
-    let cover = ids::parse_cover(p.require("id")?)?;
+    let cover = ids::parse_item(p.require("id")?, "cover art")?;
     let size = p.get("size").and_then(|v| v.parse::<u32>().ok()).filter(|&n| n > 0);
     let (l, uid) = (lib.clone(), user.id);
     let pick = super::off(move || {
         let of = match cover {
-            ids::Cover::Track(t) => CoverOf::Track(t),
-            ids::Cover::Album(a) => CoverOf::Album(a),
+            ids::Item::Track(t) => CoverOf::Track(t),
+            ids::Item::Album(a) => CoverOf::Album(a),
             // The first of the artist's albums that has a cover.
-            ids::Cover::Artist(a) => {
+            ids::Item::Artist(a) => {
                 let (_, albums) = l.artist(uid, a).map_err(super::browse::from_library)?;
                 let first = albums.iter().find(|al| al.cover.is_some()).ok_or_else(|| Failure::new(Code::NotFound, "cover art not found"))?;
                 CoverOf::Album(first.id)

@@ -14,6 +14,7 @@ mod browse;
 mod envelope;
 mod ids;
 mod lists;
+mod lyrics;
 mod media;
 mod params;
 mod users;
@@ -34,7 +35,7 @@ use crate::service::{Accounts, Library, Playback};
 pub const API_VERSION: &str = "1.16.1";
 
 /// OpenSubsonic extensions really implemented (name, versions).
-const EXTENSIONS: &[(&str, &[u32])] = &[("formPost", &[1]), ("apiKeyAuthentication", &[1]), ("transcodeOffset", &[1])];
+const EXTENSIONS: &[(&str, &[u32])] = &[("formPost", &[1]), ("apiKeyAuthentication", &[1]), ("transcodeOffset", &[1]), ("songLyrics", &[1])];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/rest/{method}", axum::routing::get(call).post(call))
@@ -98,9 +99,10 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "getUser" => users::get_user(accounts, u, p),
         "getUsers" => users::get_users(accounts, u),
         "createUser" => users::create_user(accounts, u, p),
+        "updateUser" => users::update_user(accounts, u, p),
         "deleteUser" => users::delete_user(accounts, u, p),
         "changePassword" => users::change_password(accounts, u, p),
-        "getIndexes" => browse::get_indexes(lib, u),
+        "getIndexes" => browse::get_indexes(lib, u, p),
         "getMusicDirectory" => browse::get_music_directory(lib, u, p),
         "getArtists" => browse::get_artists(lib, u),
         "getArtist" => browse::get_artist(lib, u, p),
@@ -130,6 +132,8 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "savePlayQueue" => lists::save_play_queue(lib, u, p),
         "getPlayQueue" => lists::get_play_queue(lib, u),
         "getNowPlaying" => lists::get_now_playing(lib, u),
+        "getLyrics" => lyrics::get_lyrics(lib, u, p),
+        "getLyricsBySongId" => lyrics::get_lyrics_by_song_id(lib, u, p),
         other => Err(Failure::new(Code::Generic, format!("method {other:?} is not implemented"))),
     }
 }
