@@ -650,7 +650,7 @@ fn hex(s: &str) -> String {
 }
 
 #[test]
-fn every_json_answer_matches_the_opensubsonic_schemas() {
+fn every_answer_matches_the_schemas_and_its_xml_twin() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = root.join("tests/py/.venv/bin/python");
     assert!(python.exists(), "run scripts/bootstrap.sh --test (it installs tests/py/requirements.txt)");
@@ -704,7 +704,7 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
         ("getStarred2", String::new()),
         ("getPlaylists", String::new()),
         ("getPlaylist", format!("id={pl}")),
-        ("createPlaylist", format!("name=Another&songId={song}")),
+        ("createPlaylist", format!("playlistId={pl}&songId={song}")),
         ("updatePlaylist", format!("playlistId={pl}&name=Renamed")),
         ("star", format!("id={song}")),
         ("unstar", format!("id={song}")),
@@ -724,22 +724,97 @@ fn every_json_answer_matches_the_opensubsonic_schemas() {
         ("getSong", "id=tr-999999".into()),
         ("getAlbum", String::new()),
     ];
-    let cases: Vec<Value> = calls.iter().map(|(m, q)| serde_json::json!({ "method": m, "body": raw(m, q) })).collect();
-    let unauth: Value = s.http.get(s.url("/rest/ping?u=alice&p=wrong&f=json")).send().unwrap().json().unwrap();
-    let mut cases = cases;
-    cases.push(serde_json::json!({ "method": "ping", "body": unauth }));
-    let mut child = std::process::Command::new(python)
-        .arg(root.join("tests/py/validate.py"))
-        .arg(root.join("tests/opensubsonic-openapi/openapi"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Each call answered in JSON and in XML (calls that change something are idempotent here).
+    let xml = |method: &str, q: &str| -> String { s.http.get(s.url(&format!("/rest/{method}?{a}&{q}"))).send().unwrap().text().unwrap() };
+    let mut cases: Vec<Value> =
+        calls.iter().map(|(m, q)| serde_json::json!({ "method": m, "body": raw(m, q), "xml": xml(m, q), "random": q.contains("random") })).collect();
+    let unauth = |f: &str| s.http.get(s.url(&format!("/rest/ping?u=alice&p=wrong{f}"))).send().unwrap();
+    cases.push(serde_json::json!({ "method": "ping", "body": unauth("&f=json").json::<Value>().unwrap(), "xml": unauth("").text().unwrap() }));
+    // Against the OpenSubsonic schemas.
+    let schemas = python_check(&python, &[root.join("tests/py/validate.py"), root.join("tests/opensubsonic-openapi/openapi")], &cases);
+    assert_eq!(schemas["checked"].as_array().unwrap().len(), cases.len());
+    // XML against JSON, by the generic mapping, parsed by Python's ElementTree.
+    // (Random picks differ between the two calls, so they are left out of this comparison.)
+    let random = |c: &&Value| c["method"] == "getRandomSongs" || c["body"]["subsonic-response"]["albumList2"].is_object() && c["random"] == true;
+    let twins: Vec<Value> =
+        cases.iter().filter(|c| !random(c)).map(|c| serde_json::json!({ "method": c["method"], "json": c["body"], "xml": c["xml"] })).collect();
+    let same = python_check(&python, &[root.join("tests/py/xml_json.py")], &twins);
+    assert_eq!(same["checked"].as_array().unwrap().len(), cases.len() - 2);
+}
+
+/// Runs a checker script with `cases` on stdin; its JSON line, after asserting no failures.
+fn python_check(python: &std::path::Path, args: &[std::path::PathBuf], cases: &[Value]) -> Value {
+    let mut child = std::process::Command::new(python).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(serde_json::to_string(&cases).unwrap().as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(serde_json::to_string(cases).unwrap().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("validator: {text}"));
-    assert!(out.status.success() && v["failures"].as_array().is_some_and(|f| f.is_empty()), "schema failures: {v:#}");
-    assert_eq!(v["checked"].as_array().unwrap().len(), cases.len());
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("{args:?}: {text}"));
+    assert!(out.status.success() && v["failures"].as_array().is_some_and(|f| f.is_empty()), "{args:?} failures: {v:#}");
+    v
+}
+
+/// Dates (`2026-12-01T10:00:00Z`) as one fixed date, and this build's version as `VERSION`:
+/// what differs between runs and releases, and nothing else.
+fn steady(text: &str) -> String {
+    let text = text.replace(&format!("\"{}\"", env!("CARGO_PKG_VERSION")), "\"VERSION\"");
+    let b = text.as_bytes();
+    let shape = "dddd-dd-ddTdd:dd:ddZ".as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let fits = b.len() - i >= shape.len() && shape.iter().zip(&b[i..]).all(|(s, c)| if *s == b'd' { c.is_ascii_digit() } else { s == c });
+        if fits {
+            out.push_str("2000-01-01T00:00:00Z");
+            i += shape.len();
+        } else {
+            let ch = text[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// A few envelopes as sent, XML and JSON, kept in `tests/golden/subsonic/`, so that
+/// any change to the wire format shows in review. `TONEARM_UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn envelopes_match_their_golden_files() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    // One file at a time, so that ids are the same in every run.
+    for f in ["01 Hunter.flac", "02 Jóga.flac"] {
+        env.import("alice", &[crate::common::testdata("library/Björk - Homogenic").join(f)]);
+    }
+    let s = env.serve();
+    let a = format!("u=alice&p={}", urlencoding(ALICE_PW));
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/subsonic");
+    let song = get(&s, "search3", &format!("{a}&query=joga"))["searchResult3"]["song"][0]["id"].as_str().unwrap().to_string();
+    let album = get(&s, "getSong", &format!("{a}&id={song}"))["song"]["albumId"].as_str().unwrap().to_string();
+    let cases = [
+        ("ping", String::new()),
+        ("getOpenSubsonicExtensions", String::new()),
+        ("getAlbum", format!("id={album}")),
+        ("getLyricsBySongId", format!("id={song}")),
+        ("getSong", "id=tr-999999".into()),
+        ("getAlbum", String::new()),
+    ];
+    let update = std::env::var_os("TONEARM_UPDATE_GOLDEN").is_some();
+    let mut differ = Vec::new();
+    for (i, (method, q)) in cases.iter().enumerate() {
+        for f in ["xml", "json"] {
+            let body = s.http.get(s.url(&format!("/rest/{method}?{a}&{q}&f={f}"))).send().unwrap().text().unwrap();
+            // JSON is kept pretty-printed (its members in the order sent), so a review diff
+            // shows the one field that changed; XML exactly as sent.
+            let got = if f == "json" { steady(&serde_json::to_string_pretty(&serde_json::from_str::<Value>(&body).unwrap()).unwrap()) } else { steady(&body) };
+            let path = dir.join(format!("{i}-{method}.{f}"));
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &got).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(got.as_str()) {
+                differ.push(format!("{}:\n{got}", path.display()));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "wire format changed (TONEARM_UPDATE_GOLDEN=1 to accept):\n{}", differ.join("\n"));
 }
