@@ -1,6 +1,6 @@
 //! The protocol-neutral middle: the locker's rules, once, for every protocol. Each service
 //! is a cheap-to-clone handle with its own error enum; adapters (the JSON API, the CLI,
-//! later Subsonic and UPnP) parse their wire format, call a service, and map the answer
+//! Subsonic, later UPnP) parse their wire format, call a service, and map the answer
 //! and the error to their wire.
 //!
 //! - [`accounts`]: users, passwords, sessions, sign-in throttling, administrators.
@@ -9,12 +9,14 @@
 //! - [`playback`]: playable tracks, grants, the ladder, segments, progressive streams,
 //!   originals.
 //! - [`uploads`]: one-request, resumable and instant uploads as one state machine.
+//! - [`devices`]: what a device plays and how a track reaches it (direct or transcoded).
 //!
 //! Depends on the catalog repositories, `store`, `ingest`, `cache`, `package`, `signing`
 //! and `coord` (the process-local state they share, behind one trait). Must not depend on
 //! `server`, axum, hyper or status codes.
 
 pub mod accounts;
+pub mod devices;
 pub mod library;
 pub mod playback;
 pub mod throttle;

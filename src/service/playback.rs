@@ -21,6 +21,7 @@ use dashmap::DashMap;
 use futures_util::Stream;
 
 use super::accounts::{AccountError, Accounts};
+use super::devices::kbps_bounds;
 use crate::cache::{MediaRef, StreamError, Streamer};
 use crate::catalog::{Catalog, CatalogError, Track};
 use crate::coord::{Coordination, Invalidation};
@@ -148,15 +149,6 @@ pub fn stream_mime(codec: Codec) -> &'static str {
         Codec::Aac => "audio/aac",
         Codec::Opus => "audio/ogg; codecs=opus",
         Codec::Mp3 => "audio/mpeg",
-    }
-}
-
-/// The default bitrate and bounds of a progressive stream per codec, in kbps.
-fn bitrate_policy(codec: Codec) -> (u32, std::ops::RangeInclusive<u32>) {
-    match codec {
-        Codec::Aac => (192, 32..=320),
-        Codec::Opus => (128, 16..=256),
-        Codec::Mp3 => (192, 32..=320),
     }
 }
 
@@ -382,7 +374,7 @@ impl Playback {
             Format::Original if offset == 0.0 => return Ok(Progressive::Original),
             Format::Original => original_at_offset(&p.track.audio.codec),
             Format::Codec(codec) => {
-                let (default, range) = bitrate_policy(codec);
+                let (default, range) = kbps_bounds(codec);
                 let kbps = kbps.unwrap_or(default);
                 if !range.contains(&kbps) {
                     return Err(PlaybackError::BadBitrate { codec: codec.name(), min: *range.start(), max: *range.end() });
@@ -519,9 +511,9 @@ mod tests {
 
     #[test]
     fn bitrates_have_a_default_and_bounds_per_codec() {
-        assert_eq!(bitrate_policy(Codec::Aac), (192, 32..=320));
-        assert_eq!(bitrate_policy(Codec::Opus), (128, 16..=256));
-        assert_eq!(bitrate_policy(Codec::Mp3), (192, 32..=320));
+        assert_eq!(kbps_bounds(Codec::Aac), (192, 32..=320));
+        assert_eq!(kbps_bounds(Codec::Opus), (128, 16..=256));
+        assert_eq!(kbps_bounds(Codec::Mp3), (192, 32..=320));
     }
 
     #[test]

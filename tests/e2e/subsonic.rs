@@ -52,7 +52,7 @@ fn every_sign_in_scheme_and_every_envelope() {
     let e = get(&s, "getOpenSubsonicExtensions", "");
     assert_eq!(e["status"], "ok");
     let names: Vec<&str> = e["openSubsonicExtensions"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["formPost", "apiKeyAuthentication", "transcodeOffset", "songLyrics"], "only what is implemented");
+    assert_eq!(names, ["formPost", "apiKeyAuthentication", "transcodeOffset", "songLyrics", "transcoding"], "only what is implemented");
 
     // Password in clear and as enc: hex.
     assert_eq!(get(&s, "ping", &format!("u=alice&p={}", urlencoding(ALICE_PW)))["status"], "ok");
@@ -643,6 +643,96 @@ fn lyrics_album_and_artist_marks_indexes_since_and_update_user() {
     assert_eq!(error_code(&get(&s, "updateUser", &format!("{a}&username=carol&adminRole=false"))), 50);
     assert_eq!(error_code(&get(&s, "updateUser", &format!("{c}&username=nobody&adminRole=true"))), 70);
     assert_eq!(error_code(&get(&s, "updateUser", c)), 10);
+}
+
+/// A Sonos-like device: MP3 as it is, MP3 transcodes up to 192 kbps.
+const SONOS: &str = r#"{"name":"Play:1","platform":"Sonos","maxAudioBitrate":512000,"maxTranscodingAudioBitrate":192000,
+    "directPlayProfiles":[{"containers":["mp3"],"audioCodecs":["mp3"],"protocols":["http"],"maxAudioChannels":2}],
+    "transcodingProfiles":[{"container":"mp4","audioCodec":"aac","protocol":"http"},{"container":"mp3","audioCodec":"mp3","protocol":"http","maxAudioChannels":2}],
+    "codecProfiles":[{"type":"AudioCodec","name":"mp3","limitations":[{"name":"audioBitrate","comparison":"LessThanEqual","values":["320000"],"required":true}]}]}"#;
+
+#[test]
+fn transcode_decisions_and_their_streams() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library")]);
+    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let s = env.serve();
+    let a = format!("u=alice&t={}&s=f00dfeed1234", token(ALICE_PW, "f00dfeed1234"));
+    let b = "u=bob&p=bob%20password";
+    let id_of = |q: &str| get(&s, "search3", &format!("{a}&query={q}"))["searchResult3"]["song"][0]["id"].as_str().unwrap().to_string();
+    let (joga, staralfur) = (id_of("joga"), id_of("staralfur"));
+    let decide = |who: &str, id: &str, body: &str| -> Value {
+        let r = s
+            .http
+            .post(s.url(&format!("/rest/getTranscodeDecision.view?{who}&mediaId={id}&mediaType=song&f=json")))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        envelope(r.json().unwrap())
+    };
+    let ext = get(&s, "getOpenSubsonicExtensions", "");
+    assert!(ext["openSubsonicExtensions"].as_array().unwrap().iter().any(|e| e["name"] == "transcoding"));
+
+    // A FLAC for the Sonos: AAC in MP4 cannot be sent progressively, MP3 at 192 can.
+    let d = decide(&a, &joga, SONOS);
+    let td = &d["transcodeDecision"];
+    assert_eq!((td["canDirectPlay"].clone(), td["canTranscode"].clone()), (Value::Bool(false), Value::Bool(true)), "{d}");
+    assert_eq!(td["sourceStream"]["codec"], "flac");
+    assert_eq!(td["sourceStream"]["audioSamplerate"], 44100);
+    assert_eq!((td["transcodeStream"]["codec"].as_str(), td["transcodeStream"]["audioBitrate"].as_u64()), (Some("mp3"), Some(192_000)));
+    assert_eq!(td["transcodeReason"][0], "container 'flac' not supported by profile [mp3/mp3]");
+    let params = td["transcodeParams"].as_str().unwrap().to_string();
+    let stream = |who: &str, q: &str| s.http.get(s.url(&format!("/rest/getTranscodeStream?{who}&{q}"))).send().unwrap();
+    let r = stream(&a, &format!("mediaId={joga}&mediaType=song&transcodeParams={params}"));
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap().to_string()), (200, "audio/mpeg".to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let (codec, secs) = judge(dir.path(), "t.mp3", &r.bytes().unwrap());
+    assert_eq!(codec, "mp3");
+    assert!((secs - 1.5).abs() < 0.1, "{secs}");
+    let r = stream(&a, &format!("mediaId={joga}&mediaType=song&offset=1&transcodeParams={params}"));
+    let (_, secs) = judge(dir.path(), "o.mp3", &r.bytes().unwrap());
+    assert!((secs - 0.5).abs() < 0.1, "offset 1 of 1.5 s leaves {secs}");
+    // An MP3 the Sonos plays as it is: the original bytes.
+    let d = decide(&a, &staralfur, SONOS);
+    assert_eq!(d["transcodeDecision"]["canDirectPlay"], true, "{d}");
+    assert!(d["transcodeDecision"]["transcodeStream"].is_null());
+    let raw = stream(&a, &format!("mediaId={staralfur}&mediaType=song&transcodeParams={}", d["transcodeDecision"]["transcodeParams"].as_str().unwrap()));
+    let original = std::fs::read(crate::common::testdata("library/Sigur Rós - Ágætis byrjun/02 Starálfur.mp3")).unwrap();
+    assert_eq!(raw.bytes().unwrap().to_vec(), original);
+    // Nothing the device takes: the reasons, no params.
+    let d = decide(&a, &joga, r#"{"name":"x","platform":"y","transcodingProfiles":[{"container":"flac","audioCodec":"flac","protocol":"http"}]}"#);
+    assert_eq!((d["transcodeDecision"]["canDirectPlay"].clone(), d["transcodeDecision"]["canTranscode"].clone()), (Value::Bool(false), Value::Bool(false)));
+    assert_eq!(d["transcodeDecision"]["errorReason"], "no compatible playback profile found");
+    assert!(d["transcodeDecision"]["transcodeParams"].is_null());
+
+    // Bad requests are the protocol's errors; a stream's are HTTP statuses.
+    assert_eq!(error_code(&decide(&a, &joga, "{not json")), 0);
+    assert_eq!(error_code(&decide(&a, &joga, r#"{"name":"x","platform":"y","transcodingProfiles":[{"protocol":"rtsp"}]}"#)), 0);
+    assert_eq!(error_code(&decide(b, &joga, SONOS)), 70, "another user's song");
+    assert_eq!(error_code(&get(&s, "getTranscodeDecision", &format!("{a}&mediaId={joga}&mediaType=song"))), 10, "no body");
+    assert_eq!(error_code(&get(&s, "getTranscodeDecision", &format!("{a}&mediaId={joga}"))), 10);
+    assert_eq!(stream(&a, &format!("mediaId={joga}&mediaType=song")).status(), 400);
+    assert_eq!(stream(&a, &format!("mediaId=tr-999999&mediaType=song&transcodeParams={params}")).status(), 404);
+    assert_eq!(stream(&a, &format!("mediaId={staralfur}&mediaType=song&transcodeParams={params}")).status(), 410, "params of another song");
+    assert_eq!(stream(&a, &format!("mediaId={joga}&mediaType=song&transcodeParams=mp3-192.1.forged")).status(), 410);
+    assert_eq!(stream(b, &format!("mediaId={joga}&mediaType=song&transcodeParams={params}")).status(), 404, "bob cannot use alice's params");
+
+    // The decision matches the OpenSubsonic schema.
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let raw_body: Value = s
+        .http
+        .post(s.url(&format!("/rest/getTranscodeDecision?{a}&mediaId={joga}&mediaType=song&f=json")))
+        .header("content-type", "application/json")
+        .body(SONOS)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let cases = [serde_json::json!({ "method": "getTranscodeDecision", "body": raw_body })];
+    python_check(&root.join("tests/py/.venv/bin/python"), &[root.join("tests/py/validate.py"), root.join("tests/opensubsonic-openapi/openapi")], &cases);
 }
 
 fn hex(s: &str) -> String {

@@ -13,7 +13,7 @@ use super::params::Params;
 use crate::catalog::User;
 use crate::encode::Codec;
 use crate::service::library::CoverOf;
-use crate::service::playback::{Format, PlaybackError, Progressive, stream_mime};
+use crate::service::playback::{Format, Playable, PlaybackError, Progressive, stream_mime};
 use crate::service::{Library, Playback};
 
 /// What a stream request asks for: the original, or a codec at a bitrate cap.
@@ -81,10 +81,17 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
         Want::Original => (Format::Original, None),
         Want::Transcode(codec, cap) => (Format::Codec(codec), cap.map(|k| within(codec, k))),
     };
-    match playback.progressive(t.clone(), format, kbps, offset).await.map_err(from_playback)? {
+    let made = playback.progressive(t.clone(), format, kbps, offset).await.map_err(from_playback)?;
+    respond(playback, &t, made, headers, p.get("estimateContentLength") == Some("true"))
+}
+
+/// The response for a progressive answer: the original with `Range`, or the transcode
+/// (with a `Content-Length` it then has exactly, when `estimate`).
+pub fn respond(playback: &Playback, t: &Playable, made: Progressive, headers: &HeaderMap, estimate: bool) -> Result<Response, Failure> {
+    match made {
         Progressive::Original => crate::server::api::files::serve_original(playback, &t.track, headers).map_err(|e| Failure::new(Code::Generic, e.to_string())),
         Progressive::Stream { codec, kbps, duration, body } => {
-            let estimate = (p.get("estimateContentLength") == Some("true")).then(|| estimated_length(codec, kbps, duration));
+            let estimate = estimate.then(|| estimated_length(codec, kbps, duration));
             let body = match estimate {
                 Some(len) => Body::from_stream(exactly(body, len)),
                 None => Body::from_stream(body),

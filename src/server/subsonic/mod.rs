@@ -17,6 +17,7 @@ mod lists;
 mod lyrics;
 mod media;
 mod params;
+mod transcoding;
 mod users;
 
 use axum::Router;
@@ -35,7 +36,8 @@ use crate::service::{Accounts, Library, Playback};
 pub const API_VERSION: &str = "1.16.1";
 
 /// OpenSubsonic extensions really implemented (name, versions).
-const EXTENSIONS: &[(&str, &[u32])] = &[("formPost", &[1]), ("apiKeyAuthentication", &[1]), ("transcodeOffset", &[1]), ("songLyrics", &[1])];
+const EXTENSIONS: &[(&str, &[u32])] =
+    &[("formPost", &[1]), ("apiKeyAuthentication", &[1]), ("transcodeOffset", &[1]), ("songLyrics", &[1]), ("transcoding", &[1])];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/rest/{method}", axum::routing::get(call).post(call))
@@ -65,12 +67,15 @@ async fn call(
         Err(f) => return envelope::failure(format, f),
     };
     let (lib, playback) = (Library::from_ref(&state), Playback::from_ref(&state));
-    // Methods answering bytes rather than an envelope (their failures are envelopes).
+    // Methods answering bytes rather than an envelope (their failures are envelopes), and
+    // the one that needs the async playback service.
     let bytes = match method.as_str() {
         "stream" => Some(media::stream(&playback, &user, &p, &headers).await),
         "download" => Some(media::download(&lib, &playback, &user, &p, &headers).await),
         "getCoverArt" => Some(media::cover_art(&lib, &user, &p).await),
         "hls" | "hls.m3u8" => Some(media::hls(&playback, &user, &p).await),
+        "getTranscodeStream" => Some(Ok(transcoding::stream(&playback, &user, &p, &headers).await)),
+        "getTranscodeDecision" => Some(transcoding::decision(&playback, &user, &p).await.map(|v| ok(format.clone(), v))),
         _ => None,
     };
     if let Some(r) = bytes {
