@@ -981,25 +981,23 @@ impl Users for SqliteCatalog {
     }
 
     fn api_key_user(&self, key_hash: &[u8; 32], now: i64) -> Result<Option<User>> {
-        let user = self.read(|c| {
+        let found = self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT u.id, u.username, u.is_admin, u.created_at, u.disabled, u.quota_bytes FROM api_keys k
+                "SELECT u.id, u.username, u.is_admin, u.created_at, u.disabled, u.quota_bytes, k.last_used_at FROM api_keys k
                  JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1 AND u.disabled = 0",
             )?
-            .query_row([&key_hash[..]], user_row)
+            .query_row([&key_hash[..]], |r| Ok((user_row(r)?, r.get::<_, Option<i64>>(6)?)))
             .optional()?)
         })?;
-        if user.is_some() {
-            // When a key was last used, to the minute: a write per minute, not per request.
+        let Some((user, last_used)) = found else { return Ok(None) };
+        // When a key was last used, to the minute: a write per minute, not per request.
+        if last_used.is_none_or(|at| at < now - 60) {
             self.write(|tx| {
-                tx.0.execute(
-                    "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1 AND (last_used_at IS NULL OR last_used_at < ?2 - 60)",
-                    params![&key_hash[..], now],
-                )?;
+                tx.0.execute("UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1", params![&key_hash[..], now])?;
                 Ok(())
             })?;
         }
-        Ok(user)
+        Ok(Some(user))
     }
 }
 

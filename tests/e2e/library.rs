@@ -776,4 +776,12 @@ fn admins_set_quotas_and_disable_accounts() {
     // The last enabled admin cannot be disabled.
     let root_id = s.json(&root, "/api/v1/me")["id"].as_i64().unwrap();
     Server::expect_error(patch(&root, root_id, r#"{"disabled":true}"#), 409, "conflict");
+    // Nor made a regular user; another can be made an administrator, and then can.
+    Server::expect_error(patch(&root, root_id, r#"{"is_admin":false}"#), 409, "conflict");
+    Server::expect_error(patch(&root, alice_id, r#"{"is_admin":"yes"}"#), 400, "bad_json");
+    assert_eq!(patch(&root, alice_id, r#"{"is_admin":true}"#).status(), 204);
+    let alice = s.login("alice", "correct horse");
+    assert_eq!(s.get(&alice, "/api/v1/admin/users").status(), 200);
+    assert_eq!(patch(&alice, root_id, r#"{"is_admin":false}"#).status(), 204);
+    assert_eq!(s.get(&root, "/api/v1/admin/users").status(), 403);
 }

@@ -62,32 +62,45 @@ async fn call(
         return ok(format, extensions());
     }
     let accounts = Accounts::from_ref(&state);
-    let user = match sign_in(&accounts, &p, peer.ip()).await {
-        Ok(u) => u,
+    let credential = match credential(&p) {
+        Ok(c) => c,
         Err(f) => return envelope::failure(format, f),
     };
     let (lib, playback) = (Library::from_ref(&state), Playback::from_ref(&state));
+    let addr = peer.ip();
+    if !BYTES.contains(&method.as_str()) {
+        // Sign-in and the method in one blocking call: one hop off the executor per call.
+        let answer = off(move || {
+            let user = sign_in(&accounts, &credential, addr)?;
+            method_call(&method, &accounts, &lib, &user, &p)
+        })
+        .await;
+        return match answer {
+            Ok(body) => ok(format, body),
+            Err(f) => envelope::failure(format, f),
+        };
+    }
+    let a = accounts.clone();
+    let user = match off(move || sign_in(&a, &credential, addr)).await {
+        Ok(u) => u,
+        Err(f) => return envelope::failure(format, f),
+    };
     // Methods answering bytes rather than an envelope (their failures are envelopes), and
     // the one that needs the async playback service.
-    let bytes = match method.as_str() {
-        "stream" => Some(media::stream(&playback, &user, &p, &headers).await),
-        "download" => Some(media::download(&lib, &playback, &user, &p, &headers).await),
-        "getCoverArt" => Some(media::cover_art(&lib, &user, &p).await),
-        "hls" | "hls.m3u8" => Some(media::hls(&playback, &user, &p).await),
-        "getTranscodeStream" => Some(Ok(transcoding::stream(&playback, &user, &p, &headers).await)),
-        "getTranscodeDecision" => Some(transcoding::decision(&playback, &user, &p).await.map(|v| ok(format.clone(), v))),
-        _ => None,
+    let answer = match method.as_str() {
+        "stream" => media::stream(&playback, &user, &p, &headers).await,
+        "download" => media::download(&lib, &playback, &user, &p, &headers).await,
+        "getCoverArt" => media::cover_art(&lib, &user, &p).await,
+        "hls" | "hls.m3u8" => media::hls(&playback, &user, &p).await,
+        "getTranscodeStream" => Ok(transcoding::stream(&playback, &user, &p, &headers).await),
+        "getTranscodeDecision" => transcoding::decision(&playback, &user, &p).await.map(|v| ok(format.clone(), v)),
+        _ => Err(Failure::new(Code::Generic, "unreachable: not a bytes method")),
     };
-    if let Some(r) = bytes {
-        return r.unwrap_or_else(|f| envelope::failure(format, f));
-    }
-    // Every other method answers an envelope, from one blocking call to a service.
-    let answer = off(move || method_call(&method, &accounts, &lib, &user, &p)).await;
-    match answer {
-        Ok(body) => ok(format, body),
-        Err(f) => envelope::failure(format, f),
-    }
+    answer.unwrap_or_else(|f| envelope::failure(format, f))
 }
+
+/// Methods answered outside the envelope table (bytes, or async service calls).
+const BYTES: &[&str] = &["stream", "download", "getCoverArt", "hls", "hls.m3u8", "getTranscodeStream", "getTranscodeDecision"];
 
 /// The methods that answer an envelope: one table, run off the executor.
 fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &Params) -> Result<Value, Failure> {
@@ -148,11 +161,11 @@ fn extensions() -> Value {
     json!({ "openSubsonicExtensions": list })
 }
 
-/// The credential the request carries, checked. Conflicting or incomplete credentials are
-/// the protocol's own errors (10, 43), never a bare HTTP error.
-async fn sign_in(accounts: &Accounts, p: &Params, addr: std::net::IpAddr) -> Result<User, Failure> {
+/// The credential the request carries. Conflicting or incomplete credentials are the
+/// protocol's own errors (10, 43), never a bare HTTP error.
+fn credential(p: &Params) -> Result<Owned, Failure> {
     let (u, api_key) = (p.get("u"), p.get("apiKey"));
-    let credential = match (api_key, u) {
+    Ok(match (api_key, u) {
         (Some(_), Some(_)) => return Err(Failure::new(Code::ConflictingAuth, "give either apiKey or u, not both")),
         (Some(key), None) => Owned::ApiKey(key.to_string()),
         (None, Some(u)) => match (p.get("p"), p.get("t"), p.get("s")) {
@@ -162,17 +175,17 @@ async fn sign_in(accounts: &Accounts, p: &Params, addr: std::net::IpAddr) -> Res
             _ => return Err(Failure::missing("p or t and s")),
         },
         (None, None) => return Err(Failure::missing("u (or apiKey)")),
-    };
-    let accounts = accounts.clone();
-    off(move || {
-        let c = match &credential {
-            Owned::Password(u, pw) => Credential::Password { username: u, password: pw },
-            Owned::Token(u, t, s) => Credential::Token { username: u, token: t, salt: s },
-            Owned::ApiKey(k) => Credential::ApiKey(k),
-        };
-        accounts.check(c, Some(addr)).map_err(envelope::from_account)
     })
-    .await
+}
+
+/// Checks the credential (blocking: the catalog, and argon2 for a first `p=` sign-in).
+fn sign_in(accounts: &Accounts, credential: &Owned, addr: std::net::IpAddr) -> Result<User, Failure> {
+    let c = match credential {
+        Owned::Password(u, pw) => Credential::Password { username: u, password: pw },
+        Owned::Token(u, t, s) => Credential::Token { username: u, token: t, salt: s },
+        Owned::ApiKey(k) => Credential::ApiKey(k),
+    };
+    accounts.check(c, Some(addr)).map_err(envelope::from_account)
 }
 
 /// Runs a blocking service call off the executor.
