@@ -393,6 +393,22 @@ pub struct GroupMark {
     pub rating: Option<u8>,
 }
 
+/// A public link to some of a user's tracks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    pub id: i64,
+    pub user: UserId,
+    /// The unguessable part of the link.
+    pub token: String,
+    pub description: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_visited_at: Option<i64>,
+    pub visits: u64,
+    /// In order; tracks deleted since are gone.
+    pub tracks: Vec<TrackId>,
+}
+
 /// A saved play queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlayQueue {

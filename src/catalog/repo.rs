@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::{
     AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, GroupId, GroupMark, Lyrics, Marks, NewMedia, NewTrack, Page,
-    Play, PlayQueue, Playlist, Result, SearchResults, TagEdit, Track, Unverified, User, UserChange, UserUsage,
+    Play, PlayQueue, Playlist, Result, SearchResults, Share, TagEdit, Track, Unverified, User, UserChange, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -103,6 +103,14 @@ pub trait Lists: Send + Sync {
     fn set_group_star(&self, user: UserId, group: GroupId, starred: bool) -> Result<()>;
     /// Rates one of `user`'s albums or artists 1 to 5, or with `None` removes the rating.
     fn set_group_rating(&self, user: UserId, group: GroupId, rating: Option<u8>) -> Result<()>;
+    /// Shares `tracks` (every one `user`'s, or `NotFound`) under `token`.
+    fn create_share(&self, user: UserId, token: &str, description: &str, expires_at: Option<i64>, tracks: &[TrackId]) -> Result<Share>;
+    fn shares(&self, user: UserId) -> Result<Vec<Share>>;
+    /// Changes a share's description and/or expiry (`Some(None)`: never).
+    fn update_share(&self, user: UserId, id: i64, description: Option<&str>, expires_at: Option<Option<i64>>) -> Result<()>;
+    fn delete_share(&self, user: UserId, id: i64) -> Result<()>;
+    /// The share a link names, whoever asks, counting the visit (`None`: no such link).
+    fn visit_share(&self, token: &str, now: i64) -> Result<Option<Share>>;
     /// Every star and rating `user` gave their albums and artists.
     fn group_marks(&self, user: UserId) -> Result<HashMap<GroupId, GroupMark>>;
     /// Starred artists, most recently starred first.

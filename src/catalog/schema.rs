@@ -289,6 +289,28 @@ CREATE TABLE library_changes (
     changed_at INTEGER NOT NULL
 );
 "#,
+    // 11: shares: a public link (an unguessable token) to some of a user's tracks, until it
+    // expires or is deleted; tracks deleted since drop out of it.
+    r#"
+CREATE TABLE shares (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    last_visited_at INTEGER,
+    visits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX shares_user ON shares(user_id);
+CREATE TABLE share_tracks (
+    share_id INTEGER NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    PRIMARY KEY (share_id, position)
+) WITHOUT ROWID;
+CREATE INDEX share_tracks_track ON share_tracks(track_id);
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.

@@ -1206,6 +1206,26 @@ impl Library for SqliteCatalog {
     }
 }
 
+const SHARE_COLS: &str = "SELECT s.id, s.user_id, s.token, s.description, s.created_at, s.expires_at, s.last_visited_at, s.visits FROM shares s";
+
+fn share_row(r: &Row<'_>) -> rusqlite::Result<Share> {
+    Ok(Share {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        token: r.get(2)?,
+        description: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        last_visited_at: r.get(6)?,
+        visits: r.get::<_, i64>(7)?.max(0) as u64,
+        tracks: Vec::new(),
+    })
+}
+
+fn share_tracks(c: &Connection, id: i64) -> Result<Vec<TrackId>> {
+    collect(c.prepare_cached("SELECT track_id FROM share_tracks WHERE share_id = ?1 ORDER BY position")?.query_map([id], |r| r.get(0))?)
+}
+
 /// The marks table of an album or artist, its id column, the table the id must be the
 /// user's in, and the id.
 fn group_table(g: GroupId) -> (&'static str, &'static str, &'static str, i64) {
@@ -1346,6 +1366,70 @@ impl Lists for SqliteCatalog {
             let tracks = list.split(',').filter_map(|n| n.parse::<i64>().ok()).map(TrackId).collect();
             Ok(Some(PlayQueue { tracks, current, position_ms: position.max(0) as u64, changed_at, changed_by }))
         })
+    }
+
+    fn create_share(&self, user: UserId, token: &str, description: &str, expires_at: Option<i64>, tracks: &[TrackId]) -> Result<Share> {
+        let now = now_unix();
+        let id = self.write(|tx| {
+            for &t in tracks {
+                if !tx.track_is_users(user, t)? {
+                    return Err(CatalogError::NotFound(format!("track {t}")));
+                }
+            }
+            tx.0.execute(
+                "INSERT INTO shares (user_id, token, description, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user, token, description, now, expires_at],
+            )?;
+            let id = tx.0.last_insert_rowid();
+            let mut st = tx.0.prepare_cached("INSERT INTO share_tracks (share_id, position, track_id) VALUES (?1, ?2, ?3)")?;
+            for (i, t) in tracks.iter().enumerate() {
+                st.execute(params![id, i as i64, t])?;
+            }
+            Ok(id)
+        })?;
+        self.shares(user)?.into_iter().find(|s| s.id == id).ok_or_else(|| CatalogError::NotFound("share".into()))
+    }
+
+    fn shares(&self, user: UserId) -> Result<Vec<Share>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!("{SHARE_COLS} WHERE s.user_id = ?1 ORDER BY s.created_at DESC, s.id DESC"))?;
+            let mut all = collect(st.query_map([user], share_row)?)?;
+            for s in &mut all {
+                s.tracks = share_tracks(c, s.id)?;
+            }
+            Ok(all)
+        })
+    }
+
+    fn update_share(&self, user: UserId, id: i64, description: Option<&str>, expires_at: Option<Option<i64>>) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.0.execute(
+                "UPDATE shares SET description = COALESCE(?3, description), expires_at = CASE WHEN ?4 THEN ?5 ELSE expires_at END
+                 WHERE id = ?1 AND user_id = ?2",
+                params![id, user, description, expires_at.is_some(), expires_at.flatten()],
+            )?;
+            if n == 0 { Err(CatalogError::NotFound(format!("share {id}"))) } else { Ok(()) }
+        })
+    }
+
+    fn delete_share(&self, user: UserId, id: i64) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.0.execute("DELETE FROM shares WHERE id = ?1 AND user_id = ?2", params![id, user])?;
+            if n == 0 { Err(CatalogError::NotFound(format!("share {id}"))) } else { Ok(()) }
+        })
+    }
+
+    fn visit_share(&self, token: &str, now: i64) -> Result<Option<Share>> {
+        let found = self.read(|c| Ok(c.prepare_cached(&format!("{SHARE_COLS} WHERE s.token = ?1"))?.query_row([token], share_row).optional()?))?;
+        let Some(mut share) = found else { return Ok(None) };
+        self.write(|tx| {
+            tx.0.execute("UPDATE shares SET visits = visits + 1, last_visited_at = ?2 WHERE id = ?1", params![share.id, now])?;
+            Ok(())
+        })?;
+        share.visits += 1;
+        share.last_visited_at = Some(now);
+        share.tracks = self.read(|c| share_tracks(c, share.id))?;
+        Ok(Some(share))
     }
 
     fn set_group_star(&self, user: UserId, group: GroupId, starred: bool) -> Result<()> {

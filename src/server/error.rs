@@ -168,6 +168,7 @@ impl From<LibraryError> for ApiError {
             LibraryError::BadTime => ApiError::bad_request("bad_time", e.to_string()),
             LibraryError::SearchTooLong => ApiError::bad_request("bad_query", e.to_string()),
             LibraryError::BadRating => ApiError::bad_request("bad_rating", e.to_string()),
+            LibraryError::BadShare => ApiError::bad_request("bad_share", e.to_string()),
             LibraryError::Cover(c) => c.into(),
             LibraryError::Busy(secs) => ApiError::Busy(secs),
             LibraryError::Account(a) => a.into(),

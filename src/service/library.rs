@@ -18,7 +18,7 @@ use super::accounts::{AccountError, Actor};
 use crate::catalog::fold;
 use crate::catalog::{
     Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, GroupId, GroupMark, Marks, Page, Play, PlayQueue, Playlist,
-    SearchResults, TagEdit, Track, UserUsage,
+    SearchResults, Share, TagEdit, Track, UserUsage,
 };
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{AlbumId, ArtistId, ContentHash, Lyrics, PlaylistId, TrackId, UserId, now_unix};
@@ -62,6 +62,8 @@ pub enum LibraryError {
     SearchTooLong,
     #[error("a rating is 0 (none) to 5 stars")]
     BadRating,
+    #[error("a share is of 1 to {MAX_PLAYLIST_TRACKS} tracks, with a description of at most 500 characters, expiring in the future")]
+    BadShare,
     #[error("the cover cannot be scaled: {0}")]
     Cover(#[from] CoverError),
     #[error("too many covers are being scaled; retry in {0} s")]
@@ -79,6 +81,14 @@ pub enum LibraryError {
 }
 
 pub type Result<T> = std::result::Result<T, LibraryError>;
+
+/// What a share is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    Track(TrackId),
+    Album(AlbumId),
+    Playlist(PlaylistId),
+}
 
 /// Which cover.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +160,15 @@ fn check_playlist_length(n: usize) -> Result<()> {
         return Err(LibraryError::PlaylistTooLong(n));
     }
     Ok(())
+}
+
+/// A share's bounds: some tracks, not too many, a short description, an expiry ahead.
+fn check_share(tracks: usize, description: &str, expires_at: Option<i64>) -> Result<()> {
+    let ok = (1..=MAX_PLAYLIST_TRACKS).contains(&tracks)
+        && description.chars().count() <= 500
+        && !description.chars().any(char::is_control)
+        && expires_at.is_none_or(|at| at > now_unix());
+    if ok { Ok(()) } else { Err(LibraryError::BadShare) }
 }
 
 /// 1 to 5 stars, or 0 for none.
@@ -354,6 +373,52 @@ impl Library {
             }
         }
         Ok(None)
+    }
+
+    /// A public link to the tracks of `items` (songs, albums' songs, playlists' songs, in
+    /// order), until `expires_at` (Unix seconds, in the future) if given.
+    pub fn create_share(&self, user: UserId, items: &[Shared], description: &str, expires_at: Option<i64>) -> Result<Share> {
+        let mut tracks = Vec::new();
+        for &item in items {
+            match item {
+                Shared::Track(t) => tracks.push(self.track(user, t)?.id),
+                Shared::Album(a) => tracks.extend(self.album(user, a)?.1.iter().map(|t| t.id)),
+                Shared::Playlist(p) => tracks.extend(self.playlist(user, p, 0, None)?.1.iter().map(|t| t.id)),
+            }
+        }
+        check_share(tracks.len(), description, expires_at)?;
+        let mut raw = [0u8; 18];
+        rand::fill(&mut raw[..]);
+        let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw);
+        Ok(self.catalog().create_share(user, &token, description.trim(), expires_at, &tracks)?)
+    }
+
+    /// The user's shares, newest first.
+    pub fn shares(&self, user: UserId) -> Result<Vec<Share>> {
+        Ok(self.catalog().shares(user)?)
+    }
+
+    pub fn update_share(&self, user: UserId, id: i64, description: Option<&str>, expires_at: Option<Option<i64>>) -> Result<()> {
+        check_share(1, description.unwrap_or(""), expires_at.flatten())?;
+        Ok(self.catalog().update_share(user, id, description.map(str::trim), expires_at)?)
+    }
+
+    pub fn delete_share(&self, user: UserId, id: i64) -> Result<()> {
+        Ok(self.catalog().delete_share(user, id)?)
+    }
+
+    /// What a public link shows, to anyone holding it: the share and its tracks (in their
+    /// owner's library), unless it expired or its owner is disabled (`NotFound` either way).
+    pub fn visit_share(&self, token: &str) -> Result<(Share, Vec<Track>)> {
+        let now = now_unix();
+        let share = self.catalog().visit_share(token, now)?.filter(|s| s.expires_at.is_none_or(|at| at > now)).ok_or(LibraryError::NotFound("share"))?;
+        let mut tracks = Vec::with_capacity(share.tracks.len());
+        for &id in &share.tracks {
+            if let Some(t) = self.catalog().track(share.user, id)? {
+                tracks.push(t);
+            }
+        }
+        Ok((share, tracks))
     }
 
     /// When the user's library last changed (Unix seconds), if it ever did.

@@ -735,6 +735,59 @@ fn transcode_decisions_and_their_streams() {
     python_check(&root.join("tests/py/.venv/bin/python"), &[root.join("tests/py/validate.py"), root.join("tests/opensubsonic-openapi/openapi")], &cases);
 }
 
+#[test]
+fn shares_are_public_links_until_they_expire() {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata("library/Björk - Homogenic")]);
+    let s = env.serve();
+    let a = format!("u=alice&p={}", urlencoding(ALICE_PW));
+    let b = "u=bob&p=bob%20password";
+    let album = get(&s, "search3", &format!("{a}&query=homogenic"))["searchResult3"]["album"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&s, "getUser", &format!("{a}&username=alice"))["user"]["shareRole"], true);
+
+    // An album shared with a description and an expiry a day ahead (milliseconds).
+    let tomorrow = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 86_400) * 1000;
+    let made = get(&s, "createShare", &format!("{a}&id={album}&description=For%20Bob&expires={tomorrow}"));
+    let sh = made["shares"]["share"][0].clone();
+    assert_eq!((sh["description"].as_str(), sh["visitCount"].as_u64(), sh["entry"].as_array().map(Vec::len)), (Some("For Bob"), Some(0), Some(2)), "{made}");
+    let url = sh["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&s.base) && url.contains("/share/"), "{url} is reachable where the app reached the server");
+    let id = sh["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&s, "getShares", &a)["shares"]["share"].as_array().unwrap().len(), 1);
+    assert!(get(&s, "getShares", b)["shares"]["share"].as_array().unwrap().is_empty(), "shares are their owner's");
+
+    // Anyone with the link, no sign-in: the songs, playable.
+    let page = s.http.get(&url).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().unwrap();
+    assert!(html.contains("For Bob") && html.contains("Hunter") && html.contains("Jóga"), "{html}");
+    let src = html.split("src=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let audio = s.http.get(s.url(&src)).send().unwrap();
+    assert_eq!((audio.status().as_u16(), audio.headers()["content-type"].to_str().unwrap().to_string()), (200, "audio/mpeg".to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let (codec, secs) = judge(dir.path(), "s.mp3", &audio.bytes().unwrap());
+    assert!(codec == "mp3" && secs > 1.0, "{codec} {secs}");
+    assert_eq!(get(&s, "getShares", &a)["shares"]["share"][0]["visitCount"], 1);
+    assert!(get(&s, "getShares", &a)["shares"]["share"][0]["lastVisited"].is_string());
+
+    // Changed, refused, deleted: only by the owner; a link that ends is a plain 404.
+    assert_eq!(get(&s, "updateShare", &format!("{a}&id={id}&description=Renamed"))["status"], "ok");
+    assert_eq!(get(&s, "getShares", &a)["shares"]["share"][0]["description"], "Renamed");
+    assert_eq!(error_code(&get(&s, "updateShare", &format!("{b}&id={id}&description=Mine"))), 70);
+    assert_eq!(error_code(&get(&s, "deleteShare", &format!("{b}&id={id}"))), 70);
+    assert_eq!(error_code(&get(&s, "createShare", &format!("{b}&id={album}"))), 70, "bob cannot share alice's album");
+    assert_eq!(error_code(&get(&s, "createShare", &format!("{a}&id={album}&expires=1000"))), 0, "an expiry in the past");
+    assert_eq!(error_code(&get(&s, "createShare", &a)), 10);
+    assert_eq!(error_code(&get(&s, "createShare", &format!("{a}&id=ar-1"))), 0);
+    assert_eq!(s.http.get(s.url("/share/not-a-token")).send().unwrap().status(), 404);
+    assert_eq!(get(&s, "deleteShare", &format!("{a}&id={id}"))["status"], "ok");
+    assert_eq!(s.http.get(&url).send().unwrap().status(), 404);
+    assert_eq!(error_code(&get(&s, "deleteShare", &format!("{a}&id={id}"))), 70);
+}
+
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -761,6 +814,7 @@ fn every_answer_matches_the_schemas_and_its_xml_twin() {
     raw("setRating", &format!("id={album}&rating=4"));
     let joga = raw("search3", "query=joga")["subsonic-response"]["searchResult3"]["song"][0]["id"].as_str().unwrap().to_string();
     raw("createUser", "username=carol&password=carol%20password&email=c@example.org");
+    raw("createShare", &format!("id={album}&description=Mix"));
     let pl = raw("createPlaylist", &format!("name=Mix&songId={song}"))["subsonic-response"]["playlist"]["id"].as_str().unwrap().to_string();
     let calls: Vec<(&str, String)> = vec![
         ("ping", String::new()),
@@ -809,6 +863,7 @@ fn every_answer_matches_the_schemas_and_its_xml_twin() {
         ("getLyricsBySongId", format!("id={song}")),
         ("getIndexes", format!("ifModifiedSince={}", i64::MAX / 2)),
         ("updateUser", "username=carol&adminRole=true".into()),
+        ("getShares", String::new()),
         ("setRating", format!("id={artist}&rating=2")),
         // Failures are envelopes the schemas describe too.
         ("getSong", "id=tr-999999".into()),

@@ -9,6 +9,7 @@ pub mod files;
 pub mod instant;
 pub mod library;
 pub mod lists;
+pub mod share;
 pub mod stream;
 pub mod tus;
 pub mod upload;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
     // One route per embedded file: other paths stay 404, whatever the method.
     let web = web::paths().fold(Router::new(), |r, path| r.route(path, get(web::asset)));
     web.route("/healthz", get(healthz))
+        .route("/share/{token}", get(share::share))
         .route("/metrics", get(stream::metrics))
         .route("/hls/{track}/master.m3u8", get(stream::master))
         .route("/hls/{track}/{rung}/{file}", get(stream::rendition))

@@ -30,6 +30,7 @@ pub fn from_library(e: LibraryError) -> Failure {
         | LibraryError::BadTime
         | LibraryError::SearchTooLong
         | LibraryError::BadRating
+        | LibraryError::BadShare
         | LibraryError::Cover(_)
         | LibraryError::Busy(_) => Failure::new(Code::Generic, e.to_string()),
         LibraryError::Catalog(CatalogError::Backend(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. })

@@ -17,6 +17,7 @@ mod lists;
 mod lyrics;
 mod media;
 mod params;
+mod shares;
 mod transcoding;
 mod users;
 
@@ -70,9 +71,10 @@ async fn call(
     let addr = peer.ip();
     if !BYTES.contains(&method.as_str()) {
         // Sign-in and the method in one blocking call: one hop off the executor per call.
+        let origin = origin(&headers);
         let answer = off(move || {
             let user = sign_in(&accounts, &credential, addr)?;
-            method_call(&method, &accounts, &lib, &user, &p)
+            method_call(&method, &accounts, &lib, &user, &p, &origin)
         })
         .await;
         return match answer {
@@ -99,11 +101,21 @@ async fn call(
     answer.unwrap_or_else(|f| envelope::failure(format, f))
 }
 
+/// Where the client reached the server (`X-Forwarded-Proto`/`-Host` from a proxy in
+/// front, else `Host`), for the links a share answers.
+fn origin(headers: &axum::http::HeaderMap) -> String {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(str::trim).filter(|v| !v.is_empty());
+    let proto = h("x-forwarded-proto").filter(|p| *p == "https" || *p == "http").unwrap_or("http");
+    let host =
+        h("x-forwarded-host").or_else(|| h("host")).filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))).unwrap_or("localhost");
+    format!("{proto}://{host}")
+}
+
 /// Methods answered outside the envelope table (bytes, or async service calls).
 const BYTES: &[&str] = &["stream", "download", "getCoverArt", "hls", "hls.m3u8", "getTranscodeStream", "getTranscodeDecision"];
 
 /// The methods that answer an envelope: one table, run off the executor.
-fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &Params) -> Result<Value, Failure> {
+fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &Params, origin: &str) -> Result<Value, Failure> {
     match method {
         "ping" => Ok(json!({})),
         "getLicense" => Ok(json!({ "license": { "valid": true } })),
@@ -151,6 +163,10 @@ fn method_call(method: &str, accounts: &Accounts, lib: &Library, u: &User, p: &P
         "getPlayQueue" => lists::get_play_queue(lib, u),
         "getNowPlaying" => lists::get_now_playing(lib, u),
         "getLyrics" => lyrics::get_lyrics(lib, u, p),
+        "getShares" => shares::get_shares(lib, u, origin),
+        "createShare" => shares::create_share(lib, u, p, origin),
+        "updateShare" => shares::update_share(lib, u, p),
+        "deleteShare" => shares::delete_share(lib, u, p),
         "getLyricsBySongId" => lyrics::get_lyrics_by_song_id(lib, u, p),
         other => Err(Failure::new(Code::Generic, format!("method {other:?} is not implemented"))),
     }

@@ -25,7 +25,7 @@ pub fn user_json(u: &User) -> Value {
         "podcastRole": false,
         "streamRole": true,
         "jukeboxRole": false,
-        "shareRole": false,
+        "shareRole": true,
         "videoConversionRole": false,
         "folder": [1],
     })
