@@ -184,6 +184,21 @@ fn rungs_for(ladder: &[Rung], codecs: Option<&str>) -> Result<Vec<Rung>> {
     Ok(rungs)
 }
 
+/// The rungs at or below `max_kbps`, per codec; a codec with none keeps its lowest rung (a
+/// cap below the ladder still plays, as close to it as there is).
+fn capped(rungs: Vec<Rung>, max_kbps: Option<u32>) -> Vec<Rung> {
+    let Some(max) = max_kbps.filter(|&k| k > 0) else { return rungs };
+    let mut out: Vec<Rung> = rungs.iter().filter(|r| r.bitrate <= max.saturating_mul(1000)).copied().collect();
+    for codec in [Codec::Aac, Codec::Opus] {
+        if !out.iter().any(|r| r.codec == codec)
+            && let Some(lowest) = rungs.iter().filter(|r| r.codec == codec).min_by_key(|r| r.bitrate)
+        {
+            out.push(*lowest);
+        }
+    }
+    rungs.into_iter().filter(|r| out.contains(r)).collect()
+}
+
 /// An offset (seconds) inside a track of `duration` seconds.
 pub fn check_offset(offset: f64, duration: f64) -> Result<f64> {
     if !offset.is_finite() || offset < 0.0 || (offset > 0.0 && offset >= duration) {
@@ -333,8 +348,8 @@ impl Playback {
     }
 
     /// The rungs a master playlist lists for a codec filter (`aac`, `opus`, `aac,opus`).
-    pub fn rungs(&self, codecs: Option<&str>) -> Result<Vec<Rung>> {
-        rungs_for(&self.0.ladder, codecs)
+    pub fn rungs(&self, codecs: Option<&str>, max_kbps: Option<u32>) -> Result<Vec<Rung>> {
+        Ok(capped(rungs_for(&self.0.ladder, codecs)?, max_kbps))
     }
 
     /// A rung of the ladder by its id (`aac-128`).
@@ -534,6 +549,13 @@ mod tests {
         assert_eq!(rungs_for(&ladder, Some(" opus ,aac")).unwrap(), ladder.to_vec());
         assert!(matches!(rungs_for(&ladder, Some("mp3")), Err(PlaybackError::BadCodecs(_))));
         assert!(matches!(rungs_for(&ladder[..1], Some("opus")), Err(PlaybackError::NoRenditionForCodecs)));
+        // A cap keeps what fits, per codec, and the lowest rung of a codec nothing fits.
+        let kbps = |rs: Vec<Rung>| rs.iter().map(|r| (r.codec, r.bitrate / 1000)).collect::<Vec<_>>();
+        assert_eq!(capped(ladder.to_vec(), None), ladder.to_vec());
+        assert_eq!(capped(ladder.to_vec(), Some(10_000)), ladder.to_vec());
+        assert_eq!(kbps(capped(ladder.to_vec(), Some(1))), [(Codec::Aac, 64), (Codec::Opus, 96)]);
+        assert_eq!(kbps(capped(ladder.to_vec(), Some(128))), [(Codec::Aac, 64), (Codec::Opus, 96)]);
+        assert_eq!(kbps(capped(ladder[2..].to_vec(), Some(128))), [(Codec::Aac, 256)]);
     }
 
     #[test]

@@ -517,6 +517,13 @@ fn folders_hls_scan_status_and_user_administration() {
         let body = r.text().unwrap();
         assert!(body.contains("mp4a.40.2") && !body.contains("opus"), "{body}");
     }
+    // bitRate caps the rungs (the lowest stays when none fits).
+    let variants = |q: &str| s.http.get(s.url(&format!("/rest/hls.m3u8?{a}&id={tr}&{q}"))).send().unwrap().text().unwrap().matches("#EXT-X-STREAM-INF").count();
+    let all = variants("");
+    assert!(all >= 2, "the AAC rungs");
+    assert_eq!(variants("bitRate=100"), 1);
+    assert_eq!(variants("bitRate=1"), 1);
+    assert_eq!(variants("bitRate=96&bitRate=320"), all);
     let opus = s.http.get(s.url(&format!("/rest/hls.m3u8?{a}&id={tr}&codecs=opus"))).send().unwrap().text().unwrap();
     assert!(opus.contains("opus"), "{opus}");
     let probe = std::process::Command::new("ffprobe")

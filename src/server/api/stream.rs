@@ -160,7 +160,7 @@ pub async fn master(
     let mut q = play_query(raw.as_deref())?;
     let (user, access) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
     playback.track(user, id).await?;
-    let rungs = playback.rungs(q.codecs.as_deref())?;
+    let rungs = playback.rungs(q.codecs.as_deref(), q.bitrate)?;
     playlist_response(&access, hls::master(&rungs, &access.child_query()))
 }
 

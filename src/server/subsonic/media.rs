@@ -112,7 +112,8 @@ pub fn respond(playback: &Playback, t: &Playable, made: Progressive, headers: &H
 }
 
 /// `hls.m3u8` (also `hls.view`): a redirect to the track's HLS master playlist under a
-/// signed grant, AAC rungs only unless the client asks for Opus (`codecs=opus`): Apple
+/// signed grant, its rungs up to `bitRate`, AAC only unless the client asks for Opus
+/// (`codecs=opus`): Apple
 /// players, Sonos and casting targets do not play Opus. The redirect keeps the rendition
 /// URLs relative to `/hls/{track}/`, where the segments are.
 pub async fn hls(playback: &Playback, user: &User, p: &Params) -> Result<Response, Failure> {
@@ -120,7 +121,10 @@ pub async fn hls(playback: &Playback, user: &User, p: &Params) -> Result<Respons
     playback.track(user.id, id).await.map_err(from_playback)?;
     let g = playback.grant(user.id, id).await.map_err(from_playback)?;
     let codecs = if p.get("codecs").is_some_and(|c| c.contains("opus")) { "opus,aac" } else { "aac" };
-    let to = format!("/hls/{}/master.m3u8?codecs={codecs}&u={}&e={}&s={}", id.0, g.user, g.expires, g.sig);
+    // `bitRate` (or `bitrate`), maybe repeated: the rungs up to the highest asked.
+    let cap = p.all("bitRate").chain(p.all("bitrate")).filter_map(|v| v.parse::<u32>().ok()).filter(|&k| k > 0).max();
+    let cap = cap.map(|k| format!("&bitrate={k}")).unwrap_or_default();
+    let to = format!("/hls/{}/master.m3u8?codecs={codecs}{cap}&u={}&e={}&s={}", id.0, g.user, g.expires, g.sig);
     let mut r = axum::http::StatusCode::FOUND.into_response();
     r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&to).map_err(|e| Failure::new(Code::Generic, e.to_string()))?);
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
