@@ -409,6 +409,16 @@ pub struct Share {
     pub tracks: Vec<TrackId>,
 }
 
+/// Where a user stopped in one of their tracks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bookmark {
+    pub track: TrackId,
+    pub position_ms: u64,
+    pub comment: String,
+    pub created_at: i64,
+    pub changed_at: i64,
+}
+
 /// A saved play queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlayQueue {

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, CoverRef, Filter, Genre, GroupId, GroupMark, Lyrics, Marks, NewMedia, NewTrack, Page,
-    Play, PlayQueue, Playlist, Result, SearchResults, Share, TagEdit, Track, Unverified, User, UserChange, UserUsage,
+    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, Bookmark, CoverRef, Filter, Genre, GroupId, GroupMark, Lyrics, Marks, NewMedia,
+    NewTrack, Page, Play, PlayQueue, Playlist, Result, SearchResults, Share, TagEdit, Track, Unverified, User, UserChange, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -103,6 +103,12 @@ pub trait Lists: Send + Sync {
     fn set_group_star(&self, user: UserId, group: GroupId, starred: bool) -> Result<()>;
     /// Rates one of `user`'s albums or artists 1 to 5, or with `None` removes the rating.
     fn set_group_rating(&self, user: UserId, group: GroupId, rating: Option<u8>) -> Result<()>;
+    /// Sets the bookmark of one of `user`'s tracks (`NotFound` if not theirs).
+    fn set_bookmark(&self, user: UserId, track: TrackId, position_ms: u64, comment: &str) -> Result<()>;
+    /// Removes it (`NotFound` if there was none).
+    fn delete_bookmark(&self, user: UserId, track: TrackId) -> Result<()>;
+    /// `user`'s bookmarks, most recently changed first.
+    fn bookmarks(&self, user: UserId) -> Result<Vec<Bookmark>>;
     /// Shares `tracks` (every one `user`'s, or `NotFound`) under `token`.
     fn create_share(&self, user: UserId, token: &str, description: &str, expires_at: Option<i64>, tracks: &[TrackId]) -> Result<Share>;
     fn shares(&self, user: UserId) -> Result<Vec<Share>>;

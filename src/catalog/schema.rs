@@ -311,6 +311,19 @@ CREATE TABLE share_tracks (
 ) WITHOUT ROWID;
 CREATE INDEX share_tracks_track ON share_tracks(track_id);
 "#,
+    // 12: bookmarks: where a user stopped in one of their tracks (audiobooks, long mixes).
+    r#"
+CREATE TABLE bookmarks (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    position_ms INTEGER NOT NULL,
+    comment TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, track_id)
+) WITHOUT ROWID;
+CREATE INDEX bookmarks_track ON bookmarks(track_id);
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.

@@ -1368,6 +1368,45 @@ impl Lists for SqliteCatalog {
         })
     }
 
+    fn set_bookmark(&self, user: UserId, track: TrackId, position_ms: u64, comment: &str) -> Result<()> {
+        let now = now_unix();
+        self.write(|tx| {
+            if !tx.track_is_users(user, track)? {
+                return Err(CatalogError::NotFound(format!("track {track}")));
+            }
+            tx.0.execute(
+                "INSERT INTO bookmarks (user_id, track_id, position_ms, comment, created_at, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (user_id, track_id) DO UPDATE SET position_ms = excluded.position_ms, comment = excluded.comment, changed_at = excluded.changed_at",
+                params![user, track, position_ms as i64, comment, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_bookmark(&self, user: UserId, track: TrackId) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.0.execute("DELETE FROM bookmarks WHERE user_id = ?1 AND track_id = ?2", params![user, track])?;
+            if n == 0 { Err(CatalogError::NotFound(format!("bookmark of track {track}"))) } else { Ok(()) }
+        })
+    }
+
+    fn bookmarks(&self, user: UserId) -> Result<Vec<Bookmark>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT track_id, position_ms, comment, created_at, changed_at FROM bookmarks WHERE user_id = ?1 ORDER BY changed_at DESC, track_id",
+            )?;
+            collect(st.query_map([user], |r| {
+                Ok(Bookmark {
+                    track: r.get(0)?,
+                    position_ms: r.get::<_, i64>(1)?.max(0) as u64,
+                    comment: r.get(2)?,
+                    created_at: r.get(3)?,
+                    changed_at: r.get(4)?,
+                })
+            })?)
+        })
+    }
+
     fn create_share(&self, user: UserId, token: &str, description: &str, expires_at: Option<i64>, tracks: &[TrackId]) -> Result<Share> {
         let now = now_unix();
         let id = self.write(|tx| {

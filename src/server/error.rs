@@ -169,6 +169,7 @@ impl From<LibraryError> for ApiError {
             LibraryError::SearchTooLong => ApiError::bad_request("bad_query", e.to_string()),
             LibraryError::BadRating => ApiError::bad_request("bad_rating", e.to_string()),
             LibraryError::BadShare => ApiError::bad_request("bad_share", e.to_string()),
+            LibraryError::BadComment => ApiError::bad_request("bad_comment", e.to_string()),
             LibraryError::Cover(c) => c.into(),
             LibraryError::Busy(secs) => ApiError::Busy(secs),
             LibraryError::Account(a) => a.into(),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::accounts::{AccountError, Actor};
 use crate::catalog::fold;
 use crate::catalog::{
-    Album, AlbumPick, AlbumSort, Artist, Catalog, CatalogError, CoverRef, Filter, Genre, GroupId, GroupMark, Marks, Page, Play, PlayQueue, Playlist,
+    Album, AlbumPick, AlbumSort, Artist, Bookmark, Catalog, CatalogError, CoverRef, Filter, Genre, GroupId, GroupMark, Marks, Page, Play, PlayQueue, Playlist,
     SearchResults, Share, TagEdit, Track, UserUsage,
 };
 use crate::coord::{Coordination, Invalidation};
@@ -64,6 +64,8 @@ pub enum LibraryError {
     BadRating,
     #[error("a share is of 1 to {MAX_PLAYLIST_TRACKS} tracks, with a description of at most 500 characters, expiring in the future")]
     BadShare,
+    #[error("a comment is at most 500 characters")]
+    BadComment,
     #[error("the cover cannot be scaled: {0}")]
     Cover(#[from] CoverError),
     #[error("too many covers are being scaled; retry in {0} s")]
@@ -391,6 +393,30 @@ impl Library {
         rand::fill(&mut raw[..]);
         let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw);
         Ok(self.catalog().create_share(user, &token, description.trim(), expires_at, &tracks)?)
+    }
+
+    /// Bookmarks where the user stopped in one of their tracks (`comment` at most 500
+    /// characters).
+    pub fn set_bookmark(&self, user: UserId, track: TrackId, position_ms: u64, comment: &str) -> Result<()> {
+        if comment.chars().count() > 500 {
+            return Err(LibraryError::BadComment);
+        }
+        Ok(self.catalog().set_bookmark(user, track, position_ms, comment)?)
+    }
+
+    pub fn delete_bookmark(&self, user: UserId, track: TrackId) -> Result<()> {
+        Ok(self.catalog().delete_bookmark(user, track)?)
+    }
+
+    /// The user's bookmarks with their tracks, most recently changed first.
+    pub fn bookmarks(&self, user: UserId) -> Result<Vec<(Bookmark, Track)>> {
+        let mut out = Vec::new();
+        for b in self.catalog().bookmarks(user)? {
+            if let Some(t) = self.catalog().track(user, b.track)? {
+                out.push((b, t));
+            }
+        }
+        Ok(out)
     }
 
     /// The user's shares, newest first.

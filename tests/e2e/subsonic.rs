@@ -371,6 +371,16 @@ fn playlists_stars_and_scrobbles_per_user() {
     let id = pl["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("pl-"));
     assert_eq!(get(&s, "getPlaylists", &a)["playlists"]["playlist"].as_array().unwrap().len(), 1);
+    // Bookmarks: set, moved, listed with their song, removed; another user's song is 70.
+    assert!(get(&s, "getBookmarks", &a)["bookmarks"]["bookmark"].as_array().unwrap().is_empty());
+    assert_eq!(get(&s, "createBookmark", &format!("{a}&id={}&position=1000&comment=chapter%202", songs[0]))["status"], "ok");
+    assert_eq!(get(&s, "createBookmark", &format!("{a}&id={}&position=1250", songs[0]))["status"], "ok");
+    let bm = get(&s, "getBookmarks", &a)["bookmarks"]["bookmark"].clone();
+    assert_eq!((bm.as_array().unwrap().len(), bm[0]["position"].as_u64(), bm[0]["entry"]["id"].as_str()), (1, Some(1250), Some(songs[0].as_str())), "{bm}");
+    assert_eq!(error_code(&get(&s, "createBookmark", &format!("{b}&id={}&position=1", songs[0]))), 70);
+    assert_eq!(error_code(&get(&s, "createBookmark", &format!("{a}&id={}", songs[0]))), 10);
+    assert_eq!(get(&s, "deleteBookmark", &format!("{a}&id={}", songs[0]))["status"], "ok");
+    assert_eq!(error_code(&get(&s, "deleteBookmark", &format!("{a}&id={}", songs[0]))), 70);
     // Update: remove the first entry, add one, rename; the order follows.
     let u = get(&s, "updatePlaylist", &format!("{a}&playlistId={id}&name=Night&songIndexToRemove=0&songIdToAdd={}", songs[0]));
     assert_eq!(u["status"], "ok");
@@ -822,6 +832,7 @@ fn every_answer_matches_the_schemas_and_its_xml_twin() {
     let joga = raw("search3", "query=joga")["subsonic-response"]["searchResult3"]["song"][0]["id"].as_str().unwrap().to_string();
     raw("createUser", "username=carol&password=carol%20password&email=c@example.org");
     raw("createShare", &format!("id={album}&description=Mix"));
+    raw("createBookmark", &format!("id={song}&position=500&comment=here"));
     let pl = raw("createPlaylist", &format!("name=Mix&songId={song}"))["subsonic-response"]["playlist"]["id"].as_str().unwrap().to_string();
     let calls: Vec<(&str, String)> = vec![
         ("ping", String::new()),
@@ -871,6 +882,7 @@ fn every_answer_matches_the_schemas_and_its_xml_twin() {
         ("getIndexes", format!("ifModifiedSince={}", i64::MAX / 2)),
         ("updateUser", "username=carol&adminRole=true".into()),
         ("getShares", String::new()),
+        ("getBookmarks", String::new()),
         ("setRating", format!("id={artist}&rating=2")),
         // Failures are envelopes the schemas describe too.
         ("getSong", "id=tr-999999".into()),

@@ -31,6 +31,7 @@ pub fn from_library(e: LibraryError) -> Failure {
         | LibraryError::SearchTooLong
         | LibraryError::BadRating
         | LibraryError::BadShare
+        | LibraryError::BadComment
         | LibraryError::Cover(_)
         | LibraryError::Busy(_) => Failure::new(Code::Generic, e.to_string()),
         LibraryError::Catalog(CatalogError::Backend(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. })

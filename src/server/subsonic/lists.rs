@@ -121,6 +121,41 @@ pub fn set_rating(lib: &Library, user: &User, p: &Params) -> Result<Value, Failu
     Ok(json!({}))
 }
 
+/// `createBookmark`: where the user stopped in a song (`position` in ms, a `comment`).
+pub fn create_bookmark(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    let id = ids::parse_track(p.require("id")?)?;
+    let position = p.require("position")?.parse::<u64>().map_err(|_| Failure::new(Code::Generic, "position is milliseconds"))?;
+    lib.set_bookmark(user.id, id, position, p.get("comment").unwrap_or("")).map_err(from_library)?;
+    Ok(json!({}))
+}
+
+pub fn delete_bookmark(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
+    lib.delete_bookmark(user.id, ids::parse_track(p.require("id")?)?).map_err(from_library)?;
+    Ok(json!({}))
+}
+
+/// `getBookmarks`: the user's bookmarks, most recently changed first, each with its song.
+pub fn get_bookmarks(lib: &Library, user: &User) -> Result<Value, Failure> {
+    let all = lib.bookmarks(user.id).map_err(from_library)?;
+    let tracks: Vec<Track> = all.iter().map(|(_, t)| t.clone()).collect();
+    let entries = songs(lib, user, &tracks)?;
+    let list: Vec<Value> = all
+        .iter()
+        .zip(entries)
+        .map(|((b, _), entry)| {
+            json!({
+                "position": b.position_ms,
+                "username": user.username,
+                "comment": b.comment,
+                "created": super::browse::iso8601(b.created_at),
+                "changed": super::browse::iso8601(b.changed_at),
+                "entry": entry,
+            })
+        })
+        .collect();
+    Ok(json!({ "bookmarks": { "bookmark": list } }))
+}
+
 /// `savePlayQueue`: the queue (`id`…), the `current` song and the `position` in it (ms).
 /// No `id` at all clears it.
 pub fn save_play_queue(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
