@@ -21,7 +21,8 @@ pub trait Users: Send + Sync {
     fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>>;
     fn list_users(&self) -> Result<Vec<User>>;
     fn user_count(&self) -> Result<u64>;
-    /// Sets the password hash and ends every session of the user.
+    /// Sets the password hash, forgets the sealed copy of the old password, and ends every
+    /// session of the user, in one transaction.
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
     /// Deletes the user, their sessions and library; returns blobs no longer referenced.
     fn delete_user(&self, username: &str) -> Result<Vec<ContentHash>>;
@@ -34,8 +35,10 @@ pub trait Users: Send + Sync {
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool>;
     /// The user and the sealed copy of their password (Subsonic token auth), if one is kept.
     fn subsonic_secret(&self, username: &str) -> Result<Option<(User, Vec<u8>)>>;
-    /// Keeps (or with `None` forgets) the sealed copy of a user's password.
-    fn set_subsonic_secret(&self, id: UserId, sealed: Option<&[u8]>) -> Result<()>;
+    /// Keeps the sealed copy of a user's password, only while their password hash is still
+    /// `for_hash` (the one the password was checked against or made into), so a sign-in
+    /// racing a password change never brings the old password back.
+    fn set_subsonic_secret(&self, id: UserId, sealed: &[u8], for_hash: &str) -> Result<()>;
     fn add_api_key(&self, user: UserId, key_hash: &[u8; 32], label: &str, now: i64) -> Result<ApiKey>;
     fn api_keys(&self, user: UserId) -> Result<Vec<ApiKey>>;
     /// Revokes one of `user`'s keys; `false` when they have no such key.
@@ -76,7 +79,8 @@ pub trait Library: Send + Sync {
     fn genres(&self, user: UserId) -> Result<Vec<Genre>>;
     /// The lyrics the file of one of `user`'s tracks carries (`None`: no such track).
     fn lyrics(&self, user: UserId, id: TrackId) -> Result<Option<Vec<Lyrics>>>;
-    /// When `user`'s library last changed (Unix seconds; `None` before its first change).
+    /// When `user`'s library last changed (Unix milliseconds, each change later than the
+    /// one before; `None` before its first change).
     fn library_changed_at(&self, user: UserId) -> Result<Option<i64>>;
 }
 
@@ -115,8 +119,9 @@ pub trait Lists: Send + Sync {
     /// Changes a share's description and/or expiry (`Some(None)`: never).
     fn update_share(&self, user: UserId, id: i64, description: Option<&str>, expires_at: Option<Option<i64>>) -> Result<()>;
     fn delete_share(&self, user: UserId, id: i64) -> Result<()>;
-    /// The share a link names, whoever asks, counting the visit (`None`: no such link).
-    fn visit_share(&self, token: &str, now: i64) -> Result<Option<Share>>;
+    /// The share a link names, whoever asks (`None`: no such link, or its owner is disabled).
+    fn share_by_token(&self, token: &str) -> Result<Option<Share>>;
+    fn count_share_visit(&self, id: i64, now: i64) -> Result<()>;
     /// Every star and rating `user` gave their albums and artists.
     fn group_marks(&self, user: UserId) -> Result<HashMap<GroupId, GroupMark>>;
     /// Starred artists, most recently starred first.

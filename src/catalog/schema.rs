@@ -255,7 +255,8 @@ CREATE TABLE play_queues (
     // ingest; files stored before have `lyrics_read = 0` and are read once in the
     // background (`ingest::verify`). Stars and ratings of albums and artists. And each
     // user's library generation (a counter every write to their library moves, from one
-    // sequence so a value is never reused) and when it last changed (`getIndexes`).
+    // sequence so a value is never reused) and when it last changed, in milliseconds, each
+    // change later than the one before (`getIndexes`).
     r#"
 CREATE TABLE lyrics (
     media_hash BLOB NOT NULL REFERENCES media(hash) ON DELETE CASCADE,
@@ -286,8 +287,11 @@ CREATE INDEX artist_marks_artist ON artist_marks(artist_id);
 CREATE TABLE library_changes (
     user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     generation INTEGER NOT NULL,
-    changed_at INTEGER NOT NULL
+    changed_at_ms INTEGER NOT NULL
 );
+-- Every library counts as changed now: clients that cached an older index reload it once.
+INSERT INTO library_changes (user_id, generation, changed_at_ms)
+    SELECT id, (SELECT value FROM meta WHERE key = 'library_generation'), CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM users;
 "#,
     // 11: shares: a public link (an unguessable token) to some of a user's tracks, until it
     // expires or is deleted; tracks deleted since drop out of it.

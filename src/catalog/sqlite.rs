@@ -406,7 +406,7 @@ impl UsersTx for SqliteTx<'_> {
     }
 
     fn set_password_hash(&mut self, id: UserId, password_hash: &str) -> Result<()> {
-        self.0.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, password_hash])?;
+        self.0.execute("UPDATE users SET password_hash = ?2, subsonic_secret = NULL WHERE id = ?1", params![id, password_hash])?;
         Ok(())
     }
 
@@ -462,11 +462,12 @@ impl LibraryTx for SqliteTx<'_> {
         self.0.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'library_generation'")?.execute([])?;
         self.0
             .prepare_cached(
-                "INSERT INTO library_changes (user_id, generation, changed_at)
+                "INSERT INTO library_changes (user_id, generation, changed_at_ms)
                  VALUES (?1, (SELECT value FROM meta WHERE key = 'library_generation'), ?2)
-                 ON CONFLICT (user_id) DO UPDATE SET generation = excluded.generation, changed_at = excluded.changed_at",
+                 ON CONFLICT (user_id) DO UPDATE SET generation = excluded.generation,
+                     changed_at_ms = MAX(excluded.changed_at_ms, library_changes.changed_at_ms + 1)",
             )?
-            .execute(params![user, now])?;
+            .execute(params![user, now.saturating_mul(1000)])?;
         Ok(())
     }
 
@@ -679,6 +680,11 @@ impl LibraryTx for SqliteTx<'_> {
             params![from, into],
         )?;
         self.0.execute("UPDATE tracks SET album_id = ?2 WHERE album_id = ?1", params![from, into])?;
+        // Its star and rating go with its tracks (those of the album kept win).
+        self.0.execute(
+            "INSERT OR IGNORE INTO album_marks (user_id, album_id, starred_at, rating) SELECT user_id, ?2, starred_at, rating FROM album_marks WHERE album_id = ?1",
+            params![from, into],
+        )?;
         self.0.execute("DELETE FROM albums WHERE id = ?1", [from])?;
         Ok(())
     }
@@ -955,9 +961,9 @@ impl Users for SqliteCatalog {
         })
     }
 
-    fn set_subsonic_secret(&self, id: UserId, sealed: Option<&[u8]>) -> Result<()> {
+    fn set_subsonic_secret(&self, id: UserId, sealed: &[u8], for_hash: &str) -> Result<()> {
         self.write(|tx| {
-            tx.0.execute("UPDATE users SET subsonic_secret = ?2 WHERE id = ?1", params![id, sealed])?;
+            tx.0.execute("UPDATE users SET subsonic_secret = ?2 WHERE id = ?1 AND password_hash = ?3", params![id, sealed, for_hash])?;
             Ok(())
         })
     }
@@ -1202,7 +1208,7 @@ impl Library for SqliteCatalog {
     }
 
     fn library_changed_at(&self, user: UserId) -> Result<Option<i64>> {
-        self.read(|c| Ok(c.prepare_cached("SELECT changed_at FROM library_changes WHERE user_id = ?1")?.query_row([user], |r| r.get(0)).optional()?))
+        self.read(|c| Ok(c.prepare_cached("SELECT changed_at_ms FROM library_changes WHERE user_id = ?1")?.query_row([user], |r| r.get(0)).optional()?))
     }
 }
 
@@ -1458,17 +1464,20 @@ impl Lists for SqliteCatalog {
         })
     }
 
-    fn visit_share(&self, token: &str, now: i64) -> Result<Option<Share>> {
-        let found = self.read(|c| Ok(c.prepare_cached(&format!("{SHARE_COLS} WHERE s.token = ?1"))?.query_row([token], share_row).optional()?))?;
-        let Some(mut share) = found else { return Ok(None) };
+    fn share_by_token(&self, token: &str) -> Result<Option<Share>> {
+        self.read(|c| {
+            let sql = format!("{SHARE_COLS} JOIN users u ON u.id = s.user_id AND u.disabled = 0 WHERE s.token = ?1");
+            let Some(mut share) = c.prepare_cached(&sql)?.query_row([token], share_row).optional()? else { return Ok(None) };
+            share.tracks = share_tracks(c, share.id)?;
+            Ok(Some(share))
+        })
+    }
+
+    fn count_share_visit(&self, id: i64, now: i64) -> Result<()> {
         self.write(|tx| {
-            tx.0.execute("UPDATE shares SET visits = visits + 1, last_visited_at = ?2 WHERE id = ?1", params![share.id, now])?;
+            tx.0.execute("UPDATE shares SET visits = visits + 1, last_visited_at = ?2 WHERE id = ?1", params![id, now])?;
             Ok(())
-        })?;
-        share.visits += 1;
-        share.last_visited_at = Some(now);
-        share.tracks = self.read(|c| share_tracks(c, share.id))?;
-        Ok(Some(share))
+        })
     }
 
     fn set_group_star(&self, user: UserId, group: GroupId, starred: bool) -> Result<()> {
@@ -1500,7 +1509,7 @@ impl Lists for SqliteCatalog {
         self.read(|c| {
             let sql = format!(
                 "SELECT {ARTIST_COLS} JOIN artist_marks m ON m.artist_id = ar.id AND m.user_id = ar.user_id
-                 WHERE ar.user_id = ?1 AND m.starred_at IS NOT NULL ORDER BY m.starred_at DESC, ar.id"
+                 WHERE ar.user_id = ?1 AND m.starred_at IS NOT NULL AND {LIVE_ARTIST} ORDER BY m.starred_at DESC, ar.id"
             );
             collect(c.prepare_cached(&sql)?.query_map([user], artist_row)?)
         })

@@ -28,6 +28,7 @@ pub(crate) trait UsersTx {
     fn insert_user(&mut self, username: &str, password_hash: &str, is_admin: bool, now: i64) -> Result<Option<UserId>>;
     fn user_id(&mut self, username: &str) -> Result<Option<UserId>>;
     fn user_exists(&mut self, id: UserId) -> Result<bool>;
+    /// Sets the hash and forgets the sealed copy of the old password.
     fn set_password_hash(&mut self, id: UserId, password_hash: &str) -> Result<()>;
     fn set_disabled(&mut self, id: UserId, disabled: bool) -> Result<()>;
     fn set_quota(&mut self, id: UserId, quota_bytes: Option<u64>) -> Result<()>;

@@ -85,9 +85,14 @@ pub fn run_lyrics_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: 
             while busy() {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            // Covers are not wanted here: a limit of 0 skips them.
-            let (tags, _) = tags::read(&stored_input(store, &m), 0);
-            if let Err(e) = catalog.set_lyrics(&m.hash, &tags.lyrics) {
+            // Covers are not wanted here: a limit of 0 skips them. A parser that panics on
+            // this file leaves it read, without lyrics, rather than stopping every pass here.
+            let input = stored_input(store, &m);
+            let lyrics = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tags::read(&input, 0).0.lyrics)).unwrap_or_else(|_| {
+                tracing::warn!(file = %m.file_name, "lyrics: the tag reader failed on this file");
+                Vec::new()
+            });
+            if let Err(e) = catalog.set_lyrics(&m.hash, &lyrics) {
                 tracing::warn!(error = %e, "lyrics: recording them failed");
                 return done;
             }

@@ -147,12 +147,15 @@ fn stamp(s: &str) -> Option<u64> {
     Some(((h * 60 + m) * 60 + sec) * 1000 + ms)
 }
 
-/// `[key:value]` alone on its line (`[ar:Björk]`, `[offset:+250]`).
+/// LRC's own tags; anything else in brackets (`[Chorus: Beyoncé]`) is a lyrics line.
+const LRC_TAGS: &[&str] = &["ar", "al", "ti", "au", "by", "offset", "length", "re", "ve", "tool", "la", "lang", "#"];
+
+/// An LRC tag alone on its line (`[ar:Björk]`, `[offset:+250]`).
 fn metadata(line: &str) -> Option<(String, String)> {
     let inner = line.trim().strip_prefix('[')?.strip_suffix(']')?;
     let (key, value) = inner.split_once(':')?;
     let key = key.trim().to_ascii_lowercase();
-    (!key.is_empty() && key.bytes().all(|b| b.is_ascii_alphabetic())).then(|| (key, value.trim().to_string()))
+    LRC_TAGS.contains(&key.as_str()).then(|| (key, value.trim().to_string()))
 }
 
 /// Enhanced LRC's word stamps (`<00:12.34>`) removed from a line's text.
@@ -212,10 +215,10 @@ mod tests {
 
     #[test]
     fn plain_text_keeps_its_lines() {
-        let lines = lyr("First line\n\nThird [not a stamp]").lines();
+        let lines = lyr("[Chorus: Beyoncé]\nFirst line\n\nThird [not a stamp]\n[Hook:]").lines();
         assert!(!lines.synced);
         let got: Vec<&str> = lines.lines.iter().map(|l| l.text.as_str()).collect();
-        assert_eq!(got, vec!["First line", "", "Third [not a stamp]"]);
+        assert_eq!(got, vec!["[Chorus: Beyoncé]", "First line", "", "Third [not a stamp]", "[Hook:]"], "section labels are lines, not LRC tags");
         assert!(lines.lines.iter().all(|l| l.start_ms.is_none()));
     }
 

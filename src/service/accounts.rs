@@ -251,14 +251,15 @@ impl Accounts {
         let hash = hash_password(password)?;
         let first = self.0.catalog.user_count()? == 0;
         let user = self.0.catalog.create_user(username, &hash, is_admin || first)?;
-        self.keep_secret(user.id, password)?;
+        self.keep_secret(user.id, password, &hash)?;
         Ok(user)
     }
 
-    /// Keeps the sealed copy of `password` that token auth checks (when it is on).
-    fn keep_secret(&self, id: UserId, password: &str) -> Result<()> {
+    /// Keeps the sealed copy of `password` that token auth checks (when it is on), while
+    /// the user's hash is still `hash` (the password's own).
+    fn keep_secret(&self, id: UserId, password: &str, hash: &str) -> Result<()> {
         if let Some(sealer) = &self.0.sealer {
-            self.0.catalog.set_subsonic_secret(id, Some(&sealer.seal(password.as_bytes())))?;
+            self.0.catalog.set_subsonic_secret(id, &sealer.seal(password.as_bytes()), hash)?;
         }
         Ok(())
     }
@@ -294,14 +295,33 @@ impl Accounts {
     }
 
     fn store_password(&self, username: &str, password: &str) -> Result<()> {
-        let hash = hash_password(password)?;
+        self.store_hash(username, password, &hash_password(password)?)
+    }
+
+    /// Sets `username`'s password to `password`, already hashed as `hash`.
+    fn store_hash(&self, username: &str, password: &str, hash: &str) -> Result<()> {
         let user = self.user_named(username)?;
-        self.0.catalog.set_password(username, &hash)?;
-        // The old copy goes with the old password, whether or not a new one is kept.
-        self.0.catalog.set_subsonic_secret(user.id, None)?;
-        self.keep_secret(user.id, password)?;
+        // The old copy goes with the old password in the same transaction.
+        self.0.catalog.set_password(username, hash)?;
+        self.keep_secret(user.id, password, hash)?;
         self.0.coord.invalidate(Invalidation::User(user.id));
         Ok(())
+    }
+
+    /// An administrator's change to `username`: administration granted or withdrawn (the
+    /// last enabled administrator stays one) and/or a new password. Everything is checked
+    /// before anything changes: a weak password or the last administrator changes nothing.
+    pub fn update_account(&self, actor: Actor<'_>, username: &str, is_admin: Option<bool>, password: Option<&str>) -> Result<()> {
+        actor.require_admin()?;
+        let target = self.user_named(username)?;
+        let hash = password.map(hash_password).transpose()?;
+        if is_admin.is_some() {
+            self.update_user(actor, target.id, UserChange { is_admin, ..Default::default() })?;
+        }
+        match (password, hash) {
+            (Some(pw), Some(h)) => self.store_hash(username, pw, &h),
+            _ => Ok(()),
+        }
     }
 
     pub fn reset_password(&self, actor: Actor<'_>, id: UserId, password: &str) -> Result<()> {
@@ -360,9 +380,11 @@ impl Accounts {
                 false
             }
         };
+        let hash = found.as_ref().map(|(_, h)| h.clone()).unwrap_or_default();
         let user = self.settle(username, addr, found.filter(|_| ok).map(|(u, _)| u))?;
-        // A user made before token auth was on gets the copy at their next sign-in.
-        self.keep_secret(user.id, password)?;
+        // A user made before token auth was on gets the copy at their next sign-in (unless
+        // the password changed meanwhile).
+        self.keep_secret(user.id, password, &hash)?;
         Ok(user)
     }
 

@@ -232,8 +232,11 @@ fn transcode_for(dev: &DeviceProfile, t: &TranscodeTo, src: &StreamShape) -> Res
     let cap = [kbps_of(dev.max_transcode_bitrate), kbps_of(dev.max_bitrate)].into_iter().flatten().min();
     // A lossless source gets what the device allows for transcodes; a lossy one keeps its
     // own rate (nothing is gained above it); both within every cap.
-    let mut kbps =
-        if lossless(&src.codec) { kbps_of(dev.max_transcode_bitrate).or(kbps_of(dev.max_bitrate)).unwrap_or(default) } else { (src.bitrate / 1000).max(1) };
+    let mut kbps = if lossless(&src.codec) || src.bitrate == 0 {
+        kbps_of(dev.max_transcode_bitrate).or(kbps_of(dev.max_bitrate)).unwrap_or(default)
+    } else {
+        src.bitrate / 1000
+    };
     kbps = kbps.min(cap.unwrap_or(u32::MAX));
     // Stereo stays stereo, mono stays mono: the encoders do not downmix.
     let channels = src.channels.clamp(1, 2);
@@ -249,6 +252,10 @@ fn transcode_for(dev: &DeviceProfile, t: &TranscodeTo, src: &StreamShape) -> Res
         }
     }
     kbps = kbps.clamp(*range.start(), *range.end());
+    // The codec's floor may be above what the device allows: then this profile cannot be met.
+    if let Some(c) = cap.filter(|&c| kbps > c) {
+        return Err(format!("{} cannot go as low as {c} kbps", codec.name()));
+    }
     let shape = StreamShape {
         protocol: Protocol::Http,
         container: container_of(codec).into(),
@@ -382,6 +389,12 @@ mod tests {
         let mut soft = dev.clone();
         soft.codec_limits[0].1[0].required = false;
         assert_eq!(decide(&audio("flac", "flac", 900_000, 2), &soft).plan.unwrap().0, Plan::Transcode { codec: Codec::Opus, kbps: 128 });
+        // A cap below the codec's floor rules the profile out (never a stream above the cap).
+        let mut tiny = sonos();
+        tiny.max_transcode_bitrate = 24_000;
+        assert!(decide(&audio("flac", "flac", 900_000, 2), &tiny).plan.is_none());
+        // A lossy file of unknown bitrate gets the device's transcode rate.
+        assert_eq!(decide(&audio("ogg", "vorbis", 0, 2), &sonos()).plan.unwrap().0, Plan::Transcode { codec: Codec::Mp3, kbps: 192 });
         // No downmix: a mono-only device gets no stereo file, a mono file stays mono.
         let mono = DeviceProfile {
             transcodes: vec![TranscodeTo { container: "mp3".into(), codec: "mp3".into(), protocol: Protocol::Http, max_channels: Some(1) }],

@@ -332,6 +332,27 @@ impl Library {
         Ok(self.catalog().set_star(user, id, starred)?)
     }
 
+    /// Stars or unstars songs, albums and artists at once: every one must be the user's
+    /// (`NotFound` otherwise, and nothing changes).
+    pub fn star_all(&self, user: UserId, tracks: &[TrackId], groups: &[GroupId], starred: bool) -> Result<()> {
+        for &t in tracks {
+            self.track(user, t)?;
+        }
+        for &g in groups {
+            match g {
+                GroupId::Album(a) => drop(self.album(user, a)?),
+                GroupId::Artist(a) => drop(self.artist(user, a)?),
+            }
+        }
+        for &t in tracks {
+            self.star(user, t, starred)?;
+        }
+        for &g in groups {
+            self.star_group(user, g, starred)?;
+        }
+        Ok(())
+    }
+
     /// Stars or unstars one of the user's albums or artists.
     pub fn star_group(&self, user: UserId, group: GroupId, starred: bool) -> Result<()> {
         Ok(self.catalog().set_group_star(user, group, starred)?)
@@ -433,11 +454,21 @@ impl Library {
         Ok(self.catalog().delete_share(user, id)?)
     }
 
-    /// What a public link shows, to anyone holding it: the share and its tracks (in their
-    /// owner's library), unless it expired or its owner is disabled (`NotFound` either way).
-    pub fn visit_share(&self, token: &str) -> Result<(Share, Vec<Track>)> {
+    /// A live share by its link: not expired, its owner enabled (`NotFound` otherwise).
+    fn live_share(&self, token: &str) -> Result<Share> {
         let now = now_unix();
-        let share = self.catalog().visit_share(token, now)?.filter(|s| s.expires_at.is_none_or(|at| at > now)).ok_or(LibraryError::NotFound("share"))?;
+        let found = if token.is_empty() || token.len() > 64 { None } else { self.catalog().share_by_token(token)? };
+        found.filter(|s| s.expires_at.is_none_or(|at| at > now)).ok_or(LibraryError::NotFound("share"))
+    }
+
+    /// What a public link shows, to anyone holding it: the share and its tracks (in their
+    /// owner's library); the visit is counted. Checked again for every track played
+    /// ([`Library::shared_track`]), so a link stops the moment it expires or goes.
+    pub fn visit_share(&self, token: &str) -> Result<(Share, Vec<Track>)> {
+        let mut share = self.live_share(token)?;
+        let now = now_unix();
+        self.catalog().count_share_visit(share.id, now)?;
+        (share.visits, share.last_visited_at) = (share.visits + 1, Some(now));
         let mut tracks = Vec::with_capacity(share.tracks.len());
         for &id in &share.tracks {
             if let Some(t) = self.catalog().track(share.user, id)? {
@@ -447,7 +478,16 @@ impl Library {
         Ok((share, tracks))
     }
 
-    /// When the user's library last changed (Unix seconds), if it ever did.
+    /// The `n`th track (from 0) of a live share, with its owner: what a link's player asks
+    /// for (`NotFound` once the link expired, went, or its owner was disabled).
+    pub fn shared_track(&self, token: &str, n: usize) -> Result<(UserId, TrackId)> {
+        let share = self.live_share(token)?;
+        let id = share.tracks.get(n).copied().ok_or(LibraryError::NotFound("track"))?;
+        Ok((share.user, id))
+    }
+
+    /// When the user's library last changed (Unix milliseconds, each change later than the
+    /// one before), if it ever did.
     pub fn changed_at(&self, user: UserId) -> Result<Option<i64>> {
         Ok(self.catalog().library_changed_at(user)?)
     }

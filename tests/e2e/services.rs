@@ -209,3 +209,25 @@ fn lyrics_of_files_stored_before_are_read_once_in_the_background() {
     assert!(l[0].text.starts_with("[ar:Björk]"), "{l:?}");
     assert_eq!(tonearm::ingest::verify::run_lyrics_pass(&app.store, app.catalog.as_ref(), &|| false), 0, "once");
 }
+
+/// The sealed copy token auth checks follows the password hash: a new password forgets the
+/// old copy in its own transaction, and a copy made for an old hash is never kept (a
+/// sign-in racing a password change cannot bring the old password back).
+#[test]
+fn the_sealed_password_follows_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let a = &app.services.accounts;
+    let u = a.create_user(Actor::Operator, "root", "root password", false).unwrap();
+    let sealed = app.catalog.subsonic_secret("root").unwrap().map(|(_, s)| s);
+    assert!(sealed.is_some(), "made with the account");
+    let (_, old_hash) = app.catalog.user_by_name("root").unwrap().unwrap();
+    a.set_password(Actor::Operator, "root", "new root password").unwrap();
+    let (_, new_hash) = app.catalog.user_by_name("root").unwrap().unwrap();
+    // A late write for the old hash is refused by the catalog.
+    app.catalog.set_subsonic_secret(u.id, sealed.as_deref().unwrap(), &old_hash).unwrap();
+    assert_ne!(app.catalog.subsonic_secret("root").unwrap().map(|(_, s)| s), sealed);
+    assert!(a.check(password("root", "root password"), None).is_err(), "the old password is gone for p=");
+    assert!(a.check(password("root", "new root password"), None).is_ok());
+    assert_ne!(old_hash, new_hash);
+}

@@ -641,6 +641,7 @@ fn lyrics_album_and_artist_marks_indexes_since_and_update_user() {
     let same = get(&s, "getIndexes", &format!("{a}&ifModifiedSince={since}"))["indexes"].clone();
     assert!(same.get("index").is_none() && same["lastModified"] == since, "{same}");
     assert!(get(&s, "getIndexes", &format!("{a}&ifModifiedSince={}", since - 1))["indexes"]["index"].is_array());
+    assert!(get(&s, "getIndexes", &format!("{a}&ifModifiedSince=0"))["indexes"]["index"].is_array(), "a copy of time 0 reloads");
     assert_eq!(error_code(&get(&s, "getIndexes", &format!("{a}&ifModifiedSince=yesterday"))), 0);
 
     // updateUser: the password and the admin role; the last administrator stays one.
@@ -736,6 +737,8 @@ fn transcode_decisions_and_their_streams() {
     assert_eq!(stream(&a, &format!("mediaId={staralfur}&mediaType=song&transcodeParams={params}")).status(), 410, "params of another song");
     assert_eq!(stream(&a, &format!("mediaId={joga}&mediaType=song&transcodeParams=mp3-192.1.forged")).status(), 410);
     assert_eq!(stream(b, &format!("mediaId={joga}&mediaType=song&transcodeParams={params}")).status(), 404, "bob cannot use alice's params");
+    assert_eq!(stream("u=alice&p=wrong", &format!("mediaId={joga}&mediaType=song&transcodeParams={params}")).status(), 401);
+    assert_eq!(stream("", &format!("mediaId={joga}&mediaType=song&transcodeParams={params}")).status(), 401);
 
     // The decision matches the OpenSubsonic schema.
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -802,7 +805,17 @@ fn shares_are_public_links_until_they_expire() {
     assert_eq!(s.http.get(s.url("/share/not-a-token")).send().unwrap().status(), 404);
     assert_eq!(get(&s, "deleteShare", &format!("{a}&id={id}"))["status"], "ok");
     assert_eq!(s.http.get(&url).send().unwrap().status(), 404);
+    assert_eq!(s.http.get(s.url(&src)).send().unwrap().status(), 404, "a song of a deleted link stops at once");
+    assert!(!html.contains("s="), "no signed URL leaves the server: the link is the credential");
     assert_eq!(error_code(&get(&s, "deleteShare", &format!("{a}&id={id}"))), 70);
+    // An expiry reached: the same.
+    let soon = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2) * 1000;
+    let short = get(&s, "createShare", &format!("{a}&id={album}&expires={soon}"))["shares"]["share"][0]["url"].as_str().unwrap().to_string();
+    assert_eq!(s.http.get(format!("{short}/1")).send().unwrap().status(), 200);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(s.http.get(&short).send().unwrap().status(), 404);
+    assert_eq!(s.http.get(format!("{short}/1")).send().unwrap().status(), 404);
+    assert_eq!(s.http.get(format!("{short}/9")).send().unwrap().status(), 404);
 }
 
 fn hex(s: &str) -> String {

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     let web = web::paths().fold(Router::new(), |r, path| r.route(path, get(web::asset)));
     web.route("/healthz", get(healthz))
         .route("/share/{token}", get(share::share))
+        .route("/share/{token}/{n}", get(share::song))
         .route("/metrics", get(stream::metrics))
         .route("/hls/{track}/master.m3u8", get(stream::master))
         .route("/hls/{track}/{rung}/{file}", get(stream::rendition))

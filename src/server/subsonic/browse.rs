@@ -242,13 +242,16 @@ pub fn get_artists(lib: &Library, user: &User) -> Result<Value, Failure> {
 /// the user's library last changed (ms); a client whose `ifModifiedSince` is not older gets
 /// no index, only that time (nothing to reload).
 pub fn get_indexes(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let changed_ms = lib.changed_at(user.id).map_err(from_library)?.unwrap_or(0).saturating_mul(1000);
+    let changed = lib.changed_at(user.id).map_err(from_library)?;
+    let changed_ms = changed.unwrap_or(0);
     let since: Option<i64> = p
         .get("ifModifiedSince")
         .filter(|v| !v.is_empty())
         .map(|v| v.parse().map_err(|_| Failure::new(Code::Generic, "ifModifiedSince must be a whole number of milliseconds")))
         .transpose()?;
-    if since.is_some_and(|s| s >= changed_ms) {
+    // Nothing to reload only when the client's copy is at least as new as the last change
+    // (a library never changed, or a copy of time 0, always gets the index).
+    if changed.is_some() && since.is_some_and(|s| s > 0 && s >= changed_ms) {
         return Ok(json!({ "indexes": { "ignoredArticles": IGNORED_ARTICLES, "lastModified": changed_ms } }));
     }
     let artists = get_artists(lib, user)?;

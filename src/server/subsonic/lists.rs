@@ -1,7 +1,7 @@
 //! A user's own lists over Subsonic, through the `Library` service: playlists
 //! (`getPlaylists`, `getPlaylist`, `createPlaylist`, `updatePlaylist`, `deletePlaylist`),
 //! stars and ratings of songs, albums and artists (`star`, `unstar`, `setRating`), play
-//! queues, now playing and listens (`scrobble`).
+//! queues, bookmarks, now playing and listens (`scrobble`).
 
 use serde_json::{Value, json};
 
@@ -89,7 +89,7 @@ pub fn delete_playlist(lib: &Library, user: &User, p: &Params) -> Result<Value, 
 
 /// `star` / `unstar`: songs, albums and artists named by `id` (any kind: folder-view
 /// clients star albums and artists by `id`), `albumId` and `artistId`, each repeatable.
-/// Every id is parsed before anything changes.
+/// Every id is checked before anything changes.
 pub fn star(lib: &Library, user: &User, p: &Params, starred: bool) -> Result<Value, Failure> {
     let mut items: Vec<ids::Item> = p.all("id").map(|raw| ids::parse_item(raw, "item")).collect::<Result<_, _>>()?;
     items.extend(p.all("albumId").map(|raw| ids::parse_album(raw).map(ids::Item::Album)).collect::<Result<Vec<_>, _>>()?);
@@ -97,14 +97,15 @@ pub fn star(lib: &Library, user: &User, p: &Params, starred: bool) -> Result<Val
     if items.is_empty() {
         return Err(Failure::missing("id, albumId or artistId"));
     }
+    let (mut tracks, mut groups) = (Vec::new(), Vec::new());
     for item in items {
         match item {
-            ids::Item::Track(t) => lib.star(user.id, t, starred),
-            ids::Item::Album(a) => lib.star_group(user.id, GroupId::Album(a), starred),
-            ids::Item::Artist(a) => lib.star_group(user.id, GroupId::Artist(a), starred),
+            ids::Item::Track(t) => tracks.push(t),
+            ids::Item::Album(a) => groups.push(GroupId::Album(a)),
+            ids::Item::Artist(a) => groups.push(GroupId::Artist(a)),
         }
-        .map_err(from_library)?;
     }
+    lib.star_all(user.id, &tracks, &groups, starred).map_err(from_library)?;
     Ok(json!({}))
 }
 

@@ -42,10 +42,8 @@ pub fn want(format: Option<&str>, max_kbps: u32, file_kbps: u32) -> Result<Want,
 
 /// A cap within the codec's bounds (an app asking 500 kbps of MP3 gets 320).
 fn within(codec: Codec, kbps: u32) -> u32 {
-    match codec {
-        Codec::Opus => kbps.clamp(16, 256),
-        Codec::Aac | Codec::Mp3 => kbps.clamp(32, 320),
-    }
+    let (_, range) = crate::service::devices::kbps_bounds(codec);
+    kbps.clamp(*range.start(), *range.end())
 }
 
 pub fn from_playback(e: PlaybackError) -> Failure {

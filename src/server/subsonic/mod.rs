@@ -65,6 +65,7 @@ async fn call(
     let accounts = Accounts::from_ref(&state);
     let credential = match credential(&p) {
         Ok(c) => c,
+        Err(f) if method == "getTranscodeStream" => return transcoding::unauthorized(&f),
         Err(f) => return envelope::failure(format, f),
     };
     let (lib, playback) = (Library::from_ref(&state), Playback::from_ref(&state));
@@ -85,6 +86,7 @@ async fn call(
     let a = accounts.clone();
     let user = match off(move || sign_in(&a, &credential, addr)).await {
         Ok(u) => u,
+        Err(f) if method == "getTranscodeStream" => return transcoding::unauthorized(&f),
         Err(f) => return envelope::failure(format, f),
     };
     // Methods answering bytes rather than an envelope (their failures are envelopes), and

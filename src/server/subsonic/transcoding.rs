@@ -4,7 +4,8 @@
 //! `ClientInfo` JSON, the `transcodeDecision` answer, and `transcodeParams`, which carry the
 //! plan (`raw` or `mp3-192`) and a signed grant for the track (`plan.expires.sig`), so that
 //! they work for that user's track only, until the grant expires. Stream errors are HTTP
-//! statuses, as the extension says (400, 404, 410 for stale or foreign params).
+//! statuses, as the extension says (400, 401, 404, 500; and, as Navidrome answers, 410 for
+//! params that are stale or not this song's, 429 with `Retry-After` when busy).
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +20,7 @@ use crate::catalog::User;
 use crate::encode::Codec;
 use crate::service::Playback;
 use crate::service::devices::{self, Comparison, DeviceProfile, DirectPlay, Limitation, Plan, Property, Protocol, StreamShape, TranscodeTo};
-use crate::service::playback::{Format, SignedGrant};
+use crate::service::playback::{Format, PlaybackError, SignedGrant};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -252,21 +253,49 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
     };
     let t = match playback.track(user.id, id).await {
         Ok(t) => t,
-        Err(_) => return status(StatusCode::NOT_FOUND, "song not found"),
+        Err(e) => return failed(e),
     };
     let Some((format, kbps, grant)) = parse_params(params, user, id) else { return status(StatusCode::GONE, "transcodeParams are not valid for this song") };
-    if playback.verify(&grant).await.is_err() {
-        return status(StatusCode::GONE, "transcodeParams have expired or were revoked: ask getTranscodeDecision again");
+    if let Err(e) = playback.verify(&grant).await {
+        return failed(e);
     }
     let made = match playback.progressive(t.clone(), format, kbps, offset).await {
         Ok(m) => m,
-        Err(e) => {
-            let f = from_playback(e);
-            let code = if f.retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
-            return status(code, &f.message);
-        }
+        Err(e) => return failed(e),
     };
     respond(playback, &t, made, headers, false).unwrap_or_else(|f| status(StatusCode::INTERNAL_SERVER_ERROR, &f.message))
+}
+
+/// A playback error as the stream's HTTP status, variant by variant.
+fn failed(e: PlaybackError) -> Response {
+    use crate::cache::StreamError;
+    let code = match &e {
+        PlaybackError::NoSuchTrack | PlaybackError::NoSuchRendition | PlaybackError::NoSuchSegment(_) => StatusCode::NOT_FOUND,
+        PlaybackError::Sign(_) | PlaybackError::GrantRevoked => StatusCode::GONE,
+        PlaybackError::AccountDisabled | PlaybackError::Account(_) => StatusCode::UNAUTHORIZED,
+        PlaybackError::Stream(StreamError::Busy(secs)) => {
+            let mut r = status(StatusCode::TOO_MANY_REQUESTS, &e.to_string());
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*secs));
+            return r;
+        }
+        PlaybackError::BadOffset(_) | PlaybackError::BadBitrate { .. } | PlaybackError::BadFormat(_) | PlaybackError::BadCodecs(_) => StatusCode::BAD_REQUEST,
+        PlaybackError::NoRenditionForCodecs | PlaybackError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        PlaybackError::Stream(_) | PlaybackError::Catalog(_) | PlaybackError::Store(_) | PlaybackError::Internal(_) => {
+            tracing::error!(error = %e, "getTranscodeStream failed");
+            return status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+        }
+    };
+    status(code, &e.to_string())
+}
+
+/// A failed sign-in for `getTranscodeStream`: its errors are HTTP statuses, this one too.
+pub fn unauthorized(f: &Failure) -> Response {
+    let code = if f.retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
+    let mut r = status(code, &f.message);
+    if let Some(secs) = f.retry_after {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+    }
+    r
 }
 
 /// `plan.expires.sig` → the stream and the grant it carries.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::envelope::{Failure, from_account};
 use super::params::Params;
-use crate::catalog::{User, UserChange};
+use crate::catalog::User;
 use crate::service::Accounts;
 use crate::service::accounts::Actor;
 
@@ -56,22 +56,12 @@ pub fn create_user(accounts: &Accounts, me: &User, p: &Params) -> Result<Value, 
 /// folders are not kept), so they are accepted and left as they are.
 pub fn update_user(accounts: &Accounts, me: &User, p: &Params) -> Result<Value, Failure> {
     let name = p.require("username")?;
-    let target = accounts.user_by_name(Actor::User(me), name).map_err(from_account)?;
     let is_admin = match p.get("adminRole") {
         None | Some("") => None,
         Some(v) => Some(v == "true"),
     };
-    let password = p.get("password").map(super::decode_password).transpose()?;
-    if let Some(pw) = &password {
-        // Checked before anything changes, so a weak password leaves the roles as they were.
-        crate::service::accounts::hash_password(pw).map_err(from_account)?;
-    }
-    if is_admin.is_some() {
-        accounts.update_user(Actor::User(me), target.id, UserChange { is_admin, ..Default::default() }).map_err(from_account)?;
-    }
-    if let Some(pw) = password {
-        accounts.set_password(Actor::User(me), name, &pw).map_err(from_account)?;
-    }
+    let password = p.get("password").filter(|v| !v.is_empty()).map(super::decode_password).transpose()?;
+    accounts.update_account(Actor::User(me), name, is_admin, password.as_deref()).map_err(from_account)?;
     Ok(json!({}))
 }
 
