@@ -255,6 +255,9 @@ fn browse_search_and_stream_per_user() {
     let songs = get(&s, "getAlbum", &format!("{a}&id={al}"))["album"]["song"].as_array().unwrap().clone();
     assert_eq!(songs.len(), 2);
     let song = &songs[0];
+    // Hunter is tagged with ReplayGain (-6.54 dB, peak 0.988).
+    assert_eq!((song["replayGain"]["trackGain"].as_f64(), song["replayGain"]["trackPeak"].as_f64()), (Some(-6.54), Some(0.988)), "{song}");
+    assert!(songs[1].get("replayGain").is_none(), "Jóga has none");
     for field in [
         "id",
         "title",

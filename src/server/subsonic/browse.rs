@@ -97,11 +97,19 @@ pub fn song(t: &Track) -> Value {
         ("genres", t.tags.genre.as_ref().map(|g| json!([{ "name": g }]))),
         ("bitDepth", t.audio.bits_per_sample.map(|b| json!(b))),
         ("musicBrainzId", t.tags.mb_track_id.as_ref().map(|m| json!(m))),
+        ("replayGain", replay_gain(&t.tags.replaygain)),
     ];
     if let Some(o) = v.as_object_mut() {
         o.extend(optional.into_iter().filter_map(|(k, x)| Some((k.to_string(), x?))));
     }
     v
+}
+
+/// OpenSubsonic `replayGain` from the tags (dB and linear peaks), when any is tagged.
+fn replay_gain(rg: &crate::catalog::ReplayGain) -> Option<Value> {
+    let fields = [("trackGain", rg.track_gain), ("albumGain", rg.album_gain), ("trackPeak", rg.track_peak), ("albumPeak", rg.album_peak)];
+    let present: serde_json::Map<String, Value> = fields.iter().filter_map(|(k, v)| Some((k.to_string(), json!(v.filter(|x| x.is_finite())?)))).collect();
+    (!present.is_empty()).then_some(Value::Object(present))
 }
 
 /// Songs with what the user did with them (`played`, `playCount`, `starred`, `userRating`),
