@@ -163,10 +163,22 @@ export const player = {
     this.dropPrepared();
     this.renderQueue();
   },
+  // ✕ in the queue panel; on the current track it plays the one after it (or stops when
+  // the queue is left empty).
   remove(p) {
     if (!this.queue.remove(p)) return;
     this.dropPrepared();
+    if (this.queue.removedCurrent) {
+      if (this.queue.pos >= 0) this.go(this.queue.pos); else this.stop();
+    }
     this.renderQueue();
+  },
+  // Repeat one: the same track again from the start, without loading it again (a listen
+  // more for the history).
+  again() {
+    this.scrobbled = false;
+    this.audio.currentTime = 0;
+    this.audio.play().catch(() => {});
   },
 };
 
@@ -208,7 +220,8 @@ export function wirePlayer() {
     el.addEventListener('ended', () => {
       if (el !== player.audio) return;
       const n = player.queue.autoNextPos();
-      if (n !== null) player.go(n);
+      if (n === player.queue.pos) player.again();
+      else if (n !== null) player.go(n);
     });
   }
 

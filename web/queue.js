@@ -4,7 +4,9 @@
 // to go and does the loading and playing.
 //
 // Tracks are never removed from `tracks` (until `load` or `clear`): `order` holds indices
-// into it, and a position (`pos`, the `p` arguments) is an index into `order`.
+// into it, and a position (`pos`, the `p` arguments) is an index into `order`. `base` is
+// the same entries in list order (as loaded, appended and arranged by hand without
+// shuffle), which turning shuffle off returns to.
 
 export const REPEAT_MODES = ['off', 'all', 'one'];
 
@@ -13,6 +15,7 @@ export class Queue {
     this.random = random; // () => a number in [0, 1)
     this.tracks = [];
     this.order = [];
+    this.base = [];
     this.pos = -1; // -1: nothing current
     this.shuffle = false;
     this.repeat = 'off'; // 'off' | 'all' | 'one'
@@ -31,16 +34,17 @@ export class Queue {
   // (which shuffling moves to the front).
   load(tracks, start = 0, shuffle = false) {
     this.tracks = tracks.slice();
+    this.base = this.tracks.map((_, i) => i);
     this.shuffle = shuffle;
     this.pos = -1;
     this.arrange(start);
     return Math.max(0, this.order.indexOf(start));
   }
 
-  // Rebuilds `order` from every queued track: in queue order, or shuffled (Fisher–Yates)
-  // with track index `first` moved to the front. Leaves `pos` alone.
+  // Rebuilds `order` from the queued entries (`base`): in list order, or shuffled
+  // (Fisher–Yates) with track index `first` moved to the front. Leaves `pos` alone.
   arrange(first) {
-    const idx = this.tracks.map((_, i) => i);
+    const idx = this.base.slice();
     if (this.shuffle) {
       for (let i = idx.length - 1; i > 0; i--) { const j = Math.floor(this.random() * (i + 1)); [idx[i], idx[j]] = [idx[j], idx[i]]; }
       const k = idx.indexOf(first);
@@ -49,12 +53,16 @@ export class Queue {
     this.order = idx;
   }
 
-  // The shuffle button: shuffle on or off, the current track (if any) first and current.
+  // The shuffle button. On: the queued entries shuffled, the current track (if any) first
+  // and current. Off: back to list order, the current track current where it is in it, so
+  // what follows is what followed it in the list. Removed entries stay removed.
   toggleShuffle() {
     const cur = this.order[this.pos];
     this.shuffle = !this.shuffle;
-    this.arrange(cur ?? 0);
-    if (cur !== undefined) { this.order.splice(this.order.indexOf(cur), 1); this.order.unshift(cur); this.pos = 0; }
+    this.arrange(cur ?? this.base[0]);
+    if (cur === undefined) return;
+    if (this.shuffle) { this.order.splice(this.order.indexOf(cur), 1); this.order.unshift(cur); }
+    this.pos = this.order.indexOf(cur);
   }
 
   // off → all → one → off; returns the new mode.
@@ -68,8 +76,14 @@ export class Queue {
     const base = this.tracks.length;
     this.tracks.push(...tracks);
     const added = tracks.map((_, i) => base + i);
-    if (next && this.pos >= 0) this.order.splice(this.pos + 1, 0, ...added);
-    else this.order.push(...added);
+    const cur = this.order[this.pos];
+    if (next && this.pos >= 0) {
+      this.order.splice(this.pos + 1, 0, ...added);
+      this.base.splice(this.base.indexOf(cur) + 1, 0, ...added);
+    } else {
+      this.order.push(...added);
+      this.base.push(...added);
+    }
   }
 
   // Makes position p current; false (and no change) if there is no such position.
@@ -103,6 +117,7 @@ export class Queue {
     const [x] = this.order.splice(from, 1);
     this.order.splice(to, 0, x);
     this.pos = this.order.indexOf(cur);
+    if (!this.shuffle) this.base = this.order.slice();
     return true;
   }
 
@@ -112,13 +127,19 @@ export class Queue {
     const cur = this.order[this.pos];
     this.order = positions.map((p) => this.order[p]);
     this.pos = this.order.indexOf(cur);
+    if (!this.shuffle) this.base = this.order.slice();
   }
 
-  // Takes the entry at p out of the order; the current one cannot be removed (false).
+  // Takes the entry at p out of the queue: false if there is none, true otherwise. The
+  // current one may go too: then the entry after it (or, at the end, the one before) is
+  // current, and `removedCurrent` tells the player to play it; an emptied queue has none.
   remove(p) {
-    if (p === this.pos || p < 0 || p >= this.order.length) return false;
-    this.order.splice(p, 1);
+    if (p < 0 || p >= this.order.length) return false;
+    const [qi] = this.order.splice(p, 1);
+    this.base.splice(this.base.indexOf(qi), 1);
+    this.removedCurrent = p === this.pos;
     if (p < this.pos) this.pos--;
+    else if (this.removedCurrent) this.pos = Math.min(this.pos, this.order.length - 1);
     return true;
   }
 
@@ -126,11 +147,12 @@ export class Queue {
   keepOnlyCurrent() {
     const cur = this.order[this.pos];
     this.order = cur === undefined ? [] : [cur];
+    this.base = this.order.slice();
     this.pos = cur === undefined ? -1 : 0;
   }
 
   // Empty (shuffle and repeat stay as they are).
   clear() {
-    this.tracks = []; this.order = []; this.pos = -1;
+    this.tracks = []; this.order = []; this.base = []; this.pos = -1;
   }
 }

@@ -131,23 +131,33 @@ function albumGrid(albums) {
 }
 
 // A paged list: loads `limit` at a time while a sentinel at the bottom scrolls into view.
+// A page that fails to load says so, with a button to try again (the list so far stays).
 function paged(path, render, limit = 120) {
   const box = h('div');
   const sentinel = h('div', { 'aria-hidden': 'true' });
+  const problem = h('p', { class: 'error', role: 'alert', hidden: true });
   let offset = 0, total = Infinity, busy = false;
   const more = async () => {
     if (busy || offset >= total) return;
     busy = true;
-    const sep = path.includes('?') ? '&' : '?';
-    const r = await api(`${path}${sep}limit=${limit}&offset=${offset}`);
-    total = r.total; offset += r.items.length;
-    box.append(await render(r.items));
-    busy = false;
+    problem.hidden = true;
+    try {
+      const sep = path.includes('?') ? '&' : '?';
+      const r = await api(`${path}${sep}limit=${limit}&offset=${offset}`);
+      total = r.items.length ? r.total : offset; offset += r.items.length;
+      box.append(await render(r.items));
+    } catch (e) {
+      if (e.status === 401) return; // signing in again is asked for elsewhere
+      problem.replaceChildren(`Could not load more: ${e.message} `, h('button', { onclick: () => more() }, 'Try again'));
+      problem.hidden = false;
+    } finally {
+      busy = false;
+    }
     if (offset >= total) io.disconnect();
   };
   const io = new IntersectionObserver((e) => { if (e.some((x) => x.isIntersecting)) more(); });
   io.observe(sentinel);
-  return h('div', {}, box, sentinel);
+  return h('div', {}, box, problem, sentinel);
 }
 
 const views = {

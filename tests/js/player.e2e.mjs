@@ -100,6 +100,16 @@ try {
   await waitPlaying(page, 0.5);
   out.gap_prepared = await page.evaluate(() => window.tonearm.player.hls.filter(Boolean).length >= 1);
 
+  // The queue panel: ✕ on the current track plays the one after it.
+  await page.evaluate(() => window.tonearm.player.go(0));
+  await waitPlaying(page, 0.3);
+  await page.getByRole('button', { name: 'Show the queue' }).click();
+  await page.getByRole('button', { name: 'Remove Svefn-g-englar from the queue' }).click();
+  await page.waitForFunction(() => window.tonearm.player.current?.title === 'Starálfur');
+  await waitPlaying(page, 0.3);
+  check(await page.locator('#queue-list li').count() === 1, 'the removed track left the queue');
+  await page.getByRole('button', { name: 'Close the queue' }).click();
+
   // Keyboard: space pauses.
   await page.locator('#view').focus();
   await page.keyboard.press('Space');

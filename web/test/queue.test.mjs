@@ -95,7 +95,7 @@ test('turning shuffle on keeps every track once and the current track current', 
   }
 });
 
-test('turning shuffle off keeps the current track current, the rest in list order', () => {
+test('turning shuffle off returns to list order, the current track where it is in it', () => {
   const q = new Queue({ random: seeded(3) });
   q.load(tracks(6), 4, true);
   q.goTo(2);
@@ -103,8 +103,36 @@ test('turning shuffle off keeps the current track current, the rest in list orde
   q.toggleShuffle();
   assert.equal(q.shuffle, false);
   assert.equal(q.current, cur);
-  assert.equal(q.pos, 0);
-  assert.deepEqual(ids(q), [cur.id, ...tracks(6).map((t) => t.id).filter((id) => id !== cur.id)]);
+  assert.deepEqual(ids(q), [100, 101, 102, 103, 104, 105]);
+  assert.equal(q.pos, cur.id - 100, 'what follows is what followed it in the list');
+});
+
+test('shuffle on and off keeps removed tracks removed and a hand-made order', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const q = playing(6, 1, { random: seeded(seed) });
+    q.remove(3); // T3 goes
+    q.move(4, 0); // T5 first: [105, 100, 101, 102, 104]
+    assert.deepEqual(ids(q), [105, 100, 101, 102, 104]);
+    q.toggleShuffle();
+    assert.deepEqual(sorted(ids(q)), [100, 101, 102, 104, 105], `seed ${seed}: T3 stays out while shuffled`);
+    q.remove(q.length - 1);
+    const left = sorted(ids(q));
+    q.toggleShuffle();
+    assert.deepEqual(sorted(ids(q)), left, 'and after');
+    assert.deepEqual(ids(q), [105, 100, 101, 102, 104].filter((id) => left.includes(id)), 'the order made by hand is back');
+    assert.equal(q.current.id, 101);
+  }
+});
+
+test('tracks queued next while shuffled come next in list order too', () => {
+  const q = new Queue({ random: seeded(9) });
+  q.load(tracks(4), 2, true);
+  q.goTo(0);
+  q.append([{ id: 200 }], true);
+  assert.equal(q.at(1).id, 200);
+  q.toggleShuffle();
+  assert.deepEqual(ids(q), [100, 101, 102, 200, 103]);
+  assert.equal(q.at(q.pos + 1).id, 200);
 });
 
 test('shuffle with nothing current only flips the mode', () => {
@@ -232,11 +260,20 @@ test('permute (a drag in the queue panel) keeps the current track current', () =
   assert.equal(q.current, cur);
 });
 
-test('the current track cannot be removed', () => {
+test('removing the current track makes the next one current, or the one before at the end', () => {
   const q = playing(3, 1);
-  assert.equal(q.remove(1), false);
-  assert.deepEqual(ids(q), [100, 101, 102]);
-  assert.equal(q.current.id, 101);
+  assert.equal(q.remove(1), true);
+  assert.equal(q.removedCurrent, true, 'the player plays the new current track');
+  assert.deepEqual(ids(q), [100, 102]);
+  assert.equal(q.current.id, 102);
+  assert.equal(q.remove(1), true);
+  assert.equal(q.current.id, 100, 'the last one gone: the one before');
+  assert.equal(q.remove(0), true);
+  assert.equal(q.pos, -1, 'nothing left');
+  assert.equal(q.current, null);
+  const r = playing(3, 0);
+  r.remove(2);
+  assert.equal(r.removedCurrent, false);
 });
 
 test('removing other tracks keeps the current track current', () => {
