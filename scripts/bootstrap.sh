@@ -3,7 +3,7 @@
 # which the bundled libopus (opusic-sys) uses at build time. With --test it also installs
 # what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
 # Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
-# Playwright driving Debian's Chromium through the web player).
+# Playwright driving Debian's Chromium through the web player), and nginx for the cluster test.
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -45,6 +45,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! have node || ! have npm; then
     echo "bootstrap: installing Node.js (runs the real tus client in the tests)" >&2
     apt_install nodejs npm || { echo "bootstrap: cannot install Node.js; install it and retry" >&2; exit 1; }
+  fi
+  if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
+    echo "bootstrap: installing nginx (the load balancer the cluster test runs in front of two nodes)" >&2
+    apt_install nginx || { echo "bootstrap: cannot install nginx; install it and retry" >&2; exit 1; }
   fi
   if ! have chromium && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2

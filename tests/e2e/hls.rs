@@ -96,7 +96,8 @@ fn fetch(s: &Server, token: &str, track: i64, rung: &str, order: Option<Vec<usiz
         other => panic!("not a media playlist: {other:?}"),
     };
     assert!(pl.end_list && pl.playlist_type == Some(m3u8_rs::MediaPlaylistType::Vod) && pl.independent_segments);
-    assert_eq!(pl.segments[0].map.as_ref().map(|m| m.uri.as_str()), Some("init.mp4"));
+    let init = pl.segments[0].map.as_ref().map(|m| m.uri.clone()).unwrap_or_default();
+    assert!(init.starts_with("init.mp4?a=") && init.len() == "init.mp4?a=".len() + 32, "the audio key for load balancers: {init}");
     let n = pl.segments.len();
     let mut segments = vec![Vec::new(); n];
     for k in order.unwrap_or_else(|| (0..n).collect()) {
@@ -325,6 +326,19 @@ fn cache_single_flight_budget_and_dedup_across_users() {
     assert_eq!(bytes(&s, &tb, &format!("/hls/{idb}/opus-128/3.m4s")), bodies[0]);
     assert_eq!(metric(&s, "tonearm_segment_cache_misses_total"), m);
     assert_eq!(metric(&s, "tonearm_segment_cache_hits_total"), h + 1);
+    // Both owners' playlists name the same audio key on every child (`a=`), which a load
+    // balancer hashes on so that one node encodes it for both; the track ids differ.
+    let key_of = |t: &str, id: i64| -> Vec<String> {
+        let pl = String::from_utf8(bytes(&s, t, &format!("/hls/{id}/opus-128/index.m3u8"))).unwrap();
+        pl.lines().filter(|l| l.contains(".m4s") || l.contains("init.mp4")).map(|l| l.split("a=").nth(1).unwrap_or("").chars().take(32).collect()).collect()
+    };
+    let (ka, kb) = (key_of(&ta, ida), key_of(&tb, idb));
+    assert!(ka.len() > 2 && ka.iter().all(|k| k.len() == 32 && k == &ka[0]), "{ka:?}");
+    assert_eq!(ka, kb, "one audio, one key, whoever owns it");
+    let master = String::from_utf8(bytes(&s, &ta, &format!("/hls/{ida}/master.m3u8"))).unwrap();
+    assert!(master.contains(&format!("index.m3u8?a={}", ka[0])), "{master}");
+    assert_eq!(s.get(&ta, &format!("/hls/{ida}/opus-128/3.m4s?a={}", ka[0])).status(), 200);
+    assert_eq!(s.get(&ta, &format!("/hls/{ida}/opus-128/3.m4s?a={}", "0".repeat(32))).status(), 404, "a key that is not this audio's names nothing");
 
     // A flood of distinct segments never pushes the cache over its budget.
     for rung in ["aac-96", "aac-192", "opus-64", "opus-128"] {

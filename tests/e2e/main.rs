@@ -3,6 +3,7 @@
 //! independent judge, real clients (tus-js-client, Chromium), plus the fuzzer and the
 //! code's own tidy rules. One module per area.
 
+mod cluster;
 mod common;
 mod durations;
 mod fuzz;

@@ -35,6 +35,8 @@ struct PlayQuery {
     format: Option<String>,
     bitrate: Option<u32>,
     offset: Option<f64>,
+    /// The audio key a playlist put on its children, for load balancers (see `child_query_for`).
+    a: Option<String>,
 }
 
 /// The playback query (every player sends one per segment, so it is read by hand, not
@@ -54,6 +56,7 @@ fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
             "format" => q.format = Some(v.into_owned()),
             "bitrate" => q.bitrate = num("bitrate", &v)?,
             "offset" => q.offset = num("offset", &v)?,
+            "a" => q.a = Some(v.into_owned()),
             _ => {}
         }
     }
@@ -74,10 +77,13 @@ const VARY_AUTH: HeaderValue = HeaderValue::from_static("authorization");
 
 impl Access {
     /// What the URLs inside a playlist carry.
-    fn child_query(&self) -> String {
+    /// The query of a playlist's children: the audio key first (`a=`, what a load balancer
+    /// hashes on, so every segment of one audio, whoever asks, lands on one node and is
+    /// encoded once per cluster), then the grant when the request was signed.
+    fn child_query_for(&self, t: &Playable) -> String {
         match self {
-            Access::Bearer => String::new(),
-            Access::Signed { user, expires, sig } => format!("u={user}&e={expires}&s={sig}"),
+            Access::Bearer => format!("a={}", t.etag_key),
+            Access::Signed { user, expires, sig } => format!("a={}&u={user}&e={expires}&s={sig}", t.etag_key),
         }
     }
 
@@ -159,9 +165,9 @@ pub async fn master(
     let id = parse_id(&id, "track")?;
     let mut q = play_query(raw.as_deref())?;
     let (user, access) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
-    playback.track(user, id).await?;
+    let t = playback.track(user, id).await?;
     let rungs = playback.rungs(q.codecs.as_deref(), q.bitrate)?;
-    playlist_response(&access, hls::master(&rungs, &access.child_query()))
+    playlist_response(&access, hls::master(&rungs, &access.child_query_for(&t)))
 }
 
 fn playlist_response(access: &Access, body: Vec<u8>) -> ApiResult<Response> {
@@ -178,7 +184,7 @@ pub async fn rendition(
 ) -> ApiResult<Response> {
     let (access, t, rung) = resolve(&playback, &accounts, &id, &rung, raw.as_deref(), &headers).await?;
     if file == "index.m3u8" {
-        return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query()));
+        return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t)));
     }
     let index = match file.as_str() {
         "init.mp4" => None,
@@ -215,6 +221,10 @@ async fn resolve(
     let (user, access) = authorize(playback, accounts, headers, &mut q, id).await?;
     let rung = playback.rung(rung)?;
     let t = playback.track(user, id).await?;
+    // `a` only routes; one that is not this track's audio names nothing here.
+    if q.a.as_deref().is_some_and(|a| a != t.etag_key) {
+        return Err(ApiError::not_found("rendition"));
+    }
     Ok((access, t, rung))
 }
 

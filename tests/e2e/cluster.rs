@@ -1,0 +1,149 @@
+//! Several nodes behind a real nginx running the repository's own `config/nginx.conf`
+//! (ports and paths swapped for the test's): segment requests are routed by the audio key
+//! playlists put on their children, so two users' copies of the same recording are
+//! encoded once in the cluster, on one node, whoever asks. The nodes share one data dir
+//! (the shared catalog and store are the scale-out issue's).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{Env, Server, testdata};
+
+fn nginx_binary() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("nginx is needed: run scripts/bootstrap.sh --test (it installs Debian's nginx)")
+}
+
+struct Nginx {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM to the master stops its workers too (SIGKILL would orphan them).
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `config/nginx.conf` with the test's nodes, port and a private prefix in `dir`.
+fn nginx(dir: &Path, nodes: [&str; 2]) -> Nginx {
+    let conf = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/nginx.conf")).unwrap();
+    let port = free_port();
+    let d = dir.display();
+    let conf = conf
+        .replace("worker_processes auto;", &format!("worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;"))
+        .replace(
+            "http {",
+            &format!(
+                "http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n  \
+                 fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n  add_header X-Upstream $upstream_addr always;"
+            ),
+        )
+        .replace("127.0.0.1:8081", nodes[0])
+        .replace("127.0.0.1:8082", nodes[1])
+        .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
+    assert_eq!(conf.matches(nodes[0]).count(), 2, "the example names node 1 in both upstreams");
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let check = Command::new(nginx_binary()).arg("-t").arg("-p").arg(dir).arg("-c").arg(&path).output().unwrap();
+    assert!(check.status.success(), "nginx -t: {}", String::from_utf8_lossy(&check.stderr));
+    let mut child =
+        Command::new(nginx_binary()).arg("-p").arg(dir).arg("-c").arg(&path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Nginx { child, base };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let err = child.stderr.take().map(|e| BufReader::new(e).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n")).unwrap_or_default();
+    panic!("nginx did not start: {err}");
+}
+
+fn metric(s: &Server, name: &str) -> u64 {
+    let text = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Cache hits and coalesced waits on both nodes: requests that cost no encode.
+fn shared(nodes: &[&Server]) -> u64 {
+    nodes.iter().map(|s| metric(s, "tonearm_segment_cache_hits_total") + metric(s, "tonearm_segment_coalesced_total")).sum()
+}
+
+#[test]
+fn nginx_routes_every_segment_of_one_audio_to_one_node() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    env.add_user("bob", "battery staple");
+    // The same three recordings in both libraries (their track ids differ).
+    let files: Vec<PathBuf> =
+        ["01 Svefn-g-englar.mp3", "02 Starálfur.mp3", "03 Flugufrelsarinn.mp3"].iter().map(|f| testdata("library/Sigur Rós - Ágætis byrjun").join(f)).collect();
+    env.import("alice", &files);
+    env.import("bob", &files);
+    let (a, b) = (env.serve(), env.serve());
+    let node = |s: &Server| s.base.trim_start_matches("http://").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let lb = nginx(dir.path(), [&node(&a), &node(&b)]);
+    let http = reqwest::blocking::Client::new();
+    let login = |u: &str, p: &str| -> String {
+        let r = http.post(format!("{}/api/v1/auth/login", lb.base)).body(format!(r#"{{"username":"{u}","password":"{p}"}}"#)).send().unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    };
+    let get = |t: &str, path: &str| http.get(format!("{}{path}", lb.base)).bearer_auth(t).send().unwrap();
+    let (ta, tb) = (login("alice", "correct horse"), login("bob", "battery staple"));
+    let ids = |t: &str| -> Vec<i64> {
+        let v: Value = get(t, "/api/v1/tracks?limit=10").json().unwrap();
+        let mut tracks: Vec<(String, i64)> =
+            v["items"].as_array().unwrap().iter().map(|x| (x["title"].as_str().unwrap().to_string(), x["id"].as_i64().unwrap())).collect();
+        tracks.sort();
+        tracks.into_iter().map(|(_, id)| id).collect()
+    };
+    let (alice, bob) = (ids(&ta), ids(&tb));
+    assert_eq!((alice.len(), bob.len()), (3, 3));
+    assert_ne!(alice, bob, "each user has their own track ids");
+
+    // Each user plays the first segment of every rung of every track, as a player would:
+    // the URI from the media playlist, through the load balancer.
+    let rungs = ["aac-96", "aac-192", "opus-64", "opus-128"];
+    let play = |t: &str, ids: &[i64]| -> Vec<(String, String)> {
+        let mut served = Vec::new();
+        for id in ids {
+            for rung in rungs {
+                let pl = get(t, &format!("/hls/{id}/{rung}/index.m3u8")).text().unwrap();
+                let uri = pl.lines().find(|l| l.starts_with("0.m4s")).unwrap_or_else(|| panic!("{pl}")).to_string();
+                let r = get(t, &format!("/hls/{id}/{rung}/{uri}"));
+                assert_eq!(r.status(), 200, "{uri}");
+                let key = uri.split("a=").nth(1).unwrap_or("").chars().take(32).collect::<String>();
+                served.push((key, r.headers()["x-upstream"].to_str().unwrap().to_string()));
+                assert!(!r.bytes().unwrap().is_empty());
+            }
+        }
+        served
+    };
+    let first = play(&ta, &alice);
+    let before = shared(&[&a, &b]);
+    let second = play(&tb, &bob);
+    // Bob's twelve requests cost no encode anywhere: each reached the node that had it.
+    assert_eq!(shared(&[&a, &b]) - before, 12, "one encode per segment in the cluster");
+    assert_eq!(first, second, "the same audio key and the same node for both owners");
+    // One key per recording, each served by one node.
+    for key in first.iter().map(|(k, _)| k) {
+        let nodes: std::collections::HashSet<&String> = first.iter().filter(|(k, _)| k == key).map(|(_, n)| n).collect();
+        assert_eq!(nodes.len(), 1, "every rung of one audio on one node");
+    }
+    let keys: std::collections::HashSet<&String> = first.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.len(), 3, "three recordings, three keys");
+}
