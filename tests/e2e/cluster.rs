@@ -68,6 +68,8 @@ fn nginx(dir: &Path, nodes: [&str; 2]) -> Nginx {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     let err = child.stderr.take().map(|e| BufReader::new(e).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n")).unwrap_or_default();
     panic!("nginx did not start: {err}");
 }
