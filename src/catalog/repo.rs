@@ -20,6 +20,8 @@ pub trait Users: Send + Sync {
     fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User>;
     fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>>;
     fn list_users(&self) -> Result<Vec<User>>;
+    /// One user by id, with their password hash.
+    fn user_by_id(&self, id: UserId) -> Result<Option<(User, String)>>;
     fn user_count(&self) -> Result<u64>;
     /// Sets the password hash, forgets the sealed copy of the old password, and ends every
     /// session of the user, in one transaction.

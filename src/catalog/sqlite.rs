@@ -914,6 +914,14 @@ impl Users for SqliteCatalog {
         })
     }
 
+    fn user_by_id(&self, id: UserId) -> Result<Option<(User, String)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, username, is_admin, created_at, disabled, quota_bytes, password_hash FROM users WHERE id = ?1")?
+                .query_row([id], |r| Ok((user_row(r)?, r.get::<_, String>(6)?)))
+                .optional()?)
+        })
+    }
+
     fn user_count(&self) -> Result<u64> {
         self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64))
     }

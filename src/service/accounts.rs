@@ -270,7 +270,7 @@ impl Accounts {
     }
 
     pub fn user(&self, id: UserId) -> Result<User> {
-        self.0.catalog.list_users()?.into_iter().find(|u| u.id == id).ok_or(AccountError::NoSuchUser)
+        self.0.catalog.user_by_id(id)?.map(|(u, _)| u).ok_or(AccountError::NoSuchUser)
     }
 
     fn user_named(&self, username: &str) -> Result<User> {
@@ -487,9 +487,8 @@ impl Accounts {
     pub fn grant_key(&self, id: UserId) -> Result<Option<u64>> {
         let now = now_unix();
         let epoch = self.epoch();
-        let user = self.0.catalog.list_users()?.into_iter().find(|u| u.id == id);
-        let key = match user {
-            Some(u) if !u.disabled => self.0.catalog.user_by_name(&u.username)?.map(|(_, hash)| fingerprint(&hash)),
+        let key = match self.0.catalog.user_by_id(id)? {
+            Some((u, hash)) if !u.disabled => Some(fingerprint(&hash)),
             _ => None,
         };
         let keys = &self.0.grant_keys;

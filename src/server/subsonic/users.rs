@@ -34,7 +34,7 @@ pub fn user_json(u: &User) -> Value {
 /// `getUser`: oneself, or anyone for an administrator.
 pub fn get_user(accounts: &Accounts, me: &User, p: &Params) -> Result<Value, Failure> {
     let name = p.require("username")?;
-    let user = if name == me.username { me.clone() } else { accounts.user_by_name(Actor::User(me), name).map_err(from_account)? };
+    let user = if name.eq_ignore_ascii_case(&me.username) { me.clone() } else { accounts.user_by_name(Actor::User(me), name).map_err(from_account)? };
     Ok(json!({ "user": user_json(&user) }))
 }
 
