@@ -139,7 +139,14 @@ fn migrate(c: &mut Connection) -> Result<()> {
             }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
-            tracing::info!(version = i + 1, "catalog migrated");
+            tracing::debug!(version = i + 1, "catalog migration applied");
+        }
+        // One line for the whole run: a new catalog, or an upgrade from one version to another.
+        let now = MIGRATIONS.len() as i64;
+        match version {
+            0 => tracing::info!(version = now, "catalog created"),
+            v if v < now => tracing::info!(from = v, to = now, "catalog upgraded"),
+            _ => {}
         }
         Ok(())
     })();
