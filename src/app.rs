@@ -57,7 +57,8 @@ impl App {
         let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(dir.join("tonearm.db")).context("opening catalog")?);
         let coord: Arc<dyn Coordination> = Arc::new(coord::Local::default());
         let ingest = Arc::new(Ingest::new(store.clone(), catalog.clone(), coord.clone(), config.import.max_file_bytes, config.covers.max_bytes));
-        let signer = Arc::new(UrlSigner::load_or_create(&dir.join("secret.key"))?);
+        let key_path = |configured: &str, default: &str| if configured.is_empty() { dir.join(default) } else { std::path::PathBuf::from(configured) };
+        let signer = Arc::new(UrlSigner::load_or_create(&key_path(&config.auth.signing_key_file, "secret.key"))?);
         let streamer = Streamer::new(
             store.clone(),
             StreamSettings {
@@ -76,7 +77,7 @@ impl App {
             window_secs: config.auth.lockout_secs as i64,
         };
         let sealer = match config.subsonic.token_auth {
-            true => Some(Arc::new(crate::signing::Sealer::load_or_create(&dir.join("subsonic.key"))?)),
+            true => Some(Arc::new(crate::signing::Sealer::load_or_create(&key_path(&config.subsonic.key_file, "subsonic.key"))?)),
             false => None,
         };
         let accounts = Accounts::new(catalog.clone(), ingest.clone(), coord.clone(), limits, config.auth.token_ttl_hours, sealer);

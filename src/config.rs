@@ -86,11 +86,14 @@ pub struct SubsonicConfig {
     /// encrypted with a server key (`data/subsonic.key`), made when a password is set or a
     /// sign-in succeeds. Off: only `p=` and API keys sign in over the Subsonic API.
     pub token_auth: bool,
+    /// The key the password copies are sealed with (created mode 0600 if absent). Empty:
+    /// `subsonic.key` in the data dir. Several nodes must share one.
+    pub key_file: String,
 }
 
 impl Default for SubsonicConfig {
     fn default() -> Self {
-        SubsonicConfig { token_auth: true }
+        SubsonicConfig { token_auth: true, key_file: String::new() }
     }
 }
 
@@ -105,6 +108,9 @@ pub struct AuthConfig {
     pub max_failed_logins_per_address: u32,
     /// The counting window and lockout length, in seconds.
     pub lockout_secs: u64,
+    /// The key signed playback URLs are made with (32 random bytes, created mode 0600 if
+    /// absent). Empty: `secret.key` in the data dir. Several nodes must share one.
+    pub signing_key_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +164,13 @@ impl Default for HttpConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { token_ttl_hours: 24 * 30, max_failed_logins_per_user: 5, max_failed_logins_per_address: 20, lockout_secs: 300 }
+        AuthConfig {
+            token_ttl_hours: 24 * 30,
+            max_failed_logins_per_user: 5,
+            max_failed_logins_per_address: 20,
+            lockout_secs: 300,
+            signing_key_file: String::new(),
+        }
     }
 }
 

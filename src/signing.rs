@@ -85,24 +85,32 @@ impl UrlSigner {
     }
 }
 
-/// A 32-byte key kept in `path`, created (mode 0600, synced, then renamed into place) on
-/// first use.
+/// A 32-byte key kept in `path`, created on first use: written (mode 0600, synced) under a
+/// random name of its own, then linked into place only if no key is there yet, so nodes
+/// that share the file and start together all end up with the one key that won.
 pub fn key_file(path: &Path) -> Result<[u8; 32], SignError> {
     let err = |source| SignError::Secret { path: path.to_path_buf(), source };
+    let read = |b: Vec<u8>| -> Result<[u8; 32], SignError> { b.as_slice().try_into().map_err(|_| err(std::io::Error::other("expected exactly 32 bytes"))) };
     match std::fs::read(path) {
-        Ok(b) => b.as_slice().try_into().map_err(|_| err(std::io::Error::other("expected exactly 32 bytes"))),
+        Ok(b) => read(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
             rand::fill(&mut key);
-            let tmp = path.with_extension("tmp");
+            let tmp = path.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts.open(&tmp).map_err(err)?;
             f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
-            std::fs::rename(&tmp, path).map_err(err)?;
-            Ok(key)
+            let linked = std::fs::hard_link(&tmp, path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(key),
+                // Another process made it first: theirs is the key.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(std::fs::read(path).map_err(err)?),
+                Err(e) => Err(err(e)),
+            }
         }
         Err(e) => Err(err(e)),
     }
@@ -199,5 +207,27 @@ mod tests {
         assert!(matches!(s.verify(&Grant { account: 78, ..g }, &sig, 0), Err(SignError::Mismatch)));
         assert!(matches!(s.verify(&g, "zz", 0), Err(SignError::Malformed)));
         assert!(matches!(UrlSigner::new([8; 32]).verify(&g, &sig, 0), Err(SignError::Mismatch)));
+    }
+
+    #[test]
+    fn key_files_are_made_once_and_shared() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("shared.key");
+        // Processes racing to make it end up with one key (threads stand in for them here).
+        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+            (0..8).map(|_| s.spawn(|| key_file(&path).ok())).collect::<Vec<_>>().into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+        });
+        assert_eq!(keys.len(), 8);
+        assert!(keys.iter().all(|k| k == &keys[0]));
+        assert_eq!(key_file(&path).ok(), Some(keys[0]), "read back as made");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            assert_eq!(mode, 0o600);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1, "no temporary file left");
+        std::fs::write(&path, b"short").unwrap_or_else(|e| panic!("{e}"));
+        assert!(key_file(&path).is_err(), "a file of another length is refused");
     }
 }

@@ -231,3 +231,21 @@ fn the_sealed_password_follows_the_hash() {
     assert!(a.check(password("root", "new root password"), None).is_ok());
     assert_ne!(old_hash, new_hash);
 }
+
+/// The signing and sealing keys can live outside the data dir (nodes share them), and are
+/// made there once.
+#[test]
+fn keys_live_where_the_config_says() {
+    let (dir, keys) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+    config.auth.signing_key_file = keys.path().join("signing.key").display().to_string();
+    config.subsonic.key_file = keys.path().join("subsonic.key").display().to_string();
+    let first = App::open(config.clone()).unwrap();
+    drop(first);
+    let made = std::fs::read(keys.path().join("signing.key")).unwrap();
+    assert_eq!(made.len(), 32);
+    assert_eq!(std::fs::read(keys.path().join("subsonic.key")).unwrap().len(), 32);
+    assert!(!dir.path().join("secret.key").exists() && !dir.path().join("subsonic.key").exists());
+    App::open(config).unwrap();
+    assert_eq!(std::fs::read(keys.path().join("signing.key")).unwrap(), made, "kept, not made again");
+}
