@@ -226,6 +226,8 @@ pub struct Tags {
     pub mb_album_artist_id: Option<String>,
     /// Lyrics as tagged (USLT, LYRICS, UNSYNCEDLYRICS, ©lyr), plain or LRC text.
     pub lyrics: Vec<Lyrics>,
+    /// ISRCs (TSRC, ISRC), normalised to 12 characters.
+    pub isrc: Vec<String>,
 }
 
 /// One lyrics text of a file: its language as tagged (ISO 639-2, `None` when unknown or

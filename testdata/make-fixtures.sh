@@ -69,13 +69,14 @@ $FF -i "$T/tone48.wav" $BX -c:a libopus -b:a 64k -metadata title="Opus Song" -me
   -metadata album="Ogg Things" "library/Misc/opus.opus"
 $FF -i "$T/tone44.wav" -t 1 $BX -c:a pcm_s16le "library/Misc/plain.wav"
 
-# Lyrics: LRC-synced in a Vorbis LYRICS comment (with [ar:]/[ti:]/[offset:]), plain in an
+# Lyrics (and an ISRC): LRC-synced in a Vorbis LYRICS comment (with [ar:]/[ti:]/[offset:]), plain in an
 # ID3v2 USLT frame with its language. ffmpeg writes lyrics to neither, so mutagen does.
 python3 - <<'PY'
 from mutagen.flac import FLAC
 from mutagen.id3 import ID3, USLT
 f = FLAC("library/Björk - Homogenic/02 Jóga.flac")
 f["LYRICS"] = "[ar:Björk]\n[ti:Jóga]\n[offset:+100]\n[00:00.50]All these accidents\n[00:01.00][00:01.80]that happen\n[00:01.40]follow the dot"
+f["ISRC"] = "GB-AAA-97-00002"  # written with hyphens, as some taggers do
 f.save()
 t = ID3("library/Sigur Rós - Ágætis byrjun/02 Starálfur.mp3")
 t.add(USLT(encoding=3, lang="isl", desc="", text="Blá nótt yfir mér\nog stjörnur"))

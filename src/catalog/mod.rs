@@ -169,6 +169,8 @@ pub struct TrackTags {
     pub replaygain: ReplayGain,
     pub mb_track_id: Option<String>,
     pub mb_album_id: Option<String>,
+    /// As tagged, normalised (`USSM18300073`).
+    pub isrc: Vec<String>,
 }
 
 /// ReplayGain as tagged (dB and linear peak).

@@ -252,7 +252,7 @@ CREATE TABLE play_queues (
 );
 "#,
     // 10: the lyrics each stored file carries in its tags (plain or LRC text), read at
-    // ingest; files stored before have `lyrics_read = 0` and are read once in the
+    // ingest, and each track's ISRCs; files stored before have `lyrics_read = 0` and are read once in the
     // background (`ingest::verify`). Stars and ratings of albums and artists. And each
     // user's library generation (a counter every write to their library moves, from one
     // sequence so a value is never reused) and when it last changed, in milliseconds, each
@@ -266,6 +266,8 @@ CREATE TABLE lyrics (
     PRIMARY KEY (media_hash, position)
 ) WITHOUT ROWID;
 ALTER TABLE media ADD COLUMN lyrics_read INTEGER NOT NULL DEFAULT 1;
+-- ISRCs as tagged, a JSON list (NULL for files imported before: none known).
+ALTER TABLE tracks ADD COLUMN isrc TEXT;
 UPDATE media SET lyrics_read = 0;
 CREATE INDEX media_lyrics_unread ON media(hash) WHERE lyrics_read = 0;
 CREATE TABLE album_marks (

@@ -206,7 +206,7 @@ macro_rules! track_fields {
     m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, m.size,
     t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
     t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id, m.priming,
-    m.parts, m.audio_hash"
+    m.parts, m.audio_hash, t.isrc"
     };
 }
 macro_rules! track_joins {
@@ -254,6 +254,7 @@ fn track_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Track> {
             replaygain: ReplayGain { track_gain: r.get(o + 28)?, track_peak: r.get(o + 29)?, album_gain: r.get(o + 30)?, album_peak: r.get(o + 31)? },
             mb_track_id: r.get(o + 32)?,
             mb_album_id: r.get(o + 33)?,
+            isrc: r.get::<_, Option<String>>(o + 37)?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default(),
         },
         audio: TrackAudio {
             duration: if rate > 0 { frames as f64 / rate as f64 } else { 0.0 },
@@ -703,9 +704,9 @@ impl LibraryTx for SqliteTx<'_> {
                 "INSERT INTO tracks (user_id, media_hash, album_id, artist_id, title, artist, artists, track_number,
                     track_total, disc_number, disc_total, year, genre, compilation, rg_track_gain, rg_track_peak,
                     rg_album_gain, rg_album_peak, mb_track_id, mb_album_id, mb_artist_id, mb_album_artist_id,
-                    cover_hash, file_name, added_at, folder)
+                    cover_hash, file_name, added_at, folder, isrc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25, ?26)",
+                    ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
             )?
             .execute(params![
                 t.user,
@@ -733,7 +734,8 @@ impl LibraryTx for SqliteTx<'_> {
                 cover.map(|c| &c.0[..]),
                 t.file_name,
                 now,
-                t.folder
+                t.folder,
+                (!tags.isrc.is_empty()).then(|| names_json(&tags.isrc))
             ])?;
         Ok(self.0.last_insert_rowid().into())
     }

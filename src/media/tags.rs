@@ -119,12 +119,31 @@ fn merge(out: &mut Tags, tag: &Tag) {
     if out.lyrics.is_empty() {
         out.lyrics = super::lyrics::from_tag(tag);
     }
+    if out.isrc.is_empty() {
+        for code in tag.get_strings(ItemKey::Isrc).flat_map(|v| v.split([';', ',', '/']).map(str::to_string).collect::<Vec<_>>()) {
+            if let Some(c) = isrc(&code)
+                && !out.isrc.contains(&c)
+            {
+                out.isrc.push(c);
+            }
+        }
+    }
 }
 
 fn fill<T>(slot: &mut Option<T>, f: impl FnOnce() -> Option<T>) {
     if slot.is_none() {
         *slot = f();
     }
+}
+
+/// An ISRC as written anywhere ("US-SM1-83-00073", "ussm18300073") → "USSM18300073";
+/// `None` for anything that is not one (2 letters, 3 alphanumerics, 7 digits).
+pub fn isrc(s: &str) -> Option<String> {
+    let c: String = s.chars().filter(|c| !matches!(c, '-' | ' ' | '\0')).collect::<String>().to_ascii_uppercase();
+    let b = c.as_bytes();
+    let ok =
+        b.len() == 12 && b[..2].iter().all(u8::is_ascii_uppercase) && b[2..5].iter().all(u8::is_ascii_alphanumeric) && b[5..].iter().all(u8::is_ascii_digit);
+    ok.then_some(c)
 }
 
 /// "2001", "2001-05-12", "2001/05", "May 2001" → 2001.
@@ -222,5 +241,10 @@ mod tests {
         assert_eq!(id3v1_genre("Shoegaze"), "Shoegaze");
         assert_eq!(clean(" \0 Björk\0 "), Some("Björk".into()));
         assert_eq!(clean("\0\0"), None);
+        assert_eq!(isrc("US-SM1-83-00073").as_deref(), Some("USSM18300073"));
+        assert_eq!(isrc("ussm18300073").as_deref(), Some("USSM18300073"));
+        assert_eq!(isrc("USSM1830007"), None);
+        assert_eq!(isrc("12SM18300073"), None);
+        assert_eq!(isrc("not an isrc!"), None);
     }
 }

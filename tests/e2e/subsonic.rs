@@ -258,6 +258,8 @@ fn browse_search_and_stream_per_user() {
     // Hunter is tagged with ReplayGain (-6.54 dB, peak 0.988).
     assert_eq!((song["replayGain"]["trackGain"].as_f64(), song["replayGain"]["trackPeak"].as_f64()), (Some(-6.54), Some(0.988)), "{song}");
     assert!(songs[1].get("replayGain").is_none(), "Jóga has none");
+    assert_eq!(songs[1]["isrc"], serde_json::json!(["GBAAA9700002"]), "the ISRC, normalised");
+    assert!(song.get("isrc").is_none());
     for field in [
         "id",
         "title",

@@ -98,6 +98,7 @@ pub fn song(t: &Track) -> Value {
         ("bitDepth", t.audio.bits_per_sample.map(|b| json!(b))),
         ("musicBrainzId", t.tags.mb_track_id.as_ref().map(|m| json!(m))),
         ("replayGain", replay_gain(&t.tags.replaygain)),
+        ("isrc", (!t.tags.isrc.is_empty()).then(|| json!(t.tags.isrc))),
     ];
     if let Some(o) = v.as_object_mut() {
         o.extend(optional.into_iter().filter_map(|(k, x)| Some((k.to_string(), x?))));
