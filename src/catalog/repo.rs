@@ -154,7 +154,8 @@ pub trait Blobs: Send + Sync {
     /// kept), with a file name one of their tracks has.
     fn lyrics_unread(&self, limit: usize) -> Result<Vec<Unverified>>;
     /// Keeps the lyrics read from a stored file and marks it read.
-    fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics]) -> Result<()>;
+    /// The file's ISRCs go to its tracks that have none recorded yet.
+    fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics], isrc: &[String]) -> Result<()>;
     /// A stored file with this SHA-256 and size, whoever owns it (for instant uploads).
     fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>>;
     /// Per-user track counts and original bytes, every user included.

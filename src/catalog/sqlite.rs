@@ -1636,8 +1636,14 @@ impl Blobs for SqliteCatalog {
         })
     }
 
-    fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics]) -> Result<()> {
-        self.write(|tx| write_lyrics(&tx.0, hash, lyrics))
+    fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics], isrc: &[String]) -> Result<()> {
+        self.write(|tx| {
+            write_lyrics(&tx.0, hash, lyrics)?;
+            if !isrc.is_empty() {
+                tx.0.execute("UPDATE tracks SET isrc = ?2 WHERE media_hash = ?1 AND isrc IS NULL", params![&hash.0[..], names_json(isrc)])?;
+            }
+            Ok(())
+        })
     }
 
     fn media_by_sha256(&self, sha256: &[u8; 32], size: u64) -> Result<Option<NewMedia>> {

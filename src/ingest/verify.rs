@@ -3,7 +3,7 @@
 //! found here, in the background, and flagged (`damaged` in the API). Playback already
 //! conceals it (`media::decode`); this tells the owner.
 //!
-//! Also reads, once, the lyrics of files stored before lyrics were kept
+//! Also reads, once, the lyrics and ISRCs of files stored before they were kept
 //! ([`run_lyrics_pass`]).
 //!
 //! Runs on one thread of its own, yields to transcoding (it waits while `busy()` says the
@@ -69,7 +69,8 @@ fn stored_input(store: &Arc<dyn BlobStore>, m: &Unverified) -> Input {
 }
 
 /// Reads the tags of every stored file whose lyrics were never read (stored before lyrics
-/// were kept) and keeps their lyrics; returns how many files it read.
+/// were kept) and keeps their lyrics and, for its tracks without any, its ISRCs; returns
+/// how many files it read.
 pub fn run_lyrics_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn() -> bool) -> usize {
     let mut done = 0;
     loop {
@@ -88,11 +89,11 @@ pub fn run_lyrics_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: 
             // Covers are not wanted here: a limit of 0 skips them. A parser that panics on
             // this file leaves it read, without lyrics, rather than stopping every pass here.
             let input = stored_input(store, &m);
-            let lyrics = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tags::read(&input, 0).0.lyrics)).unwrap_or_else(|_| {
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tags::read(&input, 0).0)).unwrap_or_else(|_| {
                 tracing::warn!(file = %m.file_name, "lyrics: the tag reader failed on this file");
-                Vec::new()
+                tags::Tags::default()
             });
-            if let Err(e) = catalog.set_lyrics(&m.hash, &lyrics) {
+            if let Err(e) = catalog.set_lyrics(&m.hash, &read.lyrics, &read.isrc) {
                 tracing::warn!(error = %e, "lyrics: recording them failed");
                 return done;
             }

@@ -202,11 +202,13 @@ fn lyrics_of_files_stored_before_are_read_once_in_the_background() {
     assert!(app.catalog.lyrics_unread(10).unwrap().is_empty());
     // As an older version left them: no lyrics rows, nothing read.
     let db = rusqlite::Connection::open(dir.path().join("tonearm.db")).unwrap();
-    db.execute_batch("DELETE FROM lyrics; UPDATE media SET lyrics_read = 0;").unwrap();
+    db.execute_batch("DELETE FROM lyrics; UPDATE media SET lyrics_read = 0; UPDATE tracks SET isrc = NULL;").unwrap();
+    assert!(app.catalog.track(user.id, joga).unwrap().unwrap().tags.isrc.is_empty());
     assert_eq!(app.catalog.lyrics(user.id, joga).unwrap().unwrap().len(), 0);
     assert_eq!(tonearm::ingest::verify::run_lyrics_pass(&app.store, app.catalog.as_ref(), &|| false), 2);
     let l = app.catalog.lyrics(user.id, joga).unwrap().unwrap();
     assert!(l[0].text.starts_with("[ar:Björk]"), "{l:?}");
+    assert_eq!(app.catalog.track(user.id, joga).unwrap().unwrap().tags.isrc, ["GBAAA9700002"], "and the ISRC");
     assert_eq!(tonearm::ingest::verify::run_lyrics_pass(&app.store, app.catalog.as_ref(), &|| false), 0, "once");
 }
 
