@@ -339,6 +339,18 @@ fn paged<T>(
 const LIVE_ARTIST: &str = "(EXISTS (SELECT 1 FROM track_artists x WHERE x.artist_id = ar.id)
     OR EXISTS (SELECT 1 FROM albums x WHERE x.artist_id = ar.id))";
 
+/// Up to `limit` stored files whose `flag` column (`verified`, `lyrics_read`) is still 0,
+/// each with a file name one of its tracks has.
+fn media_still_to(c: &Connection, flag: &str, limit: usize) -> Result<Vec<Unverified>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
+         FROM media m WHERE m.{flag} = 0 LIMIT ?1"
+    ))?;
+    collect(st.query_map([limit as i64], |r| {
+        Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
+    })?)
+}
+
 /// Keeps a stored file's lyrics (rows it already has stay) and marks them read.
 fn write_lyrics(c: &Connection, media: &ContentHash, lyrics: &[Lyrics]) -> Result<()> {
     let mut st = c.prepare_cached("INSERT OR IGNORE INTO lyrics (media_hash, position, lang, text) VALUES (?1, ?2, ?3, ?4)")?;
@@ -1606,15 +1618,7 @@ impl Blobs for SqliteCatalog {
     }
 
     fn unverified_media(&self, limit: usize) -> Result<Vec<Unverified>> {
-        self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
-                 FROM media m WHERE m.verified = 0 LIMIT ?1",
-            )?;
-            collect(st.query_map([limit as i64], |r| {
-                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
-            })?)
-        })
+        self.read(|c| media_still_to(c, "verified", limit))
     }
 
     fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
@@ -1625,15 +1629,7 @@ impl Blobs for SqliteCatalog {
     }
 
     fn lyrics_unread(&self, limit: usize) -> Result<Vec<Unverified>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1)
-                 FROM media m WHERE m.lyrics_read = 0 LIMIT ?1",
-            )?;
-            collect(st.query_map([limit as i64], |r| {
-                Ok(Unverified { hash: hash_of(r, 0)?, parts: parts_of(r, 1)?, file_name: r.get::<_, Option<String>>(2)?.unwrap_or_default() })
-            })?)
-        })
+        self.read(|c| media_still_to(c, "lyrics_read", limit))
     }
 
     fn set_lyrics(&self, hash: &ContentHash, lyrics: &[Lyrics], isrc: &[String]) -> Result<()> {

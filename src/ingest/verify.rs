@@ -23,23 +23,13 @@ const BATCH: usize = 32;
 /// Decodes every unverified file once and records what it found; returns how many it
 /// verified. `busy` is polled between files (and waited out) so that playback comes first.
 pub fn run_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn() -> bool) -> usize {
-    let mut done = 0;
-    loop {
-        let batch = match catalog.unverified_media(BATCH) {
-            Ok(b) if !b.is_empty() => b,
-            Ok(_) => return done,
-            Err(e) => {
-                tracing::warn!(error = %e, "verification: reading the catalog failed");
-                return done;
-            }
-        };
-        for m in batch {
-            while busy() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let input = stored_input(store, &m);
+    drain(
+        "verification",
+        busy,
+        || catalog.unverified_media(BATCH),
+        |m| {
             let ext = std::path::Path::new(&m.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-            let damage = match probe::verify(&input, &ext) {
+            let damage = match probe::verify(&stored_input(store, m), &ext) {
                 Ok(d) => d,
                 // It passed the probe at import; failing to open now is itself damage.
                 Err(e) => Some(format!("the whole file does not decode: {e}")),
@@ -47,8 +37,36 @@ pub fn run_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn
             if let Some(d) = &damage {
                 tracing::info!(file = %m.file_name, damage = %d, "verification found damage");
             }
-            if let Err(e) = catalog.set_verified(&m.hash, damage.as_deref()) {
-                tracing::warn!(error = %e, "verification: recording the result failed");
+            catalog.set_verified(&m.hash, damage.as_deref())
+        },
+    )
+}
+
+/// Takes the files `fetch` names, a batch at a time, until it names none, doing `each`
+/// (which records its result) to every one, after waiting out `busy`; stops at the first
+/// catalog error, which it logs as `what`'s. Returns how many files it did.
+fn drain(
+    what: &str,
+    busy: &dyn Fn() -> bool,
+    fetch: impl Fn() -> crate::catalog::Result<Vec<Unverified>>,
+    each: impl Fn(&Unverified) -> crate::catalog::Result<()>,
+) -> usize {
+    let mut done = 0;
+    loop {
+        let batch = match fetch() {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => return done,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}: reading the catalog failed");
+                return done;
+            }
+        };
+        for m in &batch {
+            while busy() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if let Err(e) = each(m) {
+                tracing::warn!(error = %e, "{what}: recording the result failed");
                 return done;
             }
             done += 1;
@@ -72,32 +90,19 @@ fn stored_input(store: &Arc<dyn BlobStore>, m: &Unverified) -> Input {
 /// were kept) and keeps their lyrics and, for its tracks without any, its ISRCs; returns
 /// how many files it read.
 pub fn run_lyrics_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn() -> bool) -> usize {
-    let mut done = 0;
-    loop {
-        let batch = match catalog.lyrics_unread(BATCH) {
-            Ok(b) if !b.is_empty() => b,
-            Ok(_) => return done,
-            Err(e) => {
-                tracing::warn!(error = %e, "lyrics: reading the catalog failed");
-                return done;
-            }
-        };
-        for m in batch {
-            while busy() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+    drain(
+        "lyrics",
+        busy,
+        || catalog.lyrics_unread(BATCH),
+        |m| {
             // Covers are not wanted here: a limit of 0 skips them. A parser that panics on
             // this file leaves it read, without lyrics, rather than stopping every pass here.
-            let input = stored_input(store, &m);
+            let input = stored_input(store, m);
             let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tags::read(&input, 0).0)).unwrap_or_else(|_| {
                 tracing::warn!(file = %m.file_name, "lyrics: the tag reader failed on this file");
                 tags::Tags::default()
             });
-            if let Err(e) = catalog.set_lyrics(&m.hash, &read.lyrics, &read.isrc) {
-                tracing::warn!(error = %e, "lyrics: recording them failed");
-                return done;
-            }
-            done += 1;
-        }
-    }
+            catalog.set_lyrics(&m.hash, &read.lyrics, &read.isrc)
+        },
+    )
 }
