@@ -1,4 +1,4 @@
-//! Subsonic ids on the wire: typed strings (`tr-12`, `al-3`, `ar-7`, `pl-2`), so that one
+//! Subsonic ids on the wire: typed strings (`tr-12`, `al-3`, `ar-7`, `pl-2`, `sh-5`), so that one
 //! kind can never be taken for another. A foreign, malformed or wrong-kind id is error 70,
 //! exactly like a missing one.
 
@@ -21,6 +21,10 @@ pub fn playlist(id: PlaylistId) -> String {
     format!("pl-{}", id.0)
 }
 
+pub fn share(id: i64) -> String {
+    format!("sh-{id}")
+}
+
 fn number(raw: &str, prefix: &str) -> Option<i64> {
     raw.strip_prefix(prefix)?.parse::<i64>().ok().filter(|&n| n > 0)
 }
@@ -39,6 +43,10 @@ pub fn parse_album(raw: &str) -> Result<AlbumId, Failure> {
 
 pub fn parse_playlist(raw: &str) -> Result<PlaylistId, Failure> {
     number(raw, "pl-").map(PlaylistId).ok_or_else(|| not_found("playlist"))
+}
+
+pub fn parse_share(raw: &str) -> Result<i64, Failure> {
+    number(raw, "sh-").ok_or_else(|| not_found("share"))
 }
 
 pub fn parse_artist(raw: &str) -> Result<ArtistId, Failure> {
@@ -76,6 +84,8 @@ mod tests {
         assert!(parse_artist("ar-0").is_err());
         assert!(parse_artist("ar--3").is_err());
         assert!(parse_album("al-1x").is_err());
+        assert_eq!(parse_share(&share(5)).ok(), Some(5));
+        assert!(parse_share("pl-5").is_err());
         assert_eq!(parse_item("al-4", "x").ok(), Some(Item::Album(AlbumId(4))));
         assert_eq!(parse_item("ar-4", "x").ok(), Some(Item::Artist(ArtistId(4))));
         assert_eq!(parse_item("tr-4", "x").ok(), Some(Item::Track(TrackId(4))));

@@ -12,10 +12,6 @@ use crate::catalog::{Share, User};
 use crate::service::Library;
 use crate::service::library::Shared;
 
-fn share_id(raw: &str) -> Result<i64, Failure> {
-    raw.strip_prefix("sh-").and_then(|n| n.parse::<i64>().ok()).filter(|&n| n > 0).ok_or_else(|| Failure::new(Code::NotFound, "share not found"))
-}
-
 /// `expires` in milliseconds since the epoch (0 or empty: never) → seconds.
 fn expires(p: &Params) -> Result<Option<Option<i64>>, Failure> {
     match p.get("expires") {
@@ -33,7 +29,7 @@ fn share_json(lib: &Library, user: &User, origin: &str, s: &Share) -> Result<Val
         }
     }
     let mut v = json!({
-        "id": format!("sh-{}", s.id),
+        "id": ids::share(s.id),
         "url": format!("{origin}/share/{}", s.token),
         "description": s.description,
         "username": user.username,
@@ -77,12 +73,12 @@ pub fn create_share(lib: &Library, user: &User, p: &Params, origin: &str) -> Res
 }
 
 pub fn update_share(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    let id = share_id(p.require("id")?)?;
+    let id = ids::parse_share(p.require("id")?)?;
     lib.update_share(user.id, id, p.get("description"), expires(p)?).map_err(from_library)?;
     Ok(json!({}))
 }
 
 pub fn delete_share(lib: &Library, user: &User, p: &Params) -> Result<Value, Failure> {
-    lib.delete_share(user.id, share_id(p.require("id")?)?).map_err(from_library)?;
+    lib.delete_share(user.id, ids::parse_share(p.require("id")?)?).map_err(from_library)?;
     Ok(json!({}))
 }
