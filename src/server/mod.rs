@@ -12,6 +12,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod listen;
+pub mod markup;
 pub mod subsonic;
 pub mod web;
 

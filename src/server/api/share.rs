@@ -1,33 +1,21 @@
 //! `GET /share/{token}`: the public page of a share, for anyone holding the link, and
 //! `GET /share/{token}/{n}`: its `n`th song as MP3 (what every browser and device plays).
 //! The link is the only credential and is checked again for every song played, so an
-//! expired or deleted link, or one whose owner is disabled, stops at once: a plain 404. No
-//! grant leaves the server. Reads through `Library` and `Playback`; knows only the page's
-//! HTML and the stream's headers.
+//! expired or deleted link, or one whose owner is disabled, stops at once: a 404 (the page
+//! a plain one, a song the JSON API's). No grant leaves the server. Reads through `Library`
+//! and `Playback`; knows only the page's HTML; a song's head and errors are the JSON API's.
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use axum::body::Body;
-
+use super::stream::progressive_response;
 use crate::encode::Codec;
-use crate::service::library::LibraryError;
-use crate::service::playback::{Format, PlaybackError, Progressive, stream_mime};
+use crate::server::markup::escape;
+use crate::server::{ApiError, ApiResult, blocking};
+use crate::service::playback::{Format, Progressive};
 use crate::service::{Library, Playback};
-
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '&' => "&amp;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
 
 fn page(status: StatusCode, html: String) -> Response {
     let mut r = (status, html).into_response();
@@ -47,11 +35,10 @@ fn not_found() -> Response {
 /// The page.
 pub async fn share(State(lib): State<Library>, Path(token): Path<String>) -> Response {
     let t = token.clone();
-    let found = match tokio::task::spawn_blocking(move || lib.visit_share(&t)).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(LibraryError::NotFound(_))) => return not_found(),
-        Ok(Err(e)) => return failed(&e.to_string()),
-        Err(e) => return failed(&e.to_string()),
+    let found = match blocking(move || lib.visit_share(&t)).await {
+        Ok(found) => found,
+        Err(ApiError::NotFound(_)) => return not_found(),
+        Err(e) => return e.into_response(),
     };
     let (share, tracks) = found;
     let mut rows = String::new();
@@ -81,46 +68,12 @@ pub async fn share(State(lib): State<Library>, Path(token): Path<String>) -> Res
 /// Bitrate of a shared song's MP3.
 const SHARE_KBPS: u32 = 192;
 
-/// One song of the share, as MP3, while the link lives.
-pub async fn song(State(lib): State<Library>, State(playback): State<Playback>, Path((token, n)): Path<(String, usize)>) -> Response {
-    let owner_track = match tokio::task::spawn_blocking(move || lib.shared_track(&token, n)).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(LibraryError::NotFound(_))) => return not_found(),
-        Ok(Err(e)) => return failed(&e.to_string()),
-        Err(e) => return failed(&e.to_string()),
-    };
-    let (owner, id) = owner_track;
-    let made = match playback.track(owner, id).await {
-        Ok(p) => playback.progressive(p, Format::Codec(Codec::Mp3), Some(SHARE_KBPS), 0.0).await,
-        Err(e) => Err(e),
-    };
-    match made {
-        Ok(Progressive::Stream { codec, body, .. }) => {
-            let mut r = Body::from_stream(body).into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_mime(codec)));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Ok(Progressive::Original) => failed("a shared song is always a transcode"),
-        Err(PlaybackError::NoSuchTrack) => not_found(),
-        Err(PlaybackError::Stream(crate::cache::StreamError::Busy(secs))) => {
-            let mut r = (StatusCode::TOO_MANY_REQUESTS, "busy: retry shortly\n").into_response();
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            r
-        }
-        Err(e) => failed(&e.to_string()),
-    }
-}
-
-fn failed(e: &str) -> Response {
-    tracing::error!(error = %e, "share page failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n").into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(super::escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+/// One song of the share, as MP3, while the link lives (errors as the JSON API's).
+pub async fn song(State(lib): State<Library>, State(playback): State<Playback>, Path((token, n)): Path<(String, usize)>) -> ApiResult<Response> {
+    let (owner, id) = blocking(move || lib.shared_track(&token, n)).await?;
+    let p = playback.track(owner, id).await?;
+    match playback.progressive(p, Format::Codec(Codec::Mp3), Some(SHARE_KBPS), 0.0).await? {
+        Progressive::Stream { codec, duration, body, .. } => progressive_response(codec, duration, Body::from_stream(body)),
+        Progressive::Original => Err(ApiError::Internal("a shared song is always a transcode".into())),
     }
 }

@@ -291,7 +291,7 @@ pub async fn stream(
 }
 
 /// The head of a progressive (transcoded) stream.
-fn progressive_response(codec: Codec, duration: f64, body: Body) -> ApiResult<Response> {
+pub(super) fn progressive_response(codec: Codec, duration: f64, body: Body) -> ApiResult<Response> {
     let mime = stream_mime(codec);
     let dur = format!("{duration:.3}");
     build(

@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::params::Params;
+use crate::server::markup::escape_into;
 use crate::service::accounts::AccountError;
 
 /// Subsonic error codes (subsonic.org/pages/api.jsp, OpenSubsonic additions).
@@ -131,21 +132,6 @@ fn render(format: Format, m: Map<String, Value>, status: StatusCode, retry_after
     r
 }
 
-fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-}
-
 fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -168,7 +154,7 @@ fn element(out: &mut String, name: &str, fields: &Map<String, Value>) {
             out.push(' ');
             out.push_str(k);
             out.push_str("=\"");
-            escape(&s, out);
+            escape_into(&s, out);
             out.push('"');
         }
     }
@@ -180,7 +166,7 @@ fn element(out: &mut String, name: &str, fields: &Map<String, Value>) {
     }
     out.push('>');
     if let Some(t) = text {
-        escape(&t, out);
+        escape_into(&t, out);
     }
     for (k, v) in children {
         child(out, k, v);
@@ -203,7 +189,7 @@ fn child(out: &mut String, name: &str, v: &Value) {
                 out.push('<');
                 out.push_str(name);
                 out.push('>');
-                escape(&s, out);
+                escape_into(&s, out);
                 out.push_str("</");
                 out.push_str(name);
                 out.push('>');
