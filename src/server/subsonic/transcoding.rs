@@ -273,11 +273,7 @@ fn failed(e: PlaybackError) -> Response {
         PlaybackError::NoSuchTrack | PlaybackError::NoSuchRendition | PlaybackError::NoSuchSegment(_) => StatusCode::NOT_FOUND,
         PlaybackError::Sign(_) | PlaybackError::GrantRevoked => StatusCode::GONE,
         PlaybackError::AccountDisabled | PlaybackError::Account(_) => StatusCode::UNAUTHORIZED,
-        PlaybackError::Stream(StreamError::Busy(secs)) => {
-            let mut r = status(StatusCode::TOO_MANY_REQUESTS, &e.to_string());
-            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*secs));
-            return r;
-        }
+        PlaybackError::Stream(StreamError::Busy(secs)) => return busy(&e.to_string(), *secs),
         PlaybackError::BadOffset(_) | PlaybackError::BadBitrate { .. } | PlaybackError::BadFormat(_) | PlaybackError::BadCodecs(_) => StatusCode::BAD_REQUEST,
         PlaybackError::NoRenditionForCodecs | PlaybackError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         PlaybackError::Stream(_) | PlaybackError::Catalog(_) | PlaybackError::Store(_) | PlaybackError::Internal(_) => {
@@ -290,11 +286,16 @@ fn failed(e: PlaybackError) -> Response {
 
 /// A failed sign-in for `getTranscodeStream`: its errors are HTTP statuses, this one too.
 pub fn unauthorized(f: &Failure) -> Response {
-    let code = if f.retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
-    let mut r = status(code, &f.message);
-    if let Some(secs) = f.retry_after {
-        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+    match f.retry_after {
+        Some(secs) => busy(&f.message, secs),
+        None => status(StatusCode::UNAUTHORIZED, &f.message),
     }
+}
+
+/// 429 with `Retry-After`: apps retry.
+fn busy(message: &str, secs: u32) -> Response {
+    let mut r = status(StatusCode::TOO_MANY_REQUESTS, message);
+    r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
     r
 }
 
