@@ -32,6 +32,17 @@ fn envelope(v: Value) -> Value {
     e
 }
 
+/// Alice (`ALICE_PW`) with `alice_lib` from testdata, and Bob ("bob password") with
+/// `library/Misc`: two libraries to keep apart.
+fn alice_and_bob(alice_lib: &str) -> Env {
+    let env = Env::new();
+    env.add_user("alice", ALICE_PW);
+    env.add_user("bob", "bob password");
+    env.import("alice", &[crate::common::testdata(alice_lib)]);
+    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    env
+}
+
 fn error_code(e: &Value) -> u64 {
     assert_eq!(e["status"], "failed", "{e}");
     e["error"]["code"].as_u64().unwrap()
@@ -193,11 +204,7 @@ fn py_opensonic_signs_in_every_way_against_the_live_server() {
 fn npm_subsonic_api_client_against_the_live_server() {
     let js = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     assert!(js.join("node_modules/subsonic-api").exists(), "run scripts/bootstrap.sh --test (npm ci in tests/js)");
-    let env = Env::new();
-    env.add_user("alice", ALICE_PW);
-    env.add_user("bob", "bob password");
-    env.import("alice", &[crate::common::testdata("library")]);
-    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let env = alice_and_bob("library");
     let s = env.serve();
     let original = crate::common::testdata("library/Björk - Homogenic/02 Jóga.flac");
     let out = std::process::Command::new("node")
@@ -232,11 +239,7 @@ fn judge(dir: &std::path::Path, name: &str, bytes: &[u8]) -> (String, f64) {
 
 #[test]
 fn browse_search_and_stream_per_user() {
-    let env = Env::new();
-    env.add_user("alice", ALICE_PW);
-    env.add_user("bob", "bob password");
-    env.import("alice", &[crate::common::testdata("library")]);
-    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let env = alice_and_bob("library");
     let s = env.serve();
     let a = format!("u=alice&t={}&s=salty1234567", token(ALICE_PW, "salty1234567"));
     let b = "u=bob&p=bob%20password";
@@ -354,11 +357,7 @@ fn browse_search_and_stream_per_user() {
 
 #[test]
 fn playlists_stars_and_scrobbles_per_user() {
-    let env = Env::new();
-    env.add_user("alice", ALICE_PW);
-    env.add_user("bob", "bob password");
-    env.import("alice", &[crate::common::testdata("library/Björk - Homogenic")]);
-    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let env = alice_and_bob("library/Björk - Homogenic");
     let s = env.serve();
     let a = format!("apiKey={}", env.ok(&["user", "api-key", "add", "alice"], None).trim());
     let b = "u=bob&p=bob%20password";
@@ -569,11 +568,7 @@ fn folders_hls_scan_status_and_user_administration() {
 
 #[test]
 fn lyrics_album_and_artist_marks_indexes_since_and_update_user() {
-    let env = Env::new();
-    env.add_user("alice", ALICE_PW);
-    env.add_user("bob", "bob password");
-    env.import("alice", &[crate::common::testdata("library")]);
-    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let env = alice_and_bob("library");
     let s = env.serve();
     let a = format!("u=alice&p={}", urlencoding(ALICE_PW));
     let b = "u=bob&p=bob%20password";
@@ -676,11 +671,7 @@ const SONOS: &str = r#"{"name":"Play:1","platform":"Sonos","maxAudioBitrate":512
 
 #[test]
 fn transcode_decisions_and_their_streams() {
-    let env = Env::new();
-    env.add_user("alice", ALICE_PW);
-    env.add_user("bob", "bob password");
-    env.import("alice", &[crate::common::testdata("library")]);
-    env.import("bob", &[crate::common::testdata("library/Misc")]);
+    let env = alice_and_bob("library");
     let s = env.serve();
     let a = format!("u=alice&t={}&s=f00dfeed1234", token(ALICE_PW, "f00dfeed1234"));
     let b = "u=bob&p=bob%20password";
@@ -773,7 +764,9 @@ fn shares_are_public_links_until_they_expire() {
     assert_eq!(get(&s, "getUser", &format!("{a}&username=alice"))["user"]["shareRole"], true);
 
     // An album shared with a description and an expiry a day ahead (milliseconds).
-    let tomorrow = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 86_400) * 1000;
+    // Milliseconds since the epoch, `secs` from now (whole seconds, as the expiry is kept).
+    let from_now = |secs: u64| (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + secs) * 1000;
+    let tomorrow = from_now(86_400);
     let made = get(&s, "createShare", &format!("{a}&id={album}&description=For%20Bob&expires={tomorrow}"));
     let sh = made["shares"]["share"][0].clone();
     assert_eq!((sh["description"].as_str(), sh["visitCount"].as_u64(), sh["entry"].as_array().map(Vec::len)), (Some("For Bob"), Some(0), Some(2)), "{made}");
@@ -814,7 +807,7 @@ fn shares_are_public_links_until_they_expire() {
     assert!(!html.contains("s="), "no signed URL leaves the server: the link is the credential");
     assert_eq!(error_code(&get(&s, "deleteShare", &format!("{a}&id={id}"))), 70);
     // An expiry reached: the same.
-    let soon = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2) * 1000;
+    let soon = from_now(2);
     let short = get(&s, "createShare", &format!("{a}&id={album}&expires={soon}"))["shares"]["share"][0]["url"].as_str().unwrap().to_string();
     assert_eq!(s.http.get(format!("{short}/1")).send().unwrap().status(), 200);
     std::thread::sleep(std::time::Duration::from_millis(2100));
