@@ -9,13 +9,13 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tonearm::catalog::prelude::*;
-use tonearm::catalog::{AlbumSort, NewMedia, NewTrack, Page, SqliteCatalog};
+use tonearm::catalog::{AlbumSort, NewMedia, NewTrack, Page, SqlCatalog};
 use tonearm::domain::{AudioProps, ContentHash, DurationSource, Tags};
 use tonearm::media::probe;
 
-fn library(n: usize) -> (tempfile::TempDir, SqliteCatalog, tonearm::domain::UserId) {
+fn library(n: usize) -> (tempfile::TempDir, SqlCatalog, tonearm::domain::UserId) {
     let dir = tempfile::tempdir().unwrap();
-    let cat = SqliteCatalog::open(dir.path().join("bench.db")).unwrap();
+    let cat = tonearm::catalog::open_sqlite(dir.path().join("bench.db")).unwrap();
     let user = cat.create_user("bench", "x", true).unwrap().id;
     let props = AudioProps {
         container: "flac".into(),

@@ -3,7 +3,8 @@
 # which the bundled libopus (opusic-sys) uses at build time. With --test it also installs
 # what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
 # Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
-# Playwright driving Debian's Chromium through the web player), and nginx for the cluster test.
+# Playwright driving Debian's Chromium through the web player), nginx for the cluster test, and PostgreSQL for the
+# catalog tests on the second engine.
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -49,6 +50,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
     echo "bootstrap: installing nginx (the load balancer the cluster test runs in front of two nodes)" >&2
     apt_install nginx || { echo "bootstrap: cannot install nginx; install it and retry" >&2; exit 1; }
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "bootstrap: installing PostgreSQL (the catalog tests run on it as well as on SQLite)" >&2
+    apt_install postgresql || { echo "bootstrap: cannot install postgresql; install it and retry" >&2; exit 1; }
   fi
   if ! have chromium && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2

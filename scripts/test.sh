@@ -7,4 +7,10 @@ export PATH="$HOME/.local/bin:$PATH"  # where a pip-installed cmake lands
 bash scripts/bootstrap.sh --test
 # The web player's pure modules (web/test/, Node's built-in runner): output only on failure.
 out=$(node --test web/test/ 2>&1) || { printf '%s\n' "$out" >&2; echo "test.sh: node --test web/test/ failed" >&2; exit 1; }
-exec cargo test --locked "$@"
+# One throwaway PostgreSQL cluster for the run: the catalog tests and the PostgreSQL
+# end-to-end tests each make their own database in it. Stopped and removed on exit.
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/tonearm-pg.XXXXXX")
+trap 'bash scripts/postgres.sh down "$pg_dir"' EXIT
+TONEARM_TEST_POSTGRES=$(bash scripts/postgres.sh up "$pg_dir")
+export TONEARM_TEST_POSTGRES
+cargo test --locked "$@"

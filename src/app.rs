@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::cache::{StreamSettings, Streamer};
-use crate::catalog::{Catalog, SqliteCatalog};
+use crate::catalog::{self, Catalog};
 use crate::config::Config;
 use crate::coord::{self, Coordination};
 use crate::encode::Codec;
@@ -54,7 +54,7 @@ impl App {
         std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
         std::fs::create_dir_all(dir.join("cache/covers")).context("creating cover cache")?;
         let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?);
-        let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(dir.join("tonearm.db")).context("opening catalog")?);
+        let catalog: Arc<dyn Catalog> = Arc::new(catalog::open_sqlite(dir.join("tonearm.db")).context("opening catalog")?);
         let coord: Arc<dyn Coordination> = Arc::new(coord::Local::default());
         let ingest = Arc::new(Ingest::new(store.clone(), catalog.clone(), coord.clone(), config.import.max_file_bytes, config.covers.max_bytes));
         let key_path = |configured: &str, default: &str| if configured.is_empty() { dir.join(default) } else { std::path::PathBuf::from(configured) };

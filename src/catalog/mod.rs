@@ -5,22 +5,39 @@
 //! Owns: the repository traits ([`Users`], [`Library`], [`Lists`], [`Blobs`], and
 //! [`Catalog`] for all four), their data types and errors, the library's rules (`rules`:
 //! pure functions), the writes as engine-neutral transactions (`tx`), search (`search`),
-//! and the SQLite engine (`sqlite`, the only module that knows rusqlite). Depends on
+//! the SQL both engines run (`sql`, over the `db` seam), and the engines: SQLite
+//! (`sqlite`, the only module that knows rusqlite) and PostgreSQL (`postgres`). Depends on
 //! `domain` only: never on the store, media decoding or HTTP. Every method blocks (call it
 //! from `spawn_blocking` or a worker thread). Every library read takes the user id and
 //! only ever returns that user's rows: a foreign id behaves exactly like a missing one.
 
+mod db;
 mod fold;
+mod postgres;
 mod repo;
 pub mod rules;
 mod schema;
 mod search;
+mod sql;
 mod sqlite;
+#[cfg(test)]
+mod testing;
 mod tx;
 
 pub use fold::fold;
 pub use repo::{Blobs, Catalog, Library, Lists, Users};
-pub use sqlite::SqliteCatalog;
+pub use sql::SqlCatalog;
+
+/// The catalog in a SQLite file at `path` (created and migrated if needed).
+pub fn open_sqlite(path: impl Into<std::path::PathBuf>) -> Result<SqlCatalog> {
+    Ok(SqlCatalog::new(Box::new(sqlite::Sqlite::open(path)?)))
+}
+
+/// The catalog in the PostgreSQL database at `url` (`postgres://user:pass@host:port/db`),
+/// its schema brought up to date once however many nodes start together.
+pub fn open_postgres(url: &str) -> Result<SqlCatalog> {
+    Ok(SqlCatalog::new(Box::new(postgres::Postgres::open(url)?)))
+}
 
 /// The repository traits, for calling catalog methods (`use crate::catalog::prelude::*;`).
 pub mod prelude {
@@ -46,6 +63,10 @@ pub enum CatalogError {
     /// The catalog could not be opened at `path`.
     #[error("catalog file {path}: {message}")]
     Open { path: std::path::PathBuf, message: String },
+    /// The database cannot answer now (down, restarting, unreachable, too slow, or every
+    /// connection busy); the same request may work in a few seconds.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("catalog schema version {found} is newer than this build understands ({known})")]
     TooNew { found: i64, known: i64 },
 }

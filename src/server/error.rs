@@ -54,6 +54,9 @@ pub enum ApiError {
     /// An error recorded earlier and answered again (a finished tus upload's rejection).
     #[error("{2}")]
     Recorded(StatusCode, String, String),
+    /// A backing service (the database, the object store) cannot answer now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::TooMany(code, m) => (StatusCode::TOO_MANY_REQUESTS, *code, m.clone()),
             ApiError::Status(status, code, m) => (*status, *code, m.clone()),
             ApiError::Recorded(status, code, m) => (*status, code.as_str(), m.clone()),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server cannot reach its storage now; retry shortly".to_string()),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string()),
         }
     }
@@ -99,8 +103,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "internal error");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            ApiError::Unavailable(detail) => tracing::warn!(error = %detail, "storage unavailable"),
+            _ => {}
         }
         let (status, code, message) = self.parts();
         let mut resp = (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response();
@@ -113,7 +119,7 @@ impl IntoResponse for ApiError {
             ApiError::Busy(secs) | ApiError::TooManyAttempts(secs) => {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
-            ApiError::TooMany(..) => {
+            ApiError::TooMany(..) | ApiError::Unavailable(_) => {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(2));
             }
             ApiError::Unauthorized(..) => {
@@ -131,6 +137,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound(what) => ApiError::NotFound(what),
             CatalogError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
             CatalogError::Invalid(m) => ApiError::BadRequest("invalid", m),
+            CatalogError::Unavailable(m) => ApiError::Unavailable(m),
             other @ (CatalogError::Backend(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. }) => ApiError::Internal(other.to_string()),
         }
     }

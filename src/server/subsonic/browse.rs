@@ -34,6 +34,10 @@ pub fn from_library(e: LibraryError) -> Failure {
         | LibraryError::BadComment
         | LibraryError::Cover(_)
         | LibraryError::Busy(_) => Failure::new(Code::Generic, e.to_string()),
+        LibraryError::Catalog(CatalogError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "subsonic call failed: storage unavailable");
+            Failure::new(Code::Generic, "the server cannot reach its storage now; retry shortly")
+        }
         LibraryError::Catalog(CatalogError::Backend(_) | CatalogError::Open { .. } | CatalogError::TooNew { .. })
         | LibraryError::Ingest(_)
         | LibraryError::Store(_)
