@@ -54,11 +54,27 @@ impl App {
         std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
         std::fs::create_dir_all(dir.join("cache/covers")).context("creating cover cache")?;
         let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?);
-        let catalog: Arc<dyn Catalog> = Arc::new(catalog::open_sqlite(dir.join("tonearm.db")).context("opening catalog")?);
+        let shared = !config.catalog.url.is_empty();
+        let catalog: Arc<dyn Catalog> = match shared {
+            true => Arc::new(catalog::open_postgres(&config.catalog.url).context("opening the PostgreSQL catalog")?),
+            false => Arc::new(catalog::open_sqlite(dir.join("tonearm.db")).context("opening catalog")?),
+        };
         let coord: Arc<dyn Coordination> = Arc::new(coord::Local::default());
         let ingest = Arc::new(Ingest::new(store.clone(), catalog.clone(), coord.clone(), config.import.max_file_bytes, config.covers.max_bytes));
-        let key_path = |configured: &str, default: &str| if configured.is_empty() { dir.join(default) } else { std::path::PathBuf::from(configured) };
-        let signer = Arc::new(UrlSigner::load_or_create(&key_path(&config.auth.signing_key_file, "secret.key"))?);
+        // A key from its configured file; else, on a shared catalog, the one kept there for
+        // every node; else a file in the data dir.
+        let server_key = |configured: &str, file: &str, name: &str| -> anyhow::Result<[u8; 32]> {
+            if !configured.is_empty() {
+                return Ok(crate::signing::key_file(std::path::Path::new(configured))?);
+            }
+            if shared {
+                let mut fresh = [0u8; 32];
+                rand::fill(&mut fresh);
+                return catalog.server_key(name, &fresh).with_context(|| format!("reading the {name} key from the catalog"));
+            }
+            Ok(crate::signing::key_file(&dir.join(file))?)
+        };
+        let signer = Arc::new(UrlSigner::new(server_key(&config.auth.signing_key_file, "secret.key", "signing")?));
         let streamer = Streamer::new(
             store.clone(),
             StreamSettings {
@@ -77,7 +93,12 @@ impl App {
             window_secs: config.auth.lockout_secs as i64,
         };
         let sealer = match config.subsonic.token_auth {
-            true => Some(Arc::new(crate::signing::Sealer::load_or_create(&key_path(&config.subsonic.key_file, "subsonic.key"))?)),
+            true => {
+                if shared && config.subsonic.key_file.is_empty() {
+                    tracing::warn!("the Subsonic sealing key is kept in the catalog beside the passwords it seals; set subsonic.key_file to keep it apart");
+                }
+                Some(Arc::new(crate::signing::Sealer::new(server_key(&config.subsonic.key_file, "subsonic.key", "subsonic")?)))
+            }
             false => None,
         };
         let accounts = Accounts::new(catalog.clone(), ingest.clone(), coord.clone(), limits, config.auth.token_ttl_hours, sealer);

@@ -153,9 +153,11 @@ fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
     match cmd {
         Command::Serve => {
             // Blocking threads parse uploads: the parsers' stack room as on the import pool.
+            // Opened before the runtime starts: opening blocks (a PostgreSQL catalog connects
+            // and migrates), which must not happen on an executor thread.
+            let app = App::open(config)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(crate::media::PARSER_STACK).build()?;
             rt.block_on(async move {
-                let app = App::open(config)?;
                 let listener = app.bind().await?;
                 app.serve(listener, shutdown_signal()).await
             })

@@ -27,6 +27,7 @@ pub struct Config {
     pub stream: StreamConfig,
     pub uploads: UploadConfig,
     pub subsonic: SubsonicConfig,
+    pub catalog: CatalogConfig,
     /// The HLS bitrate ladder, in the order the master playlist lists it.
     pub ladder: Vec<LadderRung>,
 }
@@ -79,6 +80,16 @@ pub struct LadderRung {
     pub kbps: u32,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogConfig {
+    /// Where the catalog lives. Empty: `tonearm.db` (SQLite) in the data dir.
+    /// `postgres://user:password@host:port/database`: that PostgreSQL database, which
+    /// several nodes can share; the signing and Subsonic keys are then kept in it too
+    /// (unless `auth.signing_key_file` / `subsonic.key_file` name files).
+    pub url: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SubsonicConfig {
@@ -87,7 +98,8 @@ pub struct SubsonicConfig {
     /// sign-in succeeds. Off: only `p=` and API keys sign in over the Subsonic API.
     pub token_auth: bool,
     /// The key the password copies are sealed with (created mode 0600 if absent). Empty:
-    /// `subsonic.key` in the data dir. Several nodes must share one.
+    /// `subsonic.key` in the data dir, or kept in a PostgreSQL catalog. Several nodes must
+    /// share one.
     pub key_file: String,
 }
 
@@ -109,7 +121,8 @@ pub struct AuthConfig {
     /// The counting window and lockout length, in seconds.
     pub lockout_secs: u64,
     /// The key signed playback URLs are made with (32 random bytes, created mode 0600 if
-    /// absent). Empty: `secret.key` in the data dir. Several nodes must share one.
+    /// absent). Empty: `secret.key` in the data dir, or kept in a PostgreSQL catalog.
+    /// Several nodes must share one.
     pub signing_key_file: String,
 }
 
@@ -146,6 +159,7 @@ impl Default for Config {
             stream: StreamConfig::default(),
             uploads: UploadConfig::default(),
             subsonic: SubsonicConfig::default(),
+            catalog: CatalogConfig::default(),
             ladder: vec![
                 LadderRung { codec: "aac".into(), kbps: 96 },
                 LadderRung { codec: "aac".into(), kbps: 192 },
@@ -238,6 +252,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.catalog.url.as_str();
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Value("catalog.url must be empty (SQLite in the data dir) or postgres://user:password@host:port/database".into()));
+        }
         if self.import.batch_size == 0 {
             return Err(ConfigError::Value("import.batch_size must be at least 1".into()));
         }

@@ -47,6 +47,9 @@ pub trait Users: Send + Sync {
     fn revoke_api_key(&self, user: UserId, id: i64) -> Result<bool>;
     /// The enabled user an API key belongs to (and notes when it was used).
     fn api_key_user(&self, key_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
+    /// The server key called `name` every process on this catalog shares: `fresh` if
+    /// none was kept yet (then kept), else the one kept first.
+    fn server_key(&self, name: &str, fresh: &[u8; 32]) -> Result<[u8; 32]>;
 }
 
 /// Each user's library: ingest writes, tag edits and deletes, and the reads of tracks,

@@ -332,13 +332,17 @@ CREATE TABLE bookmarks (
 ) WITHOUT ROWID;
 CREATE INDEX bookmarks_track ON bookmarks(track_id);
 "#,
+    // 13: keys every node of a cluster shares (signing, Subsonic sealing), made once.
+    r#"
+CREATE TABLE server_keys (name TEXT PRIMARY KEY, key BLOB NOT NULL) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.
 pub const TRACK_FOLDERS: usize = 6;
 
 /// PostgreSQL's migrations, applied by `postgres` in order, each in one transaction, the
-/// applied version in `schema_version`. The first is SQLite's whole schema at migration 12
+/// applied version in `schema_version`. The first is SQLite's whole schema at migration 13
 /// (a PostgreSQL catalog starts there; `tonearm migrate` copies older ones after they
 /// have been upgraded); append new ones beside SQLite's. Integers are BIGINT (the shared
 /// SQL binds 64-bit values), flags too (`= 0`/`= 1` in the shared SQL); `nocase` is a
@@ -584,4 +588,5 @@ CREATE TABLE bookmarks (
     PRIMARY KEY (user_id, track_id)
 );
 CREATE INDEX bookmarks_track ON bookmarks(track_id);
+CREATE TABLE server_keys (name TEXT PRIMARY KEY, key BYTEA NOT NULL);
 "#];

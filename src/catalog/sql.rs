@@ -861,6 +861,14 @@ impl Users for SqlCatalog {
         }
         Ok(Some(user))
     }
+
+    fn server_key(&self, name: &str, fresh: &[u8; 32]) -> Result<[u8; 32]> {
+        let kept: Vec<u8> = self.write(|tx| {
+            tx.0.execute("INSERT INTO server_keys (name, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING", args![name, fresh])?;
+            tx.0.scalar("SELECT key FROM server_keys WHERE name = ?1", args![name])
+        })?;
+        kept.try_into().map_err(|_| db::backend(format!("server key {name} is not 32 bytes")))
+    }
 }
 
 impl Library for SqlCatalog {
@@ -1470,6 +1478,16 @@ mod tests {
     use super::rules::VARIOUS;
     use super::*;
     use crate::catalog::testing::{each_engine, file, track};
+
+    #[test]
+    fn a_server_key_is_kept_once_and_then_always_answered() {
+        each_engine(|cat| {
+            let first = cat.server_key("signing", &[1; 32]).unwrap();
+            assert_eq!(first, [1; 32]);
+            assert_eq!(cat.server_key("signing", &[2; 32]).unwrap(), [1; 32], "the first key stays");
+            assert_eq!(cat.server_key("subsonic", &[3; 32]).unwrap(), [3; 32]);
+        });
+    }
 
     #[test]
     fn search_sees_only_the_users_rows_even_when_others_have_more() {

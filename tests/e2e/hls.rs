@@ -406,11 +406,10 @@ fn saturated_transcoding_answers_429_with_retry_after() {
     }
 }
 
-fn sign(data: &Path, user: i64, track: i64, expires: i64) -> String {
-    let key = std::fs::read(data.join("secret.key")).unwrap();
+fn sign(env: &Env, user: i64, track: i64, expires: i64) -> String {
+    let key = env.signing_key();
     // Grants are bound to the account's password hash (a fingerprint of it).
-    let db = rusqlite::Connection::open(data.join("tonearm.db")).unwrap();
-    let hash: String = db.query_row("SELECT password_hash FROM users WHERE id = ?1", [user], |r| r.get(0)).unwrap();
+    let hash = env.password_hash(user);
     let h = blake3::hash(hash.as_bytes());
     let account = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap());
     let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
@@ -472,11 +471,11 @@ fn signed_urls_and_progressive_streams() {
     Server::expect_error(get(&format!("/hls/{idb}/master.m3u8?{q}")), 403, "bad_signature");
     Server::expect_error(get(&format!("/hls/{ida}/master.m3u8?u=1")), 403, "bad_signature");
     let old = e - 100_000_000;
-    Server::expect_error(get(&format!("/hls/{ida}/master.m3u8?u=1&e={old}&s={}", sign(&env.data(), 1, ida, old))), 403, "expired_signature");
+    Server::expect_error(get(&format!("/hls/{ida}/master.m3u8?u=1&e={old}&s={}", sign(&env, 1, ida, old))), 403, "expired_signature");
     // Bob's own signature cannot open Alice's track id: the track is not his.
     let bob_id = s.json(&tb, "/api/v1/me")["id"].as_i64().unwrap();
     let future = e;
-    Server::expect_error(get(&format!("/hls/{ida}/master.m3u8?u={bob_id}&e={future}&s={}", sign(&env.data(), bob_id, ida, future))), 404, "not_found");
+    Server::expect_error(get(&format!("/hls/{ida}/master.m3u8?u={bob_id}&e={future}&s={}", sign(&env, bob_id, ida, future))), 404, "not_found");
     Server::expect_error(s.get(&tb, &format!("/hls/{ida}/master.m3u8")), 404, "not_found");
     Server::expect_error(s.get(&tb, &format!("/hls/{ida}/aac-96/0.m4s")), 404, "not_found");
     Server::expect_error(get(&format!("/hls/{ida}/master.m3u8")), 401, "unauthorized");

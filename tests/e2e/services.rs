@@ -18,6 +18,9 @@ use crate::common::testdata;
 
 fn app(dir: &Path) -> App {
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+    if crate::common::on_postgres() {
+        config.catalog.url = crate::common::scratch_database();
+    }
     config.auth.max_failed_logins_per_user = 2;
     App::open(config).unwrap()
 }

@@ -1,5 +1,8 @@
 //! Test harness: runs the real `tonearm` binary (the same one the README starts) against a
 //! temporary data directory, on 127.0.0.1 port 0, and talks to it over real HTTP.
+//! With `TONEARM_TEST_CATALOG=postgres` every environment keeps its catalog in a fresh
+//! database of the cluster `TONEARM_TEST_POSTGRES` names (`scripts/test.sh` runs the
+//! library, upload, HLS and service tests a second time that way).
 #![allow(dead_code)]
 
 pub mod wav;
@@ -25,11 +28,58 @@ pub fn testdata(rel: &str) -> PathBuf {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL catalog this environment uses (`None`: SQLite in the data dir).
+    pub catalog_url: Option<String>,
+}
+
+/// Whether this run keeps catalogs in PostgreSQL (`TONEARM_TEST_CATALOG=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("TONEARM_TEST_CATALOG").is_ok_and(|v| v == "postgres")
+}
+
+/// A new, empty database in the test cluster; its URL.
+pub fn scratch_database() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let cluster = std::env::var("TONEARM_TEST_POSTGRES").expect("TONEARM_TEST_POSTGRES names the test cluster (scripts/test.sh starts one)");
+    let name = format!("e2e_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let mut admin = postgres::Client::connect(&cluster, postgres::NoTls).expect("connecting to the test cluster");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let base = cluster.rsplit_once('/').map_or(cluster.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
 }
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("tempdir") }
+        Env { dir: tempfile::tempdir().expect("tempdir"), catalog_url: on_postgres().then(scratch_database) }
+    }
+
+    /// The `TONEARM_*` settings every process of this environment runs with.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        self.catalog_url.iter().map(|u| ("TONEARM_CATALOG__URL", u.clone())).collect()
+    }
+
+    /// The key signed URLs are made with, wherever this environment keeps it.
+    pub fn signing_key(&self) -> Vec<u8> {
+        match &self.catalog_url {
+            Some(url) => self.pg(url).query_one("SELECT key FROM server_keys WHERE name = 'signing'", &[]).unwrap().get(0),
+            None => std::fs::read(self.data().join("secret.key")).unwrap(),
+        }
+    }
+
+    /// A user's password hash, as the catalog keeps it.
+    pub fn password_hash(&self, user: i64) -> String {
+        match &self.catalog_url {
+            Some(url) => self.pg(url).query_one("SELECT password_hash FROM users WHERE id = $1", &[&user]).unwrap().get(0),
+            None => rusqlite::Connection::open(self.data().join("tonearm.db"))
+                .unwrap()
+                .query_row("SELECT password_hash FROM users WHERE id = ?1", [user], |r| r.get(0))
+                .unwrap(),
+        }
+    }
+
+    fn pg(&self, url: &str) -> postgres::Client {
+        postgres::Client::connect(url, postgres::NoTls).unwrap()
     }
 
     pub fn data(&self) -> PathBuf {
@@ -38,7 +88,7 @@ impl Env {
 
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(bin());
-        cmd.arg("--data-dir").arg(self.data()).args(args).env("RUST_LOG", "warn");
+        cmd.arg("--data-dir").arg(self.data()).args(args).env("RUST_LOG", "warn").envs(self.settings());
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tonearm");
         if let Some(s) = stdin {
@@ -76,6 +126,7 @@ impl Env {
             .arg(self.data())
             .args(["--bind", "127.0.0.1:0", "serve"])
             .env("RUST_LOG", "info")
+            .envs(self.settings())
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
