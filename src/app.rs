@@ -59,7 +59,10 @@ impl App {
             true => Arc::new(catalog::open_postgres(&config.catalog.url).context("opening the PostgreSQL catalog")?),
             false => Arc::new(catalog::open_sqlite(dir.join("tonearm.db")).context("opening catalog")?),
         };
-        let coord: Arc<dyn Coordination> = Arc::new(coord::Local::default());
+        let coord: Arc<dyn Coordination> = match shared {
+            true => Arc::new(coord::postgres::Postgres::open(&config.catalog.url).context("opening the coordination tables")?),
+            false => Arc::new(coord::Local::default()),
+        };
         let ingest = Arc::new(Ingest::new(store.clone(), catalog.clone(), coord.clone(), config.import.max_file_bytes, config.covers.max_bytes));
         // A key from its configured file; else, on a shared catalog, the one kept there for
         // every node; else a file in the data dir.

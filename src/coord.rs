@@ -5,11 +5,11 @@
 //! invalidation of short-lived caches (sessions, grant keys, playback tracks).
 //!
 //! Owned by the services: they are its only callers, through one [`Coordination`] handle.
-//! [`Local`] keeps it all in this process (one node). The trait is shaped so that a shared
-//! implementation needs no change in callers: locks and slots map onto advisory locks,
-//! records and windows onto rows with an expiry, invalidation onto LISTEN/NOTIFY.
-//! Depends on `domain` only. Methods may block (a shared implementation talks to a
-//! database): call them from blocking contexts.
+//! [`Local`] keeps it all in this process (one node); [`postgres::Postgres`] shares it
+//! between every node of a PostgreSQL catalog: locks and slots as advisory locks, records
+//! and windows as rows with an expiry, invalidation by LISTEN/NOTIFY. Callers cannot tell
+//! them apart. Depends on `domain` only. Methods may block (the shared implementation
+//! talks to a database): call them from blocking contexts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,6 +17,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use dashmap::DashMap;
 
 use crate::domain::{TrackId, UserId, now_unix};
+
+pub mod postgres;
 
 /// Something held until dropped: a lock, a slot, a side of a gate.
 #[must_use = "dropping it releases what it holds"]
@@ -45,6 +47,9 @@ pub enum Invalidation {
     Session([u8; 32]),
     /// One of a user's tracks changed or went (tag edit, delete).
     Track(UserId, TrackId),
+    /// Everything cached (invalidations may have been missed: a shared implementation
+    /// lost its connection to the others for a while).
+    Everything,
 }
 
 /// A cache's forgetting, called for every invalidation.
@@ -247,74 +252,113 @@ impl Coordination for Local {
 mod tests {
     use super::*;
 
+    /// Runs `f` on this process's coordination and on a shared one (PostgreSQL).
+    fn each(f: impl Fn(Arc<dyn Coordination>)) {
+        f(Arc::new(Local::default()));
+        f(Arc::new(postgres::Postgres::open(&crate::catalog::testing::scratch_database()).unwrap()));
+    }
+
     #[test]
     fn locks_and_slots_are_released_when_dropped() {
-        let c = Local::default();
-        let a = c.try_lock("upload:1");
-        assert!(a.is_some());
-        assert!(c.try_lock("upload:1").is_none());
-        assert!(c.try_lock("upload:2").is_some());
-        drop(a);
-        assert!(c.try_lock("upload:1").is_some());
-        let (s1, s2) = (c.try_slot("u:1", 2), c.try_slot("u:1", 2));
-        assert!(s1.is_some() && s2.is_some());
-        assert!(c.try_slot("u:1", 2).is_none());
-        drop(s1);
-        assert!(c.try_slot("u:1", 2).is_some());
+        each(|c| {
+            let a = c.try_lock("upload:1");
+            assert!(a.is_some());
+            assert!(c.try_lock("upload:1").is_none());
+            assert!(c.try_lock("upload:2").is_some());
+            drop(a);
+            assert!(c.try_lock("upload:1").is_some());
+            let (s1, s2) = (c.try_slot("u:1", 2), c.try_slot("u:1", 2));
+            assert!(s1.is_some() && s2.is_some());
+            assert!(c.try_slot("u:1", 2).is_none());
+            drop(s1);
+            assert!(c.try_slot("u:1", 2).is_some());
+        });
     }
 
     #[test]
     fn records_are_single_use_and_per_owner() {
-        let c = Local::default();
-        assert_eq!(c.put_once("ch", UserId(1), "a", b"x".to_vec(), 60, 2), Ok(()));
-        assert_eq!(c.put_once("ch", UserId(1), "b", b"y".to_vec(), 60, 2), Ok(()));
-        assert_eq!(c.put_once("ch", UserId(1), "c", b"z".to_vec(), 60, 2), Err(Full));
-        assert_eq!(c.put_once("ch", UserId(2), "c", b"z".to_vec(), 60, 2), Ok(()));
-        assert_eq!(c.take_once("ch", UserId(2), "a"), None, "someone else's record is as good as missing");
-        assert_eq!(c.take_once("ch", UserId(1), "a"), Some(Taken::Live(b"x".to_vec())));
-        assert_eq!(c.take_once("ch", UserId(1), "a"), None, "taken once");
-        assert_eq!(c.put_once("ch", UserId(3), "old", vec![], -1, 2), Ok(()));
-        assert_eq!(c.take_once("ch", UserId(3), "old"), Some(Taken::Expired));
+        each(|c| {
+            assert_eq!(c.put_once("ch", UserId(1), "a", b"x".to_vec(), 60, 2), Ok(()));
+            assert_eq!(c.put_once("ch", UserId(1), "b", b"y".to_vec(), 60, 2), Ok(()));
+            assert_eq!(c.put_once("ch", UserId(1), "c", b"z".to_vec(), 60, 2), Err(Full));
+            assert_eq!(c.put_once("ch", UserId(2), "c", b"z".to_vec(), 60, 2), Ok(()));
+            assert_eq!(c.take_once("ch", UserId(2), "a"), None, "someone else's record is as good as missing");
+            assert_eq!(c.take_once("ch", UserId(1), "a"), Some(Taken::Live(b"x".to_vec())));
+            assert_eq!(c.take_once("ch", UserId(1), "a"), None, "taken once");
+            assert_eq!(c.put_once("ch", UserId(3), "old", vec![], -1, 2), Ok(()));
+            assert_eq!(c.take_once("ch", UserId(3), "old"), Some(Taken::Expired));
+        });
     }
 
     #[test]
     fn windows_count_and_clear() {
-        let c = Local::default();
-        assert_eq!(c.window("k", 60).0, 0);
-        c.bump("k", 60);
-        c.bump("k", 60);
-        assert_eq!(c.window("k", 60).0, 2);
-        assert_eq!(c.window("k", 0).0, 0, "a window that is over counts as empty");
-        c.clear("k");
-        assert_eq!(c.window("k", 60).0, 0);
+        each(|c| {
+            assert_eq!(c.window("k", 60).0, 0);
+            c.bump("k", 60);
+            c.bump("k", 60);
+            assert_eq!(c.window("k", 60).0, 2);
+            assert_eq!(c.window("k", 0).0, 0, "a window that is over counts as empty");
+            c.clear("k");
+            assert_eq!(c.window("k", 60).0, 0);
+        });
     }
 
     #[test]
     fn the_gate_lets_an_exclusive_holder_in_alone() {
-        let c = Local::default();
-        let shared = c.gate("ingest", false);
-        let c2 = c.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let t = std::thread::spawn(move || {
-            let _alone = c2.gate("ingest", true);
-            tx.send(()).ok();
+        each(|c| {
+            let shared = c.gate("ingest", false);
+            let c2 = c.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let t = std::thread::spawn(move || {
+                let _alone = c2.gate("ingest", true);
+                tx.send(()).ok();
+            });
+            assert!(rx.recv_timeout(std::time::Duration::from_millis(100)).is_err(), "waits for the shared holder");
+            drop(shared);
+            assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok());
+            t.join().ok();
+            let _again = c.gate("ingest", false);
         });
-        assert!(rx.recv_timeout(std::time::Duration::from_millis(100)).is_err(), "waits for the shared holder");
-        drop(shared);
-        assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok());
-        t.join().ok();
-        let _again = c.gate("ingest", false);
     }
 
     #[test]
     fn invalidations_reach_every_subscriber() {
-        let c = Local::default();
+        each(|c| {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            for _ in 0..2 {
+                let s = seen.clone();
+                c.subscribe(Box::new(move |w| lock(&s).push(*w)));
+            }
+            c.invalidate(Invalidation::Track(UserId(1), TrackId(2)));
+            assert_eq!(*lock(&seen), vec![Invalidation::Track(UserId(1), TrackId(2)); 2]);
+        });
+    }
+
+    #[test]
+    fn nodes_sharing_a_database_share_locks_windows_and_invalidations() {
+        let url = crate::catalog::testing::scratch_database();
+        let (a, b) = (postgres::Postgres::open(&url).unwrap(), postgres::Postgres::open(&url).unwrap());
+        let held = a.try_lock("upload:1");
+        assert!(held.is_some() && b.try_lock("upload:1").is_none(), "one writer cluster-wide");
+        drop(held);
+        assert!(b.try_lock("upload:1").is_some());
+        let slot = a.try_slot("u:1", 1);
+        assert!(slot.is_some() && b.try_slot("u:1", 1).is_none());
+        a.bump("login:x", 60);
+        b.bump("login:x", 60);
+        assert_eq!(a.window("login:x", 60).0, 2, "failures on either node count once");
+        assert_eq!(a.put_once("ch", UserId(1), "k", b"v".to_vec(), 60, 5), Ok(()));
+        assert_eq!(b.take_once("ch", UserId(1), "k"), Some(Taken::Live(b"v".to_vec())), "a record made on one node is taken on another");
+        assert_eq!(a.take_once("ch", UserId(1), "k"), None);
         let seen = Arc::new(Mutex::new(Vec::new()));
-        for _ in 0..2 {
-            let s = seen.clone();
-            c.subscribe(Box::new(move |w| lock(&s).push(*w)));
+        let s = seen.clone();
+        b.subscribe(Box::new(move |w| lock(&s).push(*w)));
+        // Sent until heard: b's listener may still be connecting.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !lock(&seen).contains(&Invalidation::Track(UserId(1), TrackId(2))) {
+            assert!(std::time::Instant::now() < deadline, "the other node heard {:?}", lock(&seen));
+            a.invalidate(Invalidation::Track(UserId(1), TrackId(2)));
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        c.invalidate(Invalidation::Track(UserId(1), TrackId(2)));
-        assert_eq!(*lock(&seen), vec![Invalidation::Track(UserId(1), TrackId(2)); 2]);
     }
 }

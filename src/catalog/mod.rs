@@ -21,7 +21,7 @@ mod search;
 mod sql;
 mod sqlite;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod tx;
 
 pub use fold::fold;

@@ -16,6 +16,11 @@ pub(crate) fn each_engine(f: impl Fn(&SqlCatalog)) {
 
 /// A catalog in a new database of the test cluster.
 pub(crate) fn scratch_postgres() -> SqlCatalog {
+    open_postgres(&scratch_database()).unwrap()
+}
+
+/// The URL of a new, empty database in the test cluster.
+pub(crate) fn scratch_database() -> String {
     let cluster = std::env::var("TONEARM_TEST_POSTGRES")
         .expect("TONEARM_TEST_POSTGRES names the PostgreSQL cluster the catalog tests use (scripts/test.sh starts one and sets it)");
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -23,7 +28,7 @@ pub(crate) fn scratch_postgres() -> SqlCatalog {
     let mut admin = ::postgres::Client::connect(&cluster, ::postgres::NoTls).unwrap();
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     let base = cluster.rsplit_once('/').map_or(cluster.as_str(), |(b, _)| b);
-    open_postgres(&format!("{base}/{name}")).unwrap()
+    format!("{base}/{name}")
 }
 
 pub(crate) fn track(user: UserId, i: u32, title: &str) -> NewTrack {

@@ -221,6 +221,11 @@ impl Accounts {
                 e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 r.remove(&key);
             }
+            Invalidation::Everything => {
+                e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r.clear();
+                g.clear();
+            }
             Invalidation::Track(..) => {}
         }));
         Accounts(Arc::new(Inner { catalog, ingest, coord, limits, token_ttl_secs, dummy_hash: std::sync::OnceLock::new(), recent, grant_keys, epoch, sealer }))

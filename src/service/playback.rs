@@ -269,6 +269,10 @@ impl Playback {
                 e.fetch_add(1, SeqCst);
                 t.remove(&(user, id));
             }
+            Invalidation::Everything => {
+                e.fetch_add(1, SeqCst);
+                t.clear();
+            }
             Invalidation::Session(_) => {}
         }));
         Playback(Arc::new(Inner {

@@ -1,8 +1,9 @@
 //! Several nodes behind a real nginx running the repository's own `config/nginx.conf`
 //! (ports and paths swapped for the test's): segment requests are routed by the audio key
 //! playlists put on their children, so two users' copies of the same recording are
-//! encoded once in the cluster, on one node, whoever asks. The nodes share one data dir
-//! (the shared catalog and store are the scale-out issue's).
+//! encoded once in the cluster, on one node, whoever asks. And two nodes on one PostgreSQL
+//! catalog share users, sessions, the signing key, sign-in throttling and invalidations.
+//! The nodes share one data dir for the blobs (an object store is the next step).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -148,4 +149,59 @@ fn nginx_routes_every_segment_of_one_audio_to_one_node() {
     }
     let keys: std::collections::HashSet<&String> = first.iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 3, "three recordings, three keys");
+}
+
+/// Waits up to two seconds for `f` to hold (an invalidation travels by LISTEN/NOTIFY).
+fn soon(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 2 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn two_nodes_on_one_postgres_catalog_share_users_keys_throttling_and_invalidations() {
+    let mut env = Env::new();
+    if env.catalog_url.is_none() {
+        env.catalog_url = Some(crate::common::scratch_database());
+    }
+    env.add_user("alice", "correct horse");
+    let (a, b) = (env.serve(), env.serve());
+    let ta = a.login("alice", "correct horse");
+
+    // An upload on A is listed and found on B at once.
+    let wav = crate::common::tone_wav(&env.dir.path().join("t.wav"), 3.0, 7);
+    let r = a.http.post(a.url("/api/v1/tracks?filename=Nordlys.wav")).bearer_auth(&ta).body(wav).send().unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let id = r.json::<Value>().unwrap()["id"].as_i64().unwrap();
+    assert_eq!(b.json(&ta, "/api/v1/tracks")["total"], 1, "B sees A's upload and A's session");
+    assert_eq!(b.json(&ta, "/api/v1/search?q=nordlys")["tracks"].as_array().unwrap().len(), 1, "and finds it");
+
+    // A signed URL made by A plays on B: one signing key, kept in the catalog.
+    let pb = a.json(&ta, &format!("/api/v1/tracks/{id}/playback"));
+    let url = pb["stream"]["mp3"].as_str().unwrap();
+    let r = b.http.get(b.url(url)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.bytes().unwrap().is_empty());
+    assert!(!env.data().join("secret.key").exists() && !env.data().join("subsonic.key").exists(), "no key file in the data dir");
+
+    // A track B has just played, deleted on A, is gone on B (its playback cache heard it).
+    assert_eq!(b.get(&ta, &format!("/hls/{id}/master.m3u8")).status(), 200);
+    assert_eq!(a.http.delete(a.url(&format!("/api/v1/tracks/{id}"))).bearer_auth(&ta).send().unwrap().status(), 204);
+    soon("the deleted track on B", || b.get(&ta, &format!("/hls/{id}/master.m3u8")).status() == 404);
+
+    // A logout on A ends the session on B, whose session cache had it.
+    assert_eq!(b.get(&ta, "/api/v1/me").status(), 200);
+    assert_eq!(a.http.post(a.url("/api/v1/auth/logout")).bearer_auth(&ta).send().unwrap().status(), 204);
+    soon("the ended session on B", || b.get(&ta, "/api/v1/me").status() == 401);
+
+    // Failed sign-ins count across nodes: five (the per-user limit), split, lock the name.
+    let fail = |s: &Server| s.http.post(s.url("/api/v1/auth/login")).body(r#"{"username":"alice","password":"wrong"}"#).send().unwrap().status();
+    for s in [&a, &b, &a, &b, &a] {
+        assert_eq!(fail(s), 401);
+    }
+    assert_eq!(fail(&b), 429, "the sixth failure, on B, is throttled");
+    let r = a.http.post(a.url("/api/v1/auth/login")).body(r#"{"username":"alice","password":"correct horse"}"#).send().unwrap();
+    assert_eq!(r.status(), 429, "even the right password waits out the window, on either node");
 }
