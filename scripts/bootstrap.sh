@@ -3,8 +3,8 @@
 # which the bundled libopus (opusic-sys) uses at build time. With --test it also installs
 # what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
 # Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
-# Playwright driving Debian's Chromium through the web player), nginx for the cluster test, and PostgreSQL for the
-# catalog tests on the second engine.
+# Playwright driving Debian's Chromium through the web player), nginx for the cluster test, PostgreSQL and Ceph's
+# radosgw (S3) for the scale-out tests.
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -54,6 +54,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "bootstrap: installing PostgreSQL (the catalog tests run on it as well as on SQLite)" >&2
     apt_install postgresql || { echo "bootstrap: cannot install postgresql; install it and retry" >&2; exit 1; }
+  fi
+  if ! have radosgw || ! have ceph-mon || ! have ceph-osd; then
+    echo "bootstrap: installing Ceph's radosgw (the S3 server the object-store tests run on)" >&2
+    apt_install --no-install-recommends radosgw ceph-mon ceph-osd || { echo "bootstrap: cannot install radosgw; install it and retry" >&2; exit 1; }
   fi
   if ! have chromium && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2

@@ -53,7 +53,26 @@ impl App {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
         std::fs::create_dir_all(dir.join("cache/covers")).context("creating cover cache")?;
-        let store: Arc<dyn BlobStore> = Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?);
+        let store: Arc<dyn BlobStore> = match crate::store::S3Settings::from_url(&config.store.url) {
+            Some((bucket, prefix)) => {
+                let s = &config.store;
+                Arc::new(
+                    crate::store::S3Store::open(crate::store::S3Settings {
+                        bucket,
+                        prefix,
+                        endpoint: s.endpoint.clone(),
+                        region: s.region.clone(),
+                        access_key_id: s.access_key_id.clone(),
+                        secret_access_key: s.secret_access_key.clone(),
+                        allow_http: s.allow_http,
+                        cache_dir: dir.join("cache/originals"),
+                        cache_bytes: s.cache_bytes,
+                    })
+                    .context("opening the object store")?,
+                )
+            }
+            None => Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?),
+        };
         let shared = !config.catalog.url.is_empty();
         let catalog: Arc<dyn Catalog> = match shared {
             true => Arc::new(catalog::open_postgres(&config.catalog.url).context("opening the PostgreSQL catalog")?),

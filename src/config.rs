@@ -28,6 +28,7 @@ pub struct Config {
     pub uploads: UploadConfig,
     pub subsonic: SubsonicConfig,
     pub catalog: CatalogConfig,
+    pub store: StoreConfig,
     /// The HLS bitrate ladder, in the order the master playlist lists it.
     pub ladder: Vec<LadderRung>,
 }
@@ -88,6 +89,40 @@ pub struct CatalogConfig {
     /// several nodes can share; the signing and Subsonic keys are then kept in it too
     /// (unless `auth.signing_key_file` / `subsonic.key_file` name files).
     pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    /// Where the originals and covers are kept. Empty: `blobs/` in the data dir.
+    /// `s3://bucket[/prefix]`: that bucket of an S3-compatible object store.
+    pub url: String,
+    /// The object store's address (`http://127.0.0.1:9000`); empty: AWS S3 itself.
+    pub endpoint: String,
+    /// Its region; empty: `AWS_DEFAULT_REGION`/`AWS_REGION`, else `us-east-1`.
+    pub region: String,
+    /// Credentials; empty: the usual AWS variables (`AWS_ACCESS_KEY_ID`, …).
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allows a plain-http endpoint (a store on the same host or network).
+    pub allow_http: bool,
+    /// Most bytes of recently played originals kept on local disk
+    /// (`cache/originals/` in the data dir), so their next cold segments read locally.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+            cache_bytes: 2 << 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +195,7 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             subsonic: SubsonicConfig::default(),
             catalog: CatalogConfig::default(),
+            store: StoreConfig::default(),
             ladder: vec![
                 LadderRung { codec: "aac".into(), kbps: 96 },
                 LadderRung { codec: "aac".into(), kbps: 192 },
@@ -255,6 +291,9 @@ impl Config {
         let url = self.catalog.url.as_str();
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::Value("catalog.url must be empty (SQLite in the data dir) or postgres://user:password@host:port/database".into()));
+        }
+        if !self.store.url.is_empty() && crate::store::S3Settings::from_url(&self.store.url).is_none() {
+            return Err(ConfigError::Value("store.url must be empty (blobs in the data dir) or s3://bucket[/prefix]".into()));
         }
         if self.import.batch_size == 0 {
             return Err(ConfigError::Value("import.batch_size must be at least 1".into()));

@@ -341,7 +341,17 @@ mod tests {
         let held = a.try_lock("upload:1");
         assert!(held.is_some() && b.try_lock("upload:1").is_none(), "one writer cluster-wide");
         drop(held);
-        assert!(b.try_lock("upload:1").is_some());
+        // A's release runs on its own thread; A itself waits for it, another node may not.
+        assert!(a.try_lock("upload:1").is_some(), "the releasing node waits for its release");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let again = loop {
+            if let Some(h) = b.try_lock("upload:1") {
+                break h;
+            }
+            assert!(std::time::Instant::now() < deadline, "released for the other node too");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        drop(again);
         let slot = a.try_slot("u:1", 1);
         assert!(slot.is_some() && b.try_slot("u:1", 1).is_none());
         a.bump("login:x", 60);

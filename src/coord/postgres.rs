@@ -36,6 +36,8 @@ pub enum CoordError {
     Unavailable { target: String, source: postgres::Error },
     #[error("coordination database url: {0}")]
     Url(postgres::Error),
+    #[error("starting a coordination thread: {0}")]
+    Thread(String),
 }
 
 /// A handle; clones share the connections and the listener.
@@ -45,6 +47,13 @@ pub struct Postgres(Arc<Inner>);
 struct Inner {
     config: postgres::Config,
     idle: Mutex<Vec<Client>>,
+    /// Held locks are released by a thread of their own: a [`Held`] may be dropped on an
+    /// async executor, where talking to the database (or closing a connection) must not.
+    releases: Mutex<std::sync::mpsc::Sender<(Client, String)>>,
+    /// Unlock statements sent but not yet run, so that this node asking for the same lock
+    /// again waits for its own release instead of finding the lock still held.
+    pending: Mutex<std::collections::HashSet<String>>,
+    released: std::sync::Condvar,
     /// This node's subscribers, and the gates used while the database is unreachable.
     local: Local,
 }
@@ -80,7 +89,31 @@ impl Postgres {
              SELECT pg_advisory_unlock({SETUP_LOCK});"
         ))
         .map_err(unavailable)?;
-        let pg = Postgres(Arc::new(Inner { config, idle: Mutex::new(vec![c]), local: Local::default() }));
+        let (releases, to_release) = std::sync::mpsc::channel::<(Client, String)>();
+        let pg = Postgres(Arc::new(Inner {
+            config,
+            idle: Mutex::new(vec![c]),
+            releases: Mutex::new(releases),
+            pending: Mutex::default(),
+            released: std::sync::Condvar::new(),
+            local: Local::default(),
+        }));
+        let releaser = pg.clone();
+        std::thread::Builder::new()
+            .name("coord-release".into())
+            .spawn(move || {
+                for (mut c, unlock) in to_release {
+                    // A failed unlock still ends with the connection closed, which releases.
+                    if c.batch_execute(&unlock).is_ok() {
+                        releaser.give(c);
+                    } else {
+                        drop(c);
+                    }
+                    lock(&releaser.0.pending).remove(&unlock);
+                    releaser.0.released.notify_all();
+                }
+            })
+            .map_err(|e| CoordError::Thread(e.to_string()))?;
         let listener = pg.clone();
         std::thread::Builder::new()
             .name("coord-listen".into())
@@ -114,14 +147,33 @@ impl Postgres {
         out.inspect_err(|e| tracing::warn!(error = %e, "coordination: {what} failed")).ok()
     }
 
-    /// Holds what `c` locked until dropped, then runs `unlock` on it and returns it.
-    fn held(&self, mut c: Client, unlock: String) -> Held {
+    /// Holds what `c` locked until dropped; then the release thread runs `unlock` on it.
+    fn held(&self, c: Client, unlock: String) -> Held {
         let this = self.clone();
         Held::new(move || {
-            if c.batch_execute(&unlock).is_ok() {
-                this.give(c);
+            lock(&this.0.pending).insert(unlock.clone());
+            let sent = lock(&this.0.releases).send((c, unlock));
+            // Only if the release thread is gone: the connection is closed here, on a
+            // thread of its own, which releases the lock.
+            if let Err(std::sync::mpsc::SendError((c, unlock))) = sent {
+                lock(&this.0.pending).remove(&unlock);
+                std::thread::spawn(move || drop(c));
             }
         })
+    }
+
+    /// Waits (a second at most) until this node has released every lock whose unlock
+    /// statement starts with `prefix`.
+    fn settle(&self, prefix: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut pending = lock(&self.0.pending);
+        while pending.iter().any(|u| u.starts_with(prefix)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            pending = self.0.released.wait_timeout(pending, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
     }
 
     /// One listening connection for the life of the process, reconnecting after a second
@@ -211,8 +263,9 @@ fn decode(p: &str) -> Option<Invalidation> {
 
 impl Coordination for Postgres {
     fn try_lock(&self, name: &str) -> Option<Held> {
-        let mut c = self.conn()?;
         let k = key(name);
+        self.settle(&format!("SELECT pg_advisory_unlock({k})"));
+        let mut c = self.conn()?;
         match c.query_one("SELECT pg_try_advisory_lock($1)", &[&k]).map(|r| r.get::<_, bool>(0)) {
             Ok(true) => Some(self.held(c, format!("SELECT pg_advisory_unlock({k})"))),
             Ok(false) => {
@@ -227,8 +280,9 @@ impl Coordination for Postgres {
     }
 
     fn try_slot(&self, name: &str, limit: usize) -> Option<Held> {
-        let mut c = self.conn()?;
         let k = (key(name) >> 32) as i32;
+        self.settle(&format!("SELECT pg_advisory_unlock({k}, "));
+        let mut c = self.conn()?;
         for slot in 0..limit.min(i32::MAX as usize) as i32 {
             match c.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&k, &slot]).map(|r| r.get::<_, bool>(0)) {
                 Ok(true) => return Some(self.held(c, format!("SELECT pg_advisory_unlock({k}, {slot})"))),
@@ -248,6 +302,8 @@ impl Coordination for Postgres {
         // then the cluster's.
         let here = self.0.local.gate(name, exclusive);
         let k = key(name);
+        self.settle(&format!("SELECT pg_advisory_unlock({k})"));
+        self.settle(&format!("SELECT pg_advisory_unlock_shared({k})"));
         let (take, release) = match exclusive {
             true => (format!("SELECT pg_advisory_lock({k})"), format!("SELECT pg_advisory_unlock({k})")),
             false => (format!("SELECT pg_advisory_lock_shared({k})"), format!("SELECT pg_advisory_unlock_shared({k})")),

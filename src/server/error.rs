@@ -278,6 +278,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::BadRange { len, .. } => ApiError::RangeNotSatisfiable(len),
             StoreError::TooLarge(max) => ApiError::TooLarge(max),
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
             StoreError::NotFound(_) | StoreError::Io { .. } | StoreError::Source(_) | StoreError::WrongSize { .. } => ApiError::Internal(e.to_string()),
         }
     }

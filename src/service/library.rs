@@ -113,7 +113,7 @@ pub struct CoverPick {
 pub struct Storage {
     pub logical_bytes: u64,
     pub physical_bytes: u64,
-    pub store_bytes_on_disk: u64,
+    pub store_bytes_on_disk: Option<u64>,
     pub blobs: u64,
     pub users: Vec<UserUsage>,
 }

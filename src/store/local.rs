@@ -224,12 +224,12 @@ impl BlobStore for LocalStore {
         }
     }
 
-    fn physical_bytes(&self) -> Result<u64> {
+    fn physical_bytes(&self) -> Result<Option<u64>> {
         let mut total = 0;
         for entry in walkdir::WalkDir::new(&self.root).min_depth(2).max_depth(2).into_iter().flatten() {
             total += entry.metadata().map(|m| m.len()).unwrap_or(0);
         }
-        Ok(total)
+        Ok(Some(total))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Content-addressed blob storage: the stored original files and cover images, named by the
 //! BLAKE3 hash of their bytes.
 //!
-//! Owns: the [`BlobStore`] trait and its implementations (local disk today; an S3-compatible
-//! store slots in behind the same trait). Knows nothing of users, tracks, the catalog or HTTP.
+//! Owns: the [`BlobStore`] trait and its implementations: local disk ([`LocalStore`]) and
+//! any S3-compatible object store ([`S3Store`]). Knows nothing of users, tracks, the catalog or HTTP.
 //! All methods block: call them from rayon or `spawn_blocking`, never from async code.
 //!
 //! Writing is two-phase so that a batch can be made durable with one sync:
@@ -12,8 +12,10 @@
 //! a blob the catalog never came to reference is an orphan that a sweep may remove.
 
 mod local;
+mod s3;
 
 pub use local::LocalStore;
+pub use s3::{S3Settings, S3Store};
 
 use std::io::{self, Read, Seek};
 use std::ops::Range;
@@ -34,6 +36,9 @@ pub enum StoreError {
     Source(io::Error),
     #[error("source is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    /// The object store cannot be reached or answered with a failure; a retry may work.
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
     #[error("blob {hash} holds {found} bytes, expected {expected}")]
     WrongSize { hash: ContentHash, found: u64, expected: u64 },
 }
@@ -117,8 +122,9 @@ pub trait BlobStore: Send + Sync {
     /// Every blob the store holds (for sweeps and audits).
     fn list(&self) -> Result<Vec<ContentHash>>;
 
-    /// Total bytes of all blobs (for storage figures).
-    fn physical_bytes(&self) -> Result<u64>;
+    /// Total bytes of all blobs, where the store can tell without listing every blob
+    /// (`None`: an object store; the catalog's totals are the figures).
+    fn physical_bytes(&self) -> Result<Option<u64>>;
 
     /// When a blob was last written (its commit time), if the store knows.
     fn modified(&self, hash: &ContentHash) -> Result<Option<std::time::SystemTime>>;

@@ -1,9 +1,10 @@
 //! Several nodes behind a real nginx running the repository's own `config/nginx.conf`
 //! (ports and paths swapped for the test's): segment requests are routed by the audio key
 //! playlists put on their children, so two users' copies of the same recording are
-//! encoded once in the cluster, on one node, whoever asks. And two nodes on one PostgreSQL
-//! catalog share users, sessions, the signing key, sign-in throttling and invalidations.
-//! The nodes share one data dir for the blobs (an object store is the next step).
+//! encoded once in the cluster, on one node, whoever asks (those nodes share one data dir,
+//! or a catalog and a bucket in the PostgreSQL pass). And two nodes with data dirs of their
+//! own on one PostgreSQL catalog and one S3 bucket share users, sessions, uploads, the
+//! signing key, sign-in throttling and invalidations, and keep no blob locally.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -161,13 +162,17 @@ fn soon(what: &str, f: impl Fn() -> bool) {
 }
 
 #[test]
-fn two_nodes_on_one_postgres_catalog_share_users_keys_throttling_and_invalidations() {
+fn two_nodes_on_postgres_and_s3_share_users_keys_throttling_and_invalidations() {
+    // Two nodes, each with a data dir of its own, on one catalog and one bucket.
     let mut env = Env::new();
     if env.catalog_url.is_none() {
         env.catalog_url = Some(crate::common::scratch_database());
+        env.store = crate::common::scratch_bucket();
     }
+    let mut other = Env::new();
+    (other.catalog_url, other.store) = (env.catalog_url.clone(), env.store.clone());
     env.add_user("alice", "correct horse");
-    let (a, b) = (env.serve(), env.serve());
+    let (a, b) = (env.serve(), other.serve());
     let ta = a.login("alice", "correct horse");
 
     // An upload on A is listed and found on B at once.
@@ -184,7 +189,11 @@ fn two_nodes_on_one_postgres_catalog_share_users_keys_throttling_and_invalidatio
     let r = b.http.get(b.url(url)).send().unwrap();
     assert_eq!(r.status(), 200);
     assert!(!r.bytes().unwrap().is_empty());
-    assert!(!env.data().join("secret.key").exists() && !env.data().join("subsonic.key").exists(), "no key file in the data dir");
+    for e in [&env, &other] {
+        assert!(!e.data().join("secret.key").exists() && !e.data().join("subsonic.key").exists(), "no key file in a data dir");
+        assert_eq!(crate::common::blob_files(&e.data()), 0, "no blob in a data dir");
+    }
+    assert_eq!(env.blobs(), 2, "the upload's two parts, in the bucket");
 
     // A track B has just played, deleted on A, is gone on B (its playback cache heard it).
     assert_eq!(b.get(&ta, &format!("/hls/{id}/master.m3u8")).status(), 200);

@@ -20,6 +20,16 @@ fn app(dir: &Path) -> App {
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
     if crate::common::on_postgres() {
         config.catalog.url = crate::common::scratch_database();
+        for (k, v) in crate::common::scratch_bucket() {
+            match k {
+                "TONEARM_STORE__URL" => config.store.url = v,
+                "TONEARM_STORE__ENDPOINT" => config.store.endpoint = v,
+                "TONEARM_STORE__REGION" => config.store.region = v,
+                "TONEARM_STORE__ACCESS_KEY_ID" => config.store.access_key_id = v,
+                "TONEARM_STORE__SECRET_ACCESS_KEY" => config.store.secret_access_key = v,
+                _ => config.store.allow_http = true,
+            }
+        }
     }
     config.auth.max_failed_logins_per_user = 2;
     App::open(config).unwrap()

@@ -154,13 +154,13 @@ fn tus_protocol_resumes_after_kill_9_and_checks_everything() {
     assert_eq!(s.json(&ta, &format!("/api/v1/tracks/{mp3_id}"))["file_name"], "ünïcode ☃.mp3");
 
     // A bad file gets its precise error on the last PATCH, and the outcome stays readable.
-    let blobs = common::blob_files(&env.data());
+    let blobs = env.blobs();
     let text = std::fs::read(testdata("bad/text.flac")).unwrap();
     let url2 = create(&s, &ta, text.len(), "text.flac").headers()["location"].to_str().unwrap().to_string();
     Server::expect_error(patch(&s, &ta, &url2, 0, &text, None), 422, "not_audio");
     let st = s.json(&ta, &url2);
     assert_eq!((st["state"].as_str(), st["error"]["code"].as_str()), (Some("rejected"), Some("not_audio")));
-    assert_eq!(common::blob_files(&env.data()), blobs, "a rejected upload leaves nothing in the store");
+    assert_eq!(env.blobs(), blobs, "a rejected upload leaves nothing in the store");
 
     // Termination.
     let url3 = create(&s, &ta, 1000, "gone.wav").headers()["location"].to_str().unwrap().to_string();
@@ -430,7 +430,7 @@ fn instant_upload_needs_proof_and_leaks_nothing_without_it() {
             .unwrap()
     };
     let sha = hex(&sha2::Sha256::digest(&song));
-    let blobs = common::blob_files(&env.data());
+    let blobs = env.blobs();
 
     // Bob has the file: he proves it and gets his track without sending it.
     let t0 = std::time::Instant::now();
@@ -444,7 +444,7 @@ fn instant_upload_needs_proof_and_leaks_nothing_without_it() {
     let t: Value = r.json().unwrap();
     assert_eq!(t["file_name"], "Bob's name.wav");
     assert_eq!(original(&s, &tb, &t["id"]), song);
-    assert_eq!(common::blob_files(&env.data()), blobs, "nothing new stored");
+    assert_eq!(env.blobs(), blobs, "nothing new stored");
     // Asking again when already owned: the same track (200).
     let c: Value = ask(&tb, &sha, song.len()).json().unwrap();
     assert_eq!(prove(&tb, &c, proofs(&song, &c)).status(), 200);
@@ -478,14 +478,14 @@ fn concurrent_uploads_of_one_new_file_store_it_once() {
     let song = tone_wav(&env.dir.path().join("s.wav"), 5.0, 4);
     let s = env.serve();
     let (ta, tb) = (s.login("alice", PW), s.login("bob", PW));
-    let before = common::blob_files(&env.data());
+    let before = env.blobs();
     let results: Vec<u16> = std::thread::scope(|sc| {
         let hs: Vec<_> = [&ta, &tb].into_iter().map(|t| sc.spawn(|| upload(&s, t, "same.wav", &song).status().as_u16())).collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(results, vec![201, 201]);
     // A WAV is two parts: its RIFF header and its samples.
-    assert_eq!(common::blob_files(&env.data()) - before, 2);
+    assert_eq!(env.blobs() - before, 2);
     for t in [&ta, &tb] {
         let list = tracks(&s, t);
         assert_eq!(list.len(), 1);

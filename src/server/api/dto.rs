@@ -241,7 +241,7 @@ pub struct UsageDto {
 pub struct StorageDto {
     pub logical_bytes: u64,
     pub physical_bytes: u64,
-    pub store_bytes_on_disk: u64,
+    pub store_bytes_on_disk: Option<u64>,
     pub dedup_ratio: f64,
     pub blobs: u64,
     pub users: Vec<UsageDto>,

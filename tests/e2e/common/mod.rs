@@ -1,8 +1,9 @@
 //! Test harness: runs the real `tonearm` binary (the same one the README starts) against a
 //! temporary data directory, on 127.0.0.1 port 0, and talks to it over real HTTP.
 //! With `TONEARM_TEST_CATALOG=postgres` every environment keeps its catalog in a fresh
-//! database of the cluster `TONEARM_TEST_POSTGRES` names (`scripts/test.sh` runs the
-//! library, upload, HLS and service tests a second time that way).
+//! database of the cluster `TONEARM_TEST_POSTGRES` names and its blobs under a prefix of
+//! its own in the S3 server `TONEARM_TEST_S3` names (`scripts/test.sh` runs the library,
+//! upload, HLS, service, crash and cluster tests a second time that way).
 #![allow(dead_code)]
 
 pub mod wav;
@@ -30,6 +31,27 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL catalog this environment uses (`None`: SQLite in the data dir).
     pub catalog_url: Option<String>,
+    /// The `TONEARM_STORE__*` settings of its object store (empty: blobs in the data dir).
+    pub store: Vec<(&'static str, String)>,
+}
+
+/// Settings for a new prefix of the S3 test server (`http://KEY:SECRET@HOST:PORT/BUCKET`).
+pub fn scratch_bucket() -> Vec<(&'static str, String)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let url = std::env::var("TONEARM_TEST_S3").expect("TONEARM_TEST_S3 names the S3 test server (scripts/test.sh starts one)");
+    let rest = url.strip_prefix("http://").expect("http://KEY:SECRET@HOST:PORT/BUCKET");
+    let (creds, rest) = rest.split_once('@').unwrap();
+    let (key, secret) = creds.split_once(':').unwrap();
+    let (host, bucket) = rest.split_once('/').unwrap();
+    vec![
+        ("TONEARM_STORE__URL", format!("s3://{bucket}/e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))),
+        ("TONEARM_STORE__ENDPOINT", format!("http://{host}")),
+        ("TONEARM_STORE__REGION", "us-east-1".into()),
+        ("TONEARM_STORE__ACCESS_KEY_ID", key.into()),
+        ("TONEARM_STORE__SECRET_ACCESS_KEY", secret.into()),
+        ("TONEARM_STORE__ALLOW_HTTP", "true".into()),
+    ]
 }
 
 /// Whether this run keeps catalogs in PostgreSQL (`TONEARM_TEST_CATALOG=postgres`).
@@ -51,12 +73,17 @@ pub fn scratch_database() -> String {
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("tempdir"), catalog_url: on_postgres().then(scratch_database) }
+        let shared = on_postgres();
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            catalog_url: shared.then(scratch_database),
+            store: if shared { scratch_bucket() } else { Vec::new() },
+        }
     }
 
     /// The `TONEARM_*` settings every process of this environment runs with.
     pub fn settings(&self) -> Vec<(&'static str, String)> {
-        self.catalog_url.iter().map(|u| ("TONEARM_CATALOG__URL", u.clone())).collect()
+        self.catalog_url.iter().map(|u| ("TONEARM_CATALOG__URL", u.clone())).chain(self.store.iter().cloned()).collect()
     }
 
     /// The key signed URLs are made with, wherever this environment keeps it.
@@ -76,6 +103,31 @@ impl Env {
                 .query_row("SELECT password_hash FROM users WHERE id = ?1", [user], |r| r.get(0))
                 .unwrap(),
         }
+    }
+
+    /// Blobs in this environment's store: files under `data/blobs`, or objects under its
+    /// prefix of the S3 server.
+    pub fn blobs(&self) -> usize {
+        if self.store.is_empty() {
+            return blob_files(&self.data());
+        }
+        use futures_util::StreamExt;
+        use object_store::ObjectStore;
+        let get = |k: &str| self.store.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let url = get("TONEARM_STORE__URL");
+        let (bucket, prefix) = url.trim_start_matches("s3://").split_once('/').unwrap();
+        let s3 = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(get("TONEARM_STORE__ENDPOINT"))
+            .with_region(get("TONEARM_STORE__REGION"))
+            .with_access_key_id(get("TONEARM_STORE__ACCESS_KEY_ID"))
+            .with_secret_access_key(get("TONEARM_STORE__SECRET_ACCESS_KEY"))
+            .with_allow_http(true)
+            .build()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let listed = object_store::path::Path::from(format!("{prefix}/blobs"));
+        rt.block_on(async { s3.list(Some(&listed)).filter(|r| std::future::ready(r.is_ok())).count().await })
     }
 
     fn pg(&self, url: &str) -> postgres::Client {
