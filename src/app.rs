@@ -44,6 +44,7 @@ pub struct App {
     pub streamer: Arc<Streamer>,
     /// Resumable uploads in progress (`data/tus/`), kept across restarts.
     pub resumable: Arc<crate::ingest::resumable::Uploads>,
+    pub coord: Arc<dyn Coordination>,
     pub services: Services,
 }
 
@@ -139,14 +140,14 @@ impl App {
             catalog: catalog.clone(),
             store: store.clone(),
             ingest: ingest.clone(),
-            coord,
+            coord: coord.clone(),
             resumable: resumable.clone(),
             scratch_dir: dir.join("uploads"),
             max_bytes: config.import.max_file_bytes,
             limits: config.uploads.clone(),
         });
         let services = Services { accounts, library, playback, uploads };
-        Ok(App { config, store, catalog, ingest, streamer, resumable, services })
+        Ok(App { config, store, catalog, ingest, streamer, resumable, coord, services })
     }
 
     /// Binds the configured address (port 0 picks one).
@@ -163,12 +164,18 @@ impl App {
         if users == 0 {
             tracing::warn!("no users yet: create the first admin with `tonearm --data-dir {} user add <name> --admin`", self.config.data_dir.display());
         }
-        // Blobs nobody references (a crash between a catalog commit and the file's removal).
-        let (store, catalog) = (self.store.clone(), self.catalog.clone());
-        match tokio::task::spawn_blocking(move || crate::ingest::sweep_orphans(store.as_ref(), catalog.as_ref(), ORPHAN_MIN_AGE)).await? {
-            Ok((0, _)) => {}
-            Ok((n, bytes)) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
-            Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+        // Blobs nobody references (a crash between a catalog commit and the file's removal),
+        // swept by one node at a time: on a shared store the others skip it.
+        let (store, catalog, coord) = (self.store.clone(), self.catalog.clone(), self.coord.clone());
+        let swept = tokio::task::spawn_blocking(move || {
+            let _alone = coord.try_lock("orphan-sweep")?;
+            Some(crate::ingest::sweep_orphans(store.as_ref(), catalog.as_ref(), ORPHAN_MIN_AGE))
+        });
+        match swept.await? {
+            None => tracing::info!("another node is sweeping unreferenced blobs"),
+            Some(Ok((0, _))) => {}
+            Some(Ok((n, bytes))) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
+            Some(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
         }
         // Full decodes of stored files, in the background, after the transcoder's work.
         let (store, catalog, streamer) = (self.store.clone(), self.catalog.clone(), self.streamer.clone());

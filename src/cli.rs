@@ -64,6 +64,22 @@ enum Command {
         #[arg(long)]
         sweep: bool,
     },
+    /// Copy this data dir's SQLite catalog into PostgreSQL and/or its blobs into an S3
+    /// bucket, for a deployment of several nodes. Resumable (run it again after an
+    /// interruption: what was copied is skipped); `tonearm check` with the new settings
+    /// verifies the result. The object store's endpoint and credentials come from the
+    /// `[store]` settings (TONEARM_STORE__ENDPOINT, …) or the AWS variables.
+    Migrate {
+        /// postgres://user:password@host:port/database
+        #[arg(long)]
+        to_catalog: Option<String>,
+        /// s3://bucket[/prefix]
+        #[arg(long)]
+        to_store: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Transcode one file the way the server streams it (ADTS AAC, Ogg Opus or MP3), for
     /// checking the pipeline and for benchmarks. Touches no data directory.
     Transcode {
@@ -165,6 +181,7 @@ fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
         Command::Import { paths, user, threads, quiet } => run_import(config, paths, &user, threads, quiet),
         Command::User { action } => run_user(config, action),
         Command::Check { sweep } => run_check(config, sweep),
+        Command::Migrate { to_catalog, to_store, quiet } => run_migrate(config, to_catalog, to_store, quiet),
         Command::Transcode { input, format, kbps, offset, output } => run_transcode(&input, &format, kbps, offset, &output),
     }
 }
@@ -185,6 +202,81 @@ fn run_check(config: Config, sweep: bool) -> anyhow::Result<()> {
     if !r.missing.is_empty() || !r.wrong_size.is_empty() {
         anyhow::bail!("{} referenced blob(s) missing, {} with the wrong size", r.missing.len(), r.wrong_size.len());
     }
+    Ok(())
+}
+
+fn run_migrate(config: Config, to_catalog: Option<String>, to_store: Option<String>, quiet: bool) -> anyhow::Result<()> {
+    use crate::catalog::prelude::*;
+    use indicatif::{ProgressBar, ProgressStyle};
+    if to_catalog.is_none() && to_store.is_none() {
+        anyhow::bail!("nothing to do: give --to-catalog postgres://… and/or --to-store s3://…");
+    }
+    if !config.catalog.url.is_empty() || !config.store.url.is_empty() {
+        anyhow::bail!("migrate copies this data dir's SQLite catalog and blobs: run it with catalog.url and store.url unset");
+    }
+    let dir = config.data_dir.clone();
+    let db = dir.join("tonearm.db");
+    if !db.exists() {
+        anyhow::bail!("no catalog at {}", db.display());
+    }
+    let bar = |what: &str| -> ProgressBar {
+        if quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let style = ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} {{msg}} ({{per_sec}}, eta {{eta}})"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        ProgressBar::new(0).with_style(style)
+    };
+    let mut report = serde_json::Map::new();
+    if let Some(url) = &to_catalog {
+        let pb = bar("catalog");
+        let copied = crate::catalog::copy_sqlite_to_postgres(&db, url, &|table, done, total| {
+            pb.set_message(table.to_string());
+            pb.set_length(total);
+            pb.set_position(done);
+        })?;
+        pb.finish_and_clear();
+        // The keys this node made, so that its signed URLs and sealed passwords stay good
+        // (unless files are configured, which every node then reads).
+        let target = crate::catalog::open_postgres(url)?;
+        for (name, file, configured) in [("signing", "secret.key", &config.auth.signing_key_file), ("subsonic", "subsonic.key", &config.subsonic.key_file)] {
+            let path = dir.join(file);
+            if configured.is_empty() && path.exists() {
+                let key = crate::signing::key_file(&path)?;
+                if target.server_key(name, &key)? != key {
+                    tracing::warn!(key = name, "the catalog already had another {name} key; it stays (URLs signed by this node's key stop working)");
+                }
+            }
+        }
+        let tables: serde_json::Map<String, serde_json::Value> =
+            copied.iter().map(|c| (c.table.to_string(), serde_json::json!({ "rows": c.rows, "added": c.added }))).collect();
+        report.insert("catalog".into(), tables.into());
+    }
+    if let Some(url) = &to_store {
+        let (bucket, prefix) = crate::store::S3Settings::from_url(url).with_context(|| format!("{url}: expected s3://bucket[/prefix]"))?;
+        let s = &config.store;
+        let to = crate::store::S3Store::open(crate::store::S3Settings {
+            bucket,
+            prefix,
+            endpoint: s.endpoint.clone(),
+            region: s.region.clone(),
+            access_key_id: s.access_key_id.clone(),
+            secret_access_key: s.secret_access_key.clone(),
+            allow_http: s.allow_http,
+            cache_dir: dir.join("cache/originals"),
+            cache_bytes: s.cache_bytes,
+        })?;
+        let from = crate::store::LocalStore::open(dir.join("blobs"))?;
+        let catalog = crate::catalog::open_sqlite(&db)?;
+        let pb = bar("blobs");
+        let (copied, there) = crate::ingest::copy_blobs(&catalog, &from, &to, &|done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })?;
+        pb.finish_and_clear();
+        report.insert("blobs".into(), serde_json::json!({ "copied": copied, "already_there": there }));
+    }
+    out!("{}", serde_json::Value::Object(report));
     Ok(())
 }
 

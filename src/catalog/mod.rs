@@ -11,6 +11,7 @@
 //! from `spawn_blocking` or a worker thread). Every library read takes the user id and
 //! only ever returns that user's rows: a foreign id behaves exactly like a missing one.
 
+mod copy;
 mod db;
 mod fold;
 mod postgres;
@@ -31,6 +32,15 @@ pub use sql::SqlCatalog;
 /// The catalog in a SQLite file at `path` (created and migrated if needed).
 pub fn open_sqlite(path: impl Into<std::path::PathBuf>) -> Result<SqlCatalog> {
     Ok(SqlCatalog::new(Box::new(sqlite::Sqlite::open(path)?)))
+}
+
+pub use copy::Copied;
+
+/// Copies the SQLite catalog at `path` into the PostgreSQL database at `url` (created and
+/// migrated if needed); resumable, and a second run adds nothing. `progress` hears each
+/// table's (name, rows copied, rows).
+pub fn copy_sqlite_to_postgres(path: &std::path::Path, url: &str, progress: &dyn Fn(&str, u64, u64)) -> Result<Vec<Copied>> {
+    copy::copy(&sqlite::Sqlite::open(path)?, &postgres::Postgres::open(url)?, progress)
 }
 
 /// The catalog in the PostgreSQL database at `url` (`postgres://user:pass@host:port/db`),

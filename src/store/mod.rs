@@ -116,6 +116,15 @@ pub trait BlobStore: Send + Sync {
 
     fn exists(&self, hash: &ContentHash) -> Result<bool>;
 
+    /// A blob's length (`None`: not stored), without reading it.
+    fn len_of(&self, hash: &ContentHash) -> Result<Option<u64>> {
+        match self.open(hash) {
+            Ok(r) => Ok(Some(r.len())),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes a blob; `Ok(false)` when it was not there.
     fn delete(&self, hash: &ContentHash) -> Result<bool>;
 

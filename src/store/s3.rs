@@ -353,6 +353,10 @@ impl BlobStore for S3Store {
         Ok(self.0.head(hash)?.is_some())
     }
 
+    fn len_of(&self, hash: &ContentHash) -> Result<Option<u64>> {
+        self.0.head(hash)
+    }
+
     fn delete(&self, hash: &ContentHash) -> Result<bool> {
         let _ = self.0.cache.delete(hash);
         if self.0.head(hash)?.is_none() {

@@ -214,3 +214,47 @@ fn two_nodes_on_postgres_and_s3_share_users_keys_throttling_and_invalidations() 
     let r = a.http.post(a.url("/api/v1/auth/login")).body(r#"{"username":"alice","password":"correct horse"}"#).send().unwrap();
     assert_eq!(r.status(), 429, "even the right password waits out the window, on either node");
 }
+
+#[test]
+fn a_single_node_moves_onto_postgres_and_s3_resumably_and_verifiably() {
+    let env = Env { catalog_url: None, store: Vec::new(), ..Env::new() };
+    env.add_user("alice", "correct horse");
+    env.import("alice", &[testdata("library/Björk - Homogenic")]);
+    let (tracks, signed, original) = {
+        let s = env.serve();
+        let t = s.login("alice", "correct horse");
+        let list = s.json(&t, "/api/v1/tracks");
+        let id = list["items"][0]["id"].as_i64().unwrap();
+        let signed = s.json(&t, &format!("/api/v1/tracks/{id}/playback"))["stream"]["original"].as_str().unwrap().to_string();
+        let original = s.http.get(s.url(&signed)).send().unwrap().bytes().unwrap();
+        (list["total"].as_u64().unwrap(), signed, original)
+    };
+    let (db, bucket) = (crate::common::scratch_database(), crate::common::scratch_bucket());
+    let store_url = bucket.iter().find(|(k, _)| *k == "TONEARM_STORE__URL").unwrap().1.clone();
+    let access: Vec<(&str, String)> = bucket.iter().filter(|(k, _)| *k != "TONEARM_STORE__URL").cloned().collect();
+    let migrate = || {
+        let out = env.cli_with(&["migrate", "--to-catalog", &db, "--to-store", &store_url, "--quiet"], None, &access);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let first = migrate();
+    assert_eq!(first["catalog"]["tracks"]["added"], tracks);
+    assert!(first["blobs"]["copied"].as_u64().unwrap() >= tracks);
+    let again = migrate();
+    assert_eq!(again["blobs"]["copied"], 0, "resumable: nothing is copied twice ({again})");
+    assert_eq!(again["catalog"]["tracks"]["added"], 0);
+
+    // A new node with an empty data dir, on the new catalog and bucket: `check` is clean,
+    // the library is whole, and a URL the old node signed still plays.
+    let new = Env { catalog_url: Some(db), store: bucket, ..Env::new() };
+    let check: Value = serde_json::from_str(&new.ok(&["check"], None)).unwrap();
+    assert_eq!((check["missing"].as_array().unwrap().len(), check["wrong_size"].as_array().unwrap().len()), (0, 0), "{check}");
+    assert_eq!(check["referenced"], check["stored"]);
+    let s = new.serve();
+    let t = s.login("alice", "correct horse");
+    assert_eq!(s.json(&t, "/api/v1/tracks")["total"], tracks);
+    let r = s.http.get(s.url(&signed)).send().unwrap();
+    assert_eq!(r.status(), 200, "a URL signed before the move");
+    assert!(r.bytes().unwrap() == original, "the same bytes, now from the bucket");
+    assert_eq!(crate::common::blob_files(&new.data()), 0);
+}

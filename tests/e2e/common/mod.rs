@@ -139,8 +139,13 @@ impl Env {
     }
 
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.cli_with(args, stdin, &[])
+    }
+
+    /// Runs the CLI with extra `TONEARM_*` settings.
+    pub fn cli_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, String)]) -> Output {
         let mut cmd = Command::new(bin());
-        cmd.arg("--data-dir").arg(self.data()).args(args).env("RUST_LOG", "warn").envs(self.settings());
+        cmd.arg("--data-dir").arg(self.data()).args(args).env("RUST_LOG", "warn").envs(self.settings()).envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tonearm");
         if let Some(s) = stdin {
