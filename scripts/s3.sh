@@ -4,6 +4,8 @@
 #   scripts/s3.sh up DIR [PORT]   starts it; prints KEY=VALUE lines (also in DIR/env):
 #                                 S3_ENDPOINT S3_REGION S3_BUCKET S3_ACCESS_KEY S3_SECRET_KEY
 #   scripts/s3.sh down DIR        stops every process it started and removes DIR
+#   scripts/s3.sh stop-gateway|start-gateway DIR   stops radosgw only (the data stays in the
+#                                 OSD) or starts it again
 # scripts/bootstrap.sh --test installs radosgw, ceph-mon and ceph-osd.
 set -euo pipefail
 cmd=${1:?usage: s3.sh up DIR [PORT] | down DIR}
@@ -17,6 +19,18 @@ down)
   fi
   rm -rf "$DIR"
   exit 0
+  ;;
+stop-gateway)
+  pid=$(cat "$DIR/run/client.rgw.a.pid")
+  kill "$pid"; for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; kill -9 "$pid"; exit 0
+  ;;
+start-gateway)
+  rm -f "$DIR/run/client.rgw.a.pid"
+  radosgw -c "$DIR/ceph.conf" -n client.rgw.a
+  for _ in $(seq 1 50); do [ -s "$DIR/run/client.rgw.a.pid" ] && break; sleep 0.1; done
+  cat "$DIR/run/client.rgw.a.pid" >> "$DIR/pids"
+  . "$DIR/env"; for _ in $(seq 1 300); do curl -s -o /dev/null "$S3_ENDPOINT/" && exit 0; sleep 0.1; done
+  echo "s3.sh: the gateway did not come back" >&2; exit 1
   ;;
 up) ;;
 *) echo "usage: s3.sh up DIR [PORT] | down DIR" >&2; exit 2 ;;

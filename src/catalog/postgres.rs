@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -66,9 +66,14 @@ pub(crate) struct Postgres {
 }
 
 struct Pool {
-    idle: Vec<PgConn>,
+    /// Idle connections and when each was last given back.
+    idle: Vec<(PgConn, Instant)>,
     open: usize,
 }
+
+/// An idle connection older than this is checked (one round trip) before it is used: the
+/// server may have restarted meanwhile, which an idle connection does not notice.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(2);
 
 struct PgConn {
     client: Client,
@@ -108,12 +113,21 @@ impl Postgres {
     fn take(&self) -> Result<PgConn> {
         let mut pool = lock(&self.pool);
         loop {
-            if let Some(c) = pool.idle.pop() {
+            if let Some((mut c, since)) = pool.idle.pop() {
                 if c.client.is_closed() {
                     pool.open -= 1;
                     continue;
                 }
-                return Ok(c);
+                if since.elapsed() < CHECK_IDLE_AFTER {
+                    return Ok(c);
+                }
+                drop(pool);
+                if c.client.is_valid(Duration::from_secs(2)).is_ok() {
+                    return Ok(c);
+                }
+                pool = lock(&self.pool);
+                pool.open -= 1;
+                continue;
             }
             if pool.open < MAX_CONNECTIONS {
                 pool.open += 1;
@@ -136,7 +150,7 @@ impl Postgres {
         if c.client.is_closed() {
             pool.open -= 1;
         } else {
-            pool.idle.push(c);
+            pool.idle.push((c, Instant::now()));
         }
         drop(pool);
         self.freed.notify_one();

@@ -46,7 +46,8 @@ pub struct Postgres(Arc<Inner>);
 
 struct Inner {
     config: postgres::Config,
-    idle: Mutex<Vec<Client>>,
+    /// Idle connections and when each was given back.
+    idle: Mutex<Vec<(Client, std::time::Instant)>>,
     /// Held locks are released by a thread of their own: a [`Held`] may be dropped on an
     /// async executor, where talking to the database (or closing a connection) must not.
     releases: Mutex<std::sync::mpsc::Sender<(Client, String)>>,
@@ -92,7 +93,7 @@ impl Postgres {
         let (releases, to_release) = std::sync::mpsc::channel::<(Client, String)>();
         let pg = Postgres(Arc::new(Inner {
             config,
-            idle: Mutex::new(vec![c]),
+            idle: Mutex::new(vec![(c, std::time::Instant::now())]),
             releases: Mutex::new(releases),
             pending: Mutex::default(),
             released: std::sync::Condvar::new(),
@@ -125,9 +126,17 @@ impl Postgres {
         Ok(pg)
     }
 
+    /// An idle connection (checked with a round trip when it has been idle a while: the
+    /// server may have restarted since), or a new one.
     fn conn(&self) -> Option<Client> {
-        if let Some(c) = lock(&self.0.idle).pop().filter(|c| !c.is_closed()) {
-            return Some(c);
+        loop {
+            let Some((mut c, since)) = lock(&self.0.idle).pop() else { break };
+            if c.is_closed() {
+                continue;
+            }
+            if since.elapsed() < Duration::from_secs(2) || c.is_valid(Duration::from_secs(2)).is_ok() {
+                return Some(c);
+            }
         }
         self.0.config.connect(NoTls).inspect_err(|e| tracing::warn!(error = %e, "coordination database unreachable")).ok()
     }
@@ -135,7 +144,7 @@ impl Postgres {
     fn give(&self, c: Client) {
         let mut idle = lock(&self.0.idle);
         if !c.is_closed() && idle.len() < MAX_IDLE {
-            idle.push(c);
+            idle.push((c, std::time::Instant::now()));
         }
     }
 

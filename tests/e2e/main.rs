@@ -6,6 +6,7 @@
 mod cluster;
 mod common;
 mod durations;
+mod faults;
 mod fuzz;
 mod hls;
 mod hostile;
