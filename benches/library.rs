@@ -1,5 +1,7 @@
 //! Criterion benches for the foundation's hot paths, in process:
-//! - catalog queries on a 20,000-track library (search, album list, album detail);
+//! - catalog queries on a 20,000-track library (search, album list, album detail), on
+//!   SQLite and, when `TONEARM_BENCH_POSTGRES` names a cluster (`scripts/bench-scaleout.sh`
+//!   starts one), on PostgreSQL side by side;
 //! - probing a fixture of each format (what import pays per file before hashing).
 //!
 //! `cargo bench --bench library`. The side-by-side figures against `cp` and the HTTP
@@ -13,9 +15,21 @@ use tonearm::catalog::{AlbumSort, NewMedia, NewTrack, Page, SqlCatalog};
 use tonearm::domain::{AudioProps, ContentHash, DurationSource, Tags};
 use tonearm::media::probe;
 
-fn library(n: usize) -> (tempfile::TempDir, SqlCatalog, tonearm::domain::UserId) {
+/// A fresh database in the cluster `TONEARM_BENCH_POSTGRES` names, if it is set.
+fn postgres_database() -> Option<String> {
+    let cluster = std::env::var("TONEARM_BENCH_POSTGRES").ok()?;
+    let name = format!("bench_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&cluster, postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+    Some(format!("{}/{name}", cluster.rsplit_once('/').map_or(cluster.as_str(), |(b, _)| b)))
+}
+
+fn library(n: usize, postgres: Option<&str>) -> (tempfile::TempDir, SqlCatalog, tonearm::domain::UserId) {
     let dir = tempfile::tempdir().unwrap();
-    let cat = tonearm::catalog::open_sqlite(dir.path().join("bench.db")).unwrap();
+    let cat = match postgres {
+        Some(url) => tonearm::catalog::open_postgres(url).unwrap(),
+        None => tonearm::catalog::open_sqlite(dir.path().join("bench.db")).unwrap(),
+    };
     let user = cat.create_user("bench", "x", true).unwrap().id;
     let props = AudioProps {
         container: "flac".into(),
@@ -58,9 +72,16 @@ fn library(n: usize) -> (tempfile::TempDir, SqlCatalog, tonearm::domain::UserId)
 }
 
 fn catalog(c: &mut Criterion) {
-    let (_dir, cat, user) = library(20_000);
+    queries(c, "catalog_20k", None);
+    if let Some(url) = postgres_database() {
+        queries(c, "catalog_20k_postgres", Some(&url));
+    }
+}
+
+fn queries(c: &mut Criterion, group: &str, postgres: Option<&str>) {
+    let (_dir, cat, user) = library(20_000, postgres);
     let album = cat.list_albums(user, AlbumSort::Artist, Page::new(Some(1), None)).unwrap().0[0].id;
-    let mut g = c.benchmark_group("catalog_20k");
+    let mut g = c.benchmark_group(group);
     g.bench_function("search_bjork", |b| b.iter(|| cat.search(user, "bjork", 20).unwrap()));
     g.bench_function("search_prefix_sig", |b| b.iter(|| cat.search(user, "sig", 20).unwrap()));
     g.bench_function("albums_page_50", |b| b.iter(|| cat.list_albums(user, AlbumSort::Artist, Page::new(Some(50), Some(100))).unwrap()));

@@ -1,8 +1,8 @@
 //! Composition root: builds the concrete store, catalog, coordination and the services from
 //! the config, runs the start-up chores (orphan sweep, expired uploads, the background
 //! verifier), and hands the services to the HTTP server until SIGINT/SIGTERM. The only
-//! module that names concrete implementations (`LocalStore`, `SqliteCatalog`,
-//! `coord::Local`).
+//! module that names concrete implementations (`LocalStore` / `S3Store`, the SQLite or
+//! PostgreSQL catalog, `coord::Local` / `coord::postgres::Postgres`).
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! The module tree follows the data, and dependencies only point backwards along it:
 //! `domain → store → media → catalog → encode/package/cache → ingest → service → server`.
 //! The composition root is [`app`], the only place that names concrete implementations
-//! (`LocalStore`, `SqliteCatalog`, `coord::Local`). Only [`server`] knows HTTP; the rules
+//! (`LocalStore` or `S3Store`, SQLite or PostgreSQL, `coord::Local` or `coord::postgres`). Only [`server`] knows HTTP; the rules
 //! live once, in [`service`]. See `ARCHITECTURE.md` for the invariants.
 
 pub mod app;

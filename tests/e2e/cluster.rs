@@ -56,7 +56,7 @@ fn nginx(dir: &Path, nodes: [&str; 2]) -> Nginx {
         .replace("127.0.0.1:8081", nodes[0])
         .replace("127.0.0.1:8082", nodes[1])
         .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
-    assert_eq!(conf.matches(nodes[0]).count(), 2, "the example names node 1 in both upstreams");
+    assert_eq!(conf.matches(nodes[0]).count(), 3, "the example names node 1 in its three upstreams");
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
     let check = Command::new(nginx_binary()).arg("-t").arg("-p").arg(dir).arg("-c").arg(&path).output().unwrap();

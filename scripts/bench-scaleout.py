@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Scale-out figures over HTTP, side by side in one run (called by scripts/bench-scaleout.sh,
+which starts PostgreSQL and radosgw and passes their settings in the environment):
+
+  1. upload MB/s (one-request POST /api/v1/tracks) into local disk vs into S3;
+  2. cold first segment (aac-96 segment 0 of a never-played track, request to last byte)
+     with the original on local disk vs in S3 with an empty originals cache, vs in S3 once
+     the cache holds the original (another rung's first segment of the same track);
+  3. the same catalog on SQLite vs PostgreSQL: album page and track page over HTTP.
+
+Needs ffmpeg and target/release/tonearm. FILES (default 8) three-minute FLACs.
+"""
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("TONEARM_BIN", os.path.join(ROOT, "target/release/tonearm"))
+DIR = os.environ.get("BENCH_DIR", "/tmp/tonearm-scaleout-bench")
+FILES = int(os.environ.get("FILES", "8"))
+
+
+def flacs():
+    os.makedirs(f"{DIR}/src", exist_ok=True)
+    out = []
+    for i in range(FILES):
+        p = f"{DIR}/src/{i:02}.flac"
+        if not os.path.exists(p):
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                            f"anoisesrc=d=180:c=pink:a=0.2:seed={i}", "-f", "lavfi", "-i", f"sine=f={220 + 20 * i}:d=180",
+                            "-filter_complex", "amix=inputs=2,aformat=sample_rates=44100:channel_layouts=stereo",
+                            "-c:a", "flac", p], check=True)
+        out.append(p)
+    return out
+
+
+class Node:
+    def __init__(self, name, env):
+        self.data = f"{DIR}/{name}"
+        shutil.rmtree(self.data, ignore_errors=True)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TONEARM_")}
+        self.env = dict(base, RUST_LOG="warn", **env)
+        subprocess.run([BIN, "--data-dir", self.data, "user", "add", "bench", "--password-stdin"], input=b"bench password\n",
+                       env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([BIN, "--data-dir", self.data, "--bind", "127.0.0.1:0", "serve"], env=dict(self.env, RUST_LOG="info"),
+                                     stderr=subprocess.PIPE, text=True)
+        for line in self.proc.stderr:
+            if "listening on http://" in line:
+                self.host, self.port = line.split("listening on http://")[1].split()[0].split(":")
+                break
+        self.token = json.loads(self.req("POST", "/api/v1/auth/login", json.dumps({"username": "bench", "password": "bench password"}).encode(), auth=False)[1])["token"]
+
+    def req(self, method, path, body=None, auth=True):
+        c = http.client.HTTPConnection(self.host, int(self.port), timeout=120)
+        headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        if r.status >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]}")
+        return r.status, data
+
+    def timed(self, path):
+        t = time.perf_counter()
+        self.req("GET", path)
+        return (time.perf_counter() - t) * 1000
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def segment0(node, track, rung):
+    pl = node.req("GET", f"/hls/{track}/{rung}/index.m3u8")[1].decode()
+    uri = next(l for l in pl.splitlines() if l.startswith("0.m4s"))
+    return f"/hls/{track}/{rung}/{uri}"
+
+
+def run(name, env, files):
+    node = Node(name, env)
+    try:
+        total = sum(os.path.getsize(f) for f in files)
+        t = time.perf_counter()
+        ids = []
+        for f in files:
+            with open(f, "rb") as fh:
+                ids.append(json.loads(node.req("POST", f"/api/v1/tracks?filename={os.path.basename(f)}", fh.read())[1])["id"])
+        mbs = total / (time.perf_counter() - t) / 1e6
+        cold = [node.timed(segment0(node, i, "aac-96")) for i in ids]
+        time.sleep(2)  # the originals cache fills in the background
+        warm = [node.timed(segment0(node, i, "aac-192")) for i in ids]
+        albums = statistics.median(node.timed("/api/v1/albums?limit=50") for _ in range(50))
+        tracks = statistics.median(node.timed("/api/v1/tracks?limit=100") for _ in range(50))
+        return {"upload_mb_s": mbs, "cold_ms": statistics.median(cold), "cached_ms": statistics.median(warm), "albums_ms": albums, "tracks_ms": tracks}
+    finally:
+        node.stop()
+
+
+def main():
+    files = flacs()
+    s3 = {k: os.environ[k] for k in os.environ if k.startswith("TONEARM_STORE__")}
+    pg = {"TONEARM_CATALOG__URL": os.environ["BENCH_POSTGRES_URL"]}
+    local = run("local", {}, files)
+    s3_only = run("s3", s3, files)
+    both = run("pg_s3", {**s3, **pg, "TONEARM_STORE__URL": s3["TONEARM_STORE__URL"] + "-pg"}, files)
+    rows = [
+        ("upload MB/s (one request per file)", "upload_mb_s", "{:.1f}"),
+        ("cold first segment, ms (aac-96 #0)", "cold_ms", "{:.1f}"),
+        ("cold first segment, originals cache warm, ms (aac-192 #0)", "cached_ms", "{:.1f}"),
+        ("GET /api/v1/albums?limit=50, ms", "albums_ms", "{:.2f}"),
+        ("GET /api/v1/tracks?limit=100, ms", "tracks_ms", "{:.2f}"),
+    ]
+    print(f"| {FILES} three-minute FLACs | SQLite + disk | SQLite + S3 | PostgreSQL + S3 | S3 / disk | PG+S3 / disk |")
+    print("|---|---|---|---|---|---|")
+    for label, k, fmt in rows:
+        a, b, c = local[k], s3_only[k], both[k]
+        print(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {fmt.format(c)} | {b / a:.2f} | {c / a:.2f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
