@@ -48,30 +48,32 @@ pub struct App {
     pub services: Services,
 }
 
+/// The object store `url` (`s3://bucket[/prefix]`) names, with the endpoint, region,
+/// credentials and cache of `config`'s `[store]`; `None` when `url` names none.
+pub fn s3_settings(config: &Config, url: &str) -> Option<crate::store::S3Settings> {
+    let (bucket, prefix) = crate::store::S3Settings::from_url(url)?;
+    let s = &config.store;
+    Some(crate::store::S3Settings {
+        bucket,
+        prefix,
+        endpoint: s.endpoint.clone(),
+        region: s.region.clone(),
+        access_key_id: s.access_key_id.clone(),
+        secret_access_key: s.secret_access_key.clone(),
+        allow_http: s.allow_http,
+        cache_dir: config.data_dir.join("cache/originals"),
+        cache_bytes: s.cache_bytes,
+    })
+}
+
 impl App {
     /// Opens (creating on first use) the data directory: `blobs/`, `tonearm.db`, `cache/`.
     pub fn open(config: Config) -> anyhow::Result<App> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
         std::fs::create_dir_all(dir.join("cache/covers")).context("creating cover cache")?;
-        let store: Arc<dyn BlobStore> = match crate::store::S3Settings::from_url(&config.store.url) {
-            Some((bucket, prefix)) => {
-                let s = &config.store;
-                Arc::new(
-                    crate::store::S3Store::open(crate::store::S3Settings {
-                        bucket,
-                        prefix,
-                        endpoint: s.endpoint.clone(),
-                        region: s.region.clone(),
-                        access_key_id: s.access_key_id.clone(),
-                        secret_access_key: s.secret_access_key.clone(),
-                        allow_http: s.allow_http,
-                        cache_dir: dir.join("cache/originals"),
-                        cache_bytes: s.cache_bytes,
-                    })
-                    .context("opening the object store")?,
-                )
-            }
+        let store: Arc<dyn BlobStore> = match s3_settings(&config, &config.store.url) {
+            Some(s) => Arc::new(crate::store::S3Store::open(s).context("opening the object store")?),
             None => Arc::new(LocalStore::open(dir.join("blobs")).context("opening blob store")?),
         };
         let shared = !config.catalog.url.is_empty();

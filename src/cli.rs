@@ -253,19 +253,8 @@ fn run_migrate(config: Config, to_catalog: Option<String>, to_store: Option<Stri
         report.insert("catalog".into(), tables.into());
     }
     if let Some(url) = &to_store {
-        let (bucket, prefix) = crate::store::S3Settings::from_url(url).with_context(|| format!("{url}: expected s3://bucket[/prefix]"))?;
-        let s = &config.store;
-        let to = crate::store::S3Store::open(crate::store::S3Settings {
-            bucket,
-            prefix,
-            endpoint: s.endpoint.clone(),
-            region: s.region.clone(),
-            access_key_id: s.access_key_id.clone(),
-            secret_access_key: s.secret_access_key.clone(),
-            allow_http: s.allow_http,
-            cache_dir: dir.join("cache/originals"),
-            cache_bytes: s.cache_bytes,
-        })?;
+        let settings = crate::app::s3_settings(&config, url).with_context(|| format!("{url}: expected s3://bucket[/prefix]"))?;
+        let to = crate::store::S3Store::open(settings)?;
         let from = crate::store::LocalStore::open(dir.join("blobs"))?;
         let catalog = crate::catalog::open_sqlite(&db)?;
         let pb = bar("blobs");

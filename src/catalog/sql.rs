@@ -52,6 +52,13 @@ impl SqlCatalog {
 /// An open write transaction: the statements the shared transactions (`tx`) run.
 pub(crate) struct SqlTx<'c>(&'c mut dyn Db);
 
+impl SqlTx<'_> {
+    /// Runs a statement whose count of changed rows does not matter.
+    fn run(&mut self, sql: &str, args: &[&dyn db::ToArg]) -> Result<()> {
+        self.0.execute(sql, args).map(drop)
+    }
+}
+
 impl Transact for SqlCatalog {
     type Tx<'a> = SqlTx<'a>;
 
@@ -300,23 +307,19 @@ impl UsersTx for SqlTx<'_> {
     }
 
     fn set_password_hash(&mut self, id: UserId, password_hash: &str) -> Result<()> {
-        self.0.execute("UPDATE users SET password_hash = ?2, subsonic_secret = NULL WHERE id = ?1", args![id, password_hash])?;
-        Ok(())
+        self.run("UPDATE users SET password_hash = ?2, subsonic_secret = NULL WHERE id = ?1", args![id, password_hash])
     }
 
     fn set_disabled(&mut self, id: UserId, disabled: bool) -> Result<()> {
-        self.0.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", args![id, disabled])?;
-        Ok(())
+        self.run("UPDATE users SET disabled = ?2 WHERE id = ?1", args![id, disabled])
     }
 
     fn set_admin(&mut self, id: UserId, is_admin: bool) -> Result<()> {
-        self.0.execute("UPDATE users SET is_admin = ?2 WHERE id = ?1", args![id, is_admin])?;
-        Ok(())
+        self.run("UPDATE users SET is_admin = ?2 WHERE id = ?1", args![id, is_admin])
     }
 
     fn set_quota(&mut self, id: UserId, quota_bytes: Option<u64>) -> Result<()> {
-        self.0.execute("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", args![id, quota_bytes])?;
-        Ok(())
+        self.run("UPDATE users SET quota_bytes = ?2 WHERE id = ?1", args![id, quota_bytes])
     }
 
     fn delete_user_rows(&mut self, id: UserId) -> Result<()> {
@@ -333,13 +336,11 @@ impl UsersTx for SqlTx<'_> {
     }
 
     fn end_sessions(&mut self, user: UserId) -> Result<()> {
-        self.0.execute("DELETE FROM sessions WHERE user_id = ?1", args![user])?;
-        Ok(())
+        self.run("DELETE FROM sessions WHERE user_id = ?1", args![user])
     }
 
     fn delete_expired_sessions(&mut self, now: i64) -> Result<()> {
-        self.0.execute("DELETE FROM sessions WHERE expires_at <= ?1", args![now])?;
-        Ok(())
+        self.run("DELETE FROM sessions WHERE expires_at <= ?1", args![now])
     }
 
     fn insert_session(&mut self, token_hash: &[u8; 32], user: UserId, now: i64, expires_at: i64) -> Result<()> {
@@ -356,24 +357,22 @@ impl UsersTx for SqlTx<'_> {
 impl LibraryTx for SqlTx<'_> {
     fn bump_generation(&mut self, user: UserId, now: i64) -> Result<()> {
         self.0.execute("UPDATE meta SET value = value + 1 WHERE key = 'library_generation'", args![])?;
-        self.0.execute(
+        self.run(
             "INSERT INTO library_changes (user_id, generation, changed_at_ms)
              VALUES (?1, (SELECT value FROM meta WHERE key = 'library_generation'), ?2)
              ON CONFLICT (user_id) DO UPDATE SET generation = excluded.generation,
                  changed_at_ms = CASE WHEN excluded.changed_at_ms > library_changes.changed_at_ms
                      THEN excluded.changed_at_ms ELSE library_changes.changed_at_ms + 1 END",
             args![user, now.saturating_mul(1000)],
-        )?;
-        Ok(())
+        )
     }
 
     fn record_source(&mut self, user: UserId, s: &SourceFile, track: TrackId) -> Result<()> {
-        self.0.execute(
+        self.run(
             "INSERT INTO sources (user_id, path, size, mtime, track_id) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (user_id, path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, track_id = excluded.track_id",
             args![user, s.path, s.size, s.mtime, track],
-        )?;
-        Ok(())
+        )
     }
 
     fn track_with_media(&mut self, user: UserId, media: &ContentHash) -> Result<Option<TrackId>> {
@@ -420,20 +419,15 @@ impl LibraryTx for SqlTx<'_> {
     }
 
     fn put_cover(&mut self, c: &NewCover) -> Result<()> {
-        self.0.execute(
-            "INSERT INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            args![c.hash, c.mime, c.width, c.height],
-        )?;
-        Ok(())
+        self.run("INSERT INTO covers (hash, mime, width, height) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING", args![c.hash, c.mime, c.width, c.height])
     }
 
     fn add_blob_ref(&mut self, hash: &ContentHash, size: u64, now: i64) -> Result<()> {
-        self.0.execute(
+        self.run(
             "INSERT INTO blobs (hash, size, refs, created_at) VALUES (?1, ?2, 1, ?3)
              ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + 1",
             args![hash, size, now],
-        )?;
-        Ok(())
+        )
     }
 
     fn blob_refs(&mut self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, u64>> {
@@ -449,15 +443,13 @@ impl LibraryTx for SqlTx<'_> {
     }
 
     fn set_blob_refs(&mut self, hash: &ContentHash, refs: u64) -> Result<()> {
-        self.0.execute("UPDATE blobs SET refs = ?2 WHERE hash = ?1", args![hash, refs])?;
-        Ok(())
+        self.run("UPDATE blobs SET refs = ?2 WHERE hash = ?1", args![hash, refs])
     }
 
     fn forget_blob(&mut self, hash: &ContentHash) -> Result<()> {
         self.0.execute("UPDATE albums SET cover_hash = NULL WHERE cover_hash = ?1", args![hash])?;
         self.0.execute("DELETE FROM covers WHERE hash = ?1", args![hash])?;
-        self.0.execute("DELETE FROM blobs WHERE hash = ?1", args![hash])?;
-        Ok(())
+        self.run("DELETE FROM blobs WHERE hash = ?1", args![hash])
     }
 
     fn drop_unused_media(&mut self, media: &[ContentHash]) -> Result<()> {
@@ -503,21 +495,16 @@ impl LibraryTx for SqlTx<'_> {
     }
 
     fn set_album_various(&mut self, album: AlbumId, artist: &str, artist_id: ArtistId, sort_artist: &str) -> Result<()> {
-        self.0.execute(
-            "UPDATE albums SET artist = ?2, artist_id = ?3, sort_artist = ?4, compilation = 1 WHERE id = ?1",
-            args![album, artist, artist_id, sort_artist],
-        )?;
-        Ok(())
+        self.run("UPDATE albums SET artist = ?2, artist_id = ?3, sort_artist = ?4, compilation = 1 WHERE id = ?1", args![album, artist, artist_id, sort_artist])
     }
 
     fn album_add_track(&mut self, album: AlbumId, secs: f64, year: Option<i32>, genre: Option<&str>, cover: Option<&ContentHash>) -> Result<()> {
-        self.0.execute(
+        self.run(
             "UPDATE albums SET track_count = track_count + 1, duration = duration + ?2,
                 year = CASE WHEN year IS NULL OR year > ?3 THEN COALESCE(?3, year) ELSE year END, genre = COALESCE(genre, ?4),
                 cover_hash = COALESCE(cover_hash, ?5) WHERE id = ?1",
             args![album, secs, year, genre, cover],
-        )?;
-        Ok(())
+        )
     }
 
     fn album_remove_track(&mut self, album: AlbumId, secs: f64) -> Result<()> {
@@ -526,17 +513,15 @@ impl LibraryTx for SqlTx<'_> {
                 duration = CASE WHEN duration > ?2 THEN duration - ?2 ELSE 0 END WHERE id = ?1",
             args![album, secs],
         )?;
-        self.0.execute("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", args![album])?;
-        Ok(())
+        self.run("DELETE FROM albums WHERE id = ?1 AND track_count <= 0", args![album])
     }
 
     fn album_refresh(&mut self, album: AlbumId) -> Result<()> {
-        self.0.execute(
+        self.run(
             "UPDATE albums SET year = (SELECT MIN(year) FROM tracks WHERE album_id = ?1),
                 genre = COALESCE((SELECT genre FROM tracks WHERE album_id = ?1 AND genre IS NOT NULL LIMIT 1), genre) WHERE id = ?1",
             args![album],
-        )?;
-        Ok(())
+        )
     }
 
     fn merge_album(&mut self, from: AlbumId, into: AlbumId) -> Result<()> {
@@ -554,8 +539,7 @@ impl LibraryTx for SqlTx<'_> {
              WHERE album_id = ?1 ON CONFLICT DO NOTHING",
             args![from, into],
         )?;
-        self.0.execute("DELETE FROM albums WHERE id = ?1", args![from])?;
-        Ok(())
+        self.run("DELETE FROM albums WHERE id = ?1", args![from])
     }
 
     fn insert_track(&mut self, t: &NewTrack, at: &Placed<'_>, cover: Option<&ContentHash>, now: i64) -> Result<TrackId> {
@@ -600,7 +584,7 @@ impl LibraryTx for SqlTx<'_> {
     }
 
     fn update_track(&mut self, id: TrackId, tags: &Tags, at: &Placed<'_>) -> Result<()> {
-        self.0.execute(
+        self.run(
             "UPDATE tracks SET title = ?2, artist = ?3, artists = ?4, album_id = ?5, artist_id = ?6,
                 track_number = ?7, disc_number = ?8, year = ?9, genre = ?10, compilation = ?11 WHERE id = ?1",
             args![
@@ -616,8 +600,7 @@ impl LibraryTx for SqlTx<'_> {
                 tags.genre,
                 tags.compilation
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn link_artist(&mut self, track: TrackId, artist: ArtistId, position: usize) -> Result<()> {
@@ -627,8 +610,7 @@ impl LibraryTx for SqlTx<'_> {
     }
 
     fn unlink_artists(&mut self, track: TrackId) -> Result<()> {
-        self.0.execute("DELETE FROM track_artists WHERE track_id = ?1", args![track])?;
-        Ok(())
+        self.run("DELETE FROM track_artists WHERE track_id = ?1", args![track])
     }
 
     fn edit_state(&mut self, user: UserId, id: TrackId) -> Result<Option<EditState>> {
@@ -678,8 +660,7 @@ impl LibraryTx for SqlTx<'_> {
 
     fn delete_track_row(&mut self, id: TrackId) -> Result<()> {
         self.0.execute("DELETE FROM track_artists WHERE track_id = ?1", args![id])?;
-        self.0.execute("DELETE FROM tracks WHERE id = ?1", args![id])?;
-        Ok(())
+        self.run("DELETE FROM tracks WHERE id = ?1", args![id])
     }
 
     fn user_blobs(&mut self, user: UserId) -> Result<Vec<HeldBlobs>> {
@@ -707,13 +688,11 @@ impl ListsTx for SqlTx<'_> {
     }
 
     fn rename_playlist(&mut self, id: PlaylistId, name: &str) -> Result<()> {
-        self.0.execute("UPDATE playlists SET name = ?2 WHERE id = ?1", args![id, name])?;
-        Ok(())
+        self.run("UPDATE playlists SET name = ?2 WHERE id = ?1", args![id, name])
     }
 
     fn clear_playlist(&mut self, id: PlaylistId) -> Result<()> {
-        self.0.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?1", args![id])?;
-        Ok(())
+        self.run("DELETE FROM playlist_tracks WHERE playlist_id = ?1", args![id])
     }
 
     fn next_playlist_position(&mut self, id: PlaylistId) -> Result<i64> {
@@ -721,33 +700,27 @@ impl ListsTx for SqlTx<'_> {
     }
 
     fn insert_playlist_track(&mut self, id: PlaylistId, position: i64, track: TrackId) -> Result<()> {
-        self.0.execute("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)", args![id, position, track])?;
-        Ok(())
+        self.run("INSERT INTO playlist_tracks (playlist_id, position, track_id) VALUES (?1, ?2, ?3)", args![id, position, track])
     }
 
     fn touch_playlist(&mut self, id: PlaylistId, now: i64) -> Result<()> {
-        self.0.execute("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", args![id, now])?;
-        Ok(())
+        self.run("UPDATE playlists SET updated_at = ?2 WHERE id = ?1", args![id, now])
     }
 
     fn remove_playlist(&mut self, id: PlaylistId) -> Result<()> {
-        self.0.execute("DELETE FROM playlists WHERE id = ?1", args![id])?;
-        Ok(())
+        self.run("DELETE FROM playlists WHERE id = ?1", args![id])
     }
 
     fn star(&mut self, user: UserId, track: TrackId, now: i64) -> Result<()> {
-        self.0.execute("INSERT INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", args![user, track, now])?;
-        Ok(())
+        self.run("INSERT INTO favourites (user_id, track_id, starred_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", args![user, track, now])
     }
 
     fn unstar(&mut self, user: UserId, track: TrackId) -> Result<()> {
-        self.0.execute("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", args![user, track])?;
-        Ok(())
+        self.run("DELETE FROM favourites WHERE user_id = ?1 AND track_id = ?2", args![user, track])
     }
 
     fn insert_play(&mut self, user: UserId, track: TrackId, at: i64) -> Result<()> {
-        self.0.execute("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", args![user, track, at])?;
-        Ok(())
+        self.run("INSERT INTO plays (user_id, track_id, played_at) VALUES (?1, ?2, ?3)", args![user, track, at])
     }
 }
 

@@ -150,6 +150,22 @@ fn nginx_routes_every_segment_of_one_audio_to_one_node() {
     }
     let keys: std::collections::HashSet<&String> = first.iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 3, "three recordings, three keys");
+
+    // `kill -9` of the node that served Alice's first track: her player's next segment
+    // comes from the other node, through the same balancer, without an error.
+    let victim = first[0].1.clone();
+    let pl = get(&ta, &format!("/hls/{}/aac-96/index.m3u8", alice[0])).text().unwrap();
+    let next = pl.lines().filter(|l| l.contains(".m4s")).last().unwrap().to_string();
+    let (mut a, mut b) = (a, b);
+    if victim == node(&a) {
+        a.kill9()
+    } else {
+        b.kill9()
+    }
+    let r = get(&ta, &format!("/hls/{}/aac-96/{next}", alice[0]));
+    assert_eq!(r.status(), 200);
+    assert_ne!(r.headers()["x-upstream"].to_str().unwrap().rsplit(", ").next().unwrap(), victim, "served by the survivor");
+    assert!(!r.bytes().unwrap().is_empty());
 }
 
 /// Waits up to two seconds for `f` to hold (an invalidation travels by LISTEN/NOTIFY).
