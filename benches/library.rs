@@ -20,7 +20,8 @@ fn postgres_database() -> Option<String> {
     let cluster = std::env::var("TONEARM_BENCH_POSTGRES").ok()?;
     let name = format!("bench_{}", std::process::id());
     let mut admin = postgres::Client::connect(&cluster, postgres::NoTls).unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     Some(format!("{}/{name}", cluster.rsplit_once('/').map_or(cluster.as_str(), |(b, _)| b)))
 }
 

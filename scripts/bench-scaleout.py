@@ -93,8 +93,10 @@ def run(name, env, files):
                 ids.append(json.loads(node.req("POST", f"/api/v1/tracks?filename={os.path.basename(f)}", fh.read())[1])["id"])
         mbs = total / (time.perf_counter() - t) / 1e6
         cold = [node.timed(segment0(node, i, "aac-96")) for i in ids]
-        time.sleep(2)  # the originals cache fills in the background
-        warm = [node.timed(segment0(node, i, "aac-192")) for i in ids]
+        for i in ids:  # playback goes on: a second open fetches the original into the cache
+            node.timed(segment0(node, i, "aac-192"))
+        time.sleep(3)
+        warm = [node.timed(segment0(node, i, "opus-64")) for i in ids]
         albums = statistics.median(node.timed("/api/v1/albums?limit=50") for _ in range(50))
         tracks = statistics.median(node.timed("/api/v1/tracks?limit=100") for _ in range(50))
         return {"upload_mb_s": mbs, "cold_ms": statistics.median(cold), "cached_ms": statistics.median(warm), "albums_ms": albums, "tracks_ms": tracks}
@@ -107,12 +109,13 @@ def main():
     s3 = {k: os.environ[k] for k in os.environ if k.startswith("TONEARM_STORE__")}
     pg = {"TONEARM_CATALOG__URL": os.environ["BENCH_POSTGRES_URL"]}
     local = run("local", {}, files)
+    run("s3_warmup", {**s3, "TONEARM_STORE__URL": s3["TONEARM_STORE__URL"] + "-warmup"}, files[:2])  # a fresh radosgw's first writes
     s3_only = run("s3", s3, files)
     both = run("pg_s3", {**s3, **pg, "TONEARM_STORE__URL": s3["TONEARM_STORE__URL"] + "-pg"}, files)
     rows = [
         ("upload MB/s (one request per file)", "upload_mb_s", "{:.1f}"),
         ("cold first segment, ms (aac-96 #0)", "cold_ms", "{:.1f}"),
-        ("cold first segment, originals cache warm, ms (aac-192 #0)", "cached_ms", "{:.1f}"),
+        ("cold first segment, originals cache warm, ms (opus-64 #0)", "cached_ms", "{:.1f}"),
         ("GET /api/v1/albums?limit=50, ms", "albums_ms", "{:.2f}"),
         ("GET /api/v1/tracks?limit=100, ms", "tracks_ms", "{:.2f}"),
     ]

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/tonearm-scaleout.XXXXXX")
+chmod 755 "$work"  # the PostgreSQL server runs as its own user
 trap 'bash scripts/postgres.sh down "$work/pg"; bash scripts/s3.sh down "$work/s3"; rm -rf "$work"' EXIT
 url=$(bash scripts/postgres.sh up "$work/pg")
 bash scripts/s3.sh up "$work/s3" >/dev/null

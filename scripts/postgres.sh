@@ -11,6 +11,7 @@ cmd=${1:?usage: postgres.sh up DIR [PORT] | down DIR}
 DIR=${2:?usage: postgres.sh up DIR [PORT] | down DIR}
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$BIN/initdb" ] || { echo "postgres.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 2; }
+trap 'echo "postgres.sh: failed at line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 start() {
   as_pg "$BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 \

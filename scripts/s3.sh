@@ -38,9 +38,13 @@ esac
 for b in radosgw ceph-mon ceph-osd ceph-authtool monmaptool; do
   command -v "$b" >/dev/null || { echo "s3.sh: $b not found (apt-get install radosgw ceph-mon ceph-osd)" >&2; exit 2; }
 done
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=${3:-$(free_port)}
-MON=$(free_port)
+trap 'echo "s3.sh: failed at line $LINENO: $BASH_COMMAND (exit $?); logs in $DIR/log" >&2' ERR
+# Two distinct free ports (the gateway's, the monitor's), held together while chosen.
+read -r FREE MON < <(python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+PORT=${3:-$FREE}
 rm -rf "$DIR"; mkdir -p "$DIR"/{mon,osd0,run,log,rgw}; DIR=$(cd "$DIR" && pwd)
 : > "$DIR/pids"
 REGION=us-east-1 BUCKET=tonearm AK=tonearmtest SK=tonearmtestsecret

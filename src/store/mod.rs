@@ -116,6 +116,16 @@ pub trait BlobStore: Send + Sync {
 
     fn exists(&self, hash: &ContentHash) -> Result<bool>;
 
+    /// Opens a blob whose length the caller knows (the catalog records every part's), so
+    /// a remote store need not ask for it first. A blob of another length is `WrongSize`.
+    fn open_known(&self, hash: &ContentHash, len: u64) -> Result<Box<dyn BlobReader>> {
+        let r = self.open(hash)?;
+        if r.len() != len {
+            return Err(StoreError::WrongSize { hash: *hash, found: r.len(), expected: len });
+        }
+        Ok(r)
+    }
+
     /// A blob's length (`None`: not stored), without reading it.
     fn len_of(&self, hash: &ContentHash) -> Result<Option<u64>> {
         match self.open(hash) {
@@ -144,10 +154,7 @@ pub fn open_parts(store: &dyn BlobStore, parts: &[Part]) -> Result<Box<dyn BlobR
     let mut readers = Vec::with_capacity(parts.len());
     let mut start = 0;
     for p in parts {
-        let r = store.open(&p.hash)?;
-        if r.len() != p.len {
-            return Err(StoreError::WrongSize { hash: p.hash, found: r.len(), expected: p.len });
-        }
+        let r = store.open_known(&p.hash, p.len)?;
         readers.push((r, start, p.len));
         start += p.len;
     }

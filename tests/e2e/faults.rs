@@ -80,6 +80,8 @@ fn postgres_and_s3_outages_answer_503_keep_warm_playback_and_heal() {
     let segments: Vec<String> = playlist.lines().filter(|l| l.contains(".m4s")).map(|l| format!("/hls/{id}/aac-96/{l}")).collect();
     let warm = &segments[0];
     assert_eq!(s.get(&tok, warm).status(), 200);
+    // A second segment: playback goes on, so the original is fetched into the local cache.
+    assert_eq!(s.get(&tok, &segments[1]).status(), 200);
 
     // PostgreSQL stops: catalog reads and uploads fail fast with 503; the warm segment
     // still plays from the cache.
