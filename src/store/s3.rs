@@ -370,10 +370,10 @@ impl BlobStore for S3Store {
 
     /// No `HEAD`: the length is known, and a wrong one shows as a short read.
     fn open_known(&self, hash: &ContentHash, len: u64) -> Result<Box<dyn BlobReader>> {
-        if let Some(f) = self.0.cached(hash) {
-            if f.len() == len {
-                return Ok(f);
-            }
+        if let Some(f) = self.0.cached(hash)
+            && f.len() == len
+        {
+            return Ok(f);
         }
         Ok(self.0.remote(*hash, len))
     }
@@ -515,7 +515,7 @@ pub(crate) mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         let kept = store.0.scan_cache();
-        assert!(kept <= 8 << 20 && kept >= 4 << 20, "within the budget, and used: {kept}");
+        assert!((4 << 20..=8 << 20).contains(&kept), "within the budget, and used: {kept}");
         assert!(!store.0.cache.exists(&one.hash).unwrap(), "the least recently opened went first");
     }
 
