@@ -155,7 +155,7 @@ fn nginx_routes_every_segment_of_one_audio_to_one_node() {
     // comes from the other node, through the same balancer, without an error.
     let victim = first[0].1.clone();
     let pl = get(&ta, &format!("/hls/{}/aac-96/index.m3u8", alice[0])).text().unwrap();
-    let next = pl.lines().filter(|l| l.contains(".m4s")).next_back().unwrap().to_string();
+    let next = pl.lines().rfind(|l| l.contains(".m4s")).unwrap().to_string();
     let (mut a, mut b) = (a, b);
     if victim == node(&a) {
         a.kill9()
