@@ -90,7 +90,14 @@ ceph-mon $C -i a; cat "$DIR/run/mon.a.pid" >> "$DIR/pids"
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
 ceph $C osd create "$OSD_UUID" >/dev/null
 ceph-osd $C -i 0 --mkfs --osd-uuid "$OSD_UUID" >"$DIR/log/osd-mkfs.out" 2>&1
-ceph-osd $C -i 0 2>"$DIR/log/osd.err"; cat "$DIR/run/osd.0.pid" >> "$DIR/pids"
+# The OSD picks its ports at random (6800-7300); a start that lost a race for one exits
+# non-zero: try again.
+for try in 1 2 3; do
+  if ceph-osd $C -i 0 2>"$DIR/log/osd.err"; then break; fi
+  [ "$try" = 3 ] && { echo "s3.sh: ceph-osd did not start: $(tail -3 "$DIR/log/osd.err")" >&2; exit 1; }
+  sleep 1
+done
+cat "$DIR/run/osd.0.pid" >> "$DIR/pids"
 for _ in $(seq 1 120); do ceph $C osd stat 2>/dev/null | grep -q "1 up" && break; sleep 0.5; done
 radosgw $C -n client.rgw.a
 for _ in $(seq 1 50); do [ -s "$DIR/run/client.rgw.a.pid" ] && break; sleep 0.1; done
