@@ -83,12 +83,15 @@ rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $DIR/rgw
 CONF
 C="-c $DIR/ceph.conf"
+# Runs a command until it succeeds (a monitor just started, or a busy machine, may refuse
+# the first calls: "EPERM: problem getting command descriptions from mon").
+retry() { for _ in $(seq 1 60); do "$@" && return 0; sleep 0.5; done; "$@"; }
 ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
 monmaptool --create --addv a "v1:127.0.0.1:$MON" --fsid "$FSID" "$DIR/monmap" >/dev/null
 ceph-mon $C --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring"
 ceph-mon $C -i a; cat "$DIR/run/mon.a.pid" >> "$DIR/pids"
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
-ceph $C osd create "$OSD_UUID" >/dev/null
+retry ceph $C osd create "$OSD_UUID" >/dev/null
 ceph-osd $C -i 0 --mkfs --osd-uuid "$OSD_UUID" >"$DIR/log/osd-mkfs.out" 2>&1
 # The OSD picks its ports at random (6800-7300); a start that lost a race for one exits
 # non-zero: try again.
@@ -103,7 +106,7 @@ radosgw $C -n client.rgw.a
 for _ in $(seq 1 50); do [ -s "$DIR/run/client.rgw.a.pid" ] && break; sleep 0.1; done
 cat "$DIR/run/client.rgw.a.pid" >> "$DIR/pids"
 for _ in $(seq 1 900); do curl -s -o /dev/null "$EP/" && break; sleep 0.1; done
-radosgw-admin $C user create --uid=tonearm --display-name=tonearm --access-key=$AK --secret=$SK >/dev/null
+retry radosgw-admin $C user create --uid=tonearm --display-name=tonearm --access-key=$AK --secret=$SK >/dev/null
 # curl signs SigV4 but does not add x-amz-content-sha256, which radosgw requires.
 code=$(curl -s -o "$DIR/mkbucket.out" -w '%{http_code}' --aws-sigv4 "aws:amz:$REGION:s3" --user "$AK:$SK" \
   -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" -X PUT "$EP/$BUCKET")
