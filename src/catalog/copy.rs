@@ -8,7 +8,7 @@
 //! Owns: the table order and the copy. Knows no engine crate (it drives both engines'
 //! [`Engine`]s); the store's blobs are copied by the caller.
 
-use super::db::{Db, DbExt, Engine, Val, args};
+use super::db::{DbExt, Engine, Val, args, read, write};
 use super::{CatalogError, Result};
 
 /// Rows per PostgreSQL transaction.
@@ -88,19 +88,6 @@ impl super::db::ToArg for Owned {
     }
 }
 
-/// Runs `f` on a read connection of `engine`.
-fn read<T>(engine: &dyn Engine, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
-    let mut f = Some(f);
-    let mut out = None;
-    engine.read(&mut |db| {
-        if let Some(f) = f.take() {
-            out = Some(f(db)?);
-        }
-        Ok(())
-    })?;
-    out.ok_or_else(|| super::db::backend("the read did not run".into()))
-}
-
 /// Copies every row of `from` (a SQLite catalog) into `to` (a PostgreSQL catalog at the
 /// same schema), telling `progress` each table's (name, rows copied so far, rows).
 pub(crate) fn copy(from: &dyn Engine, to: &dyn Engine, progress: &dyn Fn(&str, u64, u64)) -> Result<Vec<Copied>> {
@@ -127,15 +114,13 @@ pub(crate) fn copy(from: &dyn Engine, to: &dyn Engine, progress: &dyn Fn(&str, u
             if batch.is_empty() {
                 break;
             }
-            let mut new = 0;
-            let mut pending = Some(&batch);
-            to.write(&mut |db| {
-                new = 0;
-                for row in pending.take().into_iter().flatten() {
+            let new = write(to, |db| {
+                let mut new = 0;
+                for row in &batch {
                     let refs: Vec<&dyn super::db::ToArg> = row.iter().map(|v| v as &dyn super::db::ToArg).collect();
                     new += db.execute(&insert, &refs)?;
                 }
-                Ok(())
+                Ok(new)
             })?;
             rows += batch.len() as u64;
             added += new;
@@ -144,9 +129,9 @@ pub(crate) fn copy(from: &dyn Engine, to: &dyn Engine, progress: &dyn Fn(&str, u
         }
         done.push(Copied { table, rows, added });
     }
-    to.write(&mut |db| {
-        // The library generations: past the source's, so no cache mistakes an old one.
-        let generation: i64 = read(from, |c| c.scalar("SELECT value FROM meta WHERE key = 'library_generation'", args![]))?;
+    // The library generations: past the source's, so no cache mistakes an old one.
+    let generation: i64 = read(from, |c| c.scalar("SELECT value FROM meta WHERE key = 'library_generation'", args![]))?;
+    write(to, |db| {
         db.execute("UPDATE meta SET value = ?1 WHERE key = 'library_generation' AND value < ?1", args![generation])?;
         for table in IDENTITIES {
             db.execute(&format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"), args![])?;

@@ -117,6 +117,33 @@ pub(crate) trait Engine: Send + Sync {
     fn write(&self, f: &mut dyn FnMut(&mut dyn Db) -> Result<()>) -> Result<()>;
 }
 
+/// Runs `f` on a read connection of `engine` and returns what it returned (the seam takes
+/// an untyped `FnMut`; this is the typed, run-once call every caller wants).
+pub(crate) fn read<T>(engine: &dyn Engine, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
+    let mut f = Some(f);
+    let mut out = None;
+    engine.read(&mut |db| {
+        if let Some(f) = f.take() {
+            out = Some(f(db)?);
+        }
+        Ok(())
+    })?;
+    out.ok_or_else(|| backend("the engine did not run the read".into()))
+}
+
+/// [`read`]'s twin for one write transaction.
+pub(crate) fn write<T>(engine: &dyn Engine, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
+    let mut f = Some(f);
+    let mut out = None;
+    engine.write(&mut |db| {
+        if let Some(f) = f.take() {
+            out = Some(f(db)?);
+        }
+        Ok(())
+    })?;
+    out.ok_or_else(|| backend("the engine did not run the write".into()))
+}
+
 /// Arguments as the `&[&dyn ToArg]` a statement takes.
 macro_rules! args {
     ($($e:expr),* $(,)?) => { &[$(&$e as &dyn $crate::catalog::db::ToArg),*] };

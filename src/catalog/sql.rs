@@ -32,15 +32,7 @@ impl SqlCatalog {
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.engine.read(&mut |db| {
-            if let Some(f) = f.take() {
-                out = Some(f(db)?);
-            }
-            Ok(())
-        })?;
-        out.ok_or_else(|| db::backend("the engine did not run the read".into()))
+        db::read(self.engine.as_ref(), f)
     }
 
     /// Runs a cover query taking (id, user) and answering (hash, mime).
@@ -63,15 +55,7 @@ impl Transact for SqlCatalog {
     type Tx<'a> = SqlTx<'a>;
 
     fn write<T>(&self, f: impl FnOnce(&mut Self::Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.engine.write(&mut |db| {
-            if let Some(f) = f.take() {
-                out = Some(f(&mut SqlTx(db))?);
-            }
-            Ok(())
-        })?;
-        out.ok_or_else(|| db::backend("the engine did not run the write".into()))
+        db::write(self.engine.as_ref(), |d| f(&mut SqlTx(d)))
     }
 }
 

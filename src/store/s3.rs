@@ -214,7 +214,7 @@ impl Inner {
         let this = self.clone();
         std::thread::spawn(move || {
             let fetched = (|| -> Result<()> {
-                let mut reader = RangeReader { inner: this.clone(), hash: h, len, pos: 0, buf: Bytes::new(), buf_at: 0, window: WINDOW_MAX };
+                let mut reader = RangeReader::new(this.clone(), h, len, WINDOW_MAX);
                 let staged = this.cache.stage(&mut reader, len)?;
                 if staged.hash != h || staged.size != len {
                     return Err(StoreError::WrongSize { hash: h, found: staged.size, expected: len });
@@ -249,7 +249,7 @@ impl Inner {
     /// more than once).
     fn remote(self: &Arc<Self>, hash: ContentHash, len: u64) -> Box<dyn BlobReader> {
         self.fill(hash, len);
-        Box::new(RangeReader { inner: self.clone(), hash, len, pos: 0, buf: Bytes::new(), buf_at: 0, window: WINDOW_MIN })
+        Box::new(RangeReader::new(self.clone(), hash, len, WINDOW_MIN))
     }
 }
 
@@ -281,6 +281,12 @@ struct RangeReader {
     /// Offset of `buf`'s first byte.
     buf_at: u64,
     window: u64,
+}
+
+impl RangeReader {
+    fn new(inner: Arc<Inner>, hash: ContentHash, len: u64, window: u64) -> RangeReader {
+        RangeReader { inner, hash, len, pos: 0, buf: Bytes::new(), buf_at: 0, window }
+    }
 }
 
 impl Read for RangeReader {
@@ -334,7 +340,7 @@ impl S3Store {
     #[cfg(test)]
     fn uncached(&self, hash: &ContentHash) -> RangeReader {
         let len = self.0.head(hash).ok().flatten().unwrap_or(0);
-        RangeReader { inner: self.0.clone(), hash: *hash, len, pos: 0, buf: Bytes::new(), buf_at: 0, window: WINDOW_MIN }
+        RangeReader::new(self.0.clone(), *hash, len, WINDOW_MIN)
     }
 }
 
