@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::coord::{self, Coordination};
 use crate::encode::Codec;
 use crate::ingest::Ingest;
+use crate::ingest::resumable::{DiskUploads, SharedUploads, UploadState};
 use crate::package::Rung;
 use crate::server;
 use crate::service::playback::PlaybackParts;
@@ -42,8 +43,9 @@ pub struct App {
     pub catalog: Arc<dyn Catalog>,
     pub ingest: Arc<Ingest>,
     pub streamer: Arc<Streamer>,
-    /// Resumable uploads in progress (`data/tus/`), kept across restarts.
-    pub resumable: Arc<crate::ingest::resumable::Uploads>,
+    /// Resumable uploads in progress, kept across restarts: in `data/tus/`, or in the
+    /// catalog and the store when the catalog is shared.
+    pub resumable: Arc<dyn UploadState>,
     pub coord: Arc<dyn Coordination>,
     pub services: Services,
 }
@@ -111,7 +113,10 @@ impl App {
         )
         .context("starting the transcoder pool")?;
         let ladder: Arc<[Rung]> = config.ladder.iter().filter_map(|r| Some(Rung { codec: Codec::parse(&r.codec)?, bitrate: r.kbps * 1000 })).collect();
-        let resumable = Arc::new(crate::ingest::resumable::Uploads::open(dir.join("tus")).context("opening resumable uploads")?);
+        let resumable: Arc<dyn UploadState> = match shared {
+            true => Arc::new(SharedUploads::new(catalog.clone(), store.clone(), dir.join("uploads"))),
+            false => Arc::new(DiskUploads::open(dir.join("tus")).context("opening resumable uploads")?),
+        };
         let limits = Limits {
             per_user: config.auth.max_failed_logins_per_user,
             per_address: config.auth.max_failed_logins_per_address,
@@ -197,9 +202,11 @@ impl App {
         if let Err(e) = verifier {
             tracing::warn!(error = %e, "could not start the verification thread");
         }
-        let expired = self.resumable.sweep();
-        if expired > 0 {
-            tracing::info!(uploads = expired, "removed expired resumable uploads");
+        let (resumable, coord) = (self.resumable.clone(), self.coord.clone());
+        match tokio::task::spawn_blocking(move || coord.try_lock("upload-sweep").map(|_alone| resumable.sweep())).await? {
+            Some(Ok(0)) | None => {}
+            Some(Ok(n)) => tracing::info!(uploads = n, "removed expired resumable uploads"),
+            Some(Err(e)) => tracing::warn!(error = %e, "sweeping expired resumable uploads failed"),
         }
         // One-request uploads in progress when the server last stopped cannot resume: clear them.
         let uploads = self.config.data_dir.join("uploads");

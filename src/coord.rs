@@ -1,7 +1,8 @@
 //! The coordination seam: the state that requests must agree on and that is not the
 //! catalog's — named locks (one writer per resumable upload), counted slots (uploads in
 //! flight per user), the ingest gate (deletes against commits), single-use records with an
-//! expiry (instant-upload challenges), failure windows (sign-in throttling), and the
+//! expiry (instant-upload challenges), notes with an expiry (what each player is playing
+//! now), failure windows (sign-in throttling), and the
 //! invalidation of short-lived caches (sessions, grant keys, playback tracks).
 //!
 //! Owned by the services: they are its only callers, through one [`Coordination`] handle.
@@ -82,6 +83,11 @@ pub trait Coordination: Send + Sync {
     /// Removes and returns the record if `owner` owns it; someone else's is `None`, like
     /// a missing one.
     fn take_once(&self, ns: &str, owner: UserId, key: &str) -> Option<Taken>;
+    /// Sets `owner`'s note `key` in `ns` to `value` for `ttl_secs`, replacing the one
+    /// there; past `max_per_owner` notes in `ns`, the oldest goes. Notes are read, never taken.
+    fn note(&self, ns: &str, owner: UserId, key: &str, value: Vec<u8>, ttl_secs: i64, max_per_owner: usize);
+    /// `owner`'s live notes in `ns`, newest first: (key, value).
+    fn notes(&self, ns: &str, owner: UserId) -> Vec<(String, Vec<u8>)>;
     /// Events counted under `key` in the current window: (count, window start). A window
     /// older than `window_secs` counts as empty.
     fn window(&self, key: &str, window_secs: i64) -> (u32, i64);
@@ -108,12 +114,17 @@ struct Inner {
     gates: Mutex<HashMap<String, Arc<Gate>>>,
     /// One lock, so the per-owner cap holds.
     records: Mutex<HashMap<(String, String), Record>>,
+    /// Newest first, under the namespace.
+    notes: Mutex<HashMap<String, Vec<Note>>>,
     windows: DashMap<String, (u32, i64)>,
     subscribers: Mutex<Vec<Shared>>,
 }
 
 /// (owner, value, expires at), under (namespace, key).
 type Record = (UserId, Vec<u8>, i64);
+
+/// (owner, key, value, expires at).
+type Note = (UserId, String, Vec<u8>, i64);
 
 #[derive(Default)]
 struct Gate {
@@ -211,6 +222,28 @@ impl Coordination for Local {
         Some(if expires > now_unix() { Taken::Live(value) } else { Taken::Expired })
     }
 
+    fn note(&self, ns: &str, owner: UserId, key: &str, value: Vec<u8>, ttl_secs: i64, max_per_owner: usize) {
+        let now = now_unix();
+        let mut all = lock(&self.0.notes);
+        let notes = all.entry(ns.to_string()).or_default();
+        notes.retain(|(o, k, _, expires)| *expires > now && !(*o == owner && k == key));
+        let mut mine = 0;
+        notes.retain(|(o, ..)| {
+            mine += usize::from(*o == owner);
+            *o != owner || mine < max_per_owner
+        });
+        if notes.len() < MAX_ENTRIES {
+            notes.insert(0, (owner, key.to_string(), value, now + ttl_secs));
+        }
+    }
+
+    fn notes(&self, ns: &str, owner: UserId) -> Vec<(String, Vec<u8>)> {
+        let now = now_unix();
+        let all = lock(&self.0.notes);
+        let Some(notes) = all.get(ns) else { return Vec::new() };
+        notes.iter().filter(|(o, _, _, expires)| *o == owner && *expires > now).map(|(_, k, v, _)| (k.clone(), v.clone())).collect()
+    }
+
     fn window(&self, key: &str, window_secs: i64) -> (u32, i64) {
         let now = now_unix();
         match self.0.windows.get(key) {
@@ -287,6 +320,26 @@ mod tests {
             assert_eq!(c.take_once("ch", UserId(1), "a"), None, "taken once");
             assert_eq!(c.put_once("ch", UserId(3), "old", vec![], -1, 2), Ok(()));
             assert_eq!(c.take_once("ch", UserId(3), "old"), Some(Taken::Expired));
+        });
+    }
+
+    #[test]
+    fn notes_replace_per_key_keep_the_newest_and_stay_the_owners() {
+        each(|c| {
+            c.note("np", UserId(1), "phone", b"1".to_vec(), 60, 2);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            c.note("np", UserId(1), "car", b"2".to_vec(), 60, 2);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            c.note("np", UserId(1), "phone", b"3".to_vec(), 60, 2);
+            c.note("np", UserId(2), "phone", b"9".to_vec(), 60, 2);
+            assert_eq!(c.notes("np", UserId(1)), vec![("phone".to_string(), b"3".to_vec()), ("car".to_string(), b"2".to_vec())]);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            c.note("np", UserId(1), "web", b"4".to_vec(), 60, 2);
+            assert_eq!(c.notes("np", UserId(1)), vec![("web".to_string(), b"4".to_vec()), ("phone".to_string(), b"3".to_vec())], "the oldest went");
+            assert_eq!(c.notes("np", UserId(2)), vec![("phone".to_string(), b"9".to_vec())]);
+            c.note("np", UserId(3), "old", b"x".to_vec(), -1, 2);
+            assert!(c.notes("np", UserId(3)).is_empty(), "expired");
+            assert!(c.notes("other", UserId(1)).is_empty());
         });
     }
 

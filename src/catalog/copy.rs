@@ -41,6 +41,8 @@ const TABLES: &[&str] = &[
     "share_tracks",
     "library_changes",
     "server_keys",
+    "resumable_uploads",
+    "resumable_chunks",
 ];
 
 /// Tables whose `id` PostgreSQL makes (an identity column).

@@ -2,8 +2,8 @@
 //! audio blob), and each user's library (tracks with that user's tags, derived albums and
 //! artists, covers) with diacritic-insensitive search.
 //!
-//! Owns: the repository traits ([`Users`], [`Library`], [`Lists`], [`Blobs`], and
-//! [`Catalog`] for all four), their data types and errors, the library's rules (`rules`:
+//! Owns: the repository traits ([`Users`], [`Library`], [`Lists`], [`Blobs`],
+//! [`Resumables`], and [`Catalog`] for all of them), their data types and errors, the library's rules (`rules`:
 //! pure functions), the writes as engine-neutral transactions (`tx`), search (`search`),
 //! the SQL both engines run (`sql`, over the `db` seam), and the engines: SQLite
 //! (`sqlite`, the only module that knows rusqlite) and PostgreSQL (`postgres`). Depends on
@@ -26,7 +26,7 @@ pub(crate) mod testing;
 mod tx;
 
 pub use fold::fold;
-pub use repo::{Blobs, Catalog, Library, Lists, Users};
+pub use repo::{Blobs, Catalog, Library, Lists, Resumables, Users};
 pub use sql::SqlCatalog;
 
 /// The catalog in a SQLite file at `path` (created and migrated if needed).
@@ -51,7 +51,7 @@ pub fn open_postgres(url: &str) -> Result<SqlCatalog> {
 
 /// The repository traits, for calling catalog methods (`use crate::catalog::prelude::*;`).
 pub mod prelude {
-    pub use super::repo::{Blobs, Library, Lists, Users};
+    pub use super::repo::{Blobs, Library, Lists, Resumables, Users};
 }
 
 use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Lyrics, Part, PlaylistId, Tags, TrackId, UserId};
@@ -339,6 +339,30 @@ pub struct SearchResults {
 pub struct CoverRef {
     pub hash: ContentHash,
     pub mime: String,
+}
+
+/// A resumable upload as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRecord {
+    pub id: String,
+    pub user: UserId,
+    pub length: u64,
+    pub file_name: String,
+    /// The client's `Upload-Metadata`, verbatim.
+    pub metadata: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Bytes received so far (the offset to resume from).
+    pub received: u64,
+    /// What became of it once finished, in the uploads service's encoding.
+    pub outcome: Option<String>,
+}
+
+/// Bytes `start..start + len` of a resumable upload, received in one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadChunk {
+    pub start: u64,
+    pub len: u64,
 }
 
 /// Blob bookkeeping for audits and sweeps.

@@ -1,5 +1,6 @@
 //! The catalog's repositories: one narrow trait per aggregate ([`Users`], [`Library`],
-//! [`Lists`], [`Blobs`]) and [`Catalog`], all four at once, for `Arc<dyn Catalog>`.
+//! [`Lists`], [`Blobs`], [`Resumables`]) and [`Catalog`], all of them at once, for
+//! `Arc<dyn Catalog>`.
 //!
 //! Owns: the interface every engine implements, and what each method promises. Depends on
 //! the catalog's data types only: never on an engine (rusqlite), the store, media or HTTP.
@@ -11,7 +12,8 @@ use std::collections::HashMap;
 
 use super::{
     AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, Bookmark, CoverRef, Filter, Genre, GroupId, GroupMark, Lyrics, Marks, NewMedia,
-    NewTrack, Page, Play, PlayQueue, Playlist, Result, SearchResults, Share, TagEdit, Track, Unverified, User, UserChange, UserUsage,
+    NewTrack, Page, Play, PlayQueue, Playlist, Result, SearchResults, Share, TagEdit, Track, Unverified, UploadChunk, UploadRecord, User, UserChange,
+    UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -167,9 +169,31 @@ pub trait Blobs: Send + Sync {
     fn user_bytes(&self, user: UserId) -> Result<u64>;
 }
 
-/// The whole catalog: every repository of one engine. Implemented for anything that
-/// implements the four; `Arc<dyn Catalog>` is what the application passes around (import
-/// [`prelude`](super::prelude) to call its methods).
-pub trait Catalog: Users + Library + Lists + Blobs {}
+/// Resumable uploads kept in the catalog, so that every node of a cluster sees the same
+/// state (the single-node default keeps them on disk instead): the upload, the chunks
+/// received (their bytes are the store's), and its outcome once finished.
+pub trait Resumables: Send + Sync {
+    fn create_upload(&self, upload: &UploadRecord) -> Result<()>;
+    fn upload(&self, id: &str) -> Result<Option<UploadRecord>>;
+    /// The chunks received, in order; together they cover `0..received`.
+    fn upload_chunks(&self, id: &str) -> Result<Vec<UploadChunk>>;
+    /// Records `len` more bytes received at `start`, if `start` is the upload's offset
+    /// (`false` otherwise: another writer moved it, and nothing changes).
+    fn add_upload_chunk(&self, id: &str, start: u64, len: u64) -> Result<bool>;
+    /// Records what became of the finished upload (the uploads service's own encoding).
+    fn set_upload_outcome(&self, id: &str, outcome: &str) -> Result<()>;
+    /// Forgets the upload and its chunks.
+    fn delete_upload(&self, id: &str) -> Result<()>;
+    /// The user's uploads without an outcome that have not expired at `now`: how many,
+    /// and the bytes they declared.
+    fn unfinished_uploads(&self, user: UserId, now: i64) -> Result<(u64, u64)>;
+    /// Uploads that expired before `now`, at most `limit`.
+    fn expired_uploads(&self, now: i64, limit: usize) -> Result<Vec<String>>;
+}
 
-impl<T: Users + Library + Lists + Blobs> Catalog for T {}
+/// The whole catalog: every repository of one engine. Implemented for anything that
+/// implements them all; `Arc<dyn Catalog>` is what the application passes around (import
+/// [`prelude`](super::prelude) to call its methods).
+pub trait Catalog: Users + Library + Lists + Blobs + Resumables {}
+
+impl<T: Users + Library + Lists + Blobs + Resumables> Catalog for T {}

@@ -336,6 +336,29 @@ CREATE INDEX bookmarks_track ON bookmarks(track_id);
     r#"
 CREATE TABLE server_keys (name TEXT PRIMARY KEY, key BLOB NOT NULL) WITHOUT ROWID;
 "#,
+    // 14: resumable uploads kept in the catalog (on a shared catalog, so that any node can
+    // take the next chunk); their bytes are objects in the store, one per chunk.
+    r#"
+CREATE TABLE resumable_uploads (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    file_name TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    received INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT
+) WITHOUT ROWID;
+CREATE INDEX resumable_uploads_user ON resumable_uploads(user_id);
+CREATE INDEX resumable_uploads_expiry ON resumable_uploads(expires_at);
+CREATE TABLE resumable_chunks (
+    upload_id TEXT NOT NULL REFERENCES resumable_uploads(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    len INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, start)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.
@@ -347,7 +370,8 @@ pub const TRACK_FOLDERS: usize = 6;
 /// have been upgraded); append new ones beside SQLite's. Integers are BIGINT (the shared
 /// SQL binds 64-bit values), flags too (`= 0`/`= 1` in the shared SQL); `nocase` is a
 /// case-insensitive ICU collation so the shared `COLLATE NOCASE` means the same thing.
-pub const POSTGRES_MIGRATIONS: &[&str] = &[r#"
+pub const POSTGRES_MIGRATIONS: &[&str] = &[
+    r#"
 CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
 CREATE TABLE users (
@@ -589,4 +613,27 @@ CREATE TABLE bookmarks (
 );
 CREATE INDEX bookmarks_track ON bookmarks(track_id);
 CREATE TABLE server_keys (name TEXT PRIMARY KEY, key BYTEA NOT NULL);
-"#];
+"#,
+    // 2 = SQLite's 14.
+    r#"
+CREATE TABLE resumable_uploads (
+    id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    length BIGINT NOT NULL,
+    file_name TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    received BIGINT NOT NULL DEFAULT 0,
+    outcome TEXT
+);
+CREATE INDEX resumable_uploads_user ON resumable_uploads(user_id);
+CREATE INDEX resumable_uploads_expiry ON resumable_uploads(expires_at);
+CREATE TABLE resumable_chunks (
+    upload_id TEXT NOT NULL REFERENCES resumable_uploads(id) ON DELETE CASCADE,
+    start BIGINT NOT NULL,
+    len BIGINT NOT NULL,
+    PRIMARY KEY (upload_id, start)
+);
+"#,
+];

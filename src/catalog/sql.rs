@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::db::{DbExt, Engine, Row, args};
-use super::repo::{Blobs, Library, Lists, Users};
+use super::repo::{Blobs, Library, Lists, Resumables, Users};
 use super::rules::{self, AlbumHead};
 use super::search::{IndexRows, SearchCache};
 use super::tx::{self, EditState, HeldBlobs, LibraryTx, ListsTx, NewAlbum, Placed, Transact, UsersTx};
@@ -1430,6 +1430,90 @@ impl Blobs for SqlCatalog {
     }
 }
 
+const UPLOAD_COLUMNS: &str = "id, user_id, length, file_name, metadata, created_at, expires_at, received, outcome";
+
+fn upload_record(r: &dyn Row) -> Result<UploadRecord> {
+    Ok(UploadRecord {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        length: r.get(2)?,
+        file_name: r.get(3)?,
+        metadata: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        received: r.get(7)?,
+        outcome: r.get(8)?,
+    })
+}
+
+impl Resumables for SqlCatalog {
+    fn create_upload(&self, u: &UploadRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute(
+                &format!("INSERT INTO resumable_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                args![u.id, u.user, u.length, u.file_name, u.metadata, u.created_at, u.expires_at, u.received, u.outcome],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn upload(&self, id: &str) -> Result<Option<UploadRecord>> {
+        self.read(|c| c.one(&format!("SELECT {UPLOAD_COLUMNS} FROM resumable_uploads WHERE id = ?1"), args![id], upload_record))
+    }
+
+    fn upload_chunks(&self, id: &str) -> Result<Vec<UploadChunk>> {
+        self.read(|c| {
+            c.all("SELECT start, len FROM resumable_chunks WHERE upload_id = ?1 ORDER BY start", args![id], |r| {
+                Ok(UploadChunk { start: r.get(0)?, len: r.get(1)? })
+            })
+        })
+    }
+
+    fn add_upload_chunk(&self, id: &str, start: u64, len: u64) -> Result<bool> {
+        self.write(|tx| {
+            let moved = tx.0.execute(
+                "UPDATE resumable_uploads SET received = received + ?3 WHERE id = ?1 AND received = ?2 AND received + ?3 <= length",
+                args![id, start, len],
+            )?;
+            if moved == 0 {
+                return Ok(false);
+            }
+            tx.0.execute("INSERT INTO resumable_chunks (upload_id, start, len) VALUES (?1, ?2, ?3)", args![id, start, len])?;
+            Ok(true)
+        })
+    }
+
+    fn set_upload_outcome(&self, id: &str, outcome: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute("UPDATE resumable_uploads SET outcome = ?2 WHERE id = ?1", args![id, outcome])?;
+            Ok(())
+        })
+    }
+
+    fn delete_upload(&self, id: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute("DELETE FROM resumable_chunks WHERE upload_id = ?1", args![id])?;
+            tx.0.execute("DELETE FROM resumable_uploads WHERE id = ?1", args![id])?;
+            Ok(())
+        })
+    }
+
+    fn unfinished_uploads(&self, user: UserId, now: i64) -> Result<(u64, u64)> {
+        self.read(|c| {
+            c.one(
+                "SELECT COUNT(*), COALESCE(SUM(length), 0) FROM resumable_uploads WHERE user_id = ?1 AND outcome IS NULL AND expires_at > ?2",
+                args![user, now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .map(|n| n.unwrap_or((0, 0)))
+    }
+
+    fn expired_uploads(&self, now: i64, limit: usize) -> Result<Vec<String>> {
+        self.read(|c| c.all("SELECT id FROM resumable_uploads WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2", args![now, limit], |r| r.get(0)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::rules::VARIOUS;
@@ -1679,6 +1763,41 @@ mod tests {
             assert_eq!(refused(TagEdit { year: Some(Some(10_000)), title: Some("Two".into()), ..TagEdit::default() }), "year must be between 0 and 9999");
             assert_eq!(cat.track(a, id).unwrap().unwrap().tags.title, "One", "nothing changed");
             assert!(matches!(cat.edit_track(a, TrackId(999), &TagEdit { year: Some(Some(-5)), ..TagEdit::default() }), Err(CatalogError::Invalid(_))));
+        });
+    }
+
+    #[test]
+    fn resumable_uploads_take_chunks_in_order_only() {
+        each_engine(|cat| {
+            let u = cat.create_user("tus", "h", false).unwrap();
+            let rec = UploadRecord {
+                id: "ab".repeat(16),
+                user: u.id,
+                length: 10,
+                file_name: "a.flac".into(),
+                metadata: "filename YS5mbGFj".into(),
+                created_at: 1,
+                expires_at: 100,
+                received: 0,
+                outcome: None,
+            };
+            cat.create_upload(&rec).unwrap();
+            assert_eq!(cat.upload(&rec.id).unwrap(), Some(rec.clone()));
+            assert!(cat.add_upload_chunk(&rec.id, 0, 4).unwrap());
+            assert!(!cat.add_upload_chunk(&rec.id, 0, 4).unwrap(), "a chunk at a stale offset changes nothing");
+            assert!(!cat.add_upload_chunk(&rec.id, 4, 7).unwrap(), "nor one past the declared length");
+            assert!(cat.add_upload_chunk(&rec.id, 4, 6).unwrap());
+            assert_eq!(cat.upload_chunks(&rec.id).unwrap(), vec![UploadChunk { start: 0, len: 4 }, UploadChunk { start: 4, len: 6 }]);
+            assert_eq!(cat.unfinished_uploads(u.id, 50).unwrap(), (1, 10));
+            assert_eq!(cat.unfinished_uploads(u.id, 100).unwrap(), (0, 0), "expired");
+            cat.set_upload_outcome(&rec.id, "{}").unwrap();
+            assert_eq!(cat.unfinished_uploads(u.id, 50).unwrap(), (0, 0));
+            assert_eq!(cat.upload(&rec.id).unwrap().map(|r| (r.received, r.outcome)), Some((10, Some("{}".into()))));
+            assert_eq!(cat.expired_uploads(99, 10).unwrap(), Vec::<String>::new());
+            assert_eq!(cat.expired_uploads(100, 10).unwrap(), vec![rec.id.clone()]);
+            cat.delete_upload(&rec.id).unwrap();
+            assert_eq!(cat.upload(&rec.id).unwrap(), None);
+            assert_eq!(cat.upload_chunks(&rec.id).unwrap(), vec![]);
         });
     }
 }

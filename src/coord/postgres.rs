@@ -1,7 +1,8 @@
 //! [`Coordination`] shared by every node of one PostgreSQL database (the catalog's):
 //! - locks, slots and gates are session advisory locks, each held on a connection of its
 //!   own until the [`Held`] is dropped (a node that dies releases them with its sockets);
-//! - single-use records (`coord_records`) and failure windows (`coord_windows`) are rows;
+//! - single-use records (`coord_records`), notes (`coord_notes`) and failure windows
+//!   (`coord_windows`) are rows;
 //! - invalidations are sent with `pg_notify` and heard by one listening connection per
 //!   node, which hands them to this node's subscribers. While that connection is down
 //!   invalidations can be missed, so every reconnect tells subscribers to drop everything.
@@ -10,7 +11,7 @@
 //! (the caller answers "busy"), a record cannot be kept or taken, a window counts nothing
 //! (the catalog is down too, so nobody signs in), a gate falls back to this node's own.
 //!
-//! Owns: its two tables and the channel name. Depends on `domain` and the `postgres`
+//! Owns: its three tables and the channel name. Depends on `domain` and the `postgres`
 //! crate only (the catalog's engine is `catalog::postgres`).
 
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,8 @@ impl Postgres {
                  value BYTEA NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (ns, key));
              CREATE INDEX IF NOT EXISTS coord_records_owner ON coord_records (ns, owner);
              CREATE TABLE IF NOT EXISTS coord_windows (key TEXT PRIMARY KEY, count BIGINT NOT NULL, started_at BIGINT NOT NULL);
+             CREATE TABLE IF NOT EXISTS coord_notes (ns TEXT NOT NULL, owner BIGINT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL,
+                 set_at TIMESTAMPTZ NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (ns, owner, key));
              SELECT pg_advisory_unlock({SETUP_LOCK});"
         ))
         .map_err(unavailable)?;
@@ -360,6 +363,32 @@ impl Coordination for Postgres {
         })??;
         let (value, expires): (Vec<u8>, i64) = (row.get(0), row.get(1));
         Some(if expires > now_unix() { Taken::Live(value) } else { Taken::Expired })
+    }
+
+    fn note(&self, ns: &str, owner: UserId, key: &str, value: Vec<u8>, ttl_secs: i64, max_per_owner: usize) {
+        let now = now_unix();
+        self.run("keeping a note", |c| {
+            let mut tx = c.transaction()?;
+            tx.execute("DELETE FROM coord_notes WHERE ns = $1 AND owner = $2 AND expires_at <= $3", &[&ns, &owner.0, &now])?;
+            tx.execute(
+                "INSERT INTO coord_notes (ns, owner, key, value, set_at, expires_at) VALUES ($1, $2, $3, $4, clock_timestamp(), $5)
+                 ON CONFLICT (ns, owner, key) DO UPDATE SET value = excluded.value, set_at = excluded.set_at, expires_at = excluded.expires_at",
+                &[&ns, &owner.0, &key, &value, &(now + ttl_secs)],
+            )?;
+            tx.execute(
+                "DELETE FROM coord_notes WHERE ns = $1 AND owner = $2 AND key NOT IN
+                     (SELECT key FROM coord_notes WHERE ns = $1 AND owner = $2 ORDER BY set_at DESC LIMIT $3)",
+                &[&ns, &owner.0, &(max_per_owner as i64)],
+            )?;
+            tx.commit()
+        });
+    }
+
+    fn notes(&self, ns: &str, owner: UserId) -> Vec<(String, Vec<u8>)> {
+        let rows = self.run("reading notes", |c| {
+            c.query("SELECT key, value FROM coord_notes WHERE ns = $1 AND owner = $2 AND expires_at > $3 ORDER BY set_at DESC", &[&ns, &owner.0, &now_unix()])
+        });
+        rows.unwrap_or_default().iter().map(|r| (r.get(0), r.get(1))).collect()
     }
 
     fn window(&self, key: &str, window_secs: i64) -> (u32, i64) {

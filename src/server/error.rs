@@ -268,7 +268,10 @@ impl From<ResumableError> for ApiError {
         match e {
             ResumableError::NotFound => ApiError::not_found("upload"),
             ResumableError::Expired => ApiError::Status(StatusCode::GONE, "upload_expired", "this upload expired; start a new one".into()),
-            ResumableError::Io { .. } => ApiError::Internal(e.to_string()),
+            ResumableError::Moved => ApiError::Status(StatusCode::LOCKED, "upload_busy", e.to_string()),
+            ResumableError::Catalog(c) => c.into(),
+            ResumableError::Store(s) => s.into(),
+            ResumableError::Io { .. } | ResumableError::Incomplete(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

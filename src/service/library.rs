@@ -41,6 +41,8 @@ const SCROBBLE_SLACK_SECS: i64 = 300;
 const NOW_PLAYING_SECS: i64 = 600;
 /// Players remembered per user.
 const NOW_PLAYING_MAX: usize = 16;
+/// The coordination namespace of now-playing notes (one per player, shared by every node).
+const NOW_PLAYING: &str = "now-playing";
 /// Tracks of one title looked at for `lyrics_by_name`.
 const LYRICS_CANDIDATES: u32 = 50;
 /// Requests that may wait for a cover decode slot before `Busy`.
@@ -129,9 +131,6 @@ impl Storage {
 pub struct Library(Arc<Inner>);
 
 struct Inner {
-    /// What each user's players said they are playing (track, player, when), for
-    /// [`Library::now_playing`]; forgotten after [`NOW_PLAYING_SECS`].
-    now_playing: dashmap::DashMap<UserId, Vec<(TrackId, String, i64)>>,
     catalog: Arc<dyn Catalog>,
     store: Arc<dyn BlobStore>,
     ingest: Arc<Ingest>,
@@ -221,7 +220,7 @@ impl Library {
     ) -> Library {
         let slots = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let covers = Covers { dir: cover_dir, max_edge: cover_max_edge, inflight: Default::default(), slots, waiting: Default::default() };
-        Library(Arc::new(Inner { now_playing: Default::default(), catalog, store, ingest, coord, covers }))
+        Library(Arc::new(Inner { catalog, store, ingest, coord, covers }))
     }
 
     fn catalog(&self) -> &dyn Catalog {
@@ -539,14 +538,12 @@ impl Library {
     }
 
     /// Notes that `player` is playing one of the user's tracks now (replacing that player's
-    /// previous note).
+    /// previous note), for every node to see.
     pub fn playing_now(&self, user: UserId, id: TrackId, player: &str) -> Result<()> {
         self.track(user, id)?;
-        let now = now_unix();
-        let mut notes = self.0.now_playing.entry(user).or_default();
-        notes.retain(|(_, p, at)| p != player && now - at < NOW_PLAYING_SECS);
-        notes.truncate(NOW_PLAYING_MAX - 1);
-        notes.insert(0, (id, player.chars().take(100).collect(), now));
+        let player: String = player.chars().take(100).collect();
+        let note = format!("{} {}", id.0, now_unix()).into_bytes();
+        self.0.coord.note(NOW_PLAYING, user, &player, note, NOW_PLAYING_SECS, NOW_PLAYING_MAX);
         Ok(())
     }
 
@@ -554,11 +551,11 @@ impl Library {
     /// how many minutes ago it started. Only the user's own: libraries are private.
     pub fn now_playing(&self, user: UserId) -> Result<Vec<(Track, String, i64)>> {
         let now = now_unix();
-        let notes: Vec<(TrackId, String, i64)> =
-            self.0.now_playing.get(&user).map(|n| n.iter().filter(|(_, _, at)| now - at < NOW_PLAYING_SECS).cloned().collect()).unwrap_or_default();
         let mut out = Vec::new();
-        for (id, player, at) in notes {
-            if let Some(t) = self.catalog().track(user, id)? {
+        for (player, note) in self.0.coord.notes(NOW_PLAYING, user) {
+            let parsed = std::str::from_utf8(&note).ok().and_then(|n| n.split_once(' ')).and_then(|(id, at)| Some((id.parse().ok()?, at.parse::<i64>().ok()?)));
+            let Some((id, at)) = parsed else { continue };
+            if let Some(t) = self.catalog().track(user, TrackId(id))? {
                 out.push((t, player, (now - at) / 60));
             }
         }

@@ -23,7 +23,7 @@ use crate::catalog::{AddOutcome, Catalog, CatalogError, NewMedia, Track, User};
 use crate::config::UploadConfig;
 use crate::coord::{Coordination, Held, Taken};
 use crate::domain::{TrackId, UserId};
-use crate::ingest::resumable::{self, Outcome, Rejection, ResumableError, UploadInfo};
+use crate::ingest::resumable::{Outcome, Rejection, ResumableError, UploadInfo, UploadState};
 use crate::ingest::{Ingest, IngestError};
 use crate::store::{BlobStore, StoreError, open_parts_range};
 
@@ -225,7 +225,7 @@ pub struct UploadParts {
     pub store: Arc<dyn BlobStore>,
     pub ingest: Arc<Ingest>,
     pub coord: Arc<dyn Coordination>,
-    pub resumable: Arc<resumable::Uploads>,
+    pub resumable: Arc<dyn UploadState>,
     /// Where one-request uploads are written while they arrive (one private directory each).
     pub scratch_dir: PathBuf,
     pub max_bytes: u64,
@@ -434,7 +434,7 @@ impl Uploads {
     pub fn create(&self, u: &User, length: u64, name: &str, metadata: &str) -> Result<UploadInfo> {
         self.check_length(length)?;
         let name = clean_name(name).ok_or(UploadError::BadFilename("the file name is empty or not a name"))?;
-        let (open, reserved) = self.0.resumable.unfinished(u.id);
+        let (open, reserved) = self.0.resumable.unfinished(u.id)?;
         let max_open = self.0.limits.max_unfinished_per_user;
         if open >= max_open {
             return Err(UploadError::TooManyUnfinished(max_open));
@@ -448,13 +448,13 @@ impl Uploads {
     /// stopped first) is ingested now, unless another request is finishing it. Blocks.
     pub fn status(&self, u: &User, id: &str) -> Result<Resumable> {
         let (info, offset) = self.get(u.id, id)?;
-        let mut outcome = self.0.resumable.outcome(&info.id);
+        let mut outcome = self.0.resumable.outcome(&info.id)?;
         if outcome.is_none()
             && offset >= info.length
             && let Some(_lock) = self.0.coord.try_lock(&lock_name(&info.id))
         {
             let _ = self.finish(u, &info);
-            outcome = self.0.resumable.outcome(&info.id);
+            outcome = self.0.resumable.outcome(&info.id)?;
         }
         Ok(Resumable { info, offset, outcome })
     }
@@ -493,31 +493,23 @@ impl Uploads {
         .await;
         let ((lock, in_flight, info, current), body) = or_discard(ready, body).await?;
         if current < info.length {
-            let path = self.0.resumable.data_path(&info.id).ok_or(UploadError::NoSuchUpload)?;
             let checked = checksum.is_some();
-            if checked {
-                let (r, id) = (self.0.resumable.clone(), info.id.clone());
-                blocking(move || Ok(r.begin_chunk(&id, current)?)).await?;
-            }
-            let (written, result, checksum) = self.receive(body, path.clone(), true, info.length - current, checksum).await;
-            // The offset an append reports must survive a power cut; the last one need not
-            // sync: ingest makes the file durable in the store at once (and its copy here
-            // then goes).
-            if current + written < info.length {
-                blocking(move || std::fs::File::open(&path).and_then(|f| f.sync_data()).map_err(|e| UploadError::Internal(format!("syncing upload: {e}"))))
-                    .await?;
-            }
+            let (r, id) = (self.0.resumable.clone(), info.id.clone());
+            let chunk = blocking(move || Ok(r.begin_chunk(&id, current, checked)?)).await?;
+            let (path, append) = (chunk.path.clone(), chunk.append);
+            let (written, result, checksum) = self.receive(body, path, append, info.length - current, checksum).await;
+            // A chunk without a checksum keeps what arrived, even when cut short.
             let ok = result.is_ok() && checksum.flatten().is_none_or(Checksum::matches);
-            if checked {
-                let (r, id) = (self.0.resumable.clone(), info.id.clone());
-                blocking(move || Ok(r.end_chunk(&id, current, ok)?)).await?;
-                if result.is_ok() && !ok {
-                    return Err(UploadError::ChecksumMismatch);
-                }
+            let keep = ok || !checked;
+            let last = current + written >= info.length;
+            let r = self.0.resumable.clone();
+            let offset = blocking(move || Ok(r.end_chunk(chunk, keep, last)?)).await?;
+            if checked && result.is_ok() && !ok {
+                return Err(UploadError::ChecksumMismatch);
             }
             result?;
-            if current + written < info.length {
-                return Ok((info, current + written, None));
+            if offset < info.length {
+                return Ok((info, offset, None));
             }
         }
         // The lock and the slot go when ingest ends, even if the client left meanwhile: a
@@ -535,17 +527,14 @@ impl Uploads {
     /// Ingests a complete upload once, recording the outcome; returns the track or the
     /// refusal. The caller holds the upload's lock. Blocks.
     fn finish(&self, u: &User, info: &UploadInfo) -> Result<TrackId> {
-        match self.0.resumable.outcome(&info.id) {
+        match self.0.resumable.outcome(&info.id)? {
             Some(Outcome::Track { id, .. }) => return Ok(id),
             Some(Outcome::Rejected(r)) => return Err(UploadError::Rejected(r)),
             None => {}
         }
-        let path = self.0.resumable.data_path(&info.id).ok_or(UploadError::NoSuchUpload)?;
-        if !path.exists() {
-            // Ingested, but the record of it was lost (a power cut before it reached the disk).
-            return Err(UploadError::OutcomeLost);
-        }
-        let outcome = match self.ingest_file(u, &path, &info.file_name) {
+        // Gone: ingested, but the record of it was lost (a power cut before it reached the disk).
+        let whole = self.0.resumable.assemble(&info.id)?.ok_or(UploadError::OutcomeLost)?;
+        let outcome = match self.ingest_file(u, &whole.path, &info.file_name) {
             Ok(added) => Outcome::Track { id: added.track.id, created: added.created },
             Err(e) => match e.rejection() {
                 Some(r) => Outcome::Rejected(r),

@@ -61,6 +61,14 @@ impl LocalStore {
         Ok(LocalStore { root, tmp, counter: AtomicU64::new(0) })
     }
 
+    /// `chunks/<upload>/<chunk>` (a second-level name no hash parses as).
+    fn chunk_path(&self, name: &str) -> Result<PathBuf> {
+        if !super::chunk_name_ok(name) {
+            return Err(super::bad_chunk_name(name));
+        }
+        Ok(self.root.join("chunks").join(name))
+    }
+
     fn path_of(&self, h: &ContentHash) -> PathBuf {
         let hex = h.to_hex();
         self.root.join(&hex[0..2]).join(hex)
@@ -221,6 +229,37 @@ impl BlobStore for LocalStore {
             Ok(m) => Ok(m.modified().ok()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Io { path: self.path_of(hash), source: e }),
+        }
+    }
+
+    fn put_chunk(&self, name: &str, path: &Path) -> Result<()> {
+        let to = self.chunk_path(name)?;
+        let dir = to.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // Moved where the filesystem allows (the data dir's scratch is on the same one).
+        if fs::rename(path, &to).is_err() {
+            fs::copy(path, &to).map_err(io_err(&to))?;
+            let _ = fs::remove_file(path);
+        }
+        File::open(&to).and_then(|f| f.sync_all()).map_err(io_err(&to))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+    }
+
+    fn read_chunk(&self, name: &str, out: &mut dyn Write) -> Result<Option<u64>> {
+        let from = self.chunk_path(name)?;
+        let mut f = match File::open(&from) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&from)(e)),
+        };
+        io::copy(&mut f, out).map(Some).map_err(io_err(&from))
+    }
+
+    fn delete_chunks(&self, upload: &str) -> Result<()> {
+        let dir = self.chunk_path(&format!("{upload}/0"))?.parent().map(Path::to_path_buf).unwrap_or_default();
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
         }
     }
 

@@ -147,6 +147,29 @@ pub trait BlobStore: Send + Sync {
 
     /// When a blob was last written (its commit time), if the store knows.
     fn modified(&self, hash: &ContentHash) -> Result<Option<std::time::SystemTime>>;
+
+    /// Keeps the file at `path` as the upload chunk `name` (`<upload>/<chunk>`, lowercase
+    /// hex and one `/`), replacing one of that name; durable when this returns. Chunks are
+    /// the bytes of unfinished resumable uploads: named by the caller, apart from the
+    /// content-addressed blobs and never listed as one. The file may be moved (it is
+    /// gone afterwards).
+    fn put_chunk(&self, name: &str, path: &std::path::Path) -> Result<()>;
+
+    /// Writes the chunk `name` to `out`; its length (`None`: there is no such chunk).
+    fn read_chunk(&self, name: &str, out: &mut dyn io::Write) -> Result<Option<u64>>;
+
+    /// Removes every chunk of `upload`.
+    fn delete_chunks(&self, upload: &str) -> Result<()>;
+}
+
+/// Whether `name` is a chunk name ([`BlobStore::put_chunk`]): `<hex>/<hex>`.
+pub(crate) fn chunk_name_ok(name: &str) -> bool {
+    let hex = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    name.split_once('/').is_some_and(|(u, c)| hex(u) && hex(c))
+}
+
+fn bad_chunk_name(name: &str) -> StoreError {
+    StoreError::Source(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} is not an upload chunk name")))
 }
 
 /// Opens a file kept as `parts` as one seekable reader.

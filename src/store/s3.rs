@@ -149,25 +149,31 @@ impl Inner {
 
     fn put(&self, s: &StagedBlob) -> Result<bool> {
         let temp = s.temp.clone().unwrap_or_default();
-        let key = self.key(&s.hash);
-        let read_err = |e| StoreError::Io { path: temp.clone(), source: e };
-        if s.size <= MULTIPART_ABOVE {
-            let bytes = std::fs::read(&temp).map_err(read_err)?;
-            let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-            return match self.rt.block_on(self.s3.put_opts(&key, PutPayload::from(bytes), opts)) {
+        self.put_file(&self.key(&s.hash), &temp, s.size, PutMode::Create)
+    }
+
+    /// Uploads the file at `path` (`size` bytes) as `key`: one `PUT` in `mode`, or a
+    /// multipart upload above [`MULTIPART_ABOVE`]. `false`: `mode` was create-only and the
+    /// object was there.
+    fn put_file(&self, key: &ObjectPath, path: &std::path::Path, size: u64, mode: PutMode) -> Result<bool> {
+        let read_err = |e| StoreError::Io { path: path.to_path_buf(), source: e };
+        if size <= MULTIPART_ABOVE {
+            let bytes = std::fs::read(path).map_err(read_err)?;
+            let opts = PutOptions { mode, ..PutOptions::default() };
+            return match self.rt.block_on(self.s3.put_opts(key, PutPayload::from(bytes), opts)) {
                 Ok(_) => Ok(true),
                 // Someone stored these bytes meanwhile (a server that honours the condition).
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
                 Err(e) => Err(unavailable(&self.name, e)),
             };
         }
-        let mut f = std::fs::File::open(&temp).map_err(read_err)?;
+        let mut f = std::fs::File::open(path).map_err(read_err)?;
         self.rt.block_on(async {
-            let upload = self.s3.put_multipart(&key).await.map_err(|e| unavailable(&self.name, e))?;
+            let upload = self.s3.put_multipart(key).await.map_err(|e| unavailable(&self.name, e))?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_ABOVE as usize);
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = f.read(&mut buf).map_err(|e| StoreError::Io { path: temp.clone(), source: e })?;
+                let n = f.read(&mut buf).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
                 if n == 0 {
                     break;
                 }
@@ -177,6 +183,14 @@ impl Inner {
             w.finish().await.map_err(|e| unavailable(&self.name, e))?;
             Ok(true)
         })
+    }
+
+    /// `PREFIX/chunks/<upload>/<chunk>`.
+    fn chunk_key(&self, name: &str) -> Result<ObjectPath> {
+        if !super::chunk_name_ok(name) {
+            return Err(super::bad_chunk_name(name));
+        }
+        Ok(ObjectPath::from(format!("{}chunks/{name}", self.prefix)))
     }
 
     /// Bytes in the cache directory's blobs.
@@ -424,6 +438,57 @@ impl BlobStore for S3Store {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(unavailable(&self.0.name, e)),
         }
+    }
+
+    fn put_chunk(&self, name: &str, path: &std::path::Path) -> Result<()> {
+        let key = self.0.chunk_key(name)?;
+        let size = std::fs::metadata(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?.len();
+        self.0.put_file(&key, path, size, PutMode::Overwrite)?;
+        let _ = std::fs::remove_file(path);
+        Ok(())
+    }
+
+    fn read_chunk(&self, name: &str, out: &mut dyn io::Write) -> Result<Option<u64>> {
+        let key = self.0.chunk_key(name)?;
+        let inner = &self.0;
+        inner.rt.block_on(async {
+            let got = match inner.s3.get(&key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(unavailable(&inner.name, e)),
+            };
+            let mut body = got.into_stream();
+            let mut n = 0u64;
+            while let Some(bytes) = body.next().await {
+                let bytes = bytes.map_err(|e| unavailable(&inner.name, e))?;
+                out.write_all(&bytes).map_err(StoreError::Source)?;
+                n += bytes.len() as u64;
+            }
+            Ok(Some(n))
+        })
+    }
+
+    fn delete_chunks(&self, upload: &str) -> Result<()> {
+        self.0.chunk_key(&format!("{upload}/0"))?;
+        let prefix = ObjectPath::from(format!("{}chunks/{upload}", self.0.prefix));
+        let inner = &self.0;
+        inner.rt.block_on(async {
+            let keys: Vec<object_store::ObjectMeta> = inner
+                .s3
+                .list(Some(&prefix))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| unavailable(&inner.name, e))?;
+            for m in keys {
+                match inner.s3.delete(&m.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(unavailable(&inner.name, e)),
+                }
+            }
+            Ok(())
+        })
     }
 }
 
