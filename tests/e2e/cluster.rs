@@ -1,10 +1,12 @@
 //! Several nodes behind a real nginx running the repository's own `config/nginx.conf`
 //! (ports and paths swapped for the test's): segment requests are routed by the audio key
 //! playlists put on their children, so two users' copies of the same recording are
-//! encoded once in the cluster, on one node, whoever asks (those nodes share one data dir,
-//! or a catalog and a bucket in the PostgreSQL pass). And two nodes with data dirs of their
-//! own on one PostgreSQL catalog and one S3 bucket share users, sessions, uploads, the
-//! signing key, sign-in throttling and invalidations, and keep no blob locally.
+//! encoded once in the cluster, on one node, whoever asks (seven copies with tags of their
+//! own, from two users, cost one encode per segment); those nodes share one data dir,
+//! or a catalog and a bucket in the PostgreSQL pass. And two nodes with data dirs of their
+//! own on one PostgreSQL catalog and one S3 bucket share users, sessions, uploads (a tus
+//! upload resumes on the other node), the signing key, now-playing notes, sign-in
+//! throttling and invalidations, and keep no blob locally.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -333,4 +335,78 @@ fn a_single_node_moves_onto_postgres_and_s3_resumably_and_verifiably() {
     assert_eq!(r.status(), 200, "a URL signed before the move");
     assert!(r.bytes().unwrap() == original, "the same bytes, now from the bucket");
     assert_eq!(crate::common::blob_files(&new.data()), 0);
+}
+
+#[test]
+fn seven_copies_of_one_audio_are_encoded_once_in_the_cluster() {
+    let env = Env::new();
+    env.add_user("alice", "correct horse");
+    env.add_user("bob", "battery staple");
+    let (a, b) = (env.serve(), env.serve());
+    let node = |s: &Server| s.base.trim_start_matches("http://").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let lb = nginx(dir.path(), [&node(&a), &node(&b)]);
+    let http = reqwest::blocking::Client::new();
+    let login = |u: &str, p: &str| -> String {
+        let r = http.post(format!("{}/api/v1/auth/login", lb.base)).body(format!(r#"{{"username":"{u}","password":"{p}"}}"#)).send().unwrap();
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    };
+    let (ta, tb) = (login("alice", "correct horse"), login("bob", "battery staple"));
+
+    // Seven copies of one recording, each with tags of its own (four Alice's, three Bob's),
+    // uploaded through the balancer (so onto either node).
+    let wav = env.dir.path().join("long.wav");
+    crate::common::tone_wav(&wav, 25.0, 3);
+    let flac = env.dir.path().join("long.flac");
+    let st = Command::new("ffmpeg").args(["-v", "error", "-y", "-i"]).arg(&wav).arg(&flac).status().unwrap();
+    assert!(st.success());
+    let hunter = std::fs::read(&flac).unwrap();
+    let mut copies = Vec::new();
+    for i in 0..7 {
+        let tok = if i < 4 { &ta } else { &tb };
+        let title = format!("Hunter, copy {i}");
+        let flac = crate::uploads::retag_flac(&hunter, &[("TITLE", &title), ("ARTIST", "Björk"), ("COMMENT", &"x".repeat(i * 100))]);
+        let r = http.post(format!("{}/api/v1/tracks?filename=hunter{i}.flac", lb.base)).bearer_auth(tok).body(flac).send().unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+        copies.push((tok.clone(), r.json::<Value>().unwrap()["id"].as_i64().unwrap()));
+    }
+    let encoded = || metric(&a, "tonearm_segments_encoded_total") + metric(&b, "tonearm_segments_encoded_total");
+    // A player's fetches: each media playlist's init section and every segment, on two
+    // rungs, by the URIs the playlists give (every segment: nothing is left to prefetch).
+    // Answers how many media segments it fetched (init sections are not encodes).
+    let play = |tok: &str, id: i64| -> usize {
+        let mut n = 0;
+        for rung in ["aac-96", "opus-128"] {
+            let pl = http.get(format!("{}/hls/{id}/{rung}/index.m3u8", lb.base)).bearer_auth(tok).send().unwrap().text().unwrap();
+            let init = pl.lines().find_map(|l| l.split("URI=\"").nth(1).map(|u| u.trim_end_matches('"').to_string())).unwrap_or_else(|| panic!("{pl}"));
+            let uris = std::iter::once(init).chain(pl.lines().filter(|l| l.contains(".m4s")).map(str::to_string));
+            for uri in uris {
+                let r = http.get(format!("{}/hls/{id}/{rung}/{uri}", lb.base)).bearer_auth(tok).send().unwrap();
+                assert_eq!(r.status(), 200, "{uri}");
+                assert!(!r.bytes().unwrap().is_empty());
+                n += usize::from(uri.contains(".m4s"));
+            }
+        }
+        n
+    };
+    // Both nodes idle (the prefetch of what a play asked for runs after the answers).
+    let idle = || {
+        let busy = |s: &Server| metric(s, "tonearm_transcode_running") + metric(s, "tonearm_transcode_queue_depth");
+        soon("both nodes idle", || busy(&a) + busy(&b) == 0);
+    };
+    let before = encoded();
+    let (tok, id) = copies[0].clone();
+    let fetched = play(&tok, id) as u64;
+    idle();
+    let once = encoded() - before;
+    assert!(fetched >= 10, "{fetched} segments");
+    assert_eq!(once, fetched, "each segment of the first copy encoded once");
+    // The other six, all at once, from both users: not one more encode in the cluster.
+    std::thread::scope(|s| {
+        for (tok, id) in &copies[1..] {
+            s.spawn(|| play(tok, *id));
+        }
+    });
+    idle();
+    assert_eq!(encoded() - before, once, "seven copies, one encode per segment in the cluster");
 }

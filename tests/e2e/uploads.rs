@@ -224,7 +224,7 @@ fn tus_js_client_resumes_across_a_server_crash() {
 }
 
 /// Rewrites a FLAC file's Vorbis comment block (RFC 9639 §8.6) with `fields`.
-fn retag_flac(bytes: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn retag_flac(bytes: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
     assert_eq!(&bytes[..4], b"fLaC");
     let mut out = b"fLaC".to_vec();
     let mut at = 4;
@@ -261,7 +261,7 @@ fn retag_flac(bytes: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// An ID3v2.3 tag with a title frame, then the MPEG frames of `mp3` (its own tags removed).
-fn retag_mp3(mp3: &[u8], title: &str) -> Vec<u8> {
+pub(crate) fn retag_mp3(mp3: &[u8], title: &str) -> Vec<u8> {
     let mut start = 0;
     if &mp3[..3] == b"ID3" {
         start = 10 + mp3[6..10].iter().fold(0usize, |a, &b| (a << 7) | b as usize);
