@@ -1,6 +1,6 @@
 //! Composition root: builds the concrete store, catalog, coordination and the services from
-//! the config, runs the start-up chores (orphan sweep, expired uploads, the background
-//! verifier), and hands the services to the HTTP server until SIGINT/SIGTERM. The only
+//! the config, runs the chores (orphan sweep and expired uploads at start and hourly, the
+//! background verifier), and hands the services to the HTTP server until SIGINT/SIGTERM. The only
 //! module that names concrete implementations (`LocalStore` / `S3Store`, the SQLite or
 //! PostgreSQL catalog, `coord::Local` / `coord::postgres::Postgres`).
 
@@ -27,9 +27,13 @@ use crate::service::{Accounts, Library, Playback, Services, Uploads};
 use crate::signing::UrlSigner;
 use crate::store::{BlobStore, LocalStore};
 
-/// Unreferenced blobs younger than this are left alone by the start-up sweep: an import
-/// running beside the server may be between its store commit and its catalog commit.
+/// Unreferenced blobs younger than this are left alone by the sweep: an import running
+/// beside the server (or an upload on another node) may be between its store commit and
+/// its catalog commit.
 const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How often the sweeps of unreferenced blobs and expired uploads run after the first.
+const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How often the background verification looks for newly stored files.
 const VERIFY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -171,42 +175,39 @@ impl App {
         if users == 0 {
             tracing::warn!("no users yet: create the first admin with `tonearm --data-dir {} user add <name> --admin`", self.config.data_dir.display());
         }
-        // Blobs nobody references (a crash between a catalog commit and the file's removal),
-        // swept by one node at a time: on a shared store the others skip it.
-        let (store, catalog, coord) = (self.store.clone(), self.catalog.clone(), self.coord.clone());
-        let swept = tokio::task::spawn_blocking(move || {
-            let _alone = coord.try_lock("orphan-sweep")?;
-            Some(crate::ingest::sweep_orphans(store.as_ref(), catalog.as_ref(), ORPHAN_MIN_AGE))
+        // The sweeps, now and then every HOUSEKEEPING_INTERVAL, each by one node at a time.
+        let chores = Chores { ingest: self.ingest.clone(), coord: self.coord.clone(), resumable: self.resumable.clone() };
+        let first = chores.clone();
+        tokio::task::spawn_blocking(move || first.sweep()).await?;
+        let spawned = std::thread::Builder::new().name("housekeeping".into()).spawn(move || {
+            loop {
+                std::thread::sleep(HOUSEKEEPING_INTERVAL);
+                chores.sweep();
+            }
         });
-        match swept.await? {
-            None => tracing::info!("another node is sweeping unreferenced blobs"),
-            Some(Ok((0, _))) => {}
-            Some(Ok((n, bytes))) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
-            Some(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the housekeeping thread");
         }
-        // Full decodes of stored files, in the background, after the transcoder's work.
-        let (store, catalog, streamer) = (self.store.clone(), self.catalog.clone(), self.streamer.clone());
+        // Full decodes of stored files, in the background, after the transcoder's work; in
+        // a cluster, one node at a time.
+        let (store, catalog, streamer, coord) = (self.store.clone(), self.catalog.clone(), self.streamer.clone(), self.coord.clone());
         let verifier = std::thread::Builder::new().name("verify".into()).stack_size(crate::media::PARSER_STACK).spawn(move || {
             loop {
-                let n = crate::ingest::verify::run_pass(&store, catalog.as_ref(), &|| streamer.busy());
-                if n > 0 {
-                    tracing::info!(files = n, "verified stored files in full");
-                }
-                let n = crate::ingest::verify::run_lyrics_pass(&store, catalog.as_ref(), &|| streamer.busy());
-                if n > 0 {
-                    tracing::info!(files = n, "read the lyrics of files stored before lyrics were kept");
+                if let Some(_alone) = coord.try_lock("verify") {
+                    let n = crate::ingest::verify::run_pass(&store, catalog.as_ref(), &|| streamer.busy());
+                    if n > 0 {
+                        tracing::info!(files = n, "verified stored files in full");
+                    }
+                    let n = crate::ingest::verify::run_lyrics_pass(&store, catalog.as_ref(), &|| streamer.busy());
+                    if n > 0 {
+                        tracing::info!(files = n, "read the lyrics of files stored before lyrics were kept");
+                    }
                 }
                 std::thread::sleep(VERIFY_INTERVAL);
             }
         });
         if let Err(e) = verifier {
             tracing::warn!(error = %e, "could not start the verification thread");
-        }
-        let (resumable, coord) = (self.resumable.clone(), self.coord.clone());
-        match tokio::task::spawn_blocking(move || coord.try_lock("upload-sweep").map(|_alone| resumable.sweep())).await? {
-            Some(Ok(0)) | None => {}
-            Some(Ok(n)) => tracing::info!(uploads = n, "removed expired resumable uploads"),
-            Some(Err(e)) => tracing::warn!(error = %e, "sweeping expired resumable uploads failed"),
         }
         // One-request uploads in progress when the server last stopped cannot resume: clear them.
         let uploads = self.config.data_dir.join("uploads");
@@ -236,6 +237,33 @@ impl App {
             _ = deadline => tracing::warn!("requests still running after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
         }
         Ok(())
+    }
+}
+
+/// The periodic sweeps: what a crash or an abandoned upload leaves behind.
+#[derive(Clone)]
+struct Chores {
+    ingest: Arc<Ingest>,
+    coord: Arc<dyn Coordination>,
+    resumable: Arc<dyn UploadState>,
+}
+
+impl Chores {
+    /// Removes blobs nobody references (a crash between a catalog commit and the file's
+    /// removal) and expired resumable uploads, each under a lock of its own: on a shared
+    /// catalog another node that is sweeping is left to it. Blocks.
+    fn sweep(&self) {
+        match self.coord.try_lock("orphan-sweep").map(|_alone| self.ingest.sweep_orphans(ORPHAN_MIN_AGE)) {
+            None => tracing::info!("another node is sweeping unreferenced blobs"),
+            Some(Ok((0, _))) => {}
+            Some(Ok((n, bytes))) => tracing::info!(blobs = n, bytes, "removed unreferenced blobs"),
+            Some(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
+        }
+        match self.coord.try_lock("upload-sweep").map(|_alone| self.resumable.sweep()) {
+            Some(Ok(0)) | None => {}
+            Some(Ok(n)) => tracing::info!(uploads = n, "removed expired resumable uploads"),
+            Some(Err(e)) => tracing::warn!(error = %e, "sweeping expired resumable uploads failed"),
+        }
     }
 }
 

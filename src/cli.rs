@@ -189,7 +189,7 @@ fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
 fn run_check(config: Config, sweep: bool) -> anyhow::Result<()> {
     let app = App::open(config)?;
     let r = crate::ingest::check(app.store.as_ref(), app.catalog.as_ref())?;
-    let (swept, bytes) = if sweep { crate::ingest::sweep_orphans(app.store.as_ref(), app.catalog.as_ref(), std::time::Duration::ZERO)? } else { (0, 0) };
+    let (swept, bytes) = if sweep { app.ingest.sweep_orphans(std::time::Duration::ZERO)? } else { (0, 0) };
     out!(
         "{}",
         serde_json::json!({

@@ -380,29 +380,38 @@ pub fn copy_blobs(catalog: &dyn Catalog, from: &dyn BlobStore, to: &dyn BlobStor
     Ok((copied, there))
 }
 
-/// Deletes blobs the catalog does not reference (left by a crash between a catalog commit
-/// that dropped the last reference and the file's removal, or by an import that died
-/// between its store and catalog commits). Only blobs older than `min_age` are touched, so
-/// an import running beside the server, between its two commits, keeps its files.
-/// Returns the number of blobs and bytes removed.
-pub fn sweep_orphans(store: &dyn BlobStore, catalog: &dyn Catalog, min_age: std::time::Duration) -> Result<(usize, u64), IngestError> {
-    let referenced: std::collections::HashSet<ContentHash> = catalog.referenced_blobs()?.into_iter().collect();
-    let now = std::time::SystemTime::now();
-    let (mut n, mut bytes) = (0, 0);
-    for h in store.list()? {
-        if referenced.contains(&h) {
-            continue;
+impl Ingest {
+    /// Deletes blobs the catalog does not reference (left by a crash between a catalog
+    /// commit that dropped the last reference and the file's removal, or by an import that
+    /// died between its store and catalog commits). Only blobs older than `min_age` are
+    /// touched, so an import in another process (on SQLite, whose gate is per process),
+    /// between its two commits, keeps its files. Each deletion takes the gate alone and
+    /// looks again, so a commit here or on another node that is about to refer to a blob
+    /// it found already stored keeps it. Returns the number of blobs and bytes removed.
+    pub fn sweep_orphans(&self, min_age: std::time::Duration) -> Result<(usize, u64), IngestError> {
+        let (store, catalog) = (self.store.as_ref(), self.catalog.as_ref());
+        let referenced: std::collections::HashSet<ContentHash> = catalog.referenced_blobs()?.into_iter().collect();
+        let now = std::time::SystemTime::now();
+        let (mut n, mut bytes) = (0, 0);
+        for h in store.list()? {
+            if referenced.contains(&h) {
+                continue;
+            }
+            let old_enough = store.modified(&h)?.and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= min_age);
+            if !old_enough {
+                continue;
+            }
+            let _alone = self.coord.gate(GATE, true);
+            if catalog.blob_referenced(&h)? {
+                continue;
+            }
+            if let Some(len) = delete_counted(store, &h)? {
+                n += 1;
+                bytes += len;
+            }
         }
-        let old_enough = store.modified(&h)?.and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= min_age);
-        if !old_enough {
-            continue;
-        }
-        if let Some(len) = delete_counted(store, &h)? {
-            n += 1;
-            bytes += len;
-        }
+        Ok((n, bytes))
     }
-    Ok((n, bytes))
 }
 
 /// Deletes a blob; its length if it was there.

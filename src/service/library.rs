@@ -285,7 +285,7 @@ impl Library {
 
     /// Removes the track from the user's library; its file goes from the store when nobody
     /// else owns it (after the catalog commit: a crash in between leaves an orphan that the
-    /// start-up sweep removes, never a dangling reference).
+    /// sweep removes, never a dangling reference).
     pub fn delete_track(&self, user: UserId, id: TrackId) -> Result<()> {
         self.0.ingest.delete_tracks(user, &[id])?;
         self.0.coord.invalidate(Invalidation::Track(user, id));
