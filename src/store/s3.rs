@@ -38,6 +38,8 @@ const MULTIPART_ABOVE: u64 = 8 << 20;
 /// The read-ahead window: first request, and the most it grows to.
 const WINDOW_MIN: u64 = 256 << 10;
 const WINDOW_MAX: u64 = 4 << 20;
+/// Blobs of one commit stored at once.
+const COMMITS_IN_FLIGHT: usize = 8;
 /// Whole-object fetches into the cache running at once (more are skipped, not queued).
 const MAX_FILLS: usize = 2;
 
@@ -135,7 +137,11 @@ impl Inner {
 
     /// The object's size, or `None` when there is none.
     fn head(&self, h: &ContentHash) -> Result<Option<u64>> {
-        match self.rt.block_on(self.s3.head(&self.key(h))) {
+        self.rt.block_on(self.head_async(h))
+    }
+
+    async fn head_async(&self, h: &ContentHash) -> Result<Option<u64>> {
+        match self.s3.head(&self.key(h)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(unavailable(&self.name, e)),
@@ -147,42 +153,45 @@ impl Inner {
         self.rt.block_on(self.s3.get_range(&self.key(h), range)).map_err(|e| io::Error::other(format!("{}: {e}", self.name)))
     }
 
-    fn put(&self, s: &StagedBlob) -> Result<bool> {
+    /// Stores one staged blob unless the bucket has it: whether it was created.
+    async fn commit_one(&self, s: &StagedBlob) -> Result<bool> {
+        if self.head_async(&s.hash).await?.is_some() {
+            return Ok(false);
+        }
         let temp = s.temp.clone().unwrap_or_default();
-        self.put_file(&self.key(&s.hash), &temp, s.size, PutMode::Create)
+        self.put_file(&self.key(&s.hash), &temp, s.size, PutMode::Create).await
     }
 
     /// Uploads the file at `path` (`size` bytes) as `key`: one `PUT` in `mode`, or a
     /// multipart upload above [`MULTIPART_ABOVE`]. `false`: `mode` was create-only and the
     /// object was there.
-    fn put_file(&self, key: &ObjectPath, path: &std::path::Path, size: u64, mode: PutMode) -> Result<bool> {
+    async fn put_file(&self, key: &ObjectPath, path: &std::path::Path, size: u64, mode: PutMode) -> Result<bool> {
+        use tokio::io::AsyncReadExt;
         let read_err = |e| StoreError::Io { path: path.to_path_buf(), source: e };
         if size <= MULTIPART_ABOVE {
-            let bytes = std::fs::read(path).map_err(read_err)?;
+            let bytes = tokio::fs::read(path).await.map_err(read_err)?;
             let opts = PutOptions { mode, ..PutOptions::default() };
-            return match self.rt.block_on(self.s3.put_opts(key, PutPayload::from(bytes), opts)) {
+            return match self.s3.put_opts(key, PutPayload::from(bytes), opts).await {
                 Ok(_) => Ok(true),
                 // Someone stored these bytes meanwhile (a server that honours the condition).
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
                 Err(e) => Err(unavailable(&self.name, e)),
             };
         }
-        let mut f = std::fs::File::open(path).map_err(read_err)?;
-        self.rt.block_on(async {
-            let upload = self.s3.put_multipart(key).await.map_err(|e| unavailable(&self.name, e))?;
-            let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_ABOVE as usize);
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = f.read(&mut buf).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
-                if n == 0 {
-                    break;
-                }
-                w.wait_for_capacity(4).await.map_err(|e| unavailable(&self.name, e))?;
-                w.write(&buf[..n]);
+        let mut f = tokio::fs::File::open(path).await.map_err(read_err)?;
+        let upload = self.s3.put_multipart(key).await.map_err(|e| unavailable(&self.name, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_ABOVE as usize);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).await.map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
+            if n == 0 {
+                break;
             }
-            w.finish().await.map_err(|e| unavailable(&self.name, e))?;
-            Ok(true)
-        })
+            w.wait_for_capacity(4).await.map_err(|e| unavailable(&self.name, e))?;
+            w.write(&buf[..n]);
+        }
+        w.finish().await.map_err(|e| unavailable(&self.name, e))?;
+        Ok(true)
     }
 
     /// `PREFIX/chunks/<upload>/<chunk>`.
@@ -367,17 +376,14 @@ impl BlobStore for S3Store {
         self.0.cache.stage_file(path, max_len)
     }
 
+    /// [`COMMITS_IN_FLIGHT`] blobs at a time (each a `HEAD` and maybe a `PUT`: a batch of
+    /// an import is bound by round trips, not bytes).
     fn commit(&self, staged: Vec<StagedBlob>) -> Result<Vec<Committed>> {
-        let mut out = Vec::with_capacity(staged.len());
-        for s in &staged {
-            let created = match self.0.head(&s.hash)? {
-                Some(_) => false,
-                None => self.0.put(s)?,
-            };
-            out.push(Committed { hash: s.hash, size: s.size, created });
-        }
-        // The staged copies go (dropping them removes the temporaries).
-        Ok(out)
+        let inner = &self.0;
+        let created: Vec<Result<bool>> =
+            inner.rt.block_on(futures_util::stream::iter(staged.iter()).map(|s| inner.commit_one(s)).buffered(COMMITS_IN_FLIGHT).collect());
+        // The staged copies go when `staged` drops (that removes the temporaries).
+        staged.iter().zip(created).map(|(s, c)| Ok(Committed { hash: s.hash, size: s.size, created: c? })).collect()
     }
 
     fn open(&self, hash: &ContentHash) -> Result<Box<dyn BlobReader>> {
@@ -443,7 +449,7 @@ impl BlobStore for S3Store {
     fn put_chunk(&self, name: &str, path: &std::path::Path) -> Result<()> {
         let key = self.0.chunk_key(name)?;
         let size = std::fs::metadata(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?.len();
-        self.0.put_file(&key, path, size, PutMode::Overwrite)?;
+        self.0.rt.block_on(self.0.put_file(&key, path, size, PutMode::Overwrite))?;
         let _ = std::fs::remove_file(path);
         Ok(())
     }
