@@ -79,7 +79,7 @@ osd data = $DIR/osd0
 ms bind ipv4 = true
 ms bind ipv6 = false
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw data = $DIR/rgw
 CONF
 C="-c $DIR/ceph.conf"

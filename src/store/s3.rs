@@ -9,9 +9,11 @@
 //!   S3 answers a PUT only once it is durable, so a blob is durable before the catalog
 //!   names it.
 //! - **Reads** of a blob not cached are ranged `GET`s behind a read-ahead window that
-//!   grows while reading is sequential; meanwhile the whole object is fetched into a
-//!   bounded local cache of recently played originals (least recently opened evicted), so
-//!   the next cold segment of that file reads from disk.
+//!   grows while reading is sequential (the last 32 MiB of windows are shared by every
+//!   reader, so the second open of a file for one segment costs no request); meanwhile
+//!   the whole object is fetched into a bounded local cache of recently played originals
+//!   (least recently opened evicted), so the next cold segment of that file reads from
+//!   disk.
 //! - Every call runs on this store's own small runtime, so the trait stays blocking (call
 //!   it from a blocking thread, as every store). Requests time out and retry briefly; a
 //!   store that cannot be reached is [`StoreError::Unavailable`].
@@ -38,6 +40,8 @@ const MULTIPART_ABOVE: u64 = 8 << 20;
 /// The read-ahead window: first request, and the most it grows to.
 const WINDOW_MIN: u64 = 256 << 10;
 const WINDOW_MAX: u64 = 4 << 20;
+/// Bytes of recently fetched windows kept for other readers of the same blobs.
+const RECENT_BYTES: u64 = 32 << 20;
 /// Blobs of one commit stored at once.
 const COMMITS_IN_FLIGHT: usize = 8;
 /// Whole-object fetches into the cache running at once (more are skipped, not queued).
@@ -85,6 +89,16 @@ struct Inner {
     /// Bytes in the cache (approximate between scans).
     cached: Mutex<u64>,
     fills: AtomicUsize,
+    /// The last windows read from the object store, for other readers of the same blob.
+    recent: Mutex<Recent>,
+}
+
+/// Windows recently fetched by ranged `GET`s: (blob, offset, bytes), newest last, at most
+/// [`RECENT_BYTES`] in all.
+#[derive(Default)]
+struct Recent {
+    windows: std::collections::VecDeque<(ContentHash, u64, Bytes)>,
+    bytes: u64,
 }
 
 fn unavailable(name: &str, e: object_store::Error) -> StoreError {
@@ -115,8 +129,18 @@ impl S3Store {
             .map_err(|e| StoreError::Io { path: s.cache_dir.clone(), source: e })?;
         let cache = LocalStore::open(&s.cache_dir)?;
         let prefix = if s.prefix.is_empty() { String::new() } else { format!("{}/", s.prefix) };
-        let inner =
-            Inner { rt, s3, prefix, name, cache, cache_dir: s.cache_dir, cache_bytes: s.cache_bytes, cached: Mutex::new(0), fills: AtomicUsize::new(0) };
+        let inner = Inner {
+            rt,
+            s3,
+            prefix,
+            name,
+            cache,
+            cache_dir: s.cache_dir,
+            cache_bytes: s.cache_bytes,
+            cached: Mutex::new(0),
+            fills: AtomicUsize::new(0),
+            recent: Mutex::default(),
+        };
         *lock(&inner.cached) = inner.scan_cache();
         // Reachable, with working credentials: a listing of one key fails fast otherwise.
         let probe = ObjectPath::from(format!("{}blobs", inner.prefix));
@@ -149,8 +173,27 @@ impl Inner {
     }
 
     fn get_range(&self, h: &ContentHash, range: std::ops::Range<u64>) -> io::Result<Bytes> {
-        tracing::trace!(blob = %h, start = range.start, end = range.end, "ranged GET");
-        self.rt.block_on(self.s3.get_range(&self.key(h), range)).map_err(|e| io::Error::other(format!("{}: {e}", self.name)))
+        let (start, end, t0) = (range.start, range.end, std::time::Instant::now());
+        let got = self.rt.block_on(self.s3.get_range(&self.key(h), range)).map_err(|e| io::Error::other(format!("{}: {e}", self.name)));
+        tracing::trace!(blob = %h, start, end, took = ?t0.elapsed(), "ranged GET");
+        got
+    }
+
+    /// A window of `h` fetched lately that holds byte `pos`: its offset and bytes.
+    fn recent_window(&self, h: &ContentHash, pos: u64) -> Option<(u64, Bytes)> {
+        let recent = lock(&self.recent);
+        recent.windows.iter().rev().find(|(wh, at, b)| wh == h && pos >= *at && pos < at + b.len() as u64).map(|(_, at, b)| (*at, b.clone()))
+    }
+
+    fn keep_window(&self, h: ContentHash, at: u64, bytes: Bytes) {
+        let mut recent = lock(&self.recent);
+        recent.bytes += bytes.len() as u64;
+        recent.windows.push_back((h, at, bytes));
+        while recent.bytes > RECENT_BYTES
+            && let Some((_, _, old)) = recent.windows.pop_front()
+        {
+            recent.bytes -= old.len() as u64;
+        }
     }
 
     /// Stores one staged blob unless the bucket has it: whether it was created.
@@ -318,7 +361,11 @@ impl Read for RangeReader {
             return Ok(0);
         }
         let in_buf = self.pos >= self.buf_at && self.pos < self.buf_at + self.buf.len() as u64;
-        if !in_buf {
+        if !in_buf && let Some((at, bytes)) = self.inner.recent_window(&self.hash, self.pos) {
+            // Another reader of this blob fetched it a moment ago (the same file opened
+            // twice for one segment, a parser probing its head and tail again).
+            (self.buf, self.buf_at) = (bytes, at);
+        } else if !in_buf {
             // Sequential (right after the buffer): grow the window; a seek starts small again.
             let sequential = self.pos == self.buf_at + self.buf.len() as u64 && !self.buf.is_empty();
             self.window = if sequential { (self.window * 2).min(WINDOW_MAX) } else { WINDOW_MIN };
@@ -328,6 +375,7 @@ impl Read for RangeReader {
             let end = (self.pos + self.window.max(out.len() as u64)).min(self.len);
             self.buf = self.inner.get_range(&self.hash, start..end)?;
             self.buf_at = start;
+            self.inner.keep_window(self.hash, start, self.buf.clone());
             if self.buf.is_empty() {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object shorter than its length"));
             }
