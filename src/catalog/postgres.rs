@@ -32,7 +32,7 @@ const WAIT: Duration = Duration::from_secs(5);
 const WRITE_LOCK: i64 = 0x746f_6e65_6172_6d01;
 const MIGRATE_LOCK: i64 = 0x746f_6e65_6172_6d02;
 /// Server-side limits, so that no statement or lock wait hangs a request.
-const SESSION_OPTIONS: &str = "-c statement_timeout=20000 -c lock_timeout=15000 -c idle_in_transaction_session_timeout=60000";
+const SESSION_OPTIONS: &str = "-c statement_timeout=20000 -c lock_timeout=15000 -c idle_in_transaction_session_timeout=60000 -c client_min_messages=warning";
 
 impl From<postgres::Error> for CatalogError {
     fn from(e: postgres::Error) -> Self {

@@ -78,7 +78,8 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
-        config.application_name("tonearm-coord");
+        // Quiet: `CREATE … IF NOT EXISTS` notices are not news.
+        config.application_name("tonearm-coord").options("-c client_min_messages=warning");
         let target = format!("{:?}/{}", config.get_hosts().first(), config.get_dbname().unwrap_or(""));
         let unavailable = |source| CoordError::Unavailable { target: target.clone(), source };
         let mut c = config.connect(NoTls).map_err(unavailable)?;
