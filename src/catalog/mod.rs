@@ -341,17 +341,23 @@ pub struct CoverRef {
     pub mime: String,
 }
 
-/// A resumable upload as the catalog keeps it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UploadRecord {
+/// A resumable upload: whose, how long, named what, until when (what tus's `HEAD` tells).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct UploadInfo {
     pub id: String,
     pub user: UserId,
     pub length: u64,
     pub file_name: String,
-    /// The client's `Upload-Metadata`, verbatim.
+    /// The client's `Upload-Metadata` header, verbatim (returned on `HEAD`).
     pub metadata: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// A resumable upload as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRecord {
+    pub info: UploadInfo,
     /// Bytes received so far (the offset to resume from).
     pub received: u64,
     /// What became of it once finished, in the uploads service's encoding.

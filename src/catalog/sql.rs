@@ -1434,24 +1434,27 @@ const UPLOAD_COLUMNS: &str = "id, user_id, length, file_name, metadata, created_
 
 fn upload_record(r: &dyn Row) -> Result<UploadRecord> {
     Ok(UploadRecord {
-        id: r.get(0)?,
-        user: r.get(1)?,
-        length: r.get(2)?,
-        file_name: r.get(3)?,
-        metadata: r.get(4)?,
-        created_at: r.get(5)?,
-        expires_at: r.get(6)?,
+        info: UploadInfo {
+            id: r.get(0)?,
+            user: r.get(1)?,
+            length: r.get(2)?,
+            file_name: r.get(3)?,
+            metadata: r.get(4)?,
+            created_at: r.get(5)?,
+            expires_at: r.get(6)?,
+        },
         received: r.get(7)?,
         outcome: r.get(8)?,
     })
 }
 
 impl Resumables for SqlCatalog {
-    fn create_upload(&self, u: &UploadRecord) -> Result<()> {
+    fn create_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let u = &upload.info;
         self.write(|tx| {
             tx.0.execute(
                 &format!("INSERT INTO resumable_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                args![u.id, u.user, u.length, u.file_name, u.metadata, u.created_at, u.expires_at, u.received, u.outcome],
+                args![u.id, u.user, u.length, u.file_name, u.metadata, u.created_at, u.expires_at, upload.received, upload.outcome],
             )?;
             Ok(())
         })
@@ -1770,7 +1773,7 @@ mod tests {
     fn resumable_uploads_take_chunks_in_order_only() {
         each_engine(|cat| {
             let u = cat.create_user("tus", "h", false).unwrap();
-            let rec = UploadRecord {
+            let info = UploadInfo {
                 id: "ab".repeat(16),
                 user: u.id,
                 length: 10,
@@ -1778,26 +1781,25 @@ mod tests {
                 metadata: "filename YS5mbGFj".into(),
                 created_at: 1,
                 expires_at: 100,
-                received: 0,
-                outcome: None,
             };
+            let rec = UploadRecord { info, received: 0, outcome: None };
             cat.create_upload(&rec).unwrap();
-            assert_eq!(cat.upload(&rec.id).unwrap(), Some(rec.clone()));
-            assert!(cat.add_upload_chunk(&rec.id, 0, 4).unwrap());
-            assert!(!cat.add_upload_chunk(&rec.id, 0, 4).unwrap(), "a chunk at a stale offset changes nothing");
-            assert!(!cat.add_upload_chunk(&rec.id, 4, 7).unwrap(), "nor one past the declared length");
-            assert!(cat.add_upload_chunk(&rec.id, 4, 6).unwrap());
-            assert_eq!(cat.upload_chunks(&rec.id).unwrap(), vec![UploadChunk { start: 0, len: 4 }, UploadChunk { start: 4, len: 6 }]);
+            assert_eq!(cat.upload(&rec.info.id).unwrap(), Some(rec.clone()));
+            assert!(cat.add_upload_chunk(&rec.info.id, 0, 4).unwrap());
+            assert!(!cat.add_upload_chunk(&rec.info.id, 0, 4).unwrap(), "a chunk at a stale offset changes nothing");
+            assert!(!cat.add_upload_chunk(&rec.info.id, 4, 7).unwrap(), "nor one past the declared length");
+            assert!(cat.add_upload_chunk(&rec.info.id, 4, 6).unwrap());
+            assert_eq!(cat.upload_chunks(&rec.info.id).unwrap(), vec![UploadChunk { start: 0, len: 4 }, UploadChunk { start: 4, len: 6 }]);
             assert_eq!(cat.unfinished_uploads(u.id, 50).unwrap(), (1, 10));
             assert_eq!(cat.unfinished_uploads(u.id, 100).unwrap(), (0, 0), "expired");
-            cat.set_upload_outcome(&rec.id, "{}").unwrap();
+            cat.set_upload_outcome(&rec.info.id, "{}").unwrap();
             assert_eq!(cat.unfinished_uploads(u.id, 50).unwrap(), (0, 0));
-            assert_eq!(cat.upload(&rec.id).unwrap().map(|r| (r.received, r.outcome)), Some((10, Some("{}".into()))));
+            assert_eq!(cat.upload(&rec.info.id).unwrap().map(|r| (r.received, r.outcome)), Some((10, Some("{}".into()))));
             assert_eq!(cat.expired_uploads(99, 10).unwrap(), Vec::<String>::new());
-            assert_eq!(cat.expired_uploads(100, 10).unwrap(), vec![rec.id.clone()]);
-            cat.delete_upload(&rec.id).unwrap();
-            assert_eq!(cat.upload(&rec.id).unwrap(), None);
-            assert_eq!(cat.upload_chunks(&rec.id).unwrap(), vec![]);
+            assert_eq!(cat.expired_uploads(100, 10).unwrap(), vec![rec.info.id.clone()]);
+            cat.delete_upload(&rec.info.id).unwrap();
+            assert_eq!(cat.upload(&rec.info.id).unwrap(), None);
+            assert_eq!(cat.upload_chunks(&rec.info.id).unwrap(), vec![]);
         });
     }
 }

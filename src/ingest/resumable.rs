@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::catalog::UploadInfo;
 use crate::catalog::{Catalog, CatalogError, UploadRecord};
 use crate::domain::{TrackId, UserId, now_unix};
 use crate::store::{BlobStore, StoreError};
@@ -58,18 +59,6 @@ type Result<T> = std::result::Result<T, ResumableError>;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ResumableError + '_ {
     move |source| ResumableError::Io { path: path.to_path_buf(), source }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct UploadInfo {
-    pub id: String,
-    pub user: UserId,
-    pub length: u64,
-    pub file_name: String,
-    /// The client's `Upload-Metadata` header, verbatim (returned on `HEAD`).
-    pub metadata: String,
-    pub created_at: i64,
-    pub expires_at: i64,
 }
 
 /// What became of a finished upload.
@@ -378,18 +367,6 @@ impl SharedUploads {
     }
 }
 
-fn info_of(r: &UploadRecord) -> UploadInfo {
-    UploadInfo {
-        id: r.id.clone(),
-        user: r.user,
-        length: r.length,
-        file_name: r.file_name.clone(),
-        metadata: r.metadata.clone(),
-        created_at: r.created_at,
-        expires_at: r.expires_at,
-    }
-}
-
 /// A chunk's name in the store: the upload, then its first byte's offset.
 fn chunk_name(id: &str, start: u64) -> String {
     format!("{id}/{start:016x}")
@@ -398,29 +375,20 @@ fn chunk_name(id: &str, start: u64) -> String {
 impl UploadState for SharedUploads {
     fn create(&self, user: UserId, length: u64, file_name: &str, metadata: &str, ttl_secs: i64) -> Result<UploadInfo> {
         let info = new_info(user, length, file_name, metadata, ttl_secs);
-        self.catalog.create_upload(&UploadRecord {
-            id: info.id.clone(),
-            user,
-            length,
-            file_name: info.file_name.clone(),
-            metadata: info.metadata.clone(),
-            created_at: info.created_at,
-            expires_at: info.expires_at,
-            received: 0,
-            outcome: None,
-        })?;
-        Ok(info)
+        let record = UploadRecord { info, received: 0, outcome: None };
+        self.catalog.create_upload(&record)?;
+        Ok(record.info)
     }
 
     fn get(&self, user: UserId, id: &str) -> Result<(UploadInfo, u64)> {
         let r = self.record(id)?;
-        if r.user != user {
+        if r.info.user != user {
             return Err(ResumableError::NotFound);
         }
-        if r.expires_at <= now_unix() {
+        if r.info.expires_at <= now_unix() {
             return Err(ResumableError::Expired);
         }
-        Ok((info_of(&r), r.received))
+        Ok((r.info, r.received))
     }
 
     fn outcome(&self, id: &str) -> Result<Option<Outcome>> {
@@ -473,8 +441,8 @@ impl UploadState for SharedUploads {
             }
             at += n;
         }
-        if at != r.length {
-            return Err(ResumableError::Incomplete(format!("{at} of {} bytes received", r.length)));
+        if at != r.info.length {
+            return Err(ResumableError::Incomplete(format!("{at} of {} bytes received", r.info.length)));
         }
         out.flush().map_err(io_err(&whole.path))?;
         drop(out);

@@ -37,6 +37,28 @@ impl Drop for Nginx {
     }
 }
 
+impl Nginx {
+    /// Signs in through the balancer; the session token.
+    fn login(&self, http: &reqwest::blocking::Client, user: &str, password: &str) -> String {
+        let r = http.post(format!("{}/api/v1/auth/login", self.base)).body(format!(r#"{{"username":"{user}","password":"{password}"}}"#)).send().unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    }
+}
+
+/// Two nodes of `env` behind the example nginx (which runs from the returned directory).
+fn two_behind_nginx(env: &Env) -> (Server, Server, Nginx, tempfile::TempDir) {
+    let (a, b) = (env.serve(), env.serve());
+    let dir = tempfile::tempdir().unwrap();
+    let lb = nginx(dir.path(), [&node(&a), &node(&b)]);
+    (a, b, lb, dir)
+}
+
+/// A node's `host:port`.
+fn node(s: &Server) -> String {
+    s.base.trim_start_matches("http://").to_string()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -98,16 +120,9 @@ fn nginx_routes_every_segment_of_one_audio_to_one_node() {
         ["01 Svefn-g-englar.mp3", "02 Starálfur.mp3", "03 Flugufrelsarinn.mp3"].iter().map(|f| testdata("library/Sigur Rós - Ágætis byrjun").join(f)).collect();
     env.import("alice", &files);
     env.import("bob", &files);
-    let (a, b) = (env.serve(), env.serve());
-    let node = |s: &Server| s.base.trim_start_matches("http://").to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let lb = nginx(dir.path(), [&node(&a), &node(&b)]);
+    let (a, b, lb, _dir) = two_behind_nginx(&env);
     let http = reqwest::blocking::Client::new();
-    let login = |u: &str, p: &str| -> String {
-        let r = http.post(format!("{}/api/v1/auth/login", lb.base)).body(format!(r#"{{"username":"{u}","password":"{p}"}}"#)).send().unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
-    };
+    let login = |u: &str, p: &str| lb.login(&http, u, p);
     let get = |t: &str, path: &str| http.get(format!("{}{path}", lb.base)).bearer_auth(t).send().unwrap();
     let (ta, tb) = (login("alice", "correct horse"), login("bob", "battery staple"));
     let ids = |t: &str| -> Vec<i64> {
@@ -342,15 +357,9 @@ fn seven_copies_of_one_audio_are_encoded_once_in_the_cluster() {
     let env = Env::new();
     env.add_user("alice", "correct horse");
     env.add_user("bob", "battery staple");
-    let (a, b) = (env.serve(), env.serve());
-    let node = |s: &Server| s.base.trim_start_matches("http://").to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let lb = nginx(dir.path(), [&node(&a), &node(&b)]);
+    let (a, b, lb, _dir) = two_behind_nginx(&env);
     let http = reqwest::blocking::Client::new();
-    let login = |u: &str, p: &str| -> String {
-        let r = http.post(format!("{}/api/v1/auth/login", lb.base)).body(format!(r#"{{"username":"{u}","password":"{p}"}}"#)).send().unwrap();
-        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
-    };
+    let login = |u: &str, p: &str| lb.login(&http, u, p);
     let (ta, tb) = (login("alice", "correct horse"), login("bob", "battery staple"));
 
     // Seven copies of one recording, each with tags of its own (four Alice's, three Bob's),
