@@ -3,8 +3,10 @@
 //! track and an expiry, with a 256-bit server secret kept in the data directory.
 //!
 //! A signature is scoped to one user and one track: it opens that track's playlists,
-//! segments and streams and nothing else. Knows nothing of HTTP; the server turns the three
-//! values into query parameters (`u`, `e`, `s`).
+//! segments and streams and nothing else. A list signature ([`ListGrant`]) is scoped to one
+//! album or playlist of the user's: it opens that list's playlist file (whose entries carry
+//! track signatures of their own), nothing else. Knows nothing of HTTP; the server turns
+//! the three values into query parameters (`u`, `e`, `s`).
 //!
 //! Also the [`Sealer`]: AES-256-GCM under a second key file, for the one secret the server
 //! must be able to read back (the copy of a password Subsonic token auth needs).
@@ -15,7 +17,7 @@ use std::path::Path;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::domain::{TrackId, UserId};
+use crate::domain::{AlbumId, PlaylistId, TrackId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -45,6 +47,22 @@ pub struct Grant {
     pub account: u64,
 }
 
+/// A list of the user's that a list grant opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Album(AlbumId),
+    Playlist(PlaylistId),
+}
+
+/// What a signed playlist-file URL carries, and what it is bound to (as [`Grant`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListGrant {
+    pub user: UserId,
+    pub list: List,
+    pub expires: i64,
+    pub account: u64,
+}
+
 impl UrlSigner {
     pub fn new(key: [u8; 32]) -> UrlSigner {
         // The key is 32 bytes; HMAC accepts any length, so this cannot fail.
@@ -57,32 +75,57 @@ impl UrlSigner {
         Ok(UrlSigner::new(key_file(path)?))
     }
 
-    fn mac(&self, g: &Grant) -> Hmac<Sha256> {
-        use std::io::Write;
+    /// The MAC of a message of at most 128 bytes (a longer one would fail to verify).
+    fn mac(&self, message: std::fmt::Arguments<'_>) -> Hmac<Sha256> {
         let mut m = self.keyed.clone();
         let mut msg = [0u8; 128];
         let mut w = &mut msg[..];
-        // Four integers fit in 128 bytes; a write that did not fit would fail to verify.
-        let _ = write!(w, "tonearm-play-v2|{}|{}|{}|{:016x}", g.user, g.track, g.expires, g.account);
+        let _ = w.write_fmt(message);
         let n = 128 - w.len();
         m.update(&msg[..n]);
         m
     }
 
+    fn track_mac(&self, g: &Grant) -> Hmac<Sha256> {
+        self.mac(format_args!("tonearm-play-v2|{}|{}|{}|{:016x}", g.user, g.track, g.expires, g.account))
+    }
+
+    fn list_mac(&self, g: &ListGrant) -> Hmac<Sha256> {
+        let (kind, id) = match g.list {
+            List::Album(a) => ("album", a.0),
+            List::Playlist(p) => ("playlist", p.0),
+        };
+        self.mac(format_args!("tonearm-list-v1|{}|{kind}:{id}|{}|{:016x}", g.user, g.expires, g.account))
+    }
+
     /// The hex signature of a grant.
     pub fn sign(&self, g: &Grant) -> String {
-        hex(&self.mac(g).finalize().into_bytes())
+        hex(&self.track_mac(g).finalize().into_bytes())
     }
 
     /// Checks `sig` for the grant in constant time, then the expiry against `now`.
     pub fn verify(&self, g: &Grant, sig: &str, now: i64) -> Result<(), SignError> {
-        let raw = unhex(sig).ok_or(SignError::Malformed)?;
-        self.mac(g).verify_slice(&raw).map_err(|_| SignError::Mismatch)?;
-        if g.expires < now {
-            return Err(SignError::Expired);
-        }
-        Ok(())
+        check(self.track_mac(g), sig, g.expires, now)
     }
+
+    /// The hex signature of a list grant.
+    pub fn sign_list(&self, g: &ListGrant) -> String {
+        hex(&self.list_mac(g).finalize().into_bytes())
+    }
+
+    /// As [`UrlSigner::verify`], for a list grant.
+    pub fn verify_list(&self, g: &ListGrant, sig: &str, now: i64) -> Result<(), SignError> {
+        check(self.list_mac(g), sig, g.expires, now)
+    }
+}
+
+fn check(mac: Hmac<Sha256>, sig: &str, expires: i64, now: i64) -> Result<(), SignError> {
+    let raw = unhex(sig).ok_or(SignError::Malformed)?;
+    mac.verify_slice(&raw).map_err(|_| SignError::Mismatch)?;
+    if expires < now {
+        return Err(SignError::Expired);
+    }
+    Ok(())
 }
 
 /// A 32-byte key kept in `path`, created on first use: written (mode 0600, synced) under a
@@ -207,6 +250,21 @@ mod tests {
         assert!(matches!(s.verify(&Grant { account: 78, ..g }, &sig, 0), Err(SignError::Mismatch)));
         assert!(matches!(s.verify(&g, "zz", 0), Err(SignError::Malformed)));
         assert!(matches!(UrlSigner::new([8; 32]).verify(&g, &sig, 0), Err(SignError::Mismatch)));
+    }
+
+    #[test]
+    fn list_grants_open_their_list_only() {
+        let s = UrlSigner::new([7; 32]);
+        let g = ListGrant { user: UserId(1), list: List::Album(AlbumId(2)), expires: 1000, account: 77 };
+        let sig = s.sign_list(&g);
+        assert!(s.verify_list(&g, &sig, 999).is_ok());
+        assert!(matches!(s.verify_list(&g, &sig, 1001), Err(SignError::Expired)));
+        let playlist = ListGrant { list: List::Playlist(PlaylistId(2)), ..g };
+        assert!(matches!(s.verify_list(&playlist, &sig, 999), Err(SignError::Mismatch)), "album 2 is not playlist 2");
+        let track = Grant { user: UserId(1), track: TrackId(2), expires: 1000, account: 77 };
+        assert!(matches!(s.verify(&track, &sig, 999), Err(SignError::Mismatch)), "nor track 2");
+        assert!(matches!(s.verify_list(&g, &s.sign(&track), 999), Err(SignError::Mismatch)));
+        assert!(matches!(s.verify_list(&ListGrant { account: 78, ..g }, &sig, 999), Err(SignError::Mismatch)));
     }
 
     #[test]

@@ -192,6 +192,7 @@ impl From<PlaybackError> for ApiError {
     fn from(e: PlaybackError) -> Self {
         match e {
             PlaybackError::NoSuchTrack => ApiError::not_found("track"),
+            PlaybackError::NoSuchList(what) => ApiError::not_found(what),
             PlaybackError::NoSuchRendition => ApiError::not_found("rendition"),
             PlaybackError::NoSuchSegment(n) => ApiError::not_found(format!("segment {n}")),
             PlaybackError::NoRenditionForCodecs => ApiError::not_found("rendition for these codecs"),

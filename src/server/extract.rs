@@ -1,5 +1,5 @@
 //! Request extractors whose rejections are the JSON API's own errors: path parameters,
-//! query strings, small JSON bodies, and numeric ids.
+//! query strings, small JSON bodies, and numeric ids; and the origin a client reached.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -59,4 +59,15 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8], shape: &str) -> ApiResult<T> 
 /// A numeric id from the path; anything else is a 404, like an id that does not exist.
 pub fn parse_id<T: From<i64>>(raw: &str, what: &str) -> ApiResult<T> {
     raw.parse::<i64>().ok().filter(|&i| i > 0).map(T::from).ok_or_else(|| ApiError::not_found(what))
+}
+
+/// Where the client reached the server (`X-Forwarded-Proto`/`-Host` from a proxy in
+/// front, else `Host`), for the absolute links an answer gives (shares,
+/// playlist files).
+pub(crate) fn origin(headers: &axum::http::HeaderMap) -> String {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(str::trim).filter(|v| !v.is_empty());
+    let proto = h("x-forwarded-proto").filter(|p| *p == "https" || *p == "http").unwrap_or("http");
+    let host =
+        h("x-forwarded-host").or_else(|| h("host")).filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))).unwrap_or("localhost");
+    format!("{proto}://{host}")
 }

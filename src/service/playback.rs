@@ -29,7 +29,8 @@ use crate::domain::{Part, TrackId, UserId, now_unix};
 use crate::encode::Codec;
 use crate::media::decode::SourceInfo;
 use crate::package::{Rung, progressive};
-use crate::signing::{Grant, SignError, UrlSigner};
+pub use crate::signing::List;
+use crate::signing::{Grant, ListGrant, SignError, UrlSigner};
 use crate::store::{BlobStore, StoreError, open_parts_range};
 
 /// How long a track looked up for playback is reused without asking the catalog: a player
@@ -46,6 +47,9 @@ const CHUNK: usize = 64 * 1024;
 pub enum PlaybackError {
     #[error("track not found")]
     NoSuchTrack,
+    /// The album or playlist (by name) is not the user's.
+    #[error("{0} not found")]
+    NoSuchList(&'static str),
     #[error("rendition not found")]
     NoSuchRendition,
     #[error("segment {0} not found")]
@@ -128,6 +132,21 @@ pub struct SignedGrant {
     pub track: TrackId,
     pub expires: i64,
     pub sig: String,
+}
+
+/// A signed playlist-file URL's values (as [`SignedGrant`], for a list).
+#[derive(Debug, Clone)]
+pub struct SignedList {
+    pub user: UserId,
+    pub list: List,
+    pub expires: i64,
+    pub sig: String,
+}
+
+/// A list as a playlist file gives it: its title, and each track with a grant to play it.
+pub struct ListFile {
+    pub title: String,
+    pub entries: Vec<(Track, SignedGrant)>,
 }
 
 /// The MIME type of a stored original, by container and codec.
@@ -308,6 +327,46 @@ impl Playback {
         let account = self.grant_key(g.user).await?.ok_or(PlaybackError::GrantRevoked)?;
         let grant = Grant { user: g.user, track: g.track, expires: g.expires, account };
         Ok(self.0.signer.verify(&grant, &g.sig, now_unix())?)
+    }
+
+    /// A grant to `user`'s album or playlist as a playlist file (`NoSuchList` if it is
+    /// not theirs).
+    pub async fn list_grant(&self, user: UserId, list: List) -> Result<SignedList> {
+        self.list_file(user, list, false).await?;
+        let expires = now_unix() + self.0.url_ttl_secs as i64;
+        let account = self.grant_key(user).await?.ok_or(PlaybackError::AccountDisabled)?;
+        let sig = self.0.signer.sign_list(&ListGrant { user, list, expires, account });
+        Ok(SignedList { user, list, expires, sig })
+    }
+
+    /// Checks a signed list grant as [`Playback::verify`] checks a track's.
+    pub async fn verify_list(&self, g: &SignedList) -> Result<()> {
+        let account = self.grant_key(g.user).await?.ok_or(PlaybackError::GrantRevoked)?;
+        let grant = ListGrant { user: g.user, list: g.list, expires: g.expires, account };
+        Ok(self.0.signer.verify_list(&grant, &g.sig, now_unix())?)
+    }
+
+    /// The user's album or playlist, in order, each track with a grant of its own (when
+    /// `grants`; otherwise the list is only looked up).
+    pub async fn list_file(&self, user: UserId, list: List, grants: bool) -> Result<ListFile> {
+        let catalog = self.0.catalog.clone();
+        let (title, tracks) = blocking(move || {
+            Ok(match list {
+                List::Album(id) => {
+                    catalog.album(user, id)?.map(|(a, t)| (format!("{} - {}", a.artist, a.title), t)).ok_or(PlaybackError::NoSuchList("album"))?
+                }
+                List::Playlist(id) => catalog.playlist(user, id)?.map(|(p, t)| (p.name, t)).ok_or(PlaybackError::NoSuchList("playlist"))?,
+            })
+        })
+        .await?;
+        let mut entries = Vec::with_capacity(tracks.len());
+        if grants {
+            for t in tracks {
+                let g = self.grant(user, t.id).await?;
+                entries.push((t, g));
+            }
+        }
+        Ok(ListFile { title, entries })
     }
 
     /// A grant for one of `user`'s tracks, valid for the configured time.

@@ -791,3 +791,82 @@ fn admins_set_quotas_and_disable_accounts() {
     assert_eq!(patch(&alice, root_id, r#"{"is_admin":false}"#).status(), 204);
     assert_eq!(s.get(&root, "/api/v1/admin/users").status(), 403);
 }
+
+/// The entries of an extended M3U: (seconds, name, URL).
+fn m3u_entries(text: &str) -> Vec<(i64, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"#EXTM3U"), "{text}");
+    lines
+        .windows(2)
+        .filter_map(|w| {
+            let (secs, name) = w[0].strip_prefix("#EXTINF:")?.split_once(',')?;
+            Some((secs.parse().unwrap(), name.to_string(), w[1].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn albums_and_playlists_as_m3u_and_pls_files_play_without_headers() {
+    let (env, s, t) = setup_alice();
+    env.add_user("bob", PW);
+    let bob = s.login("bob", PW);
+    let albums = s.json(&t, "/api/v1/albums?limit=100");
+    let album = albums["items"].as_array().unwrap().iter().find(|a| a["title"] == "Homogenic").unwrap()["id"].as_i64().unwrap();
+    let detail = s.json(&t, &format!("/api/v1/albums/{album}"));
+    let titles: Vec<String> = detail["tracks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_string()).collect();
+
+    // With the bearer header: the album's tracks in order, absolute URLs on the host asked.
+    let r = s.get(&t, &format!("/api/v1/albums/{album}/playlist.m3u8"));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/x-mpegurl; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let text = r.text().unwrap();
+    assert!(text.contains("#PLAYLIST:Björk - Homogenic"), "{text}");
+    let entries = m3u_entries(&text);
+    assert_eq!(entries.iter().map(|e| e.1.clone()).collect::<Vec<_>>(), titles.iter().map(|t| format!("Björk - {t}")).collect::<Vec<_>>());
+    let anon = reqwest::blocking::Client::new();
+    for (secs, _, url) in &entries {
+        assert!(url.starts_with(&format!("{}/api/v1/tracks/", s.base)) && url.contains("format=mp3"), "{url}");
+        // A device with no header at all plays each entry: an MP3 of the track's length.
+        let r = anon.get(url).send().unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let path = env.dir.path().join("entry.mp3");
+        std::fs::write(&path, r.bytes().unwrap()).unwrap();
+        if let Some((played, _)) = common::ffmpeg_seconds(&path) {
+            assert!((played - *secs as f64).abs() <= 1.0, "{played} s against #EXTINF {secs}");
+        }
+    }
+
+    // The signed file URLs open with no header; the signature opens this list only.
+    let signed = s.json(&t, &format!("/api/v1/albums/{album}/playback"));
+    let m3u8 = signed["m3u8"].as_str().unwrap();
+    let r = anon.get(s.url(m3u8)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(m3u_entries(&r.text().unwrap()).len(), titles.len());
+    let pls = anon.get(s.url(signed["pls"].as_str().unwrap())).send().unwrap().text().unwrap();
+    assert!(pls.starts_with("[playlist]\n") && pls.contains(&format!("NumberOfEntries={}\n", titles.len())) && pls.ends_with("Version=2\n"), "{pls}");
+    let first = pls.lines().find_map(|l| l.strip_prefix("File1=")).unwrap();
+    assert_eq!(anon.get(first).send().unwrap().status(), 200);
+    assert!(pls.contains(&format!("Title1=Björk - {}", titles[0])));
+    let query = m3u8.split_once('?').unwrap().1;
+    Server::expect_error(anon.get(s.url(&format!("/api/v1/albums/{}/playlist.m3u8?{query}", album + 1))).send().unwrap(), 403, "bad_signature");
+    Server::expect_error(anon.get(s.url(&format!("/api/v1/playlists/{album}/playlist.m3u8?{query}"))).send().unwrap(), 403, "bad_signature");
+    Server::expect_error(anon.get(s.url(&format!("/api/v1/albums/{album}/playlist.m3u8?{}0", query))).send().unwrap(), 403, "bad_signature");
+    Server::expect_error(anon.get(s.url(&format!("/api/v1/albums/{album}/playlist.m3u8"))).send().unwrap(), 401, "unauthorized");
+    Server::expect_error(s.get(&t, &format!("/api/v1/albums/{album}/playlist.m3u8?format=wma")), 400, "bad_format");
+    // Someone else's album does not exist for them, with or without a file to sign.
+    Server::expect_error(s.get(&bob, &format!("/api/v1/albums/{album}/playlist.pls")), 404, "not_found");
+    Server::expect_error(s.get(&bob, &format!("/api/v1/albums/{album}/playback")), 404, "not_found");
+
+    // A playlist, in its own order, in another format.
+    let ids: Vec<i64> = detail["tracks"].as_array().unwrap().iter().rev().map(|t| t["id"].as_i64().unwrap()).collect();
+    let r = s.http.post(s.url("/api/v1/playlists")).bearer_auth(&t).body(format!(r#"{{"name":"Car mix","tracks":{ids:?}}}"#)).send().unwrap();
+    let pl = r.json::<Value>().unwrap()["id"].as_i64().unwrap();
+    let signed = s.json(&t, &format!("/api/v1/playlists/{pl}/playback"));
+    let text = anon.get(s.url(&format!("{}&format=aac", signed["m3u8"].as_str().unwrap()))).send().unwrap().text().unwrap();
+    let entries = m3u_entries(&text);
+    assert_eq!(entries.last().unwrap().1, format!("Björk - {}", titles[0]), "the playlist's order");
+    assert!(entries.iter().all(|e| e.2.contains("format=aac")));
+    let r = anon.get(&entries[0].2).send().unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "audio/aac"));
+}

@@ -9,6 +9,7 @@ pub mod files;
 pub mod instant;
 pub mod library;
 pub mod lists;
+pub mod playlist_file;
 pub mod share;
 pub mod stream;
 pub mod tus;
@@ -48,10 +49,16 @@ pub fn router(state: AppState) -> Router {
         .route("/playlists", get(lists::list).post(lists::create))
         .route("/playlists/{id}", get(lists::get).patch(lists::update).delete(lists::delete))
         .route("/playlists/{id}/tracks", post(lists::append))
+        .route("/playlists/{id}/playback", get(playlist_file::playlist_playback))
+        .route("/playlists/{id}/playlist.m3u8", get(playlist_file::playlist_m3u8))
+        .route("/playlists/{id}/playlist.pls", get(playlist_file::playlist_pls))
         .route("/tracks/{id}/stream", get(stream::stream))
         .route("/albums", get(library::albums))
         .route("/albums/{id}", get(library::album))
         .route("/albums/{id}/cover", get(files::album_cover))
+        .route("/albums/{id}/playback", get(playlist_file::album_playback))
+        .route("/albums/{id}/playlist.m3u8", get(playlist_file::album_m3u8))
+        .route("/albums/{id}/playlist.pls", get(playlist_file::album_pls))
         .route("/artists", get(library::artists))
         .route("/artists/{id}", get(library::artist))
         .route("/search", get(library::search))

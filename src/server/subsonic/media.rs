@@ -49,6 +49,7 @@ fn within(codec: Codec, kbps: u32) -> u32 {
 pub fn from_playback(e: PlaybackError) -> Failure {
     match e {
         PlaybackError::NoSuchTrack | PlaybackError::NoSuchRendition | PlaybackError::NoSuchSegment(_) => Failure::new(Code::NotFound, "song not found"),
+        PlaybackError::NoSuchList(what) => Failure::new(Code::NotFound, format!("{what} not found")),
         PlaybackError::Stream(crate::cache::StreamError::Busy(secs)) => {
             Failure { code: Code::Generic, message: format!("the server is busy transcoding; retry in {secs} s"), retry_after: Some(secs) }
         }

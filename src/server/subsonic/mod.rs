@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use self::envelope::{Code, Failure, Format, ok};
 use self::params::Params;
 use super::AppState;
+use super::extract::origin;
 use crate::catalog::User;
 use crate::service::accounts::Credential;
 use crate::service::{Accounts, Library, Playback};
@@ -101,16 +102,6 @@ async fn call(
         _ => Err(Failure::new(Code::Generic, "unreachable: not a bytes method")),
     };
     answer.unwrap_or_else(|f| envelope::failure(format, f))
-}
-
-/// Where the client reached the server (`X-Forwarded-Proto`/`-Host` from a proxy in
-/// front, else `Host`), for the links a share answers.
-fn origin(headers: &axum::http::HeaderMap) -> String {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(str::trim).filter(|v| !v.is_empty());
-    let proto = h("x-forwarded-proto").filter(|p| *p == "https" || *p == "http").unwrap_or("http");
-    let host =
-        h("x-forwarded-host").or_else(|| h("host")).filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))).unwrap_or("localhost");
-    format!("{proto}://{host}")
 }
 
 /// Methods answered outside the envelope table (bytes, or async service calls).

@@ -270,7 +270,7 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
 fn failed(e: PlaybackError) -> Response {
     use crate::cache::StreamError;
     let code = match &e {
-        PlaybackError::NoSuchTrack | PlaybackError::NoSuchRendition | PlaybackError::NoSuchSegment(_) => StatusCode::NOT_FOUND,
+        PlaybackError::NoSuchTrack | PlaybackError::NoSuchRendition | PlaybackError::NoSuchSegment(_) | PlaybackError::NoSuchList(_) => StatusCode::NOT_FOUND,
         PlaybackError::Sign(_) | PlaybackError::GrantRevoked => StatusCode::GONE,
         PlaybackError::AccountDisabled | PlaybackError::Account(_) => StatusCode::UNAUTHORIZED,
         PlaybackError::Stream(StreamError::Busy(secs)) => return busy(&e.to_string(), *secs),
