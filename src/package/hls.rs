@@ -3,6 +3,8 @@
 //!
 //! URIs are relative (`aac-96/index.m3u8`, `init.mp4`, `3.m4s`) and carry `query` (the
 //! signed-URL parameters, or nothing) so that players without headers can follow them.
+//! The MPEG-TS playlists ([`Container::Ts`]: `aac-96/ts.m3u8`, `3.ts`) are version 3, for
+//! the clients that take nothing newer.
 
 use m3u8_rs::{MasterPlaylist, VariantStream};
 
@@ -12,15 +14,40 @@ fn with_query(uri: String, query: &str) -> String {
     if query.is_empty() { uri } else { format!("{uri}?{query}") }
 }
 
+/// How the segments of a rendition are packaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// Fragmented MP4 (CMAF): `init.mp4` and `N.m4s`, version 7.
+    Fmp4,
+    /// MPEG-2 transport stream: `N.ts`, no map, version 3 (AAC rungs only).
+    Ts,
+}
+
+impl Container {
+    fn version(self) -> u8 {
+        match self {
+            Container::Fmp4 => 7,
+            Container::Ts => 3,
+        }
+    }
+
+    fn playlist(self) -> &'static str {
+        match self {
+            Container::Fmp4 => "index.m3u8",
+            Container::Ts => "ts.m3u8",
+        }
+    }
+}
+
 /// The master playlist: one variant per rung, in the order given.
-pub fn master(rungs: &[Rung], query: &str) -> Vec<u8> {
+pub fn master(rungs: &[Rung], query: &str, container: Container) -> Vec<u8> {
     let pl = MasterPlaylist {
-        version: Some(7),
-        independent_segments: true,
+        version: Some(container.version() as usize),
+        independent_segments: container == Container::Fmp4,
         variants: rungs
             .iter()
             .map(|r| VariantStream {
-                uri: with_query(format!("{}/index.m3u8", r.id()), query),
+                uri: with_query(format!("{}/{}", r.id(), container.playlist()), query),
                 bandwidth: r.peak_bandwidth(),
                 average_bandwidth: Some(r.average_bandwidth()),
                 codecs: Some(r.codecs_attr().to_string()),
@@ -41,21 +68,23 @@ pub fn master(rungs: &[Rung], query: &str) -> Vec<u8> {
 /// RFC 8216 §4.3.3.1: every `EXTINF` rounded to the nearest integer is ≤
 /// `EXT-X-TARGETDURATION`, so the target is taken from the durations as printed (the last
 /// segment, with a merged tail, can be the longest).
-pub fn media(timeline: &Timeline, query: &str) -> Vec<u8> {
+pub fn media(timeline: &Timeline, query: &str, container: Container) -> Vec<u8> {
     use std::fmt::Write;
     let n = timeline.segment_count();
     let durations: Vec<String> = (0..n).map(|k| format!("{:.5}", timeline.duration_secs(k))).collect();
     let target = durations.iter().filter_map(|d| d.parse::<f64>().ok()).map(f64::round).fold(1.0, f64::max) as u64;
     let mut out = String::with_capacity(120 + 40 * n as usize);
     // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
-        with_query("init.mp4".into(), query)
-    );
+    let _ = write!(out, "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n", container.version());
+    let ext = match container {
+        Container::Fmp4 => {
+            let _ = write!(out, "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n", with_query("init.mp4".into(), query));
+            "m4s"
+        }
+        Container::Ts => "ts",
+    };
     for (k, d) in durations.iter().enumerate() {
-        let _ = write!(out, "#EXTINF:{d},\n{}\n", with_query(format!("{k}.m4s"), query));
+        let _ = write!(out, "#EXTINF:{d},\n{}\n", with_query(format!("{k}.{ext}"), query));
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out.into_bytes()
@@ -72,7 +101,7 @@ mod tests {
     /// the target duration, an explicit media sequence of 0, the map, VOD and end list, and
     /// durations that add up to the timeline on the shared grid.
     fn check(t: &Timeline) {
-        let text = String::from_utf8(media(t, "u=1&e=2&s=x")).unwrap();
+        let text = String::from_utf8(media(t, "u=1&e=2&s=x", Container::Fmp4)).unwrap();
         let pl = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
             Ok(Playlist::MediaPlaylist(pl)) => pl,
             other => panic!("not a media playlist: {other:?}\n{text}"),
@@ -127,6 +156,21 @@ mod tests {
         // The case that broke: 90 s, whose last segment is 4.56 s.
         let t = Timeline::for_source(90 * 44_100, 44_100);
         assert!((t.duration_secs(t.segment_count() - 1) - 4.56).abs() < 1e-9);
-        assert!(String::from_utf8(media(&t, "")).unwrap().contains("#EXT-X-TARGETDURATION:5\n"));
+        assert!(String::from_utf8(media(&t, "", Container::Fmp4)).unwrap().contains("#EXT-X-TARGETDURATION:5\n"));
+    }
+
+    #[test]
+    fn ts_playlists_are_version_3_without_a_map() {
+        let t = Timeline::for_source(90 * 44_100, 44_100);
+        let text = String::from_utf8(media(&t, "a=k", Container::Ts)).unwrap();
+        let pl = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(Playlist::MediaPlaylist(pl)) => pl,
+            other => panic!("not a media playlist: {other:?}\n{text}"),
+        };
+        assert_eq!(pl.version, Some(3));
+        assert!(pl.segments.iter().all(|s| s.map.is_none()) && !text.contains("EXT-X-MAP") && !text.contains("INDEPENDENT"));
+        assert_eq!(pl.segments[2].uri, "2.ts?a=k");
+        let master = String::from_utf8(super::master(&[Rung { codec: crate::encode::Codec::Aac, bitrate: 96_000 }], "a=k", Container::Ts)).unwrap();
+        assert!(master.contains("#EXT-X-VERSION:3") && master.contains("aac-96/ts.m3u8?a=k"), "{master}");
     }
 }

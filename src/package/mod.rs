@@ -1,5 +1,6 @@
 //! Packaging: turns a stored original into HLS renditions. Owns the segment grid
-//! ([`timeline`]), the fMP4 writer ([`fmp4`]), the playlists ([`hls`]) and [`produce`], which
+//! ([`timeline`]), the fMP4 writer ([`fmp4`]), the MPEG-TS view of AAC segments ([`ts`]),
+//! the playlists ([`hls`]) and [`produce`], which
 //! decodes, resamples, encodes and packages any run of segments of one rung.
 //!
 //! Segment `k` is produced without segments `0..k`: the decoder seeks, and the encoder starts
@@ -18,6 +19,7 @@ mod ogg;
 pub mod progressive;
 mod pump;
 mod timeline;
+pub mod ts;
 
 pub use timeline::{Layout, Timeline, UNIT};
 

@@ -224,7 +224,7 @@ impl Rewrap {
 
 /// The 7-byte ADTS header (ISO/IEC 13818-7 §6.2, no CRC) of one AAC-LC frame of
 /// `payload` bytes at 48 kHz.
-fn adts_header(channels: u16, payload: usize) -> [u8; 7] {
+pub(crate) fn adts_header(channels: u16, payload: usize) -> [u8; 7] {
     let len = payload + 7;
     let (profile, freq_index) = (1u8, 3u8); // AAC LC (object type 2, minus 1); 48 kHz.
     let ch = (channels.clamp(1, 7)) as u8;

@@ -432,6 +432,20 @@ impl Playback {
         Ok(self.0.streamer.segment(&p.media, rung, n).await?)
     }
 
+    /// Media segment `n` of an AAC rung as MPEG-TS: a view of the fMP4 segment (the same
+    /// grid, packets and cache), for clients that take only TS.
+    pub async fn ts_segment(&self, p: &Playable, rung: Rung, n: u32) -> Result<Bytes> {
+        if rung.codec != Codec::Aac {
+            return Err(PlaybackError::NoSuchRendition);
+        }
+        let init = self.init(p, rung).await?;
+        let segment = self.segment(p, rung, n).await?;
+        let bad = || PlaybackError::Internal(format!("segment {n} of {} is not the fMP4 this server writes", rung.id()));
+        let priming = crate::package::fmp4::priming(&init).ok_or_else(bad)?;
+        let (base, packets) = crate::package::fmp4::packets(&segment).ok_or_else(bad)?;
+        Ok(Bytes::from(crate::package::ts::media_segment(p.media.info.out_channels(), base, priming, &packets)))
+    }
+
     /// Segment `n` if the hot cache holds it; never encodes.
     pub fn cached_segment(&self, p: &Playable, rung: Rung, n: u32) -> Option<Bytes> {
         if n >= p.media.timeline().segment_count() {

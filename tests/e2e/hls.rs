@@ -813,3 +813,75 @@ fn damage_mid_file_is_concealed_not_an_error() {
         assert!(n >= duration - 0.05, "{fmt}: {n:.2} s of {duration:.2} s");
     }
 }
+
+/// The first and last packet timestamps (seconds) of a TS file, and its packet count, by ffprobe.
+fn ts_packets(path: &Path) -> (f64, f64, usize) {
+    let pts: Vec<f64> = ffprobe(path, "packet=pts_time").lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
+    assert!(!pts.is_empty(), "no packets in {}", path.display());
+    (pts[0], pts[pts.len() - 1], pts.len())
+}
+
+#[test]
+fn mpeg_ts_renditions_decode_and_keep_time_across_cold_segments() {
+    let (env, dir) = setup(false, |d| signal_wav(&d.join("tone.wav"), 21.0, 44_100, 0.0));
+    let s = env.serve();
+    let t = s.login("alice", "correct horse");
+    let id = tracks(&s, &t)[0]["id"].as_i64().unwrap();
+    let signed = s.json(&t, &format!("/api/v1/tracks/{id}/playback"));
+    let master_url = signed["hls_ts"].as_str().unwrap();
+    let master = String::from_utf8(s.http.get(s.url(master_url)).send().unwrap().bytes().unwrap().to_vec()).unwrap();
+    let pl = match m3u8_rs::parse_playlist_res(master.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
+        other => panic!("not a master playlist: {other:?}"),
+    };
+    assert_eq!(pl.version, Some(3));
+    assert!(pl.variants.iter().all(|v| v.codecs.as_deref() == Some("mp4a.40.2") && v.uri.contains("/ts.m3u8?")), "AAC only: {master}");
+
+    // ffmpeg plays the whole master with no complaint, for the source's length.
+    let out = ffmpeg(&["-i", &s.url(master_url), "-f", "null", "-"]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let probe = Command::new("ffprobe").args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]).arg(s.url(master_url)).output().unwrap();
+    let secs: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    assert!((secs - 21.0).abs() < 0.05, "{secs} s");
+
+    // Segments fetched cold and out of order carry the timestamps of one continuous stream:
+    // each starts one AAC frame after the previous one's last packet.
+    let media = bytes(&s, &t, &format!("/hls/{id}/aac-96/ts.m3u8"));
+    let media = match m3u8_rs::parse_playlist_res(&media) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
+        other => panic!("not a media playlist: {other:?}"),
+    };
+    assert!(media.version == Some(3) && media.segments.iter().all(|x| x.map.is_none()));
+    let n = media.segments.len();
+    assert!(n >= 4);
+    let mut files = vec![PathBuf::new(); n];
+    for k in [n - 1, 2, 0, 1].into_iter().chain(3..n - 1) {
+        let r = s.get(&t, &format!("/hls/{id}/aac-96/{}", media.segments[k].uri));
+        assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "video/mp2t"));
+        let body = r.bytes().unwrap();
+        assert!(body.len() % 188 == 0 && body.chunks(188).all(|p| p[0] == 0x47), "segment {k}: whole TS packets");
+        files[k] = write(&dir, &format!("{k}.ts"), &[&body]);
+    }
+    let frame = 1024.0 / OUT_RATE;
+    let mut packets = 0;
+    for k in 0..n {
+        let (first, last, count) = ts_packets(&files[k]);
+        packets += count;
+        if k > 0 {
+            let (_, prev_last, _) = ts_packets(&files[k - 1]);
+            assert!((first - prev_last - frame).abs() < 1e-4, "segment {k} starts at {first}, after {prev_last}");
+        }
+        // The first segment also carries the encoder's delay (two frames of AAC priming).
+        let (d, delay) = (media.segments[k].duration as f64, if k == 0 { 2.0 * frame } else { 0.0 });
+        let span = last + frame - first;
+        assert!((span - d - delay).abs() < frame + 1e-3, "segment {k}: {span} s of packets for EXTINF {d}");
+    }
+    // The segments, concatenated as a player joins them, decode without a complaint.
+    let joined: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let all = write(&dir, "all.ts", &joined.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let samples = decode(&all, 2).len() / 2;
+    assert!((samples as f64 / OUT_RATE - packets as f64 * frame).abs() < 0.05, "{samples} samples from {packets} frames");
+    // The fMP4 rung has no TS twin for Opus, and asks for a known container.
+    Server::expect_error(s.get(&t, &format!("/hls/{id}/opus-64/ts.m3u8")), 404, "not_found");
+    Server::expect_error(s.get(&t, &format!("/hls/{id}/master.m3u8?container=flv")), 400, "bad_container");
+}

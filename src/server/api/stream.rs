@@ -19,6 +19,7 @@ use super::auth::{AuthUser, bearer_user};
 use super::files::{etag_matches, header_str, serve_original};
 use crate::domain::{TrackId, UserId, now_unix};
 use crate::encode::Codec;
+use crate::package::hls::Container;
 use crate::package::{FORMAT_VERSION, Rung, hls};
 use crate::server::{ApiError, ApiResult, Path, parse_id};
 use crate::service::playback::{Format, Playable, Progressive, SignedGrant, check_offset, stream_mime};
@@ -37,6 +38,8 @@ struct PlayQuery {
     offset: Option<f64>,
     /// The audio key a playlist put on its children, for load balancers (see `child_query_for`).
     a: Option<String>,
+    /// `ts`: the master of the MPEG-TS renditions.
+    container: Option<String>,
 }
 
 /// The playback query (every player sends one per segment, so it is read by hand, not
@@ -57,6 +60,7 @@ fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
             "bitrate" => q.bitrate = num("bitrate", &v)?,
             "offset" => q.offset = num("offset", &v)?,
             "a" => q.a = Some(v.into_owned()),
+            "container" => q.container = Some(v.into_owned()),
             _ => {}
         }
     }
@@ -147,6 +151,7 @@ pub async fn playback(State(playback): State<Playback>, AuthUser(u): AuthUser, P
         "expires_at": g.expires,
         "hls": format!("/hls/{id}/master.m3u8?{q}"),
         "hls_aac": format!("/hls/{id}/master.m3u8?codecs=aac&{q}"),
+        "hls_ts": format!("/hls/{id}/master.m3u8?container=ts&{q}"),
         "stream": { "aac": stream("aac"), "opus": stream("opus"), "mp3": stream("mp3"), "original": stream("original") },
         "renditions": playback.ladder().iter().map(|r| json!({
             "id": r.id(), "codec": r.codec.name(), "codecs": r.codecs_attr(), "bitrate": r.bitrate,
@@ -166,15 +171,23 @@ pub async fn master(
     let mut q = play_query(raw.as_deref())?;
     let (user, access) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
     let t = playback.track(user, id).await?;
-    let rungs = playback.rungs(q.codecs.as_deref(), q.bitrate)?;
-    playlist_response(&access, hls::master(&rungs, &access.child_query_for(&t)))
+    let container = match q.container.as_deref() {
+        None | Some("fmp4") => Container::Fmp4,
+        Some("ts") => Container::Ts,
+        Some(other) => return Err(ApiError::bad_request("bad_container", format!("unknown container {other:?}: use fmp4 or ts"))),
+    };
+    // MPEG-TS carries the AAC rungs only.
+    let codecs = if container == Container::Ts { Some("aac") } else { q.codecs.as_deref() };
+    let rungs = playback.rungs(codecs, q.bitrate)?;
+    playlist_response(&access, hls::master(&rungs, &access.child_query_for(&t), container))
 }
 
 fn playlist_response(access: &Access, body: Vec<u8>) -> ApiResult<Response> {
     build(access.playlist_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST))), Body::from(body))
 }
 
-/// `GET /hls/{track}/{rung}/{index.m3u8 | init.mp4 | N.m4s}`.
+/// `GET /hls/{track}/{rung}/{index.m3u8 | init.mp4 | N.m4s}`, and for AAC rungs
+/// `{ts.m3u8 | N.ts}`.
 pub async fn rendition(
     State(playback): State<Playback>,
     State(accounts): State<Accounts>,
@@ -183,8 +196,12 @@ pub async fn rendition(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (access, t, rung) = resolve(&playback, &accounts, &id, &rung, raw.as_deref(), &headers).await?;
-    if file == "index.m3u8" {
-        return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t)));
+    let ts = rung.codec == Codec::Aac;
+    match file.as_str() {
+        "index.m3u8" => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t), Container::Fmp4)),
+        "ts.m3u8" if ts => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t), Container::Ts)),
+        f if ts && f.ends_with(".ts") => return ts_segment(&playback, &access, &t, rung, f, &headers).await,
+        _ => {}
     }
     let index = match file.as_str() {
         "init.mp4" => None,
@@ -203,6 +220,21 @@ pub async fn rendition(
         None => playback.init(&t, rung).await?,
         Some(n) => playback.segment(&t, rung, n).await?,
     };
+    build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
+}
+
+/// `N.ts` of an AAC rung: the MPEG-TS view of segment `N`.
+async fn ts_segment(playback: &Playback, access: &Access, t: &Playable, rung: Rung, file: &str, headers: &HeaderMap) -> ApiResult<Response> {
+    let n = file.strip_suffix(".ts").and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| ApiError::not_found("segment"))?;
+    if n >= t.media.timeline().segment_count() {
+        return Err(ApiError::not_found(format!("segment {n}")));
+    }
+    let etag = format!("\"{}-{}-{n}-ts-v{FORMAT_VERSION}\"", t.etag_key, rung.id());
+    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"))).header(header::ETAG, &etag);
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
+    }
+    let bytes = playback.ts_segment(t, rung, n).await?;
     build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
 }
 
