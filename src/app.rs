@@ -169,7 +169,16 @@ impl App {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr: SocketAddr = listener.local_addr()?;
-        tracing::info!(%addr, data_dir = %self.config.data_dir.display(), "tonearm listening on http://{addr}");
+        let http = &self.config.http;
+        let tls = match http.tls_cert_file.is_empty() {
+            true => None,
+            false => Some(
+                server::listen::tls_config(std::path::Path::new(&http.tls_cert_file), std::path::Path::new(&http.tls_key_file))
+                    .context("loading the TLS certificate")?,
+            ),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, data_dir = %self.config.data_dir.display(), "tonearm listening on {scheme}://{addr}");
         let catalog = self.catalog.clone();
         let users = tokio::task::spawn_blocking(move || catalog.user_count()).await??;
         if users == 0 {
@@ -220,6 +229,7 @@ impl App {
             workers: self.config.http.workers,
             max_connections: self.config.http.max_connections,
             header_timeout: std::time::Duration::from_secs(self.config.http.header_timeout_secs),
+            tls,
         };
         let serve = server::serve(self.services.clone(), listener, limits, async move {
             shutdown.await;

@@ -43,6 +43,10 @@ pub struct HttpConfig {
     /// Seconds a connection may take to send a request head, and may stay idle between
     /// requests, before it is closed.
     pub header_timeout_secs: u64,
+    /// PEM certificate chain for HTTPS (with `tls_key_file`); empty serves plain HTTP.
+    pub tls_cert_file: String,
+    /// PEM private key of that certificate.
+    pub tls_key_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,7 +212,7 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { workers: 0, max_connections: 4096, header_timeout_secs: 30 }
+        HttpConfig { workers: 0, max_connections: 4096, header_timeout_secs: 30, tls_cert_file: String::new(), tls_key_file: String::new() }
     }
 }
 
@@ -300,6 +304,9 @@ impl Config {
         }
         if self.http.max_connections == 0 || self.http.header_timeout_secs == 0 {
             return Err(ConfigError::Value("http.max_connections and http.header_timeout_secs must be at least 1".into()));
+        }
+        if self.http.tls_cert_file.is_empty() != self.http.tls_key_file.is_empty() {
+            return Err(ConfigError::Value("http.tls_cert_file and http.tls_key_file go together: set both for HTTPS, or neither".into()));
         }
         if self.covers.max_size < 16 {
             return Err(ConfigError::Value("covers.max_size must be at least 16".into()));

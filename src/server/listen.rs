@@ -12,6 +12,10 @@
 //! Hot segments kept in sealed memory files ([`crate::cache::shm`]) are written with
 //! `sendfile`, like nginx's static files, instead of being copied into each socket.
 //!
+//! With a certificate ([`tls_config`]) every connection is HTTPS (rustls, TLS 1.2 and 1.3,
+//! ALPN `http/1.1`): the handshake must finish within `header_timeout` too, and segments
+//! are then encrypted from the same memory (no `sendfile`: the kernel cannot encrypt).
+//!
 //! Knows hyper and tokio; the application is the [`super::Service`] it is given.
 
 use std::future::Future;
@@ -28,18 +32,47 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::rustls::ServerConfig;
 
 /// Hot segments at most kept in files for `sendfile` (each holds a descriptor); the rest of
 /// the cache is ordinary memory, written with a copy.
 const SHARED_SEGMENTS: usize = 8192;
 
 /// Connection settings (from `[http]` in the config).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Limits {
     /// Threads serving connections; 0 = one per core.
     pub workers: usize,
     pub max_connections: usize,
     pub header_timeout: Duration,
+    /// HTTPS with this configuration; plain HTTP when `None`.
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+/// The TLS configuration of a PEM certificate chain and its PEM private key. The error
+/// names the file at fault.
+pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> io::Result<Arc<ServerConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad =
+        |path: &std::path::Path, what: &str, e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}: {e}", path.display()));
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, "reading the certificate", &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, "not a PEM certificate", &e))?;
+    if chain.is_empty() {
+        return Err(bad(cert, "no certificate", &"the file holds no CERTIFICATE block"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, "not a PEM private key", &e))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| bad(key, "does not match the certificate", &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, asks
@@ -57,9 +90,9 @@ pub async fn serve(listener: TcpListener, app: Arc<super::Service>, limits: Limi
     for i in 0..workers {
         let (tx, rx) = mpsc::channel::<Conn>(1024);
         queues.push(tx);
-        let (app, stop, header_timeout) = (app.clone(), stop_rx.clone(), limits.header_timeout);
+        let (app, stop, header_timeout, tls) = (app.clone(), stop_rx.clone(), limits.header_timeout, limits.tls.clone());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(format!("http-{i}")).build()?;
-        threads.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || rt.block_on(worker(rx, app, stop, header_timeout)))?);
+        threads.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || rt.block_on(worker(rx, app, stop, header_timeout, tls)))?);
     }
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0usize;
@@ -109,20 +142,36 @@ struct Conn {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-async fn worker(mut rx: mpsc::Receiver<Conn>, app: Arc<super::Service>, stop: watch::Receiver<bool>, header_timeout: Duration) {
+async fn worker(mut rx: mpsc::Receiver<Conn>, app: Arc<super::Service>, stop: watch::Receiver<bool>, header_timeout: Duration, tls: Option<Arc<ServerConfig>>) {
     let mut conns = tokio::task::JoinSet::new();
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     while let Some(conn) = rx.recv().await {
-        let (app, stop) = (app.clone(), stop.clone());
-        conns.spawn(connection(conn, app, stop, header_timeout));
+        let (app, stop, tls) = (app.clone(), stop.clone(), tls.clone());
+        conns.spawn(connection(conn, app, stop, header_timeout, tls));
         // Reap finished connections so the set does not grow.
         while conns.try_join_next().is_some() {}
     }
     while conns.join_next().await.is_some() {}
 }
 
-async fn connection(conn: Conn, app: Arc<super::Service>, mut stop: watch::Receiver<bool>, header_timeout: Duration) {
+async fn connection(conn: Conn, app: Arc<super::Service>, stop: watch::Receiver<bool>, header_timeout: Duration, tls: Option<tokio_rustls::TlsAcceptor>) {
     let Conn { tcp, peer, _permit } = conn;
     let Ok(tcp) = tokio::net::TcpStream::from_std(tcp) else { return };
+    match tls {
+        None => http(Socket(tcp), peer, app, stop, header_timeout).await,
+        Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => http(stream, peer, app, stop, header_timeout).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it closes or the server stops.
+async fn http<I>(io: I, peer: SocketAddr, app: Arc<super::Service>, mut stop: watch::Receiver<bool>, header_timeout: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
@@ -130,7 +179,7 @@ async fn connection(conn: Conn, app: Arc<super::Service>, mut stop: watch::Recei
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
-    let c = http.serve_connection(TokioIo::new(Socket(tcp)), service);
+    let c = http.serve_connection(TokioIo::new(io), service);
     let mut c = std::pin::pin!(c);
     tokio::select! {
         _ = c.as_mut() => {}

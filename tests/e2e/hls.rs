@@ -885,3 +885,56 @@ fn mpeg_ts_renditions_decode_and_keep_time_across_cold_segments() {
     Server::expect_error(s.get(&t, &format!("/hls/{id}/opus-64/ts.m3u8")), 404, "not_found");
     Server::expect_error(s.get(&t, &format!("/hls/{id}/master.m3u8?container=flv")), 400, "bad_container");
 }
+
+#[test]
+fn https_from_a_configured_certificate_serves_signed_streams_to_verifying_clients() {
+    let (env, dir) = setup(false, |d| signal_wav(&d.join("tone.wav"), 6.0, 44_100, 0.0));
+    // A self-signed certificate for localhost and 127.0.0.1, made by openssl.
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let s = env.serve_with(&[("TONEARM_HTTP__TLS_CERT_FILE", c), ("TONEARM_HTTP__TLS_KEY_FILE", k)]);
+    assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
+    // curl, verifying the chain against the certificate: sign in, then a signed URL.
+    let curl = |args: &[&str]| Command::new("curl").args(["-sS", "--cacert", c]).args(args).output().unwrap();
+    let login = curl(&["-d", r#"{"username":"alice","password":"correct horse"}"#, &s.url("/api/v1/auth/login")]);
+    let token = serde_json::from_slice::<Value>(&login.stdout).unwrap()["token"].as_str().unwrap().to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let list = curl(&["-H", &auth, &s.url("/api/v1/tracks")]);
+    let id = serde_json::from_slice::<Value>(&list.stdout).unwrap()["items"][0]["id"].as_i64().unwrap();
+    let pb = curl(&["-H", &auth, &s.url(&format!("/api/v1/tracks/{id}/playback"))]);
+    let pb: Value = serde_json::from_slice(&pb.stdout).unwrap();
+    // ffmpeg (GnuTLS, verifying) copies the signed MP3 stream and the HLS master over
+    // HTTPS; both hold the whole track.
+    for (path, ext) in [(pb["stream"]["mp3"].as_str().unwrap(), "mp3"), (pb["hls"].as_str().unwrap(), "m4a")] {
+        let out = dir.join(format!("over-https.{ext}"));
+        let got = ffmpeg(&["-tls_verify", "1", "-ca_file", c, "-i", &s.url(path), "-c", "copy", "-y", out.to_str().unwrap()]);
+        assert!(got.status.success(), "{path}: {}", String::from_utf8_lossy(&got.stderr));
+        let secs = common::ffmpeg_seconds(&out).map_or(0.0, |(s, _)| s);
+        assert!((secs - 6.0).abs() < 0.1, "{path}: {secs} s");
+    }
+    // A client that does not trust the certificate is refused, and plain HTTP gets nothing.
+    let untrusted = Command::new("curl").args(["-sS", &s.url("/api/v1/setup")]).output().unwrap();
+    assert_eq!(untrusted.status.code(), Some(60), "curl: certificate not trusted");
+    let plain = s.url("/api/v1/setup").replace("https://", "http://");
+    assert!(Command::new("curl").args(["-sS", "--max-time", "5", &plain]).output().unwrap().stdout.is_empty());
+    // The server is still up (a failed handshake costs nothing).
+    assert!(curl(&[&s.url("/api/v1/setup")]).status.success());
+    drop(s);
+    // A key that is not the certificate's is a clear error at start, naming the file.
+    let out = env.cli_with(
+        &["--bind", "127.0.0.1:0", "serve"],
+        None,
+        &[("TONEARM_HTTP__TLS_CERT_FILE", c.to_string()), ("TONEARM_HTTP__TLS_KEY_FILE", c.to_string())],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cert.pem: not a PEM private key"), "{}", String::from_utf8_lossy(&out.stderr));
+}

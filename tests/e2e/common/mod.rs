@@ -194,9 +194,10 @@ impl Env {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(i) = line.find("listening on http://") {
-                    let addr = line[i + "listening on http://".len()..].split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                if !sent && let Some(i) = line.find("listening on ") {
+                    // `http://ADDR` or `https://ADDR`.
+                    let url = line[i + "listening on ".len()..].split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(url);
                     sent = true;
                 }
                 if std::env::var_os("TONEARM_TEST_LOGS").is_some() {
@@ -204,8 +205,8 @@ impl Env {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
-        Server { child, base: format!("http://{addr}"), http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+        let base = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
+        Server { child, base, http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
     }
 }
 
