@@ -167,7 +167,9 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    /// Borrows the app: its last handles (a PostgreSQL pool among them) must be dropped
+    /// by the caller outside the runtime, whose threads may not block.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr: SocketAddr = listener.local_addr()?;
         let http = &self.config.http;
         let tls = match http.tls_cert_file.is_empty() {

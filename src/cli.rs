@@ -173,10 +173,14 @@ fn run(cmd: Command, config: Config) -> anyhow::Result<()> {
             // and migrates), which must not happen on an executor thread.
             let app = App::open(config)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(crate::media::PARSER_STACK).build()?;
-            rt.block_on(async move {
+            let served = rt.block_on(async {
                 let listener = app.bind().await?;
                 app.serve(listener, shutdown_signal()).await
-            })
+            });
+            // The runtime first, then the app (dropping a PostgreSQL client blocks).
+            drop(rt);
+            drop(app);
+            served
         }
         Command::Import { paths, user, threads, quiet } => run_import(config, paths, &user, threads, quiet),
         Command::User { action } => run_user(config, action),

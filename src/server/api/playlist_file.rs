@@ -31,6 +31,10 @@ enum Kind {
 }
 
 impl Kind {
+    fn of(pls: bool) -> Kind {
+        if pls { Kind::Pls } else { Kind::M3u8 }
+    }
+
     fn mime(self) -> &'static str {
         match self {
             Kind::M3u8 => "audio/x-mpegurl; charset=utf-8",
@@ -134,48 +138,26 @@ async fn signed(playback: Playback, user: UserId, list: List, path: String) -> A
     Ok(Json(json!({ "m3u8": format!("{path}/playlist.m3u8?{q}"), "pls": format!("{path}/playlist.pls?{q}"), "expires_at": g.expires })))
 }
 
-/// `GET /api/v1/albums/{id}/playlist.m3u8`.
-pub async fn album_m3u8(
+/// `GET /api/v1/albums/{id}/playlist.m3u8` (`PLS` false) or `…/playlist.pls` (true).
+pub async fn album_file<const PLS: bool>(
     State(p): State<Playback>,
     State(a): State<Accounts>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    file(p, a, List::Album(parse_id(&id, "album")?), Kind::M3u8, raw, headers).await
+    file(p, a, List::Album(parse_id(&id, "album")?), Kind::of(PLS), raw, headers).await
 }
 
-/// `GET /api/v1/albums/{id}/playlist.pls`.
-pub async fn album_pls(
+/// `GET /api/v1/playlists/{id}/playlist.m3u8` (`PLS` false) or `…/playlist.pls` (true).
+pub async fn playlist_file<const PLS: bool>(
     State(p): State<Playback>,
     State(a): State<Accounts>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    file(p, a, List::Album(parse_id(&id, "album")?), Kind::Pls, raw, headers).await
-}
-
-/// `GET /api/v1/playlists/{id}/playlist.m3u8`.
-pub async fn playlist_m3u8(
-    State(p): State<Playback>,
-    State(a): State<Accounts>,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    file(p, a, List::Playlist(parse_id(&id, "playlist")?), Kind::M3u8, raw, headers).await
-}
-
-/// `GET /api/v1/playlists/{id}/playlist.pls`.
-pub async fn playlist_pls(
-    State(p): State<Playback>,
-    State(a): State<Accounts>,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    file(p, a, List::Playlist(parse_id(&id, "playlist")?), Kind::Pls, raw, headers).await
+    file(p, a, List::Playlist(parse_id(&id, "playlist")?), Kind::of(PLS), raw, headers).await
 }
 
 /// `GET /api/v1/albums/{id}/playback`: signed URLs of the album's playlist files.
