@@ -4,7 +4,7 @@
 # what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
 # Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
 # Playwright driving Debian's Chromium through the web player), nginx for the cluster test, PostgreSQL and Ceph's
-# radosgw (S3) for the scale-out tests.
+# radosgw (S3) for the scale-out tests, curl and openssl for the HTTPS test.
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -58,6 +58,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! have radosgw || ! have ceph-mon || ! have ceph-osd; then
     echo "bootstrap: installing Ceph's radosgw (the S3 server the object-store tests run on)" >&2
     apt_install --no-install-recommends radosgw ceph-mon ceph-osd || { echo "bootstrap: cannot install radosgw; install it and retry" >&2; exit 1; }
+  fi
+  if ! have curl || ! have openssl; then
+    echo "bootstrap: installing curl and openssl (the HTTPS test makes a certificate and verifies the server with them)" >&2
+    apt_install curl openssl || { echo "bootstrap: cannot install curl and openssl; install them and retry" >&2; exit 1; }
   fi
   if ! have chromium && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2
