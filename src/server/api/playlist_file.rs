@@ -17,6 +17,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::{AuthUser, bearer_user};
+use super::stream::{PlayQuery, play_query};
 use crate::domain::UserId;
 use crate::server::extract::origin;
 use crate::server::{ApiError, ApiResult, Path, parse_id};
@@ -43,44 +44,15 @@ impl Kind {
     }
 }
 
-/// What the file's query holds: a list signature, and the stream format.
-#[derive(Default)]
-struct FileQuery {
-    u: Option<UserId>,
-    e: Option<i64>,
-    s: Option<String>,
-    format: Option<String>,
-}
-
-fn file_query(raw: Option<&str>) -> ApiResult<FileQuery> {
-    let mut q = FileQuery::default();
-    let number = |k: &str, v: &str| ApiError::bad_request("bad_query", format!("malformed query string: {k}={v:?} is not a number"));
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        match &*k {
-            "u" => q.u = Some(v.parse().map_err(|_| number("u", &v))?),
-            "e" => q.e = Some(v.parse().map_err(|_| number("e", &v))?),
-            "s" => q.s = Some(v.into_owned()),
-            "format" => q.format = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    Ok(q)
-}
-
 /// Who may read the list's file: the bearer token's user, or the one a valid list
 /// signature names.
-async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut FileQuery, list: List) -> ApiResult<UserId> {
+async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut PlayQuery, list: List) -> ApiResult<UserId> {
     if let Some(user) = bearer_user(accounts, headers, true).await? {
         return Ok(user.id);
     }
-    match (q.u, q.e, q.s.take()) {
-        (Some(user), Some(expires), Some(sig)) => {
-            playback.verify_list(&SignedList { user, list, expires, sig }).await?;
-            Ok(user)
-        }
-        (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
-        _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
-    }
+    let (user, expires, sig) = q.signed()?;
+    playback.verify_list(&SignedList { user, list, expires, sig }).await?;
+    Ok(user)
 }
 
 /// One line of text: no control characters (a tag cannot add entries to the file).
@@ -117,11 +89,11 @@ fn render(kind: Kind, file: &ListFile, base: &str, format: &str) -> String {
 }
 
 async fn file(playback: Playback, accounts: Accounts, list: List, kind: Kind, raw: Option<String>, headers: HeaderMap) -> ApiResult<Response> {
-    let mut q = file_query(raw.as_deref())?;
+    let mut q = play_query(raw.as_deref())?;
     let format = q.format.take().unwrap_or_else(|| "mp3".into());
     Format::parse(&format)?;
     let user = authorize(&playback, &accounts, &headers, &mut q, list).await?;
-    let listed = playback.list_file(user, list, true).await?;
+    let listed = playback.list_file(user, list).await?;
     let body = render(kind, &listed, &origin(&headers), &format);
     Response::builder()
         .header(header::CONTENT_TYPE, HeaderValue::from_static(kind.mime()))

@@ -28,12 +28,12 @@ use crate::service::{Accounts, Playback};
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 
 #[derive(Default)]
-struct PlayQuery {
+pub(super) struct PlayQuery {
     u: Option<UserId>,
     e: Option<i64>,
     s: Option<String>,
     codecs: Option<String>,
-    format: Option<String>,
+    pub(super) format: Option<String>,
     bitrate: Option<u32>,
     offset: Option<f64>,
     /// The audio key a playlist put on its children, for load balancers (see `child_query_for`).
@@ -44,7 +44,7 @@ struct PlayQuery {
 
 /// The playback query (every player sends one per segment, so it is read by hand, not
 /// through serde). Unknown keys are ignored; a known key with a bad value is a 400.
-fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
+pub(super) fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
     let mut q = PlayQuery::default();
     let Some(raw) = raw else { return Ok(q) };
     fn num<T: std::str::FromStr>(key: &str, v: &str) -> ApiResult<Option<T>> {
@@ -123,14 +123,21 @@ async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap
     if let Some(user) = bearer_user(accounts, headers, true).await? {
         return Ok((user.id, Access::Bearer));
     }
-    match (q.u, q.e, q.s.take()) {
-        (Some(user), Some(expires), Some(sig)) => {
-            let grant = SignedGrant { user, track, expires, sig };
-            playback.verify(&grant).await?;
-            Ok((user, Access::Signed { user, expires, sig: grant.sig }))
+    let (user, expires, sig) = q.signed()?;
+    let grant = SignedGrant { user, track, expires, sig };
+    playback.verify(&grant).await?;
+    Ok((user, Access::Signed { user, expires, sig: grant.sig }))
+}
+
+impl PlayQuery {
+    /// The signed URL's user, expiry and signature (taken out of the query): 401 when the
+    /// query has none of them, 403 when it has some.
+    pub(super) fn signed(&mut self) -> ApiResult<(UserId, i64, String)> {
+        match (self.u, self.e, self.s.take()) {
+            (Some(user), Some(expires), Some(sig)) => Ok((user, expires, sig)),
+            (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
+            _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
         }
-        (None, None, None) => Err(ApiError::Unauthorized("unauthorized", "a bearer token or a signed URL is required".into())),
-        _ => Err(ApiError::Forbidden("bad_signature", "the signed URL is incomplete".into())),
     }
 }
 
@@ -196,46 +203,43 @@ pub async fn rendition(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (access, t, rung) = resolve(&playback, &accounts, &id, &rung, raw.as_deref(), &headers).await?;
+    // MPEG-TS views exist for the AAC rungs.
     let ts = rung.codec == Codec::Aac;
-    match file.as_str() {
+    let number = |f: &str, ext: &str| f.strip_suffix(ext).and_then(|n| n.parse::<u32>().ok());
+    let piece = match file.as_str() {
         "index.m3u8" => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t), Container::Fmp4)),
         "ts.m3u8" if ts => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t), Container::Ts)),
-        f if ts && f.ends_with(".ts") => return ts_segment(&playback, &access, &t, rung, f, &headers).await,
-        _ => {}
-    }
-    let index = match file.as_str() {
-        "init.mp4" => None,
-        f => Some(f.strip_suffix(".m4s").and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| ApiError::not_found("segment"))?),
+        "init.mp4" => Piece::Init,
+        f => match (number(f, ".m4s"), number(f, ".ts")) {
+            (Some(n), _) => Piece::Segment(n),
+            (None, Some(n)) if ts => Piece::Ts(n),
+            _ => return Err(ApiError::not_found("segment")),
+        },
     };
-    if let Some(n) = index
+    if let Piece::Segment(n) | Piece::Ts(n) = piece
         && n >= t.media.timeline().segment_count()
     {
         return Err(ApiError::not_found(format!("segment {n}")));
     }
-    let (b, etag) = media_response(&access, &t, rung, index);
+    let (b, etag) = media_response(&access, &t, rung, piece);
     if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
     }
-    let bytes = match index {
-        None => playback.init(&t, rung).await?,
-        Some(n) => playback.segment(&t, rung, n).await?,
+    let bytes = match piece {
+        Piece::Init => playback.init(&t, rung).await?,
+        Piece::Segment(n) => playback.segment(&t, rung, n).await?,
+        Piece::Ts(n) => playback.ts_segment(&t, rung, n).await?,
     };
     build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
 }
 
-/// `N.ts` of an AAC rung: the MPEG-TS view of segment `N`.
-async fn ts_segment(playback: &Playback, access: &Access, t: &Playable, rung: Rung, file: &str, headers: &HeaderMap) -> ApiResult<Response> {
-    let n = file.strip_suffix(".ts").and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| ApiError::not_found("segment"))?;
-    if n >= t.media.timeline().segment_count() {
-        return Err(ApiError::not_found(format!("segment {n}")));
-    }
-    let etag = format!("\"{}-{}-{n}-ts-v{FORMAT_VERSION}\"", t.etag_key, rung.id());
-    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"))).header(header::ETAG, &etag);
-    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
-        return build(b.status(StatusCode::NOT_MODIFIED), Body::empty());
-    }
-    let bytes = playback.ts_segment(t, rung, n).await?;
-    build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes))
+/// A rendition's immutable files: the init section, a media segment, or a segment's
+/// MPEG-TS view.
+#[derive(Clone, Copy)]
+enum Piece {
+    Init,
+    Segment(u32),
+    Ts(u32),
 }
 
 /// Who asks, for which of their tracks, in which rung (shared by [`rendition`] and
@@ -260,13 +264,15 @@ async fn resolve(
     Ok((access, t, rung))
 }
 
-/// The response head of an init (`index` None) or media segment, and its ETag.
-fn media_response(access: &Access, t: &Playable, rung: Rung, index: Option<u32>) -> (axum::http::response::Builder, String) {
-    let etag = match index {
-        None => format!("\"{}-{}-init-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
-        Some(n) => format!("\"{}-{}-{n}-v{FORMAT_VERSION}\"", t.etag_key, rung.id()),
+/// The response head of a rendition file, and its ETag.
+fn media_response(access: &Access, t: &Playable, rung: Rung, piece: Piece) -> (axum::http::response::Builder, String) {
+    let (name, mime) = match piece {
+        Piece::Init => ("init".to_string(), "audio/mp4"),
+        Piece::Segment(n) => (n.to_string(), "audio/mp4"),
+        Piece::Ts(n) => (format!("{n}-ts"), "video/mp2t"),
     };
-    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static("audio/mp4"))).header(header::ETAG, &etag);
+    let etag = format!("\"{}-{}-{name}-v{FORMAT_VERSION}\"", t.etag_key, rung.id());
+    let b = access.media_headers(Response::builder().header(header::CONTENT_TYPE, HeaderValue::from_static(mime))).header(header::ETAG, &etag);
     (b, etag)
 }
 
@@ -288,7 +294,7 @@ pub async fn warm_segment(playback: &Playback, accounts: &Accounts, req: &axum::
     if n >= t.media.timeline().segment_count() {
         return None;
     }
-    let (b, etag) = media_response(&access, &t, rung, Some(n));
+    let (b, etag) = media_response(&access, &t, rung, Piece::Segment(n));
     if header_str(req.headers(), header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
         return build(b.status(StatusCode::NOT_MODIFIED), Body::empty()).ok();
     }
