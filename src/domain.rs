@@ -161,6 +161,13 @@ pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// `N` random bytes as lowercase hex (ids and names nobody can guess).
+pub fn random_hex<const N: usize>() -> String {
+    let mut raw = [0u8; N];
+    rand::fill(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 // ---- Media facts: filled by `media`, stored by `catalog`. ----
 
 /// Audio properties of one stored file.

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::catalog::UploadInfo;
 use crate::catalog::{Catalog, CatalogError, UploadRecord};
-use crate::domain::{TrackId, UserId, now_unix};
+use crate::domain::{TrackId, UserId, now_unix, random_hex};
 use crate::store::{BlobStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -166,11 +166,9 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn new_info(user: UserId, length: u64, file_name: &str, metadata: &str, ttl_secs: i64) -> UploadInfo {
-    let mut raw = [0u8; 16];
-    rand::fill(&mut raw);
     let now = now_unix();
     UploadInfo {
-        id: raw.iter().map(|b| format!("{b:02x}")).collect(),
+        id: random_hex::<16>(),
         user,
         length,
         file_name: file_name.to_string(),
@@ -360,10 +358,7 @@ impl SharedUploads {
 
     fn scratch_file(&self, id: &str, what: &str) -> Result<PathBuf> {
         fs::create_dir_all(&self.scratch).map_err(io_err(&self.scratch))?;
-        let mut raw = [0u8; 6];
-        rand::fill(&mut raw);
-        let tag: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(self.scratch.join(format!("tus-{id}-{what}-{tag}")))
+        Ok(self.scratch.join(format!("tus-{id}-{what}-{}", random_hex::<6>())))
     }
 }
 

@@ -332,7 +332,7 @@ impl Playback {
     /// A grant to `user`'s album or playlist as a playlist file (`NoSuchList` if it is
     /// not theirs).
     pub async fn list_grant(&self, user: UserId, list: List) -> Result<SignedList> {
-        self.list_file(user, list, false).await?;
+        self.list_tracks(user, list).await?;
         let expires = now_unix() + self.0.url_ttl_secs as i64;
         let account = self.grant_key(user).await?.ok_or(PlaybackError::AccountDisabled)?;
         let sig = self.0.signer.sign_list(&ListGrant { user, list, expires, account });
@@ -346,11 +346,21 @@ impl Playback {
         Ok(self.0.signer.verify_list(&grant, &g.sig, now_unix())?)
     }
 
-    /// The user's album or playlist, in order, each track with a grant of its own (when
-    /// `grants`; otherwise the list is only looked up).
-    pub async fn list_file(&self, user: UserId, list: List, grants: bool) -> Result<ListFile> {
+    /// The user's album or playlist, in order, each track with a grant of its own.
+    pub async fn list_file(&self, user: UserId, list: List) -> Result<ListFile> {
+        let (title, tracks) = self.list_tracks(user, list).await?;
+        let mut entries = Vec::with_capacity(tracks.len());
+        for t in tracks {
+            let g = self.grant(user, t.id).await?;
+            entries.push((t, g));
+        }
+        Ok(ListFile { title, entries })
+    }
+
+    /// The title and tracks of the user's album or playlist (`NoSuchList` if not theirs).
+    async fn list_tracks(&self, user: UserId, list: List) -> Result<(String, Vec<Track>)> {
         let catalog = self.0.catalog.clone();
-        let (title, tracks) = blocking(move || {
+        blocking(move || {
             Ok(match list {
                 List::Album(id) => {
                     catalog.album(user, id)?.map(|(a, t)| (format!("{} - {}", a.artist, a.title), t)).ok_or(PlaybackError::NoSuchList("album"))?
@@ -358,15 +368,7 @@ impl Playback {
                 List::Playlist(id) => catalog.playlist(user, id)?.map(|(p, t)| (p.name, t)).ok_or(PlaybackError::NoSuchList("playlist"))?,
             })
         })
-        .await?;
-        let mut entries = Vec::with_capacity(tracks.len());
-        if grants {
-            for t in tracks {
-                let g = self.grant(user, t.id).await?;
-                entries.push((t, g));
-            }
-        }
-        Ok(ListFile { title, entries })
+        .await
     }
 
     /// A grant for one of `user`'s tracks, valid for the configured time.

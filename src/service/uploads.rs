@@ -22,7 +22,7 @@ use sha2::Digest;
 use crate::catalog::{AddOutcome, Catalog, CatalogError, NewMedia, Track, User};
 use crate::config::UploadConfig;
 use crate::coord::{Coordination, Held, Taken};
-use crate::domain::{TrackId, UserId};
+use crate::domain::{TrackId, UserId, random_hex};
 use crate::ingest::resumable::{Outcome, Rejection, ResumableError, UploadInfo, UploadState};
 use crate::ingest::{Ingest, IngestError};
 use crate::store::{BlobStore, StoreError, open_parts_range};
@@ -244,12 +244,6 @@ fn random_below(n: u64) -> u64 {
     let mut b = [0u8; 8];
     rand::fill(&mut b);
     if n == 0 { 0 } else { u64::from_le_bytes(b) % n }
-}
-
-fn random_hex<const N: usize>() -> String {
-    let mut raw = [0u8; N];
-    rand::fill(&mut raw);
-    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
