@@ -88,13 +88,24 @@ struct Rendition {
     extinf: Vec<f64>,
 }
 
+fn media_playlist(text: &[u8]) -> m3u8_rs::MediaPlaylist {
+    match m3u8_rs::parse_playlist_res(text) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
+        other => panic!("not a media playlist: {other:?}"),
+    }
+}
+
+fn master_playlist(text: &[u8]) -> m3u8_rs::MasterPlaylist {
+    match m3u8_rs::parse_playlist_res(text) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
+        other => panic!("not a master playlist: {other:?}"),
+    }
+}
+
 /// Fetches a rung's playlist, init and segments (in the given order of segment indexes).
 fn fetch(s: &Server, token: &str, track: i64, rung: &str, order: Option<Vec<usize>>) -> Rendition {
     let pl = bytes(s, token, &format!("/hls/{track}/{rung}/index.m3u8"));
-    let pl = match m3u8_rs::parse_playlist_res(&pl) {
-        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
-        other => panic!("not a media playlist: {other:?}"),
-    };
+    let pl = media_playlist(&pl);
     assert!(pl.end_list && pl.playlist_type == Some(m3u8_rs::MediaPlaylistType::Vod) && pl.independent_segments);
     let init = pl.segments[0].map.as_ref().map(|m| m.uri.clone()).unwrap_or_default();
     assert!(init.starts_with("init.mp4?a=") && init.len() == "init.mp4?a=".len() + 32, "the audio key for load balancers: {init}");
@@ -118,10 +129,7 @@ fn tracks(s: &Server, token: &str) -> Vec<Value> {
 
 /// (BANDWIDTH, AVERAGE-BANDWIDTH) of `rung` in a master playlist.
 fn variant_bandwidth(master: &str, rung: &str) -> (u64, u64) {
-    let pl = match m3u8_rs::parse_playlist_res(master.as_bytes()) {
-        Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
-        other => panic!("not a master playlist: {other:?}"),
-    };
+    let pl = master_playlist(master.as_bytes());
     let v = pl.variants.iter().find(|v| v.uri.starts_with(&format!("{rung}/"))).unwrap();
     (v.bandwidth, v.average_bandwidth.unwrap())
 }
@@ -830,10 +838,7 @@ fn mpeg_ts_renditions_decode_and_keep_time_across_cold_segments() {
     let signed = s.json(&t, &format!("/api/v1/tracks/{id}/playback"));
     let master_url = signed["hls_ts"].as_str().unwrap();
     let master = String::from_utf8(s.http.get(s.url(master_url)).send().unwrap().bytes().unwrap().to_vec()).unwrap();
-    let pl = match m3u8_rs::parse_playlist_res(master.as_bytes()) {
-        Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
-        other => panic!("not a master playlist: {other:?}"),
-    };
+    let pl = master_playlist(master.as_bytes());
     assert_eq!(pl.version, Some(3));
     assert!(pl.variants.iter().all(|v| v.codecs.as_deref() == Some("mp4a.40.2") && v.uri.contains("/ts.m3u8?")), "AAC only: {master}");
 
@@ -847,10 +852,7 @@ fn mpeg_ts_renditions_decode_and_keep_time_across_cold_segments() {
     // Segments fetched cold and out of order carry the timestamps of one continuous stream:
     // each starts one AAC frame after the previous one's last packet.
     let media = bytes(&s, &t, &format!("/hls/{id}/aac-96/ts.m3u8"));
-    let media = match m3u8_rs::parse_playlist_res(&media) {
-        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
-        other => panic!("not a media playlist: {other:?}"),
-    };
+    let media = media_playlist(&media);
     assert!(media.version == Some(3) && media.segments.iter().all(|x| x.map.is_none()));
     let n = media.segments.len();
     assert!(n >= 4);
