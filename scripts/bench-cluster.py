@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+from benchaudio import noise_flacs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("TONEARM_BIN", os.path.join(ROOT, "target/release/tonearm"))
 DIR = os.environ.get("BENCH_DIR", "/tmp/tonearm-cluster-bench")
@@ -42,16 +44,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def flacs():
-    os.makedirs(f"{DIR}/src", exist_ok=True)
-    out = []
-    for i in range(TRACKS):
-        p = f"{DIR}/src/{i:02}.flac"
-        if not os.path.exists(p):
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"anoisesrc=d=20:c=pink:a=0.2:seed={i}",
-                            "-f", "lavfi", "-i", f"sine=f={200 + 10 * i}:d=20",
-                            "-filter_complex", "amix=inputs=2,aformat=sample_rates=44100:channel_layouts=stereo", "-c:a", "flac", p], check=True)
-        out.append(p)
-    return out
+    return noise_flacs(f"{DIR}/src", TRACKS, 20, tone=lambda i: 200 + 10 * i)
 
 
 def cgroup_ok():

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from benchaudio import noise_flacs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("TONEARM_BIN", os.path.join(ROOT, "target/release/tonearm"))
 DIR = os.environ.get("BENCH_DIR", "/tmp/tonearm-scaleout-bench")
@@ -28,17 +30,7 @@ FILES = int(os.environ.get("FILES", "8"))
 
 
 def flacs():
-    os.makedirs(f"{DIR}/src", exist_ok=True)
-    out = []
-    for i in range(FILES):
-        p = f"{DIR}/src/{i:02}.flac"
-        if not os.path.exists(p):
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                            f"anoisesrc=d=180:c=pink:a=0.2:seed={i}", "-f", "lavfi", "-i", f"sine=f={220 + 20 * i}:d=180",
-                            "-filter_complex", "amix=inputs=2,aformat=sample_rates=44100:channel_layouts=stereo",
-                            "-c:a", "flac", p], check=True)
-        out.append(p)
-    return out
+    return noise_flacs(f"{DIR}/src", FILES, 180, tone=lambda i: 220 + 20 * i)
 
 
 class Node:

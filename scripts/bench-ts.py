@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+from benchaudio import noise_flacs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("TONEARM_BIN", os.path.join(ROOT, "target/release/tonearm"))
 DIR = os.environ.get("BENCH_DIR", "/tmp/tonearm-ts-bench")
@@ -26,11 +28,7 @@ TRACKS = int(os.environ.get("TRACKS", "24"))
 
 
 def main():
-    os.makedirs(f"{DIR}/src", exist_ok=True)
-    for i in range(TRACKS):
-        p = f"{DIR}/src/{i:02}.flac"
-        if not os.path.exists(p):
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"anoisesrc=d=20:c=pink:a=0.2:seed={i}", "-ac", "2", "-c:a", "flac", p], check=True)
+    noise_flacs(f"{DIR}/src", TRACKS, 20)
     data = f"{DIR}/data"
     shutil.rmtree(data, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TONEARM_")}
