@@ -11,7 +11,7 @@ mod mp3;
 mod opus;
 
 pub use aac::{AacEncoder, peak_bitrate as aac_peak_bitrate};
-pub use mp3::Mp3Encoder;
+pub use mp3::{Mp3Encoder, bitrate_index as mp3_bitrate_index, frame_bytes as mp3_frame_bytes, standard_kbps as mp3_standard_kbps};
 pub use opus::OpusEncoder;
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,13 @@
-//! MP3 with LAME 3.100 (`mp3lame-encoder`, LGPL): CBR at the nearest standard bitrate, for
-//! progressive streams only. LAME buffers internally, so packets here are byte chunks.
+//! MP3 with LAME 3.100 (`mp3lame-encoder`, LGPL): CBR at the nearest standard bitrate, 48 kHz
+//! out, no bit reservoir and no tag frame of LAME's own. At 48 kHz every MPEG-1 Layer III
+//! frame of a CBR stream is exactly [`frame_bytes`] long (144 × bitrate / 48000 is a whole
+//! number, so the padding bit never appears), and without the reservoir no frame's data
+//! begins in an earlier one: frames from separate encoder sessions can be joined at any
+//! frame. That is what makes a seekable MP3 out of cached segments. LAME buffers
+//! internally, so packets here are byte chunks; [`package`](crate::package) cuts them into
+//! frames.
+
+use std::num::NonZeroU32;
 
 use mp3lame_encoder::{Bitrate, Builder, FlushNoGap, InterleavedPcm, MonoPcm, Quality};
 
@@ -10,7 +18,26 @@ pub struct Mp3Encoder {
     channels: usize,
 }
 
-/// The standard MPEG-1 Layer III bitrate closest to `bps` (from 32 to 320 kbit/s).
+/// MPEG-1 Layer III bitrates, kbit/s (ISO/IEC 11172-3 §2.4.2.3).
+const RATES: [u32; 14] = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+
+/// The standard MPEG-1 Layer III bitrate closest to `bps`, in kbit/s (32 to 320; not 56,
+/// which the LAME binding does not offer).
+pub fn standard_kbps(bps: u32) -> u32 {
+    let k = i64::from(bps / 1000);
+    RATES.iter().copied().filter(|&r| r != 56).min_by_key(|r| (i64::from(*r) - k).abs()).unwrap_or(192)
+}
+
+/// Bytes of every frame of a CBR stream at `kbps` (a standard rate) and 48 kHz.
+pub fn frame_bytes(kbps: u32) -> usize {
+    144 * kbps as usize * 1000 / OUTPUT_RATE as usize
+}
+
+/// The bitrate index of a standard rate in an MPEG-1 Layer III frame header.
+pub fn bitrate_index(kbps: u32) -> Option<u8> {
+    RATES.iter().position(|&r| r == kbps).map(|i| i as u8 + 1)
+}
+
 fn nearest(bps: u32) -> Bitrate {
     use Bitrate::*;
     let all = [
@@ -28,8 +55,8 @@ fn nearest(bps: u32) -> Bitrate {
         (256, Kbps256),
         (320, Kbps320),
     ];
-    let k = bps / 1000;
-    all.iter().min_by_key(|(r, _)| (*r as i64 - k as i64).abs()).map(|(_, b)| *b).unwrap_or(Kbps192)
+    let k = standard_kbps(bps);
+    all.iter().find(|(r, _)| *r == k).map(|(_, b)| *b).unwrap_or(Kbps192)
 }
 
 impl Mp3Encoder {
@@ -39,8 +66,15 @@ impl Mp3Encoder {
         let mut b = Builder::new().ok_or_else(|| EncodeError::Setup("lame: out of memory".into()))?;
         b.set_num_channels(channels as u8).map_err(e)?;
         b.set_sample_rate(OUTPUT_RATE).map_err(e)?;
+        b.set_output_sample_rate(NonZeroU32::new(OUTPUT_RATE)).map_err(e)?;
         b.set_brate(nearest(bitrate)).map_err(e)?;
         b.set_quality(Quality::Good).map_err(e)?;
+        b.set_to_write_vbr_tag(false).map_err(e)?;
+        // SAFETY: the pointer is the builder's own live `lame_global_flags`, used before
+        // `build` and not kept.
+        if unsafe { mp3lame_encoder::ffi::lame_set_disable_reservoir(b.as_ptr(), 1) } != 0 {
+            return Err(EncodeError::Setup("lame: cannot disable the bit reservoir".into()));
+        }
         let enc = b.build().map_err(e)?;
         Ok(Mp3Encoder { enc, channels })
     }

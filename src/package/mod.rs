@@ -18,6 +18,7 @@ pub mod hls;
 mod ogg;
 pub mod progressive;
 mod pump;
+pub mod seekable;
 mod timeline;
 pub mod ts;
 
@@ -153,7 +154,8 @@ pub fn init_segment(src: &SourceInfo, rung: &Rung) -> Result<Vec<u8>, PackageErr
 pub type OpenSource<'a> = &'a (dyn Fn() -> io::Result<Box<dyn MediaSource>> + Sync);
 
 /// Produces segments `segs` of `rung` in one encoder session, handing each finished segment
-/// to `emit` as soon as it is complete. `emit` returns false to stop early.
+/// to `emit` as soon as it is complete. `emit` returns false to stop early. An MP3 rung's
+/// segments are raw frames for seekable streams ([`seekable`]), each in its own session.
 pub fn produce(
     open: OpenSource<'_>,
     ext_hint: &str,
@@ -162,6 +164,9 @@ pub fn produce(
     segs: Range<u32>,
     emit: &mut dyn FnMut(u32, Vec<u8>) -> bool,
 ) -> Result<(), PackageError> {
+    if rung.codec == Codec::Mp3 {
+        return seekable::produce_mp3(open, ext_hint, src, rung, segs, emit);
+    }
     let (plan, mut enc) = RenditionPlan::new(src, rung)?;
     let layout = plan.layout;
     let count = layout.timeline.segment_count();

@@ -5,6 +5,7 @@
 
 use super::ogg::{self, OggWriter};
 use super::pump::FramePump;
+use super::seekable;
 use super::{Layout, OpenSource, PackageError, Timeline};
 use crate::encode::{self, Codec};
 use crate::media::decode::SourceInfo;
@@ -87,25 +88,24 @@ pub fn stream(
             }
         }
         Codec::Mp3 => {
-            // LAME takes any number of samples and pads the end itself.
-            let mut left = frames;
-            let mut n = 0;
-            while left > 0 {
-                let take = (f as u64).min(left) as usize;
-                let pcm = pump.next(take)?;
-                enc.encode(pcm, &mut packets)?;
-                left -= take as u64;
-                n += 1;
-                if n % CHUNK_PACKETS == 0 && !packets.is_empty() {
-                    if !sink(packets.concat()) {
-                        return Ok(());
-                    }
-                    packets.clear();
-                }
-            }
-            enc.finish(&mut packets)?;
-            if !packets.is_empty() && !sink(packets.concat()) {
+            // The LAME tag first (frame count, delay, padding), then exactly its frames.
+            let total = seekable::mp3_frames(frames);
+            if !sink(seekable::mp3_info_frame(encode::mp3_standard_kbps(bitrate), channels as u16, frames, src.sample_rate)) {
                 return Ok(());
+            }
+            let mut lame = seekable::Mp3Frames::new(bitrate, channels)?;
+            let mut chunk = Vec::with_capacity(CHUNK_PACKETS * lame.frame_bytes());
+            let mut done = 0u64;
+            while done < total {
+                lame.encode(pump.next(f)?, &mut |fr| {
+                    if done < total {
+                        chunk.extend_from_slice(fr);
+                        done += 1;
+                    }
+                })?;
+                if (chunk.len() >= CHUNK_PACKETS * lame.frame_bytes() || done == total) && !sink(std::mem::take(&mut chunk)) {
+                    return Ok(());
+                }
             }
         }
     }

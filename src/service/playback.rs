@@ -4,8 +4,10 @@
 //! for every progressive stream, and the stored original as bytes.
 //!
 //! Owns the playback policy: the bitrate default and bounds per codec, which codec an
-//! `original` with an offset becomes, that a progressive stream at a ladder rung is cut
-//! from the rung's segments (shared with HLS players, holding no slot), the offset rule,
+//! `original` with an offset becomes, that MP3 and AAC from the start are seekable (a
+//! fixed layout over cached segments: length, ranges), that a progressive stream at a
+//! ladder rung is cut from the rung's segments (shared with HLS players, holding no slot),
+//! the offset rule,
 //! and the 10-second per-user track cache (forgotten at once on edits, deletes and account
 //! changes, through the coordination seam). Depends on the catalog, `accounts`, `cache`,
 //! `package` and `signing`; knows nothing of HTTP.
@@ -28,7 +30,8 @@ use crate::coord::{Coordination, Invalidation};
 use crate::domain::{Part, TrackId, UserId, now_unix};
 use crate::encode::Codec;
 use crate::media::decode::SourceInfo;
-use crate::package::{Rung, progressive};
+use crate::package::seekable::Seekable;
+use crate::package::{FORMAT_VERSION, Rung, progressive};
 pub use crate::signing::List;
 use crate::signing::{Grant, ListGrant, SignError, UrlSigner};
 use crate::store::{BlobStore, StoreError, open_parts_range};
@@ -120,9 +123,26 @@ impl Format {
 pub enum Progressive {
     /// The stored file itself, from the start (served with ranges by the caller).
     Original,
+    /// A transcode from the start whose length is known before any byte (MP3, AAC): served
+    /// with `Content-Length` and ranges through [`Playback::seekable_bytes`].
+    Seekable(SeekableStream),
     /// A transcode: its codec, its bitrate (kbps), its duration, and the bytes as they are
     /// produced.
     Stream { codec: Codec, kbps: u32, duration: f64, body: ByteStream },
+}
+
+/// A seekable transcode of one track: its length and validator known before anything is
+/// encoded, every byte at a fixed place ([`crate::package::seekable`]).
+#[derive(Clone)]
+pub struct SeekableStream {
+    pub codec: Codec,
+    pub kbps: u32,
+    pub len: u64,
+    pub duration: f64,
+    /// Strong validator: the audio, the rung and the format version.
+    pub etag: String,
+    shape: Arc<Seekable>,
+    playable: Arc<Playable>,
 }
 
 /// A signed grant for one track of one user until `expires`.
@@ -473,6 +493,9 @@ impl Playback {
                 if !range.contains(&kbps) {
                     return Err(PlaybackError::BadBitrate { codec: codec.name(), min: *range.start(), max: *range.end() });
                 }
+                if offset == 0.0 && codec != Codec::Opus {
+                    return Ok(Progressive::Seekable(self.seekable(p, codec, kbps).await?));
+                }
                 let rung = Rung { codec, bitrate: kbps * 1000 };
                 if self.0.ladder.contains(&rung) {
                     return self.segmented(p, rung, offset).await;
@@ -481,6 +504,94 @@ impl Playback {
             }
         };
         self.transcode(p.media.clone(), codec, kbps * 1000, offset).await
+    }
+
+    /// The seekable stream of `p` in `codec` (MP3 or AAC) at `kbps`: nothing is encoded
+    /// (AAC reads its rung's priming from the init segment, which is cheap).
+    async fn seekable(&self, p: Arc<Playable>, codec: Codec, kbps: u32) -> Result<SeekableStream> {
+        let src = &p.media.info;
+        let shape = match codec {
+            Codec::Aac => {
+                let init = self.0.streamer.init(&p.media, Rung { codec, bitrate: kbps * 1000 }).await?;
+                let priming = crate::package::fmp4::priming(&init).ok_or_else(|| PlaybackError::Internal("init segment without an edit list".into()))?;
+                Seekable::aac(src, kbps, priming)
+            }
+            _ => Seekable::mp3(src, kbps),
+        };
+        let etag = format!("\"{}-{}-stream-v{FORMAT_VERSION}\"", p.etag_key, shape.rung.id());
+        Ok(SeekableStream {
+            codec,
+            kbps: shape.rung.bitrate / 1000,
+            len: shape.len(),
+            duration: p.track.audio.duration,
+            etag,
+            shape: Arc::new(shape),
+            playable: p,
+        })
+    }
+
+    /// Bytes `start..end` of a seekable stream, from the rung's segments in the cache (made
+    /// on demand, shared with every listener of the audio). The first segment is made before
+    /// this returns, so a busy transcoder answers `Busy` before any byte.
+    pub async fn seekable_bytes(&self, s: &SeekableStream, start: u64, end: u64) -> Result<ByteStream> {
+        let end = end.min(s.len);
+        if start >= end {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        let shape = s.shape.clone();
+        let first = shape.segment_of(start);
+        let last = shape.segment_of(end - 1);
+        let head: Vec<u8> = {
+            let h = shape.header();
+            let (a, b) = (start.min(h.len() as u64) as usize, end.min(h.len() as u64) as usize);
+            h[a..b].to_vec()
+        };
+        let cut = move |k: u32, piece: Vec<u8>| -> Bytes {
+            let span = shape.span(k);
+            let (a, b) = (start.max(span.start), end.min(span.end));
+            if a >= b { Bytes::new() } else { Bytes::from(piece).slice((a - span.start) as usize..(b - span.start) as usize) }
+        };
+        let piece = {
+            let (streamer, p, shape) = (self.0.streamer.clone(), s.playable.clone(), s.shape.clone());
+            move |k: u32, patient: bool| {
+                let (streamer, p, shape) = (streamer.clone(), p.clone(), shape.clone());
+                async move {
+                    let waited = std::time::Instant::now();
+                    let seg = loop {
+                        match streamer.segment(&p.media, shape.rung, k).await {
+                            Ok(b) => break b,
+                            Err(StreamError::Busy(_)) if patient && waited.elapsed() < MID_STREAM_PATIENCE => {
+                                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                            }
+                            Err(e) => return Err(PlaybackError::from(e)),
+                        }
+                    };
+                    let shape2 = shape.clone();
+                    blocking(move || shape2.piece(k, &seg).map_err(|e| PlaybackError::Internal(e.to_string()))).await
+                }
+            }
+        };
+        let mut first_bytes = head;
+        first_bytes.extend_from_slice(&cut(first, piece(first, false).await?));
+        let body = futures_util::stream::unfold((Some(Bytes::from(first_bytes)), first + 1), move |(ready, k)| {
+            let (piece, cut) = (piece.clone(), cut.clone());
+            async move {
+                if let Some(b) = ready {
+                    return Some((Ok::<_, io::Error>(b), (None, k)));
+                }
+                if k > last {
+                    return None;
+                }
+                match piece(k, true).await {
+                    Ok(b) => Some((Ok(cut(k, b)), (None, k + 1))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, segment = k, "seekable stream ends early");
+                        Some((Err(io::Error::other(e.to_string())), (None, u32::MAX)))
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(body))
     }
 
     async fn segmented(&self, p: Arc<Playable>, rung: Rung, offset: f64) -> Result<Progressive> {

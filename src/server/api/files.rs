@@ -1,5 +1,6 @@
 //! Byte-serving endpoints: the stored original (byte-identical, with `Range`, `ETag`,
-//! `If-None-Match`, `If-Range` and `HEAD`) and cover images (scaled by the library service,
+//! `If-None-Match`, `If-Range` and `HEAD`), seekable transcodes (the same rules over the
+//! playback service's fixed-layout streams) and cover images (scaled by the library service,
 //! revalidated by ETag before any byte is read).
 
 use axum::body::Body;
@@ -12,7 +13,7 @@ use super::auth::AuthUser;
 use crate::catalog::Track;
 use crate::server::{ApiError, ApiResult, Path, Query, blocking, parse_id};
 use crate::service::library::{CoverOf, CoverPick};
-use crate::service::playback::original_mime;
+use crate::service::playback::{SeekableStream, original_mime, stream_mime};
 use crate::service::{Library, Playback};
 
 /// A parsed single `Range: bytes=...` header.
@@ -89,19 +90,21 @@ pub async fn original(
     serve_original(&playback, &t, &headers)
 }
 
-/// The original file with `Range`, `If-Range` and `If-None-Match` support.
-pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
-    let len = t.file.size;
-    let etag = format!("\"{}\"", t.file.hash.to_hex());
-    let mut b = Response::builder()
-        .header(header::ETAG, &etag)
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_TYPE, original_mime(&t.audio.container, &t.audio.codec))
-        .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
-        .header(header::VARY, "authorization")
-        .header(header::CONTENT_DISPOSITION, content_disposition(&t.file.file_name));
-    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
-        return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
+/// What a ranged answer sends, once the validators are judged.
+pub enum Ranged {
+    /// `304 Not Modified`, ready.
+    NotModified(Response),
+    /// Bytes `start..end` under this head (200 or 206, `Content-Length` set).
+    Bytes { head: axum::http::response::Builder, start: u64, end: u64 },
+}
+
+/// RFC 9110 for a body of `len` bytes under a strong `etag`: `If-None-Match` → 304,
+/// `If-Range` with another validator → the whole body, one `Range` → 206 with
+/// `Content-Range`, a range past the end → 416.
+pub fn ranged(head: axum::http::response::Builder, etag: &str, len: u64, headers: &HeaderMap) -> ApiResult<Ranged> {
+    let mut b = head.header(header::ETAG, etag).header(header::ACCEPT_RANGES, "bytes");
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, etag)) {
+        return b.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map(Ranged::NotModified).map_err(|e| ApiError::Internal(e.to_string()));
     }
     // If-Range with a different validator means the client's partial copy is stale.
     let range_header = match header_str(headers, header::IF_RANGE) {
@@ -116,9 +119,43 @@ pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> Ap
         }
         ByteRange::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(len)),
     };
-    b = b.header(header::CONTENT_LENGTH, end - start);
-    let body = if start == end { Body::empty() } else { Body::from_stream(playback.original(t.file.parts.clone(), start, end)) };
-    b.status(status).body(body).map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(Ranged::Bytes { head: b.status(status).header(header::CONTENT_LENGTH, end - start), start, end })
+}
+
+/// The original file with `Range`, `If-Range` and `If-None-Match` support.
+pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
+    let etag = format!("\"{}\"", t.file.hash.to_hex());
+    let head = Response::builder()
+        .header(header::CONTENT_TYPE, original_mime(&t.audio.container, &t.audio.codec))
+        .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable")
+        .header(header::VARY, "authorization")
+        .header(header::CONTENT_DISPOSITION, content_disposition(&t.file.file_name));
+    match ranged(head, &etag, t.file.size, headers)? {
+        Ranged::NotModified(r) => Ok(r),
+        Ranged::Bytes { head, start, end } => {
+            let body = if start == end { Body::empty() } else { Body::from_stream(playback.original(t.file.parts.clone(), start, end)) };
+            head.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+        }
+    }
+}
+
+/// A seekable transcode (`Progressive::Seekable`) with `Content-Length`, `Range`, `ETag`
+/// and `HEAD` (which encodes nothing), as an original is served.
+pub async fn serve_seekable(playback: &Playback, s: &SeekableStream, headers: &HeaderMap, head_only: bool) -> ApiResult<Response> {
+    let dur = format!("{:.3}", s.duration);
+    let head = Response::builder()
+        .header(header::CONTENT_TYPE, stream_mime(s.codec))
+        .header(header::CACHE_CONTROL, "private, max-age=86400")
+        .header(header::VARY, "authorization")
+        .header("x-content-duration", &dur)
+        .header("content-duration", &dur);
+    match ranged(head, &s.etag, s.len, headers)? {
+        Ranged::NotModified(r) => Ok(r),
+        Ranged::Bytes { head, start, end } => {
+            let body = if head_only || start == end { Body::empty() } else { Body::from_stream(playback.seekable_bytes(s, start, end).await?) };
+            head.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -7,9 +7,10 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::files::serve_seekable;
 use super::stream::progressive_response;
 use crate::encode::Codec;
 use crate::server::markup::escape;
@@ -69,10 +70,17 @@ pub async fn share(State(lib): State<Library>, Path(token): Path<String>) -> Res
 const SHARE_KBPS: u32 = 192;
 
 /// One song of the share, as MP3, while the link lives (errors as the JSON API's).
-pub async fn song(State(lib): State<Library>, State(playback): State<Playback>, Path((token, n)): Path<(String, usize)>) -> ApiResult<Response> {
+pub async fn song(
+    State(lib): State<Library>,
+    State(playback): State<Playback>,
+    Path((token, n)): Path<(String, usize)>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let (owner, id) = blocking(move || lib.shared_track(&token, n)).await?;
     let p = playback.track(owner, id).await?;
     match playback.progressive(p, Format::Codec(Codec::Mp3), Some(SHARE_KBPS), 0.0).await? {
+        Progressive::Seekable(s) => serve_seekable(&playback, &s, &headers, method == axum::http::Method::HEAD).await,
         Progressive::Stream { codec, duration, body, .. } => progressive_response(codec, duration, Body::from_stream(body)),
         Progressive::Original => Err(ApiError::Internal("a shared song is always a transcode".into())),
     }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::{AuthUser, bearer_user};
-use super::files::{etag_matches, header_str, serve_original};
+use super::files::{etag_matches, header_str, serve_original, serve_seekable};
 use crate::domain::{TrackId, UserId, now_unix};
 use crate::encode::Codec;
 use crate::package::hls::Container;
@@ -302,12 +302,14 @@ pub async fn warm_segment(playback: &Playback, accounts: &Accounts, req: &axum::
     build(b.header(header::CONTENT_LENGTH, bytes.len()), Body::from(bytes)).ok()
 }
 
-/// `GET /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`.
+/// `GET|HEAD /api/v1/tracks/{id}/stream?format=aac|opus|mp3|original&bitrate=KBPS&offset=SECONDS`:
+/// MP3 and AAC from the start are seekable (length and ranges), the rest chunked.
 pub async fn stream(
     State(playback): State<Playback>,
     State(accounts): State<Accounts>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
@@ -324,6 +326,7 @@ pub async fn stream(
             }
             r
         }),
+        Progressive::Seekable(s) => serve_seekable(&playback, &s, &headers, method == axum::http::Method::HEAD).await,
         Progressive::Stream { codec, duration, body, .. } => progressive_response(codec, duration, Body::from_stream(body)),
     }
 }

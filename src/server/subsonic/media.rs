@@ -81,14 +81,18 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
         Want::Transcode(codec, cap) => (Format::Codec(codec), cap.map(|k| within(codec, k))),
     };
     let made = playback.progressive(t.clone(), format, kbps, offset).await.map_err(from_playback)?;
-    respond(playback, &t, made, headers, p.get("estimateContentLength") == Some("true"))
+    respond(playback, &t, made, headers, p.get("estimateContentLength") == Some("true")).await
 }
 
-/// The response for a progressive answer: the original with `Range`, or the transcode
-/// (with a `Content-Length` it then has exactly, when `estimate`).
-pub fn respond(playback: &Playback, t: &Playable, made: Progressive, headers: &HeaderMap, estimate: bool) -> Result<Response, Failure> {
+/// The response for a progressive answer: the original or a seekable transcode with
+/// `Range`, or a chunked transcode (with a `Content-Length` it then has exactly, when
+/// `estimate`).
+pub async fn respond(playback: &Playback, t: &Playable, made: Progressive, headers: &HeaderMap, estimate: bool) -> Result<Response, Failure> {
     match made {
         Progressive::Original => crate::server::api::files::serve_original(playback, &t.track, headers).map_err(|e| Failure::new(Code::Generic, e.to_string())),
+        Progressive::Seekable(s) => {
+            crate::server::api::files::serve_seekable(playback, &s, headers, false).await.map_err(|e| Failure::new(Code::Generic, e.to_string()))
+        }
         Progressive::Stream { codec, kbps, duration, body } => {
             let estimate = estimate.then(|| estimated_length(codec, kbps, duration));
             let body = match estimate {

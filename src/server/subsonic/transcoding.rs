@@ -263,7 +263,7 @@ pub async fn stream(playback: &Playback, user: &User, p: &Params, headers: &Head
         Ok(m) => m,
         Err(e) => return failed(e),
     };
-    respond(playback, &t, made, headers, false).unwrap_or_else(|f| status(StatusCode::INTERNAL_SERVER_ERROR, &f.message))
+    respond(playback, &t, made, headers, false).await.unwrap_or_else(|f| status(StatusCode::INTERNAL_SERVER_ERROR, &f.message))
 }
 
 /// A playback error as the stream's HTTP status, variant by variant.
