@@ -52,6 +52,10 @@ pub struct Grant {
 pub enum List {
     Album(AlbumId),
     Playlist(PlaylistId),
+    /// The user's starred tracks.
+    Favourites,
+    /// The user's whole library, shuffled.
+    Shuffle,
 }
 
 /// What a signed playlist-file URL carries, and what it is bound to (as [`Grant`]).
@@ -94,6 +98,8 @@ impl UrlSigner {
         let (kind, id) = match g.list {
             List::Album(a) => ("album", a.0),
             List::Playlist(p) => ("playlist", p.0),
+            List::Favourites => ("favourites", 0),
+            List::Shuffle => ("shuffle", 0),
         };
         self.mac(format_args!("tonearm-list-v1|{}|{kind}:{id}|{}|{:016x}", g.user, g.expires, g.account))
     }

@@ -53,6 +53,9 @@ pub struct MediaRef {
     pub info: SourceInfo,
     /// The original file name's extension, a hint for the demuxer.
     pub ext: String,
+    /// A station's originals, played back to back (empty for one original, which is
+    /// `parts`).
+    pub items: Arc<[MediaRef]>,
 }
 
 impl MediaRef {
@@ -66,6 +69,18 @@ impl MediaRef {
         h.update(&info.sample_rate.to_le_bytes());
         h.update(&info.channels.to_le_bytes());
         ContentHash(*h.finalize().as_bytes())
+    }
+
+    /// Originals played back to back as one source (a radio station of an album or a
+    /// playlist): cached under the ordered list of their keys.
+    pub fn station(items: Vec<MediaRef>) -> MediaRef {
+        let mut h = blake3::Hasher::new();
+        h.update(b"tonearm-station-v1");
+        for m in &items {
+            h.update(&m.key.0);
+        }
+        let info = package::Sequence::joined(items.iter().map(|m| &m.info));
+        MediaRef { key: ContentHash(*h.finalize().as_bytes()), parts: Vec::new(), info, ext: String::new(), items: items.into() }
     }
 
     pub fn timeline(&self) -> Timeline {
@@ -335,9 +350,15 @@ impl Streamer {
 
     fn run_job(&self, m: &MediaRef, rung: Rung, range: std::ops::Range<u32>, senders: Vec<(u32, oneshot::Sender<Result<Bytes, StreamError>>)>) {
         let open = self.opener(m.parts.clone());
+        let opens: Vec<_> = m.items.iter().map(|i| self.opener(i.parts.clone())).collect();
+        let seq = if m.items.is_empty() {
+            package::Sequence::one(&open, &m.ext, &m.info)
+        } else {
+            package::Sequence::new(m.items.iter().zip(&opens).map(|(i, o)| package::Item { open: o, ext: &i.ext, info: &i.info }).collect())
+        };
         let started = Instant::now();
         let mut senders = senders.into_iter().peekable();
-        let result = package::produce(&open, &m.ext, &m.info, &rung, range, &mut |k, bytes| {
+        let result = package::produce_sequence(&seq, &rung, range, &mut |k, bytes| {
             let bytes = shm::share(bytes);
             self.metrics.segments_encoded.fetch_add(1, Relaxed);
             self.metrics.segment_seconds.observe(started.elapsed().as_secs_f64());

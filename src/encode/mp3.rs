@@ -60,6 +60,10 @@ fn nearest(bps: u32) -> Bitrate {
 }
 
 impl Mp3Encoder {
+    /// Where input sample 0 lands in the decoded stream: LAME's encoder delay (576, what its
+    /// tag states) plus the decoder's (528 + 1).
+    pub const PRIMING: u64 = 576 + 529;
+
     pub fn new(bitrate: u32, channels: usize) -> Result<Mp3Encoder, EncodeError> {
         let e = |x: mp3lame_encoder::BuildError| EncodeError::Setup(format!("lame: {x:?}"));
         let channels = channels.clamp(1, 2);
@@ -87,9 +91,8 @@ impl Encoder for Mp3Encoder {
     fn channels(&self) -> usize {
         self.channels
     }
-    /// LAME's encoder delay plus the decoder delay (528 + 1) as the LAME tag states it.
     fn delay(&self) -> u32 {
-        576 + 529
+        Self::PRIMING as u32
     }
     fn encode(&mut self, frame: &[f32], out: &mut Vec<Vec<u8>>) -> Result<(), EncodeError> {
         let mut v = Vec::with_capacity(frame.len() * 5 / 4 + 7200);

@@ -22,6 +22,7 @@ pub mod seekable;
 mod timeline;
 pub mod ts;
 
+pub use pump::{Item, Sequence};
 pub use timeline::{Layout, Timeline, UNIT};
 
 use std::io;
@@ -33,7 +34,6 @@ use symphonia::core::io::MediaSource;
 use crate::encode::{self, AacEncoder, Codec, EncodeError, Encoder, OUTPUT_RATE};
 use crate::media::decode::{DecodeError, SourceInfo};
 use crate::media::resample::ResampleError;
-use pump::FramePump;
 
 /// Bumped whenever the bytes of a produced init or segment change (cache keys and ETags
 /// include it, so stale cached bytes are never served).
@@ -164,9 +164,15 @@ pub fn produce(
     segs: Range<u32>,
     emit: &mut dyn FnMut(u32, Vec<u8>) -> bool,
 ) -> Result<(), PackageError> {
+    produce_sequence(&Sequence::one(open, ext_hint, src), rung, segs, emit)
+}
+
+/// [`produce`] over a [`Sequence`]: one original, or a station of several back to back.
+pub fn produce_sequence(seq: &Sequence<'_>, rung: &Rung, segs: Range<u32>, emit: &mut dyn FnMut(u32, Vec<u8>) -> bool) -> Result<(), PackageError> {
     if rung.codec == Codec::Mp3 {
-        return seekable::produce_mp3(open, ext_hint, src, rung, segs, emit);
+        return seekable::produce_mp3(seq, rung, segs, emit);
     }
+    let src = &seq.info;
     let (plan, mut enc) = RenditionPlan::new(src, rung)?;
     let layout = plan.layout;
     let count = layout.timeline.segment_count();
@@ -178,8 +184,7 @@ pub fn produce(
     let last_end = layout.end_packet(segs.end - 1);
     // Encoder start: on the grid, with room for the encoder delay and the pre-roll.
     let s0 = if segs.start == 0 { 0 } else { (first * f).saturating_sub(layout.delay + PREROLL) / UNIT * UNIT };
-    let src_start = (u128::from(s0) * u128::from(src.sample_rate) / u128::from(OUTPUT_RATE)) as u64;
-    let mut pump = FramePump::open(open, ext_hint, src, src_start)?;
+    let mut pump = seq.pump_at(s0)?;
     let mut packets = Vec::new();
     let mut next_packet = s0 / f;
     let mut seg = segs.start;

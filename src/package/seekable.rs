@@ -20,8 +20,7 @@
 use std::ops::Range;
 
 use super::progressive::adts_header;
-use super::pump::FramePump;
-use super::{Layout, OpenSource, PREROLL, PackageError, Rung, Timeline};
+use super::{Layout, PREROLL, PackageError, Rung, Sequence, Timeline};
 use crate::encode::{self, Codec, Mp3Encoder, OUTPUT_RATE};
 use crate::media::decode::SourceInfo;
 
@@ -30,7 +29,7 @@ const MP3_FRAME: u64 = 1152;
 /// LAME's encoder delay, as its tag states it (decoders add their own 529).
 const LAME_DELAY: u64 = 576;
 /// Encoder delay plus decoder delay: where input sample 0 lands in the decoded MP3.
-const MP3_PRIMING: u32 = 576 + 529;
+const MP3_PRIMING: u32 = Mp3Encoder::PRIMING as u32;
 /// Encoder starts for MP3 segments: on the 0.32 s grid and on a frame (LCM of both).
 const MP3_START_GRID: u64 = 46_080;
 /// Bytes an ADTS frame may exceed the peak bitrate's share by (FDK: "can vary by one byte").
@@ -133,14 +132,8 @@ impl Seekable {
 /// Produces segments `segs` of an MP3 rung as raw frames: each segment in its own LAME
 /// session started on the grid at least [`PREROLL`] plus the delay before it, its frames
 /// numbered from that start, the ones before the segment thrown away.
-pub(super) fn produce_mp3(
-    open: OpenSource<'_>,
-    ext_hint: &str,
-    src: &SourceInfo,
-    rung: &Rung,
-    segs: Range<u32>,
-    emit: &mut dyn FnMut(u32, Vec<u8>) -> bool,
-) -> Result<(), PackageError> {
+pub(super) fn produce_mp3(seq: &Sequence<'_>, rung: &Rung, segs: Range<u32>, emit: &mut dyn FnMut(u32, Vec<u8>) -> bool) -> Result<(), PackageError> {
+    let src = &seq.info;
     let kbps = rung.bitrate / 1000;
     let frame = encode::mp3_frame_bytes(kbps);
     let layout = Layout::new(Timeline::for_source(src.frames, src.sample_rate), MP3_FRAME as usize, MP3_PRIMING);
@@ -151,8 +144,7 @@ pub(super) fn produce_mp3(
         let first = layout.first_packet(k);
         let end = layout.end_packet(k);
         let s0 = (first * MP3_FRAME).saturating_sub(layout.delay + PREROLL) / MP3_START_GRID * MP3_START_GRID;
-        let src_start = (u128::from(s0) * u128::from(src.sample_rate) / u128::from(OUTPUT_RATE)) as u64;
-        let mut pump = FramePump::open(open, ext_hint, src, src_start)?;
+        let mut pump = seq.pump_at(s0)?;
         let mut lame = Mp3Frames::new(rung.bitrate, src.out_channels() as usize)?;
         let mut out = Vec::with_capacity(((end - first) as usize) * frame);
         let mut next = s0 / MP3_FRAME;

@@ -25,7 +25,7 @@ use futures_util::Stream;
 use super::accounts::{AccountError, Accounts};
 use super::devices::kbps_bounds;
 use crate::cache::{MediaRef, StreamError, Streamer};
-use crate::catalog::{Catalog, CatalogError, Track};
+use crate::catalog::{Catalog, CatalogError, Filter, Page, Track};
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{Part, TrackId, UserId, now_unix};
 use crate::encode::Codec;
@@ -45,6 +45,11 @@ const TRACK_CACHE_MAX: usize = 10_000;
 const MID_STREAM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Bytes per read of an original.
 const CHUNK: usize = 64 * 1024;
+/// Tracks in a shuffle's playlist file, and in each round of a shuffle station.
+const SHUFFLE_LIST: u32 = 100;
+
+mod radio;
+pub use radio::{RadioStream, Station};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlaybackError {
@@ -256,7 +261,7 @@ fn media_ref(t: &Track) -> MediaRef {
         frames: t.audio.frames,
         priming: t.audio.priming,
     };
-    MediaRef { key: MediaRef::audio_key(&t.file.audio, &info), parts: t.file.parts.clone(), info, ext }
+    MediaRef { key: MediaRef::audio_key(&t.file.audio, &info), parts: t.file.parts.clone(), info, ext, items: Arc::from([]) }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -386,6 +391,8 @@ impl Playback {
                     catalog.album(user, id)?.map(|(a, t)| (format!("{} - {}", a.artist, a.title), t)).ok_or(PlaybackError::NoSuchList("album"))?
                 }
                 List::Playlist(id) => catalog.playlist(user, id)?.map(|(p, t)| (p.name, t)).ok_or(PlaybackError::NoSuchList("playlist"))?,
+                List::Favourites => ("Favourites".to_string(), catalog.favourites(user)?),
+                List::Shuffle => ("Shuffle".to_string(), catalog.pick_tracks(user, &Filter::default(), true, Page { limit: SHUFFLE_LIST, offset: 0 })?),
             })
         })
         .await

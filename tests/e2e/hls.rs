@@ -1008,3 +1008,159 @@ fn seekable_transcodes_have_a_length_and_exact_ranges() {
         assert!(r.bytes().unwrap() == body[len / 2..=len / 2 + 20_000], "{url}: the same bytes after a restart");
     }
 }
+
+/// An album cut from one continuous signal: three FLACs at 48 kHz, tagged, joining at
+/// samples 352,000 and 592,000 of `whole.wav` (written beside `dir`).
+fn gapless_album(dir: &Path) {
+    let whole = dir.parent().unwrap().join("whole.wav");
+    signal_wav(&whole, 19.0, 48_000, 0.0);
+    for (i, (a, b, title)) in [(0, 352_000, "First"), (352_000, 592_000, "Second"), (592_000, 912_000, "Third")].into_iter().enumerate() {
+        let out = dir.join(format!("0{}.flac", i + 1));
+        let trim = format!("atrim=start_sample={a}:end_sample={b}");
+        let (t, n) = (format!("title={title}"), format!("track={}", i + 1));
+        let args =
+            ["-i", whole.to_str().unwrap(), "-af", &trim, "-metadata", "artist=Radio Test", "-metadata", &t, "-metadata", "album=Radio Album", "-metadata", &n];
+        let r = ffmpeg(&[&args[..], &[out.to_str().unwrap()]].concat());
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+}
+
+/// An ICY stream split into its audio bytes and the titles its metadata blocks carried.
+fn icy_split(body: &[u8], every: usize) -> (Vec<u8>, Vec<String>) {
+    let (mut audio, mut titles) = (Vec::new(), Vec::<String>::new());
+    let mut at = 0;
+    while at < body.len() {
+        let n = every.min(body.len() - at);
+        audio.extend_from_slice(&body[at..at + n]);
+        at += n;
+        if at >= body.len() {
+            break;
+        }
+        let len = body[at] as usize * 16;
+        let meta = String::from_utf8_lossy(&body[at + 1..at + 1 + len]).trim_end_matches('\0').to_string();
+        at += 1 + len;
+        if let Some(t) = meta.strip_prefix("StreamTitle='").and_then(|m| m.strip_suffix("';")) {
+            titles.push(t.to_string());
+        } else {
+            assert!(meta.is_empty(), "a metadata block that is not a StreamTitle: {meta:?}");
+        }
+    }
+    (audio, titles)
+}
+
+/// Radio: an album as one MP3 or AAC stream, listed by `GET /api/v1/radio` with signed
+/// URLs. The tracks join gaplessly (one encoder runs across the joins: the error against the
+/// uncut signal at a join is no worse than elsewhere), ICY metadata carries each track's
+/// title at its place (read by our parser, by mpv and by VLC), a second listener costs no
+/// encode, a shuffle never ends, and bad requests get precise errors.
+#[test]
+fn radio_streams_are_gapless_shared_and_carry_icy_titles() {
+    let (env, dir) = setup(false, gapless_album);
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let radio = s.json(&tok, "/api/v1/radio");
+    let stations = radio["stations"].as_array().unwrap();
+    let ids: Vec<&str> = stations.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert_eq!(&ids[..2], ["shuffle", "favourites"]);
+    let album = stations.iter().find(|x| x["name"] == "Radio Test - Radio Album").expect("the album is a station");
+    let reference = decode(&dir.parent().unwrap().join("whole.wav"), 2);
+    let get = |url: &str, icy: bool| {
+        let mut r = s.http.get(s.url(url));
+        if icy {
+            r = r.header("Icy-MetaData", "1");
+        }
+        r.send().unwrap()
+    };
+    let titles = ["Radio Test - First", "Radio Test - Second", "Radio Test - Third"];
+    for (format, mime, priming) in [("mp3", "audio/mpeg", 1105isize), ("aac", "audio/aac", 2048)] {
+        let url = album[format].as_str().unwrap();
+        let r = get(url, false);
+        assert_eq!(r.status(), 200, "{format}");
+        assert_eq!(r.headers()["content-type"], mime);
+        assert_eq!(r.headers()["icy-name"], "Radio Test - Radio Album");
+        assert!(r.headers().get("icy-metaint").is_none(), "no ICY blocks unless asked");
+        let plain = r.bytes().unwrap().to_vec();
+        let file = write(env.dir.path(), &format!("radio.{format}"), &[&plain]);
+        let got = decode(&file, 2);
+        let n = got.len() / 2;
+        assert!((912_000..912_000 + 2048 + 2048).contains(&n), "{format}: {n} frames for 912,000");
+        // Gapless: aligned with the uncut signal, the joins are no worse than elsewhere.
+        let lag = best_lag(&got, &reference, priming);
+        assert_eq!(lag, priming, "{format}: the stream starts with the first sample");
+        let shifted = &got[lag as usize * 2..];
+        let mut elsewhere: Vec<f64> = (5..18).map(|sec| err_db(shifted, &reference, sec * 48_000 + 12_000, 960)).collect();
+        elsewhere.sort_by(f64::total_cmp);
+        let worst = elsewhere[elsewhere.len() - 1];
+        for join in [352_000, 592_000] {
+            let at = err_db(shifted, &reference, join - 480, 960);
+            eprintln!("{format}: join at {join}: {at:.1} dB; elsewhere worst {worst:.1} dB");
+            assert!(at < worst + 3.0, "{format}: a gap or click at {join}: {at:.1} dB against {worst:.1} dB elsewhere");
+        }
+        // ICY: the same audio, with each title in order, once each, where its track plays.
+        let encoded = metric(&s, "tonearm_segments_encoded_total");
+        let r = get(url, true);
+        assert_eq!(r.headers()["icy-metaint"], "16000");
+        let (audio, got_titles) = icy_split(&r.bytes().unwrap(), 16_000);
+        assert!(audio == plain, "{format}: the ICY stream's audio is the plain stream's");
+        assert_eq!(got_titles, titles, "{format}");
+        assert_eq!(metric(&s, "tonearm_segments_encoded_total"), encoded, "{format}: a second listener shares the station's encodes");
+    }
+    // Real players read the titles: mpv (which asks for ICY by itself) and VLC.
+    let url = s.url(album["mp3"].as_str().unwrap());
+    let out = Command::new("mpv")
+        .args(["--no-config", "--no-video", "--ao=null", "--speed=8", "--term-status-msg=", &url])
+        .output()
+        .expect("mpv runs (scripts/bootstrap.sh --test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("icy-title: ")).collect();
+    assert_eq!(seen, titles, "mpv: {text}");
+    // VLC takes a stream without a length for a live one and reconnects at its end: read
+    // its log until the three titles, then stop it.
+    let mut vlc = Command::new("runuser")
+        .args(["-u", "nobody", "--", "cvlc", "-I", "dummy", "--aout", "dummy", "--rate", "8", "-vv", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("VLC runs (scripts/bootstrap.sh --test installs it)");
+    let mut seen = Vec::new();
+    let mut log = String::new();
+    let started = std::time::Instant::now();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(vlc.stderr.take().unwrap())) {
+        let Ok(line) = line else { break };
+        if let Some((_, t)) = line.split_once("New Icy-Title=") {
+            seen.push(t.trim().to_string());
+        }
+        log.push_str(&line);
+        log.push('\n');
+        if seen.len() == 3 || started.elapsed() > std::time::Duration::from_secs(60) {
+            break;
+        }
+    }
+    let _ = Command::new("pkill").args(["-u", "nobody", "-f", "cvlc"]).status();
+    let _ = vlc.kill();
+    let _ = vlc.wait();
+    assert_eq!(seen, titles, "VLC: {log}");
+    // The playlist file a radio is given names the stream.
+    let pls = get(album["pls"].as_str().unwrap(), false).text().unwrap();
+    assert!(pls.contains(&format!("File1={}", s.url(album["mp3"].as_str().unwrap()).split("&u=").next().unwrap())) && pls.contains("Length1=-1"), "{pls}");
+    // A shuffle never ends: more than the whole library and still going.
+    let shuffle = stations.iter().find(|x| x["id"] == "shuffle").unwrap();
+    let mut r = get(shuffle["mp3"].as_str().unwrap(), false);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    while total < 2 * 19 * 192_000 / 8 {
+        let n = std::io::Read::read(&mut r, &mut buf).unwrap();
+        assert!(n > 0, "the shuffle ended after {total} bytes");
+        total += n;
+    }
+    drop(r);
+    // Errors: an Opus radio, a station that does not exist, no credentials, another list's signature.
+    let (_, q) = album["mp3"].as_str().unwrap().split_once('?').unwrap();
+    let sig = q.split("&").filter(|p| !p.starts_with("format=")).collect::<Vec<_>>().join("&");
+    Server::expect_error(get(&format!("/api/v1/radio/{}?format=opus&{sig}", album["id"].as_str().unwrap()), false), 400, "bad_format");
+    Server::expect_error(s.get(&tok, "/api/v1/radio/album-999"), 404, "not_found");
+    Server::expect_error(s.get(&tok, "/api/v1/radio/nonsense"), 404, "not_found");
+    Server::expect_error(get(&format!("/api/v1/radio/{}", album["id"].as_str().unwrap()), false), 401, "unauthorized");
+    Server::expect_error(get(&format!("/api/v1/radio/favourites?{sig}"), false), 403, "bad_signature");
+    Server::expect_error(s.get(&tok, "/api/v1/radio/favourites"), 404, "not_found");
+}

@@ -10,6 +10,7 @@ pub mod instant;
 pub mod library;
 pub mod lists;
 pub mod playlist_file;
+pub mod radio;
 pub mod share;
 pub mod stream;
 pub mod tus;
@@ -59,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/albums/{id}/playback", get(playlist_file::album_playback))
         .route("/albums/{id}/playlist.m3u8", get(playlist_file::album_file::<false>))
         .route("/albums/{id}/playlist.pls", get(playlist_file::album_file::<true>))
+        .route("/radio", get(radio::stations))
+        .route("/radio/{station}", get(radio::stream))
+        .route("/radio/{station}/listen.pls", get(radio::listen::<true>))
+        .route("/radio/{station}/listen.m3u", get(radio::listen::<false>))
         .route("/artists", get(library::artists))
         .route("/artists/{id}", get(library::artist))
         .route("/search", get(library::search))

@@ -46,7 +46,7 @@ impl Kind {
 
 /// Who may read the list's file: the bearer token's user, or the one a valid list
 /// signature names.
-async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut PlayQuery, list: List) -> ApiResult<UserId> {
+pub(super) async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut PlayQuery, list: List) -> ApiResult<UserId> {
     if let Some(user) = bearer_user(accounts, headers, true).await? {
         return Ok(user.id);
     }
@@ -56,7 +56,7 @@ async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap
 }
 
 /// One line of text: no control characters (a tag cannot add entries to the file).
-fn line(s: &str) -> String {
+pub(super) fn line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 

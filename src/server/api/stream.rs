@@ -34,7 +34,7 @@ pub(super) struct PlayQuery {
     s: Option<String>,
     codecs: Option<String>,
     pub(super) format: Option<String>,
-    bitrate: Option<u32>,
+    pub(super) bitrate: Option<u32>,
     offset: Option<f64>,
     /// The audio key a playlist put on its children, for load balancers (see `child_query_for`).
     a: Option<String>,
