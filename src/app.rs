@@ -213,6 +213,10 @@ impl App {
                     if n > 0 {
                         tracing::info!(files = n, "read the lyrics of files stored before lyrics were kept");
                     }
+                    let n = crate::ingest::verify::run_loudness_pass(&store, catalog.as_ref(), &|| streamer.busy());
+                    if n > 0 {
+                        tracing::info!(files = n, "measured the loudness of stored files");
+                    }
                 }
                 std::thread::sleep(VERIFY_INTERVAL);
             }

@@ -170,6 +170,15 @@ pub fn random_hex<const N: usize>() -> String {
 
 // ---- Media facts: filled by `media`, stored by `catalog`. ----
 
+/// EBU R128 loudness of some audio: integrated loudness and true peak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loudness {
+    /// Integrated loudness, LUFS (−70, the absolute gate, for silence).
+    pub lufs: f64,
+    /// True peak, linear (1.0 = full scale).
+    pub peak: f64,
+}
+
 /// Audio properties of one stored file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioProps {

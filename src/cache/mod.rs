@@ -56,6 +56,8 @@ pub struct MediaRef {
     /// A station's originals, played back to back (empty for one original, which is
     /// `parts`).
     pub items: Arc<[MediaRef]>,
+    /// Loudness normalisation in dB (0: none); part of `key`.
+    pub gain_db: f32,
 }
 
 impl MediaRef {
@@ -80,7 +82,22 @@ impl MediaRef {
             h.update(&m.key.0);
         }
         let info = package::Sequence::joined(items.iter().map(|m| &m.info));
-        MediaRef { key: ContentHash(*h.finalize().as_bytes()), parts: Vec::new(), info, ext: String::new(), items: items.into() }
+        MediaRef { key: ContentHash(*h.finalize().as_bytes()), parts: Vec::new(), info, ext: String::new(), items: items.into(), gain_db: 0.0 }
+    }
+
+    /// The same audio brought up or down by `db` (loudness normalisation): its own cache
+    /// identity, so normalised and plain segments never mix.
+    pub fn with_gain(&self, db: f32) -> MediaRef {
+        let mut h = blake3::Hasher::new();
+        h.update(&self.key.0);
+        h.update(b"gain");
+        h.update(&((db * 100.0).round() as i32).to_le_bytes());
+        MediaRef { key: ContentHash(*h.finalize().as_bytes()), gain_db: db, ..self.clone() }
+    }
+
+    /// The linear factor of `gain_db`.
+    pub fn gain(&self) -> f32 {
+        10f32.powf(self.gain_db / 20.0)
     }
 
     pub fn timeline(&self) -> Timeline {
@@ -352,9 +369,9 @@ impl Streamer {
         let open = self.opener(m.parts.clone());
         let opens: Vec<_> = m.items.iter().map(|i| self.opener(i.parts.clone())).collect();
         let seq = if m.items.is_empty() {
-            package::Sequence::one(&open, &m.ext, &m.info)
+            package::Sequence::one(&open, &m.ext, &m.info, m.gain())
         } else {
-            package::Sequence::new(m.items.iter().zip(&opens).map(|(i, o)| package::Item { open: o, ext: &i.ext, info: &i.info }).collect())
+            package::Sequence::new(m.items.iter().zip(&opens).map(|(i, o)| package::Item { open: o, ext: &i.ext, info: &i.info, gain: i.gain() }).collect())
         };
         let started = Instant::now();
         let mut senders = senders.into_iter().peekable();

@@ -54,7 +54,9 @@ pub mod prelude {
     pub use super::repo::{Blobs, Library, Lists, Resumables, Users};
 }
 
+pub use crate::domain::Loudness;
 use crate::domain::{AlbumId, ArtistId, AudioProps, ContentHash, Lyrics, Part, PlaylistId, Tags, TrackId, UserId};
+pub use crate::media::decode::SourceInfo;
 
 /// An engine's own error, kept as the source of [`CatalogError::Backend`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
@@ -230,6 +232,11 @@ pub struct TrackAudio {
     pub priming: u64,
     /// Set when the file plays but is damaged; says how.
     pub damage: Option<String>,
+    /// EBU R128 loudness as measured (`None` until the background pass has).
+    pub loudness: Option<Loudness>,
+    /// The album's (as its owner groups it): the tracks' power mean weighted by duration,
+    /// the largest peak; `None` until every track of the album is measured.
+    pub album_loudness: Option<Loudness>,
 }
 
 /// A track's stored file: its identity, its blobs, its cover, the name it came with.

@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 
+use super::rules::Normalize;
 use super::{
-    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, Bookmark, CoverRef, Filter, Genre, GroupId, GroupMark, Lyrics, Marks, NewMedia,
-    NewTrack, Page, Play, PlayQueue, Playlist, Result, SearchResults, Share, TagEdit, Track, Unverified, UploadChunk, UploadRecord, User, UserChange,
-    UserUsage,
+    AddOutcome, Album, AlbumPick, AlbumSort, ApiKey, Artist, BlobStats, Bookmark, CoverRef, Filter, Genre, GroupId, GroupMark, Loudness, Lyrics, Marks,
+    NewMedia, NewTrack, Page, Play, PlayQueue, Playlist, Result, SearchResults, Share, SourceInfo, TagEdit, Track, Unverified, UploadChunk, UploadRecord, User,
+    UserChange, UserUsage,
 };
 use crate::domain::{AlbumId, ArtistId, ContentHash, PlaylistId, TrackId, UserId};
 
@@ -33,6 +34,9 @@ pub trait Users: Send + Sync {
     /// Disables/enables a user (disabling ends their sessions), sets their quota, grants or
     /// withdraws administration: whatever `change` names.
     fn update_user(&self, id: UserId, change: &UserChange) -> Result<()>;
+    /// The user's default loudness normalisation of what they play.
+    fn normalize(&self, id: UserId) -> Result<Normalize>;
+    fn set_normalize(&self, id: UserId, mode: Normalize) -> Result<()>;
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()>;
     /// The user a live (unexpired) session belongs to.
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;
@@ -157,6 +161,10 @@ pub trait Blobs: Send + Sync {
     fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()>;
     /// Up to `limit` stored files whose lyrics were never read (stored before lyrics were
     /// kept), with a file name one of their tracks has.
+    /// Stored files whose loudness was never measured, with how to decode them.
+    fn loudness_unmeasured(&self, limit: usize) -> Result<Vec<(Unverified, SourceInfo)>>;
+    /// Records a file's loudness (`None`: it could not be measured; not tried again).
+    fn set_loudness(&self, hash: &ContentHash, loudness: Option<Loudness>) -> Result<()>;
     fn lyrics_unread(&self, limit: usize) -> Result<Vec<Unverified>>;
     /// Keeps the lyrics read from a stored file and marks it read.
     /// The file's ISRCs go to its tracks that have none recorded yet.

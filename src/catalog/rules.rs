@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::TagEdit;
 use super::fold::fold;
+use super::{TagEdit, Track};
 use crate::domain::{AlbumId, ContentHash, Part, Tags};
 
 /// The album artist of a compilation.
@@ -304,6 +304,75 @@ pub fn apply_edit(tags: &mut Tags, e: &TagEdit) {
     if let Some(c) = e.compilation {
         tags.compilation = c;
     }
+}
+
+/// ReplayGain 2.0's reference level: a tagged gain of G dB says the audio measures
+/// −18 − G LUFS (and the gain that brings it to −18 LUFS is G).
+pub const RG_REFERENCE_LUFS: f64 = -18.0;
+
+/// A track's loudness as the library states it: ReplayGain tags when the file has them
+/// (the owner's choice), else the EBU R128 measurement; the album's likewise (its tag, else
+/// the album's measured power mean).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrackLoudness {
+    pub track_lufs: Option<f64>,
+    pub track_peak: Option<f64>,
+    pub album_lufs: Option<f64>,
+    pub album_peak: Option<f64>,
+}
+
+pub fn loudness(t: &Track) -> TrackLoudness {
+    let rg = &t.tags.replaygain;
+    let from_gain = |g: Option<f64>| g.filter(|g| g.is_finite()).map(|g| RG_REFERENCE_LUFS - g);
+    let peak = |p: Option<f64>| p.filter(|p| p.is_finite() && *p >= 0.0);
+    let (m, a) = (t.audio.loudness, t.audio.album_loudness);
+    let track_lufs = from_gain(rg.track_gain).or(m.map(|l| l.lufs));
+    let album_lufs = from_gain(rg.album_gain).or(a.map(|l| l.lufs));
+    TrackLoudness { track_lufs, track_peak: peak(rg.track_peak).or(m.map(|l| l.peak)), album_lufs, album_peak: peak(rg.album_peak).or(a.map(|l| l.peak)) }
+}
+
+/// Which loudness a normalised stream is brought to the reference by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Normalize {
+    #[default]
+    Off,
+    Track,
+    Album,
+}
+
+impl Normalize {
+    pub fn parse(s: &str) -> Option<Normalize> {
+        match s {
+            "off" | "none" => Some(Normalize::Off),
+            "track" => Some(Normalize::Track),
+            "album" => Some(Normalize::Album),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Normalize::Off => "off",
+            Normalize::Track => "track",
+            Normalize::Album => "album",
+        }
+    }
+}
+
+/// The gain, in dB, that brings a track to [`RG_REFERENCE_LUFS`] by its track or album
+/// loudness (album falls back to track when the album's is not known), never past a true
+/// peak of full scale, within −24…+12 dB; `None` when off or nothing is known.
+pub fn normalisation_gain(l: &TrackLoudness, mode: Normalize) -> Option<f64> {
+    let (lufs, peak) = match mode {
+        Normalize::Off => return None,
+        Normalize::Album if l.album_lufs.is_some() => (l.album_lufs?, l.album_peak.or(l.track_peak)),
+        _ => (l.track_lufs?, l.track_peak),
+    };
+    let mut gain = RG_REFERENCE_LUFS - lufs;
+    if let Some(p) = peak.filter(|p| *p > 0.0) {
+        gain = gain.min(-20.0 * p.log10());
+    }
+    Some(gain.clamp(-24.0, 12.0))
 }
 
 #[cfg(test)]

@@ -359,6 +359,18 @@ CREATE TABLE resumable_chunks (
     PRIMARY KEY (upload_id, start)
 ) WITHOUT ROWID;
 "#,
+    // 15: EBU R128 loudness per stored file, measured once in the background
+    // (`ingest::verify`): integrated loudness (LUFS), true peak (linear), and the power
+    // 10^(LUFS/10) album loudness is averaged from; `loudness_read = 0` until measured. And
+    // each user's default loudness normalisation of what they play (`off`, `track`, `album`).
+    r#"
+ALTER TABLE media ADD COLUMN loudness_lufs REAL;
+ALTER TABLE media ADD COLUMN loudness_peak REAL;
+ALTER TABLE media ADD COLUMN loudness_power REAL;
+ALTER TABLE media ADD COLUMN loudness_read INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX media_loudness_unread ON media(hash) WHERE loudness_read = 0;
+ALTER TABLE users ADD COLUMN normalize TEXT NOT NULL DEFAULT 'off';
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.
@@ -635,5 +647,14 @@ CREATE TABLE resumable_chunks (
     len BIGINT NOT NULL,
     PRIMARY KEY (upload_id, start)
 );
+"#,
+    // 3 = SQLite's 15.
+    r#"
+ALTER TABLE media ADD COLUMN loudness_lufs DOUBLE PRECISION;
+ALTER TABLE media ADD COLUMN loudness_peak DOUBLE PRECISION;
+ALTER TABLE media ADD COLUMN loudness_power DOUBLE PRECISION;
+ALTER TABLE media ADD COLUMN loudness_read BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX media_loudness_unread ON media(hash) WHERE loudness_read = 0;
+ALTER TABLE users ADD COLUMN normalize TEXT NOT NULL DEFAULT 'off';
 "#,
 ];

@@ -77,7 +77,12 @@ macro_rules! track_fields {
     m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, m.size,
     t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
     t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id, m.priming,
-    m.parts, m.audio_hash, t.isrc"
+    m.parts, m.audio_hash, t.isrc, m.loudness_lufs, m.loudness_peak,
+    (SELECT SUM(CAST(m2.frames AS DOUBLE PRECISION) / NULLIF(m2.sample_rate, 0) * m2.loudness_power)
+        FROM tracks t2 JOIN media m2 ON m2.hash = t2.media_hash WHERE t2.album_id = t.album_id),
+    (SELECT SUM(CASE WHEN m2.loudness_power IS NULL THEN -1.0e12 ELSE CAST(m2.frames AS DOUBLE PRECISION) / NULLIF(m2.sample_rate, 0) END)
+        FROM tracks t2 JOIN media m2 ON m2.hash = t2.media_hash WHERE t2.album_id = t.album_id),
+    (SELECT MAX(m2.loudness_peak) FROM tracks t2 JOIN media m2 ON m2.hash = t2.media_hash WHERE t2.album_id = t.album_id)"
     };
 }
 macro_rules! track_joins {
@@ -105,6 +110,18 @@ const PLAYLIST_COLS: &str = concat!(
 
 fn playlist_row(r: &dyn Row) -> Result<Playlist> {
     Ok(Playlist { id: r.get(0)?, name: r.get(1)?, track_count: r.get(2)?, duration: r.get(3)?, created_at: r.get(4)?, updated_at: r.get(5)? })
+}
+
+fn loudness_of(lufs: Option<f64>, peak: Option<f64>) -> Option<Loudness> {
+    Some(Loudness { lufs: lufs?, peak: peak? })
+}
+
+/// An album's loudness from its tracks' measurements (`Σ seconds × 10^(LUFS/10)`, the
+/// seconds, with any unmeasured track making them negative, and the largest peak): the
+/// duration-weighted power mean, `None` until every track is measured.
+fn album_loudness_of(weighted: Option<f64>, secs: Option<f64>, peak: Option<f64>) -> Option<Loudness> {
+    let (w, d, peak) = (weighted?, secs?, peak?);
+    (d > 0.0 && w > 0.0).then(|| Loudness { lufs: 10.0 * (w / d).log10(), peak })
 }
 
 fn track_row(r: &dyn Row) -> Result<Track> {
@@ -149,6 +166,8 @@ fn track_row_at(r: &dyn Row, o: usize) -> Result<Track> {
             bitrate: r.get(o + 21)?,
             priming: r.get(o + 34)?,
             damage: r.get(o + 25)?,
+            loudness: loudness_of(r.get(o + 38)?, r.get(o + 39)?),
+            album_loudness: album_loudness_of(r.get(o + 40)?, r.get(o + 41)?, r.get(o + 42)?),
         },
         file: StoredFile {
             size: r.get(o + 22)?,
@@ -743,6 +762,18 @@ impl Users for SqlCatalog {
 
     fn update_user(&self, id: UserId, change: &UserChange) -> Result<()> {
         self.write(|tx| tx::update_user(tx, id, change))
+    }
+
+    fn normalize(&self, id: UserId) -> Result<rules::Normalize> {
+        let v: Option<String> = self.read(|c| c.value("SELECT normalize FROM users WHERE id = ?1", args![id]))?;
+        Ok(v.as_deref().and_then(rules::Normalize::parse).unwrap_or_default())
+    }
+
+    fn set_normalize(&self, id: UserId, mode: rules::Normalize) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute("UPDATE users SET normalize = ?2 WHERE id = ?1", args![id, mode.name()])?;
+            Ok(())
+        })
     }
 
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()> {
@@ -1363,6 +1394,43 @@ impl Blobs for SqlCatalog {
     fn set_verified(&self, hash: &ContentHash, damage: Option<&str>) -> Result<()> {
         self.write(|tx| {
             tx.0.execute("UPDATE media SET verified = 1, damage = COALESCE(damage, ?2) WHERE hash = ?1", args![hash, damage])?;
+            Ok(())
+        })
+    }
+
+    fn loudness_unmeasured(&self, limit: usize) -> Result<Vec<(Unverified, SourceInfo)>> {
+        self.read(|c| {
+            c.all(
+                "SELECT m.hash, m.parts, (SELECT t.file_name FROM tracks t WHERE t.media_hash = m.hash LIMIT 1),
+                    m.container, m.codec, m.sample_rate, m.channels, m.frames, m.priming
+                 FROM media m WHERE m.loudness_read = 0 LIMIT ?1",
+                args![limit],
+                |r| {
+                    let file = Unverified { hash: r.hash(0)?, parts: parts_of(r, 1)?, file_name: r.get::<Option<String>>(2)?.unwrap_or_default() };
+                    let info = SourceInfo {
+                        container: r.get(3)?,
+                        codec: r.get(4)?,
+                        sample_rate: r.get(5)?,
+                        channels: r.get(6)?,
+                        frames: r.get(7)?,
+                        priming: r.get(8)?,
+                    };
+                    Ok((file, info))
+                },
+            )
+        })
+    }
+
+    fn set_loudness(&self, hash: &ContentHash, l: Option<Loudness>) -> Result<()> {
+        let (lufs, peak, power) = match l {
+            Some(l) => (Some(l.lufs), Some(l.peak), Some(10f64.powf(l.lufs / 10.0))),
+            None => (None, None, None),
+        };
+        self.write(|tx| {
+            tx.0.execute(
+                "UPDATE media SET loudness_lufs = ?2, loudness_peak = ?3, loudness_power = ?4, loudness_read = 1 WHERE hash = ?1",
+                args![hash, lufs, peak, power],
+            )?;
             Ok(())
         })
     }

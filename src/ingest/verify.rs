@@ -4,7 +4,8 @@
 //! conceals it (`media::decode`); this tells the owner.
 //!
 //! Also reads, once, the lyrics and ISRCs of files stored before they were kept
-//! ([`run_lyrics_pass`]).
+//! ([`run_lyrics_pass`]), and measures every file's EBU R128 loudness once
+//! ([`run_loudness_pass`]: right after import or upload, and for files stored before).
 //!
 //! Runs on one thread of its own, yields to transcoding (it waits while `busy()` says the
 //! transcoder has work), and remembers what it did in the catalog (`media.verified`), so a
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{Catalog, Unverified};
-use crate::media::{Input, probe, tags};
+use crate::media::{Input, loudness, probe, tags};
 use crate::store::{BlobStore, open_parts};
 
 /// Files fetched from the catalog per round.
@@ -84,6 +85,39 @@ fn stored_input(store: &Arc<dyn BlobStore>, m: &Unverified) -> Input {
         Ok(Box::new(crate::media::SeekSource::new(r, n)))
     };
     Input::Opener(Arc::new(open), len)
+}
+
+/// Measures the loudness of every stored file not yet measured (`media::loudness`); a file
+/// that cannot be measured is recorded as such and not tried again. Returns how many.
+pub fn run_loudness_pass(store: &Arc<dyn BlobStore>, catalog: &dyn Catalog, busy: &dyn Fn() -> bool) -> usize {
+    let mut done = 0;
+    loop {
+        let batch = match catalog.loudness_unmeasured(BATCH) {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => return done,
+            Err(e) => {
+                tracing::warn!(error = %e, "loudness: reading the catalog failed");
+                return done;
+            }
+        };
+        for (m, info) in &batch {
+            while busy() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let ext = std::path::Path::new(&m.file_name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let measured = stored_input(store, m).reader().map_err(|e| e.to_string()).and_then(|src| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loudness::measure(src, &ext, info)))
+                    .unwrap_or_else(|_| Err(crate::media::decode::DecodeError::Unsupported("the decoder failed".into())))
+                    .map_err(|e| e.to_string())
+            });
+            let l = measured.map_err(|e| tracing::info!(file = %m.file_name, error = %e, "loudness cannot be measured")).ok();
+            if let Err(e) = catalog.set_loudness(&m.hash, l) {
+                tracing::warn!(error = %e, "loudness: recording the result failed");
+                return done;
+            }
+            done += 1;
+        }
+    }
 }
 
 /// Reads the tags of every stored file whose lyrics were never read (stored before lyrics

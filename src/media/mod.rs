@@ -10,6 +10,7 @@ pub mod decode;
 pub mod guard;
 pub mod heaac;
 pub mod layout;
+pub mod loudness;
 pub mod lyrics;
 mod mp4;
 pub mod probe;

@@ -164,7 +164,7 @@ pub fn produce(
     segs: Range<u32>,
     emit: &mut dyn FnMut(u32, Vec<u8>) -> bool,
 ) -> Result<(), PackageError> {
-    produce_sequence(&Sequence::one(open, ext_hint, src), rung, segs, emit)
+    produce_sequence(&Sequence::one(open, ext_hint, src, 1.0), rung, segs, emit)
 }
 
 /// [`produce`] over a [`Sequence`]: one original, or a station of several back to back.
@@ -218,7 +218,7 @@ pub fn produce_sequence(seq: &Sequence<'_>, rung: &Rung, segs: Range<u32>, emit:
 
 #[cfg(test)]
 #[path = "../../tests/e2e/common/wav.rs"]
-mod test_wav;
+pub(crate) mod test_wav;
 
 #[cfg(test)]
 mod tests {

@@ -20,12 +20,14 @@ pub struct StreamPlan {
     pub src_start: u64,
     /// Playable seconds from the start point to the end.
     pub duration: f64,
+    /// Linear gain (loudness normalisation; 1.0: none).
+    pub gain: f32,
 }
 
 pub fn plan(src: &SourceInfo, offset_secs: f64) -> StreamPlan {
     let offset = if offset_secs.is_finite() { offset_secs.max(0.0) } else { 0.0 };
     let src_start = ((offset * f64::from(src.sample_rate)) as u64).min(src.frames);
-    StreamPlan { src_start, duration: (src.frames - src_start) as f64 / f64::from(src.sample_rate.max(1)) }
+    StreamPlan { src_start, duration: (src.frames - src_start) as f64 / f64::from(src.sample_rate.max(1)), gain: 1.0 }
 }
 
 pub fn stream(
@@ -43,6 +45,7 @@ pub fn stream(
     let delay = u64::from(enc.delay());
     let frames = Timeline::for_source(src.frames - plan.src_start, src.sample_rate).frames;
     let mut pump = FramePump::open(open, ext, src, plan.src_start)?;
+    pump.set_gain(plan.gain);
     let mut packets = Vec::new();
     match codec {
         Codec::Opus => {

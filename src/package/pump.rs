@@ -13,9 +13,16 @@ pub(crate) struct FramePump {
     fifo: Vec<f32>,
     at: usize,
     flushed: bool,
+    /// Linear gain applied to everything handed out (loudness normalisation; 1.0: none).
+    gain: f32,
 }
 
 impl FramePump {
+    /// Scales what follows by `gain` (linear).
+    pub fn set_gain(&mut self, gain: f32) {
+        self.gain = gain;
+    }
+
     /// Starts at source frame `src_start`.
     pub fn open(open: OpenSource<'_>, ext: &str, src: &SourceInfo, src_start: u64) -> Result<FramePump, PackageError> {
         let channels = src.out_channels() as usize;
@@ -27,6 +34,7 @@ impl FramePump {
             fifo: Vec::new(),
             at: 0,
             flushed: false,
+            gain: 1.0,
         })
     }
 
@@ -48,7 +56,10 @@ impl FramePump {
                 self.fifo.resize(self.fifo.len().max(want), 0.0);
             }
         }
-        let out = &self.fifo[self.at..self.at + want];
+        let out = &mut self.fifo[self.at..self.at + want];
+        if self.gain != 1.0 {
+            out.iter_mut().for_each(|x| *x *= self.gain);
+        }
         self.at += want;
         Ok(out)
     }
@@ -59,6 +70,8 @@ pub struct Item<'a> {
     pub open: OpenSource<'a>,
     pub ext: &'a str,
     pub info: &'a SourceInfo,
+    /// Linear gain (loudness normalisation; 1.0: none).
+    pub gain: f32,
 }
 
 /// Originals played back to back as one timeline at 48 kHz: a track (one item), or a
@@ -74,8 +87,8 @@ pub struct Sequence<'a> {
 }
 
 impl<'a> Sequence<'a> {
-    pub fn one(open: OpenSource<'a>, ext: &'a str, info: &'a SourceInfo) -> Sequence<'a> {
-        Sequence { info: info.clone(), items: vec![Item { open, ext, info }], starts: vec![0] }
+    pub fn one(open: OpenSource<'a>, ext: &'a str, info: &'a SourceInfo, gain: f32) -> Sequence<'a> {
+        Sequence { info: info.clone(), items: vec![Item { open, ext, info, gain }], starts: vec![0] }
     }
 
     pub fn new(items: Vec<Item<'a>>) -> Sequence<'a> {
@@ -107,7 +120,9 @@ impl<'a> Sequence<'a> {
         if self.items.len() == 1 {
             let it = &self.items[0];
             let src_start = (u128::from(start) * u128::from(it.info.sample_rate) / u128::from(OUTPUT_RATE)) as u64;
-            p.pump = Some(FramePump::open(it.open, it.ext, it.info, src_start)?);
+            let mut pump = FramePump::open(it.open, it.ext, it.info, src_start)?;
+            pump.set_gain(it.gain);
+            p.pump = Some(pump);
             p.left = u64::MAX;
             return Ok(p);
         }
@@ -141,6 +156,7 @@ impl SeqPump<'_> {
         let grid = local / super::UNIT * super::UNIT;
         let src_start = (u128::from(grid) * u128::from(it.info.sample_rate) / u128::from(OUTPUT_RATE)) as u64;
         let mut pump = FramePump::open(it.open, it.ext, it.info, src_start)?;
+        pump.set_gain(it.gain);
         if local > grid {
             pump.next((local - grid) as usize)?;
         }

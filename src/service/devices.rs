@@ -313,6 +313,8 @@ mod tests {
             bitrate,
             priming: 0,
             damage: None,
+            loudness: None,
+            album_loudness: None,
         }
     }
 

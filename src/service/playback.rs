@@ -25,7 +25,8 @@ use futures_util::Stream;
 use super::accounts::{AccountError, Accounts};
 use super::devices::kbps_bounds;
 use crate::cache::{MediaRef, StreamError, Streamer};
-use crate::catalog::{Catalog, CatalogError, Filter, Page, Track};
+pub use crate::catalog::rules::Normalize;
+use crate::catalog::{Catalog, CatalogError, Filter, Page, Track, rules};
 use crate::coord::{Coordination, Invalidation};
 use crate::domain::{Part, TrackId, UserId, now_unix};
 use crate::encode::Codec;
@@ -105,6 +106,21 @@ pub struct Playable {
     pub track: Track,
     pub media: MediaRef,
     pub etag_key: String,
+}
+
+impl Playable {
+    /// The same track brought to the reference loudness by `mode` (itself when off or
+    /// nothing is known): other segments, other ETags.
+    pub fn normalised(self: &Arc<Self>, mode: Normalize) -> Arc<Playable> {
+        match rules::normalisation_gain(&rules::loudness(&self.track), mode) {
+            Some(db) if db.abs() >= 0.01 => {
+                let media = self.media.with_gain(db as f32);
+                let etag_key = media.key.to_hex()[..32].to_string();
+                Arc::new(Playable { track: self.track.clone(), media, etag_key })
+            }
+            _ => self.clone(),
+        }
+    }
 }
 
 /// What a progressive request asks for.
@@ -261,7 +277,7 @@ fn media_ref(t: &Track) -> MediaRef {
         frames: t.audio.frames,
         priming: t.audio.priming,
     };
-    MediaRef { key: MediaRef::audio_key(&t.file.audio, &info), parts: t.file.parts.clone(), info, ext, items: Arc::from([]) }
+    MediaRef { key: MediaRef::audio_key(&t.file.audio, &info), parts: t.file.parts.clone(), info, ext, items: Arc::from([]), gain_db: 0.0 }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -396,6 +412,25 @@ impl Playback {
             })
         })
         .await
+    }
+
+    /// `user`'s default loudness normalisation (what a request that names none gets).
+    pub async fn default_normalize(&self, user: UserId) -> Result<Normalize> {
+        let catalog = self.0.catalog.clone();
+        blocking(move || Ok(catalog.normalize(user)?)).await
+    }
+
+    pub async fn set_default_normalize(&self, user: UserId, mode: Normalize) -> Result<()> {
+        let catalog = self.0.catalog.clone();
+        blocking(move || Ok(catalog.set_normalize(user, mode)?)).await
+    }
+
+    /// The mode a request gets: the one it names, else the user's default.
+    pub async fn normalize_for(&self, user: UserId, asked: Option<Normalize>) -> Result<Normalize> {
+        match asked {
+            Some(m) => Ok(m),
+            None => self.default_normalize(user).await,
+        }
     }
 
     /// A grant for one of `user`'s tracks, valid for the configured time.
@@ -650,7 +685,7 @@ impl Playback {
     }
 
     async fn transcode(&self, m: MediaRef, codec: Codec, bitrate: u32, offset: f64) -> Result<Progressive> {
-        let plan = progressive::plan(&m.info, offset);
+        let plan = progressive::StreamPlan { gain: m.gain(), ..progressive::plan(&m.info, offset) };
         let slot = self.0.streamer.progressive_slot()?;
         let open = self.0.streamer.opener(m.parts.clone());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);

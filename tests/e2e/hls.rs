@@ -1164,3 +1164,112 @@ fn radio_streams_are_gapless_shared_and_carry_icy_titles() {
     Server::expect_error(get(&format!("/api/v1/radio/favourites?{sig}"), false), 403, "bad_signature");
     Server::expect_error(s.get(&tok, "/api/v1/radio/favourites"), 404, "not_found");
 }
+
+/// ffmpeg's own EBU R128 meter (the `ebur128` filter): integrated loudness in LUFS and the
+/// true peak in dBFS.
+fn ffmpeg_r128(path: &str) -> (f64, f64) {
+    let out =
+        Command::new("ffmpeg").args(["-hide_banner", "-nostats", "-nostdin", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let field = |key: &str| -> f64 {
+        let line = text.lines().rev().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no {key} in {text}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (field("I:"), field("Peak:"))
+}
+
+/// Loudness: every track's EBU R128 loudness and true peak are measured in the background
+/// after import and agree with ffmpeg's meter; the album's is the tracks' power mean;
+/// ReplayGain tags are preferred where a file has them. `?gain=track|album` (or the user's
+/// default) brings streams, HLS and the seekable MP3 to −18 LUFS as ffmpeg measures them,
+/// under cache keys and ETags of their own.
+#[test]
+fn loudness_is_measured_stated_and_normalised() {
+    let (env, dir) = setup(false, |d| {
+        let album = d.join("Mixed Album");
+        std::fs::create_dir_all(&album).unwrap();
+        let raw = d.parent().unwrap().join("raw.wav");
+        signal_wav(&raw, 12.0, 44_100, 0.2);
+        for (name, db) in [("01 Loud.wav", "0dB"), ("02 Quiet.wav", "-20dB")] {
+            let r = ffmpeg(&["-i", raw.to_str().unwrap(), "-af", &format!("volume={db}"), album.join(name).to_str().unwrap()]);
+            assert!(r.status.success());
+        }
+    });
+    env.import("alice", &[testdata("library/Björk - Homogenic/01 Hunter.flac")]);
+    let s = env.serve();
+    s.wait_measured("alice", "correct horse");
+    let tok = s.login("alice", "correct horse");
+    let all = tracks(&s, &tok);
+    let by = |title: &str| all.iter().find(|t| t["title"] == title).unwrap_or_else(|| panic!("{title}: {all:?}")).clone();
+    let (loud, quiet) = (by("01 Loud"), by("02 Quiet"));
+    let mut powers = Vec::new();
+    for (t, file) in [(&loud, "01 Loud.wav"), (&quiet, "02 Quiet.wav")] {
+        let (want_i, want_peak_db) = ffmpeg_r128(dir.join("Mixed Album").join(file).to_str().unwrap());
+        let l = &t["loudness"];
+        let got_peak_db = 20.0 * l["track_peak"].as_f64().unwrap().log10();
+        eprintln!("{file}: ours {} LUFS {got_peak_db:.2} dBTP; ffmpeg {want_i} LUFS {want_peak_db} dBTP", l["track_lufs"]);
+        assert!((l["track_lufs"].as_f64().unwrap() - want_i).abs() <= 0.15, "{file}: {l} vs ffmpeg {want_i}");
+        // True-peak meters differ in their oversampling filters (ffmpeg: to 192 kHz; ebur128: 4×);
+        // EBU Tech 3341 allows +0.2 / −0.4 dB on such content.
+        assert!((got_peak_db - want_peak_db).abs() <= 0.5, "{file}: {got_peak_db} vs ffmpeg {want_peak_db}");
+        powers.push(10f64.powf(l["track_lufs"].as_f64().unwrap() / 10.0));
+    }
+    // Both tracks are as long: the album is the mean power, its peak the loud one's.
+    let album = 10.0 * (powers.iter().sum::<f64>() / 2.0).log10();
+    for t in [&loud, &quiet] {
+        assert!((t["loudness"]["album_lufs"].as_f64().unwrap() - album).abs() < 0.02, "{}", t["loudness"]);
+        assert_eq!(t["loudness"]["album_peak"], loud["loudness"]["track_peak"]);
+    }
+    // Hunter's ReplayGain tag (−6.54 dB) wins over the measurement.
+    assert_eq!(by("Hunter")["loudness"]["track_lufs"].as_f64(), Some(-11.46));
+
+    // Normalised: each track to −18 LUFS (`gain=track`); by the album's gain (`album`), the
+    // two keep their 20 dB apart.
+    let measure = |path: &str, ext: &str| -> f64 {
+        let body = bytes(&s, &tok, path);
+        let f = write(env.dir.path(), &format!("n.{ext}"), &[&body]);
+        ffmpeg_r128(f.to_str().unwrap()).0
+    };
+    let (lid, qid) = (loud["id"].as_i64().unwrap(), quiet["id"].as_i64().unwrap());
+    for id in [lid, qid] {
+        for fmt in ["mp3", "aac", "opus"] {
+            let got = measure(&format!("/api/v1/tracks/{id}/stream?format={fmt}&gain=track"), fmt);
+            assert!((got + 18.0).abs() <= 0.5, "track {id} {fmt}: {got} LUFS");
+        }
+    }
+    let hls_album = |id: i64| -> f64 {
+        let master = String::from_utf8(bytes(&s, &tok, &format!("/hls/{id}/master.m3u8?codecs=aac&gain=album"))).unwrap();
+        let child = master.lines().find(|l| l.starts_with("aac-192/")).unwrap();
+        assert!(child.contains("gain=album"), "{child}");
+        let media = media_playlist(&bytes(&s, &tok, &format!("/hls/{id}/{child}")));
+        let init = media.segments[0].map.as_ref().unwrap().uri.clone();
+        assert!(init.contains("gain=album"));
+        let mut parts = vec![bytes(&s, &tok, &format!("/hls/{id}/aac-192/{init}"))];
+        for seg in &media.segments {
+            parts.push(bytes(&s, &tok, &format!("/hls/{id}/aac-192/{}", seg.uri)));
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        ffmpeg_r128(write(env.dir.path(), "n.mp4", &refs).to_str().unwrap()).0
+    };
+    let (l_album, q_album) = (hls_album(lid), hls_album(qid));
+    let gain = -18.0 - album;
+    assert!((l_album - (loud["loudness"]["track_lufs"].as_f64().unwrap() + gain)).abs() <= 0.5, "{l_album}");
+    assert!((q_album - (quiet["loudness"]["track_lufs"].as_f64().unwrap() + gain)).abs() <= 0.5, "{q_album}");
+    // Plain and normalised segments are different files under different validators.
+    let plain = s.get(&tok, &format!("/hls/{lid}/aac-192/0.m4s"));
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let gained = s.get(&tok, &format!("/hls/{lid}/aac-192/0.m4s?gain=track"));
+    assert_ne!(gained.headers()["etag"].to_str().unwrap(), etag);
+    assert!(plain.bytes().unwrap() != gained.bytes().unwrap());
+    // The user's default: a stream that names no gain gets it; bad values are refused.
+    assert_eq!(s.json(&tok, "/api/v1/me/playback")["normalize"], "off");
+    let put = |body: &str| s.http.put(s.url("/api/v1/me/playback")).bearer_auth(&tok).body(body.to_string()).send().unwrap();
+    assert_eq!(put(r#"{"normalize":"track"}"#).status(), 200);
+    assert_eq!(s.json(&tok, "/api/v1/me/playback")["normalize"], "track");
+    let got = measure(&format!("/api/v1/tracks/{qid}/stream?format=mp3"), "mp3");
+    assert!((got + 18.0).abs() <= 0.5, "the default applies: {got}");
+    let got = measure(&format!("/api/v1/tracks/{qid}/stream?format=mp3&gain=off"), "mp3");
+    assert!((got - quiet["loudness"]["track_lufs"].as_f64().unwrap()).abs() <= 0.5, "off overrides it: {got}");
+    Server::expect_error(put(r#"{"normalize":"loud"}"#), 400, "bad_normalize");
+    Server::expect_error(s.get(&tok, &format!("/api/v1/tracks/{qid}/stream?format=mp3&gain=loud")), 400, "bad_query");
+}

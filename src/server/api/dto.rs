@@ -35,6 +35,16 @@ pub struct ReplayGainDto {
     pub album_peak: Option<f64>,
 }
 
+/// EBU R128 loudness as the library states it (ReplayGain tags preferred): LUFS and
+/// linear true peaks, `null` until known.
+#[derive(Serialize)]
+pub struct LoudnessDto {
+    pub track_lufs: Option<f64>,
+    pub track_peak: Option<f64>,
+    pub album_lufs: Option<f64>,
+    pub album_peak: Option<f64>,
+}
+
 #[derive(Serialize)]
 pub struct TrackDto {
     pub id: i64,
@@ -67,6 +77,7 @@ pub struct TrackDto {
     pub file_name: String,
     pub added_at: i64,
     pub replaygain: ReplayGainDto,
+    pub loudness: LoudnessDto,
     pub musicbrainz_track_id: Option<String>,
     pub musicbrainz_album_id: Option<String>,
 }
@@ -107,6 +118,11 @@ impl From<&Track> for TrackDto {
                 track_peak: t.tags.replaygain.track_peak,
                 album_gain: t.tags.replaygain.album_gain,
                 album_peak: t.tags.replaygain.album_peak,
+            },
+            loudness: {
+                let l = crate::catalog::rules::loudness(t);
+                let r = |x: Option<f64>, places: i32| x.map(|v| (v * 10f64.powi(places)).round() / 10f64.powi(places));
+                LoudnessDto { track_lufs: r(l.track_lufs, 2), track_peak: r(l.track_peak, 6), album_lufs: r(l.album_lufs, 2), album_peak: r(l.album_peak, 6) }
             },
             musicbrainz_track_id: t.tags.mb_track_id.clone(),
             musicbrainz_album_id: t.tags.mb_album_id.clone(),

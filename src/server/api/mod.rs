@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tracks/{id}/cover", get(files::track_cover))
         .route("/tracks/{id}/original", get(files::original))
         .route("/tracks/{id}/playback", get(stream::playback))
+        .route("/me/playback", get(stream::settings).put(stream::set_settings))
         .route("/tracks/{id}/star", axum::routing::put(lists::star).delete(lists::unstar))
         .route("/tracks/{id}/scrobble", post(lists::scrobble))
         .route("/favourites", get(lists::favourites))

@@ -74,7 +74,8 @@ fn repeat_of(raw: Option<&str>) -> bool {
     raw.map(|r| form_urlencoded::parse(r.as_bytes()).any(|(k, v)| k == "repeat" && (v == "1" || v == "true"))).unwrap_or(false)
 }
 
-/// `GET /api/v1/radio/{station}?format=mp3|aac&bitrate=KBPS&repeat=1` (bearer or signed).
+/// `GET /api/v1/radio/{station}?format=mp3|aac&bitrate=KBPS&repeat=1&gain=off|track|album`
+/// (bearer or signed; `gain` defaults to the user's setting).
 pub async fn stream(
     State(playback): State<Playback>,
     State(accounts): State<Accounts>,
@@ -91,7 +92,8 @@ pub async fn stream(
     };
     let user = authorize(&playback, &accounts, &headers, &mut q, list).await?;
     let icy = headers.get("icy-metadata").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "1");
-    let r = playback.radio(user, list, codec, q.bitrate, icy, repeat_of(raw.as_deref())).await?;
+    let gain = playback.normalize_for(user, q.gain).await?;
+    let r = playback.radio(user, list, codec, q.bitrate, icy, repeat_of(raw.as_deref()), gain).await?;
     let mut b = Response::builder()
         .header(header::CONTENT_TYPE, stream_mime(r.codec))
         .header(header::CACHE_CONTROL, "no-store")

@@ -21,8 +21,9 @@ use crate::domain::{TrackId, UserId, now_unix};
 use crate::encode::Codec;
 use crate::package::hls::Container;
 use crate::package::{FORMAT_VERSION, Rung, hls};
+use crate::server::extract::{SmallBody, json_body};
 use crate::server::{ApiError, ApiResult, Path, parse_id};
-use crate::service::playback::{Format, Playable, Progressive, SignedGrant, check_offset, stream_mime};
+use crate::service::playback::{Format, Normalize, Playable, Progressive, SignedGrant, check_offset, stream_mime};
 use crate::service::{Accounts, Playback};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
@@ -40,6 +41,9 @@ pub(super) struct PlayQuery {
     a: Option<String>,
     /// `ts`: the master of the MPEG-TS renditions.
     container: Option<String>,
+    /// Loudness normalisation (`off`, `track`, `album`); none named: the user's default at
+    /// entry points (masters, streams), off for a rendition's files (their playlist names it).
+    pub(super) gain: Option<Normalize>,
 }
 
 /// The playback query (every player sends one per segment, so it is read by hand, not
@@ -61,6 +65,12 @@ pub(super) fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
             "offset" => q.offset = num("offset", &v)?,
             "a" => q.a = Some(v.into_owned()),
             "container" => q.container = Some(v.into_owned()),
+            "gain" => {
+                q.gain = Some(
+                    Normalize::parse(&v)
+                        .ok_or_else(|| ApiError::bad_request("bad_query", format!("malformed query string: gain={v:?} is not off, track or album")))?,
+                )
+            }
             _ => {}
         }
     }
@@ -84,10 +94,11 @@ impl Access {
     /// The query of a playlist's children: the audio key first (`a=`, what a load balancer
     /// hashes on, so every segment of one audio, whoever asks, lands on one node and is
     /// encoded once per cluster), then the grant when the request was signed.
-    fn child_query_for(&self, t: &Playable) -> String {
+    fn child_query_for(&self, t: &Playable, gain: Normalize) -> String {
+        let g = if gain == Normalize::Off { String::new() } else { format!("&gain={}", gain.name()) };
         match self {
-            Access::Bearer => format!("a={}", t.etag_key),
-            Access::Signed { user, expires, sig } => format!("a={}&u={user}&e={expires}&s={sig}", t.etag_key),
+            Access::Bearer => format!("a={}{g}", t.etag_key),
+            Access::Signed { user, expires, sig } => format!("a={}{g}&u={user}&e={expires}&s={sig}", t.etag_key),
         }
     }
 
@@ -177,7 +188,8 @@ pub async fn master(
     let id = parse_id(&id, "track")?;
     let mut q = play_query(raw.as_deref())?;
     let (user, access) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
-    let t = playback.track(user, id).await?;
+    let gain = playback.normalize_for(user, q.gain).await?;
+    let t = playback.track(user, id).await?.normalised(gain);
     let container = match q.container.as_deref() {
         None | Some("fmp4") => Container::Fmp4,
         Some("ts") => Container::Ts,
@@ -186,7 +198,7 @@ pub async fn master(
     // MPEG-TS carries the AAC rungs only.
     let codecs = if container == Container::Ts { Some("aac") } else { q.codecs.as_deref() };
     let rungs = playback.rungs(codecs, q.bitrate)?;
-    playlist_response(&access, hls::master(&rungs, &access.child_query_for(&t), container))
+    playlist_response(&access, hls::master(&rungs, &access.child_query_for(&t, gain), container))
 }
 
 fn playlist_response(access: &Access, body: Vec<u8>) -> ApiResult<Response> {
@@ -202,13 +214,13 @@ pub async fn rendition(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (access, t, rung) = resolve(&playback, &accounts, &id, &rung, raw.as_deref(), &headers).await?;
+    let (access, t, rung, gain) = resolve(&playback, &accounts, &id, &rung, raw.as_deref(), &headers).await?;
     // MPEG-TS views exist for the AAC rungs.
     let ts = rung.codec == Codec::Aac;
     let number = |f: &str, ext: &str| f.strip_suffix(ext).and_then(|n| n.parse::<u32>().ok());
     let piece = match file.as_str() {
-        "index.m3u8" => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t), Container::Fmp4)),
-        "ts.m3u8" if ts => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t), Container::Ts)),
+        "index.m3u8" => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t, gain), Container::Fmp4)),
+        "ts.m3u8" if ts => return playlist_response(&access, hls::media(&t.media.timeline(), &access.child_query_for(&t, gain), Container::Ts)),
         "init.mp4" => Piece::Init,
         f => match (number(f, ".m4s"), number(f, ".ts")) {
             (Some(n), _) => Piece::Segment(n),
@@ -251,17 +263,18 @@ async fn resolve(
     rung: &str,
     raw: Option<&str>,
     headers: &HeaderMap,
-) -> ApiResult<(Access, Arc<Playable>, Rung)> {
+) -> ApiResult<(Access, Arc<Playable>, Rung, Normalize)> {
     let id = parse_id(id, "track")?;
     let mut q = play_query(raw)?;
     let (user, access) = authorize(playback, accounts, headers, &mut q, id).await?;
     let rung = playback.rung(rung)?;
-    let t = playback.track(user, id).await?;
+    let gain = q.gain.unwrap_or_default();
+    let t = playback.track(user, id).await?.normalised(gain);
     // `a` only routes; one that is not this track's audio names nothing here.
     if q.a.as_deref().is_some_and(|a| a != t.etag_key) {
         return Err(ApiError::not_found("rendition"));
     }
-    Ok((access, t, rung))
+    Ok((access, t, rung, gain))
 }
 
 /// The response head of a rendition file, and its ETag.
@@ -290,7 +303,7 @@ pub async fn warm_segment(playback: &Playback, accounts: &Accounts, req: &axum::
     if path.next().is_some() {
         return None;
     }
-    let (access, t, rung) = resolve(playback, accounts, id, rung, req.uri().query(), req.headers()).await.ok()?;
+    let (access, t, rung, _) = resolve(playback, accounts, id, rung, req.uri().query(), req.headers()).await.ok()?;
     if n >= t.media.timeline().segment_count() {
         return None;
     }
@@ -315,7 +328,8 @@ pub async fn stream(
     let id = parse_id(&id, "track")?;
     let mut q = play_query(raw.as_deref())?;
     let (user, _) = authorize(&playback, &accounts, &headers, &mut q, id).await?;
-    let p = playback.track(user, id).await?;
+    let gain = playback.normalize_for(user, q.gain).await?;
+    let p = playback.track(user, id).await?.normalised(gain);
     // The offset is judged before the format (as the old handler did).
     let offset = check_offset(q.offset.unwrap_or(0.0), p.track.audio.duration)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("original"))?;
@@ -349,4 +363,25 @@ pub(super) fn progressive_response(codec: Codec, duration: f64, body: Body) -> A
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(playback): State<Playback>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], playback.metrics())
+}
+
+/// `GET /api/v1/me/playback`: the user's playback settings (`normalize`).
+pub async fn settings(State(playback): State<Playback>, AuthUser(u): AuthUser) -> ApiResult<Json<Value>> {
+    let mode = playback.default_normalize(u.id).await?;
+    Ok(Json(json!({ "normalize": mode.name() })))
+}
+
+/// `PUT /api/v1/me/playback` `{"normalize": "off" | "track" | "album"}`: what a stream, HLS
+/// master or radio that names no `gain` gets.
+pub async fn set_settings(State(playback): State<Playback>, AuthUser(u): AuthUser, SmallBody(b): SmallBody) -> ApiResult<Json<Value>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Settings {
+        normalize: String,
+    }
+    let s: Settings = json_body(&b, r#"{"normalize": "off" | "track" | "album"}"#)?;
+    let mode = Normalize::parse(&s.normalize)
+        .ok_or_else(|| ApiError::bad_request("bad_normalize", format!("normalize must be off, track or album, not {:?}", s.normalize)))?;
+    playback.set_default_normalize(u.id, mode).await?;
+    Ok(Json(json!({ "normalize": mode.name() })))
 }

@@ -101,7 +101,7 @@ pub fn song(t: &Track) -> Value {
         ("genres", t.tags.genre.as_ref().map(|g| json!([{ "name": g }]))),
         ("bitDepth", t.audio.bits_per_sample.map(|b| json!(b))),
         ("musicBrainzId", t.tags.mb_track_id.as_ref().map(|m| json!(m))),
-        ("replayGain", replay_gain(&t.tags.replaygain)),
+        ("replayGain", replay_gain(t)),
         ("isrc", (!t.tags.isrc.is_empty()).then(|| json!(t.tags.isrc))),
     ];
     if let Some(o) = v.as_object_mut() {
@@ -110,9 +110,14 @@ pub fn song(t: &Track) -> Value {
     v
 }
 
-/// OpenSubsonic `replayGain` from the tags (dB and linear peaks), when any is tagged.
-fn replay_gain(rg: &crate::catalog::ReplayGain) -> Option<Value> {
-    let fields = [("trackGain", rg.track_gain), ("albumGain", rg.album_gain), ("trackPeak", rg.track_peak), ("albumPeak", rg.album_peak)];
+/// OpenSubsonic `replayGain`: gains to the ReplayGain reference (−18 LUFS) and linear
+/// peaks, from the tags when the file has them, else from the measured EBU R128 loudness.
+fn replay_gain(t: &Track) -> Option<Value> {
+    use crate::catalog::rules::{RG_REFERENCE_LUFS, loudness};
+    let l = loudness(t);
+    let gain = |lufs: Option<f64>| lufs.map(|x| ((RG_REFERENCE_LUFS - x) * 100.0).round() / 100.0);
+    let peak = |p: Option<f64>| p.map(|x| (x * 1e6).round() / 1e6);
+    let fields = [("trackGain", gain(l.track_lufs)), ("albumGain", gain(l.album_lufs)), ("trackPeak", peak(l.track_peak)), ("albumPeak", peak(l.album_peak))];
     let present: serde_json::Map<String, Value> = fields.iter().filter_map(|(k, v)| Some((k.to_string(), json!(v.filter(|x| x.is_finite())?)))).collect();
     (!present.is_empty()).then_some(Value::Object(present))
 }

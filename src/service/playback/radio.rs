@@ -7,14 +7,15 @@
 //! one encoder across their joins, so they are gapless; cached under the ordered list of its
 //! audio, so every listener of the same list shares its encodes, and read ahead as a track
 //! is. A shuffle is a new random station each round. Part of `playback`: the same cache,
-//! patience, grants and errors.
+//! patience, grants and errors. Loudness normalisation applies per track (or by album),
+//! so a shuffle of a mixed library does not jump in volume.
 
 use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{ByteStream, MID_STREAM_PATIENCE, Playback, PlaybackError, Result, kbps_bounds, media_ref};
+use super::{ByteStream, MID_STREAM_PATIENCE, Normalize, Playback, PlaybackError, Result, kbps_bounds, media_ref, rules};
 use crate::cache::{MediaRef, StreamError};
 use crate::catalog::Track;
 use crate::domain::UserId;
@@ -124,6 +125,7 @@ struct Tuner {
     list: List,
     rung: Rung,
     repeat: bool,
+    normalize: Normalize,
     /// The list as it was when the stream started (a shuffle draws anew each round).
     tracks: Arc<Vec<Track>>,
     round_no: usize,
@@ -151,7 +153,16 @@ impl Tuner {
         if playable.is_empty() {
             return Err(PlaybackError::NoSuchList("playable track"));
         }
-        let items: Vec<MediaRef> = playable.iter().map(|t| media_ref(t)).collect();
+        let items: Vec<MediaRef> = playable
+            .iter()
+            .map(|t| {
+                let m = media_ref(t);
+                match rules::normalisation_gain(&rules::loudness(t), self.normalize) {
+                    Some(db) if db.abs() >= 0.01 => m.with_gain(db as f32),
+                    _ => m,
+                }
+            })
+            .collect();
         let mut starts = Vec::with_capacity(items.len());
         let mut at = 0;
         for m in &items {
@@ -245,7 +256,8 @@ impl Playback {
     /// when `None`), with ICY metadata when `icy`. A shuffle never ends; another list ends
     /// after its last track unless `repeat`. The first bytes are made before this returns,
     /// so an empty list, a busy transcoder or a broken file is an error, not a cut stream.
-    pub async fn radio(&self, user: UserId, list: List, codec: Codec, kbps: Option<u32>, icy: bool, repeat: bool) -> Result<RadioStream> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn radio(&self, user: UserId, list: List, codec: Codec, kbps: Option<u32>, icy: bool, repeat: bool, normalize: Normalize) -> Result<RadioStream> {
         let (default, range) = kbps_bounds(codec);
         let kbps = kbps.unwrap_or(default);
         if !range.contains(&kbps) {
@@ -264,6 +276,7 @@ impl Playback {
             list,
             rung,
             repeat: repeat || list == List::Shuffle,
+            normalize,
             tracks: Arc::new(tracks),
             round_no: 0,
             round: None,

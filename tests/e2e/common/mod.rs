@@ -255,6 +255,21 @@ impl Server {
         r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
     }
 
+    /// Waits (up to a minute) until the background pass has measured the loudness of every
+    /// track of `user`, so that answers that carry it no longer change.
+    pub fn wait_measured(&self, user: &str, password: &str) {
+        let tok = self.login(user, password);
+        let started = std::time::Instant::now();
+        loop {
+            let items = self.json(&tok, "/api/v1/tracks?limit=1000")["items"].as_array().cloned().unwrap_or_default();
+            if items.iter().all(|t| !t["loudness"]["track_lufs"].is_null()) {
+                return;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "loudness never measured: {items:?}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     pub fn get(&self, token: &str, path: &str) -> Response {
         self.http.get(self.url(path)).bearer_auth(token).send().unwrap()
     }
