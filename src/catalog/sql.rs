@@ -1003,8 +1003,8 @@ impl Library for SqlCatalog {
             _ => order,
         };
         let sql = format!(
-            "SELECT {ALBUM_COLS}{join} WHERE al.user_id = ?1 AND (?4 IS NULL OR al.genre = ?4 COLLATE NOCASE)
-             AND (?5 IS NULL OR al.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
+            "SELECT {ALBUM_COLS}{join} WHERE al.user_id = ?1 AND (CAST(?4 AS TEXT) IS NULL OR al.genre = ?4 COLLATE NOCASE)
+             AND (CAST(?5 AS BIGINT) IS NULL OR al.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
         );
         self.read(|c| c.all(&sql, args![user, page.limit, page.offset, filter.genre, lo, hi], album_row))
     }
@@ -1013,8 +1013,8 @@ impl Library for SqlCatalog {
         let (lo, hi) = year_span(filter);
         let order = if random { "random()" } else { "t.title COLLATE NOCASE, t.id" };
         let sql = format!(
-            "SELECT {TRACK_COLS} WHERE t.user_id = ?1 AND (?4 IS NULL OR t.genre = ?4 COLLATE NOCASE)
-             AND (?5 IS NULL OR t.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
+            "SELECT {TRACK_COLS} WHERE t.user_id = ?1 AND (CAST(?4 AS TEXT) IS NULL OR t.genre = ?4 COLLATE NOCASE)
+             AND (CAST(?5 AS BIGINT) IS NULL OR t.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
         );
         self.read(|c| c.all(&sql, args![user, page.limit, page.offset, filter.genre, lo, hi], track_row))
     }
