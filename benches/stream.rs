@@ -2,7 +2,11 @@
 //! stereo source (tones plus noise, written as WAV so no external tool is needed):
 //! - cold first segment (0.96 s) and a cold mid-track segment (3.84 s, after a seek) per rung;
 //! - a whole 30 s rendition in one encoder session per rung;
-//! - packaging alone (fMP4 media segment of 180 packets).
+//! - packaging alone (fMP4 media segment of 180 packets);
+//! - the background analysis of a stored file: the verification decode alone, and the
+//!   EBU R128 measurement (its own decode plus the meter), per 30 s file;
+//! - a seekable MP3 segment (one LAME session) against a seekable AAC piece (the rung's
+//!   segment re-framed).
 //!
 //! `cargo bench --bench stream`. The side-by-side figures against ffmpeg and nginx come
 //! from `scripts/bench-stream.py`.
@@ -81,6 +85,17 @@ fn segments(c: &mut Criterion) {
     };
     let packets: Vec<Vec<u8>> = (0..192).map(|i| vec![i as u8; 320]).collect();
     c.bench_function("fmp4_media_segment_192_packets", |b| b.iter(|| fmp4::media_segment(&track, 2, 46_080, &packets)));
+    let mut g = c.benchmark_group("analysis_30s");
+    g.sample_size(10);
+    let input = tonearm::media::Input::File(path.clone());
+    g.bench_function("verify_decode", |b| b.iter(|| tonearm::media::probe::verify(&input, "wav").unwrap()));
+    g.bench_function("loudness_r128", |b| b.iter(|| tonearm::media::loudness::measure(open().unwrap(), "wav", &src).unwrap()));
+    g.finish();
+    let mut g = c.benchmark_group("seekable");
+    g.sample_size(20);
+    let mp3 = package::seekable::Seekable::mp3(&src, 192);
+    g.bench_function("mp3-192/mid", |b| b.iter(|| package::produce(&open, "wav", &src, &mp3.rung, 4..5, &mut |_, _| true).unwrap()));
+    g.finish();
 }
 
 criterion_group!(benches, segments);

@@ -25,6 +25,6 @@ cargo test --locked "$@"
 # PostgreSQL and every store in S3 (skipped when a filter was given). The two skipped
 # tests edit tonearm.db directly to fake a damaged or an old file.
 if [ $# -eq 0 ]; then
-  TONEARM_TEST_CATALOG=postgres cargo test --locked --test e2e -- library:: uploads:: hls:: services:: durations:: cluster:: hostile:: \
+  TONEARM_TEST_CATALOG=postgres cargo test --locked --test e2e -- library:: uploads:: hls:: services:: durations:: cluster:: hostile:: subsonic:: \
     --skip stored_tracks_with_lying_headers --skip lyrics_of_files_stored_before
 fi
