@@ -69,6 +69,15 @@ pub async fn stations(State(playback): State<Playback>, AuthUser(u): AuthUser) -
     Ok(Json(json!({ "stations": out })))
 }
 
+/// A radio stream's codec from `format` (MP3 when none is named).
+fn radio_codec(format: Option<&str>) -> ApiResult<Codec> {
+    match format.unwrap_or("mp3") {
+        "mp3" => Ok(Codec::Mp3),
+        "aac" => Ok(Codec::Aac),
+        other => Err(ApiError::bad_request("bad_format", format!("radio streams are mp3 or aac, not {other:?}"))),
+    }
+}
+
 /// The query of a radio request: the playback query plus `repeat`.
 fn repeat_of(raw: Option<&str>) -> bool {
     raw.map(|r| form_urlencoded::parse(r.as_bytes()).any(|(k, v)| k == "repeat" && (v == "1" || v == "true"))).unwrap_or(false)
@@ -85,11 +94,7 @@ pub async fn stream(
 ) -> ApiResult<Response> {
     let list = parse_station(&station)?;
     let mut q = play_query(raw.as_deref())?;
-    let codec = match q.format.as_deref().unwrap_or("mp3") {
-        "mp3" => Codec::Mp3,
-        "aac" => Codec::Aac,
-        other => return Err(ApiError::bad_request("bad_format", format!("radio streams are mp3 or aac, not {other:?}"))),
-    };
+    let codec = radio_codec(q.format.as_deref())?;
     let user = authorize(&playback, &accounts, &headers, &mut q, list).await?;
     let icy = headers.get("icy-metadata").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "1");
     let gain = playback.normalize_for(user, q.gain).await?;
@@ -119,10 +124,7 @@ pub async fn listen<const PLS: bool>(
 ) -> ApiResult<Response> {
     let list = parse_station(&station)?;
     let mut q = play_query(raw.as_deref())?;
-    let format = q.format.take().unwrap_or_else(|| "mp3".into());
-    if format != "mp3" && format != "aac" {
-        return Err(ApiError::bad_request("bad_format", format!("radio streams are mp3 or aac, not {format:?}")));
-    }
+    let format = radio_codec(q.format.as_deref())?.name();
     let user = authorize(&playback, &accounts, &headers, &mut q, list).await?;
     let g = playback.list_grant(user, list).await?;
     let name = playback.stations(user).await?.into_iter().find(|s| s.list == list).map(|s| line(&s.name)).unwrap_or_default();
