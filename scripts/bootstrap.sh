@@ -4,8 +4,8 @@
 # what the tests need: ffmpeg/ffprobe, the independent decoder that judges our output, and
 # Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
 # Playwright driving Debian's Chromium through the web player), nginx for the cluster test, PostgreSQL and Ceph's
-# radosgw (S3) for the scale-out tests, curl and openssl for the HTTPS test, mpv and VLC for the
-# radio test.
+# radosgw (S3) for the scale-out tests, curl and openssl for the HTTPS test, mpv, VLC and MPD
+# for the radio and MPEG-TS player tests.
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -64,9 +64,9 @@ if [ "${1:-}" = "--test" ]; then
     echo "bootstrap: installing curl and openssl (the HTTPS test makes a certificate and verifies the server with them)" >&2
     apt_install curl openssl || { echo "bootstrap: cannot install curl and openssl; install them and retry" >&2; exit 1; }
   fi
-  if ! have mpv || ! have cvlc; then
-    echo "bootstrap: installing mpv and VLC (the radio test checks that real players read the ICY titles)" >&2
-    apt_install --no-install-recommends mpv vlc-bin vlc-plugin-base || { echo "bootstrap: cannot install mpv and VLC; install them and retry" >&2; exit 1; }
+  if ! have mpv || ! have cvlc || ! have mpd || ! have mpc; then
+    echo "bootstrap: installing mpv, VLC and MPD (real players: ICY titles on radio streams, seeking in MPEG-TS HLS)" >&2
+    apt_install --no-install-recommends mpv vlc-bin vlc-plugin-base mpd mpc || { echo "bootstrap: cannot install mpv, VLC and MPD; install them and retry" >&2; exit 1; }
   fi
   if ! have chromium && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2

@@ -1273,3 +1273,80 @@ fn loudness_is_measured_stated_and_normalised() {
     Server::expect_error(put(r#"{"normalize":"loud"}"#), 400, "bad_normalize");
     Server::expect_error(s.get(&tok, &format!("/api/v1/tracks/{qid}/stream?format=mp3&gain=loud")), 400, "bad_query");
 }
+
+/// MPD (a real music daemon, null output) plays the MPEG-TS master and seeks in it, as it
+/// cannot in fMP4 (devices.md): after `seek 12` it plays on from there to the end.
+#[test]
+fn mpd_plays_and_seeks_the_mpeg_ts_rendition() {
+    let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.05));
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
+    let play = s.json(&tok, &format!("/api/v1/tracks/{id}/playback"));
+    let url = s.url(play["hls_ts"].as_str().unwrap());
+    let dir = env.dir.path().join("mpd");
+    std::fs::create_dir_all(dir.join("music")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = dir.display();
+    let conf = format!(
+        "music_directory \"{d}/music\"\nplaylist_directory \"{d}\"\ndb_file \"{d}/db\"\npid_file \"{d}/pid\"\nbind_to_address \"127.0.0.1\"\nport \"{port}\"\naudio_output {{\n type \"null\"\n name \"null\"\n}}\n"
+    );
+    std::fs::write(dir.join("mpd.conf"), conf).unwrap();
+    let log = std::fs::File::create(dir.join("log")).unwrap();
+    let mut mpd = Command::new("mpd")
+        .args(["--no-daemon", "--stderr"])
+        .arg(dir.join("mpd.conf"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("mpd runs (scripts/bootstrap.sh --test installs it)");
+    let p = port.to_string();
+    let mpc = |args: &[&str]| -> String {
+        let o = Command::new("mpc").args(["-p", &p]).args(args).output().expect("mpc runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // "[playing] #1/1   0:13/0:20 (65%)": the state and the elapsed seconds.
+    let status = || -> (String, u32) {
+        let text = mpc(&["status"]);
+        let line = text.lines().find(|l| l.starts_with('[')).unwrap_or("").to_string();
+        let elapsed = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|t| t.split('/').next())
+            .and_then(|t| t.split_once(':'))
+            .map(|(m, s)| m.parse::<u32>().unwrap_or(0) * 60 + s.parse::<u32>().unwrap_or(0));
+        (line, elapsed.unwrap_or(0))
+    };
+    let wait = |what: &str, ok: &dyn Fn(&str, u32) -> bool| {
+        let started = std::time::Instant::now();
+        loop {
+            let (line, at) = status();
+            if ok(&line, at) {
+                return at;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "MPD never {what}: {line:?}; log: {}",
+                std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let started = std::time::Instant::now();
+    while !mpc(&["version"]).contains("version") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "mpd did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    mpc(&["add", &url]);
+    mpc(&["play"]);
+    wait("started", &|l, at| l.starts_with("[playing]") && at >= 1);
+    mpc(&["seek", "12"]);
+    let at = wait("played on after the seek", &|l, at| l.starts_with("[playing]") && at >= 12);
+    assert!(at < 18, "the seek landed at {at} s");
+    // Then it plays to the end and stops by itself.
+    wait("reached the end", &|l, _| l.is_empty());
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(log.contains("played \"") && !log.contains("Decoder failed to seek") && !log.contains("partial file"), "{log}");
+    let _ = mpd.kill();
+    let _ = mpd.wait();
+}
