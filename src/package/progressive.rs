@@ -162,14 +162,7 @@ impl Rewrap {
 
     /// The segment holding the first packet to send.
     pub fn first_segment(&self) -> u32 {
-        let mut k = self.layout.timeline.segment_at(self.first * self.layout.frame_len);
-        while k > 0 && self.layout.first_packet(k) > self.first {
-            k -= 1;
-        }
-        while k + 1 < self.layout.timeline.segment_count() && self.layout.end_packet(k) <= self.first {
-            k += 1;
-        }
-        k
+        self.layout.segment_of_packet(self.first)
     }
 
     pub fn segment_count(&self) -> u32 {

@@ -95,15 +95,7 @@ impl Seekable {
 
     /// The segment holding byte `b` (a byte of the header: segment 0).
     pub fn segment_of(&self, b: u64) -> u32 {
-        let packet = b.saturating_sub(self.header.len() as u64) / self.frame;
-        let mut k = self.layout.timeline.segment_at((packet * self.layout.frame_len).saturating_sub(self.layout.delay));
-        while k > 0 && self.layout.first_packet(k) > packet {
-            k -= 1;
-        }
-        while k + 1 < self.segment_count() && self.layout.end_packet(k) <= packet {
-            k += 1;
-        }
-        k
+        self.layout.segment_of_packet(b.saturating_sub(self.header.len() as u64) / self.frame)
     }
 
     /// The piece of segment `k` from the rung's segment (MP3: its frames as produced; AAC: an

@@ -85,6 +85,18 @@ impl Layout {
         if k == 0 { 0 } else { ((self.timeline.start(k) + self.delay) / self.frame_len).min(self.total_packets()) }
     }
 
+    /// The segment that holds packet `packet` (the last one past the end).
+    pub fn segment_of_packet(&self, packet: u64) -> u32 {
+        let mut k = self.timeline.segment_at((packet * self.frame_len).saturating_sub(self.delay));
+        while k > 0 && self.first_packet(k) > packet {
+            k -= 1;
+        }
+        while k + 1 < self.timeline.segment_count() && self.end_packet(k) <= packet {
+            k += 1;
+        }
+        k
+    }
+
     /// One past the last packet of segment `k`.
     pub fn end_packet(&self, k: u32) -> u64 {
         if k + 1 >= self.timeline.segment_count() { self.total_packets() } else { self.first_packet(k + 1) }
