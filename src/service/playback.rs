@@ -374,6 +374,11 @@ impl Playback {
     /// not theirs).
     pub async fn list_grant(&self, user: UserId, list: List) -> Result<SignedList> {
         self.list_tracks(user, list).await?;
+        self.sign_list(user, list).await
+    }
+
+    /// A grant to a list the caller knows to be `user`'s.
+    async fn sign_list(&self, user: UserId, list: List) -> Result<SignedList> {
         let expires = now_unix() + self.0.url_ttl_secs as i64;
         let account = self.grant_key(user).await?.ok_or(PlaybackError::AccountDisabled)?;
         let sig = self.0.signer.sign_list(&ListGrant { user, list, expires, account });

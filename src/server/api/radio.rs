@@ -52,7 +52,7 @@ fn parse_station(s: &str) -> ApiResult<List> {
 pub async fn stations(State(playback): State<Playback>, AuthUser(u): AuthUser) -> ApiResult<Json<Value>> {
     let mut out = Vec::new();
     for s in playback.stations(u.id).await? {
-        let g = playback.list_grant(u.id, s.list).await?;
+        let g = &s.grant;
         let id = station_id(s.list);
         let q = format!("u={}&e={}&s={}", g.user, g.expires, g.sig);
         let base = format!("/api/v1/radio/{id}");
@@ -126,8 +126,8 @@ pub async fn listen<const PLS: bool>(
     let mut q = play_query(raw.as_deref())?;
     let format = radio_codec(q.format.as_deref())?.name();
     let user = authorize(&playback, &accounts, &headers, &mut q, list).await?;
-    let g = playback.list_grant(user, list).await?;
-    let name = playback.stations(user).await?.into_iter().find(|s| s.list == list).map(|s| line(&s.name)).unwrap_or_default();
+    let s = playback.station(user, list).await?;
+    let (g, name) = (&s.grant, line(&s.name));
     let url = format!("{}/api/v1/radio/{}?format={format}&u={}&e={}&s={}", origin(&headers), station_id(list), g.user, g.expires, g.sig);
     let (mime, body) = if PLS {
         ("audio/x-scpls; charset=utf-8", format!("[playlist]\nFile1={url}\nTitle1={name}\nLength1=-1\nNumberOfEntries=1\nVersion=2\n"))

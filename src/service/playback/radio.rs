@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{ByteStream, MID_STREAM_PATIENCE, Normalize, Playback, PlaybackError, Result, kbps_bounds, media_ref, rules};
+use super::{ByteStream, MID_STREAM_PATIENCE, Normalize, Playback, PlaybackError, Result, SignedList, kbps_bounds, media_ref, rules};
 use crate::cache::{MediaRef, StreamError};
 use crate::catalog::Track;
 use crate::domain::UserId;
@@ -29,10 +29,11 @@ pub const STATION_TRACKS: usize = 24;
 /// Audio bytes between two ICY metadata blocks (what SHOUTcast servers use).
 pub const ICY_METAINT: usize = 16_000;
 
-/// A list as a station the user can tune to.
+/// A list as a station the user can tune to, with a grant to tune to it.
 pub struct Station {
     pub list: List,
     pub name: String,
+    pub grant: SignedList,
 }
 
 /// A radio stream: what it carries, and the bytes (ICY blocks inside when `metaint` is set).
@@ -238,18 +239,29 @@ impl Tuner {
 
 impl Playback {
     /// The lists `user` can tune to: a shuffle of the library, the favourites, every
-    /// playlist and every album.
+    /// playlist and every album, each signed (they are the user's: no list is looked up).
     pub async fn stations(&self, user: UserId) -> Result<Vec<Station>> {
         let catalog = self.0.catalog.clone();
-        super::blocking(move || {
-            let mut out = vec![Station { list: List::Shuffle, name: "Shuffle".into() }, Station { list: List::Favourites, name: "Favourites".into() }];
-            out.extend(catalog.list_playlists(user)?.into_iter().map(|p| Station { list: List::Playlist(p.id), name: p.name }));
+        let lists = super::blocking(move || {
+            let mut out = vec![(List::Shuffle, "Shuffle".to_string()), (List::Favourites, "Favourites".to_string())];
+            out.extend(catalog.list_playlists(user)?.into_iter().map(|p| (List::Playlist(p.id), p.name)));
             let page = crate::catalog::Page { limit: u32::MAX, offset: 0 };
             let (albums, _) = catalog.list_albums(user, crate::catalog::AlbumSort::Artist, page)?;
-            out.extend(albums.into_iter().map(|a| Station { list: List::Album(a.id), name: format!("{} - {}", a.artist, a.title) }));
+            out.extend(albums.into_iter().map(|a| (List::Album(a.id), format!("{} - {}", a.artist, a.title))));
             Ok(out)
         })
-        .await
+        .await?;
+        let mut out = Vec::with_capacity(lists.len());
+        for (list, name) in lists {
+            out.push(Station { list, name, grant: self.sign_list(user, list).await? });
+        }
+        Ok(out)
+    }
+
+    /// One of `user`'s lists as a station (`NoSuchList` if it is not theirs).
+    pub async fn station(&self, user: UserId, list: List) -> Result<Station> {
+        let (name, _) = self.list_tracks(user, list).await?;
+        Ok(Station { list, name, grant: self.sign_list(user, list).await? })
     }
 
     /// `list` as a radio stream in `codec` (MP3 or AAC) at `kbps` (the codec's default
