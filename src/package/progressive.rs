@@ -40,76 +40,80 @@ pub fn stream(
     sink: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> Result<(), PackageError> {
     let channels = src.out_channels() as usize;
-    let mut enc = encode::new_encoder(codec, bitrate, channels)?;
-    let f = enc.frame_len();
-    let delay = u64::from(enc.delay());
     let frames = Timeline::for_source(src.frames - plan.src_start, src.sample_rate).frames;
     let mut pump = FramePump::open(open, ext, src, plan.src_start)?;
     pump.set_gain(plan.gain);
+    if codec == Codec::Mp3 {
+        return mp3_stream(&mut pump, src, bitrate, frames, sink);
+    }
+    let mut enc = encode::new_encoder(codec, bitrate, channels)?;
+    let f = enc.frame_len();
+    let delay = u64::from(enc.delay());
     let mut packets = Vec::new();
-    match codec {
-        Codec::Opus => {
-            let mut ogg = OggWriter::new(rand::random());
-            let head = ogg::opus_head(channels as u8, delay as u16, src.sample_rate);
-            let mut first = ogg.page(&[head], 0, ogg::HEADER_BOS);
-            first.extend(ogg.page(&[ogg::opus_tags()], 0, 0));
-            if !sink(first) {
-                return Ok(());
-            }
-            let total = (frames + delay).div_ceil(f as u64);
-            let mut done = 0u64;
-            while done < total {
-                enc.encode(pump.next(f)?, &mut packets)?;
-                done += 1;
-                if packets.len() >= CHUNK_PACKETS || done == total {
-                    let last = done == total;
-                    // RFC 7845 §4: the granule counts decoded samples including the pre-skip;
-                    // the last one ends at the playable length.
-                    let granule = if last { delay + frames } else { done * f as u64 };
-                    let page = ogg.page(&packets, granule, if last { ogg::HEADER_EOS } else { 0 });
-                    packets.clear();
-                    if !sink(page) {
-                        return Ok(());
-                    }
-                }
-            }
+    if codec == Codec::Opus {
+        let mut ogg = OggWriter::new(rand::random());
+        let head = ogg::opus_head(channels as u8, delay as u16, src.sample_rate);
+        let mut first = ogg.page(&[head], 0, ogg::HEADER_BOS);
+        first.extend(ogg.page(&[ogg::opus_tags()], 0, 0));
+        if !sink(first) {
+            return Ok(());
         }
-        Codec::Aac => {
-            let total = (frames + delay).div_ceil(f as u64);
-            for done in 1..=total {
-                enc.encode(pump.next(f)?, &mut packets)?;
-                if packets.len() >= CHUNK_PACKETS || done == total {
-                    let mut chunk = Vec::with_capacity(packets.iter().map(|p| p.len() + 7).sum());
-                    for p in packets.drain(..) {
-                        chunk.extend(adts_header(channels as u16, p.len()));
-                        chunk.extend(p);
-                    }
-                    if !sink(chunk) {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        Codec::Mp3 => {
-            // The LAME tag first (frame count, delay, padding), then exactly its frames.
-            let total = seekable::mp3_frames(frames);
-            if !sink(seekable::mp3_info_frame(encode::mp3_standard_kbps(bitrate), channels as u16, frames, src.sample_rate)) {
-                return Ok(());
-            }
-            let mut lame = seekable::Mp3Frames::new(bitrate, channels)?;
-            let mut chunk = Vec::with_capacity(CHUNK_PACKETS * lame.frame_bytes());
-            let mut done = 0u64;
-            while done < total {
-                lame.encode(pump.next(f)?, &mut |fr| {
-                    if done < total {
-                        chunk.extend_from_slice(fr);
-                        done += 1;
-                    }
-                })?;
-                if (chunk.len() >= CHUNK_PACKETS * lame.frame_bytes() || done == total) && !sink(std::mem::take(&mut chunk)) {
+        let total = (frames + delay).div_ceil(f as u64);
+        let mut done = 0u64;
+        while done < total {
+            enc.encode(pump.next(f)?, &mut packets)?;
+            done += 1;
+            if packets.len() >= CHUNK_PACKETS || done == total {
+                let last = done == total;
+                // RFC 7845 §4: the granule counts decoded samples including the pre-skip;
+                // the last one ends at the playable length.
+                let granule = if last { delay + frames } else { done * f as u64 };
+                let page = ogg.page(&packets, granule, if last { ogg::HEADER_EOS } else { 0 });
+                packets.clear();
+                if !sink(page) {
                     return Ok(());
                 }
             }
+        }
+    } else {
+        // AAC in ADTS.
+        let total = (frames + delay).div_ceil(f as u64);
+        for done in 1..=total {
+            enc.encode(pump.next(f)?, &mut packets)?;
+            if packets.len() >= CHUNK_PACKETS || done == total {
+                let mut chunk = Vec::with_capacity(packets.iter().map(|p| p.len() + 7).sum());
+                for p in packets.drain(..) {
+                    chunk.extend(adts_header(channels as u16, p.len()));
+                    chunk.extend(p);
+                }
+                if !sink(chunk) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// MP3: the LAME tag first (frame count, delay, padding), then exactly its frames.
+fn mp3_stream(pump: &mut FramePump, src: &SourceInfo, bitrate: u32, frames: u64, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), PackageError> {
+    let channels = src.out_channels() as usize;
+    let total = seekable::mp3_frames(frames);
+    if !sink(seekable::mp3_info_frame(encode::mp3_standard_kbps(bitrate), channels as u16, frames, src.sample_rate)) {
+        return Ok(());
+    }
+    let mut lame = seekable::Mp3Frames::new(bitrate, channels)?;
+    let mut chunk = Vec::with_capacity(CHUNK_PACKETS * lame.frame_bytes());
+    let mut done = 0u64;
+    while done < total {
+        lame.encode(pump.next(Codec::Mp3.frame_len())?, &mut |fr| {
+            if done < total {
+                chunk.extend_from_slice(fr);
+                done += 1;
+            }
+        })?;
+        if (chunk.len() >= CHUNK_PACKETS * lame.frame_bytes() || done == total) && !sink(std::mem::take(&mut chunk)) {
+            return Ok(());
         }
     }
     Ok(())
