@@ -77,12 +77,7 @@ macro_rules! track_fields {
     m.frames, m.sample_rate, m.container, m.codec, m.channels, m.bits_per_sample, m.bitrate, m.size,
     t.media_hash, t.cover_hash, m.damage, t.file_name, t.added_at,
     t.rg_track_gain, t.rg_track_peak, t.rg_album_gain, t.rg_album_peak, t.mb_track_id, t.mb_album_id, m.priming,
-    m.parts, m.audio_hash, t.isrc, m.loudness_lufs, m.loudness_peak,
-    (SELECT SUM(CAST(m2.frames AS DOUBLE PRECISION) / NULLIF(m2.sample_rate, 0) * m2.loudness_power)
-        FROM tracks t2 JOIN media m2 ON m2.hash = t2.media_hash WHERE t2.album_id = t.album_id),
-    (SELECT SUM(CASE WHEN m2.loudness_power IS NULL THEN -1.0e12 ELSE CAST(m2.frames AS DOUBLE PRECISION) / NULLIF(m2.sample_rate, 0) END)
-        FROM tracks t2 JOIN media m2 ON m2.hash = t2.media_hash WHERE t2.album_id = t.album_id),
-    (SELECT MAX(m2.loudness_peak) FROM tracks t2 JOIN media m2 ON m2.hash = t2.media_hash WHERE t2.album_id = t.album_id)"
+    m.parts, m.audio_hash, t.isrc, m.loudness_lufs, m.loudness_peak"
     };
 }
 macro_rules! track_joins {
@@ -122,6 +117,35 @@ fn loudness_of(lufs: Option<f64>, peak: Option<f64>) -> Option<Loudness> {
 fn album_loudness_of(weighted: Option<f64>, secs: Option<f64>, peak: Option<f64>) -> Option<Loudness> {
     let (w, d, peak) = (weighted?, secs?, peak?);
     (d > 0.0 && w > 0.0).then(|| Loudness { lufs: 10.0 * (w / d).log10(), peak })
+}
+
+/// Fills the album loudness of `tracks`, one grouped query for all their albums.
+fn with_album_loudness(c: &mut dyn Db, mut tracks: Vec<Track>) -> Result<Vec<Track>> {
+    fill_album_loudness(c, tracks.iter_mut())?;
+    Ok(tracks)
+}
+
+fn fill_album_loudness<'a>(c: &mut dyn Db, tracks: impl Iterator<Item = &'a mut Track>) -> Result<()> {
+    let mut tracks: Vec<&mut Track> = tracks.collect();
+    let mut ids: Vec<i64> = tracks.iter().map(|t| t.album_id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT t.album_id, SUM({secs} * m.loudness_power),
+            SUM(CASE WHEN m.loudness_power IS NULL THEN -1.0e12 ELSE {secs} END), MAX(m.loudness_peak)
+         FROM tracks t JOIN media m ON m.hash = t.media_hash WHERE t.album_id IN ({list}) GROUP BY t.album_id",
+        secs = TRACK_SECS
+    );
+    let albums: HashMap<i64, Option<Loudness>> =
+        c.all(&sql, args![], |r| Ok((r.get(0)?, album_loudness_of(r.get(1)?, r.get(2)?, r.get(3)?))))?.into_iter().collect();
+    for t in tracks.iter_mut() {
+        t.audio.album_loudness = albums.get(&t.album_id.0).copied().flatten();
+    }
+    Ok(())
 }
 
 fn track_row(r: &dyn Row) -> Result<Track> {
@@ -167,7 +191,8 @@ fn track_row_at(r: &dyn Row, o: usize) -> Result<Track> {
             priming: r.get(o + 34)?,
             damage: r.get(o + 25)?,
             loudness: loudness_of(r.get(o + 38)?, r.get(o + 39)?),
-            album_loudness: album_loudness_of(r.get(o + 40)?, r.get(o + 41)?, r.get(o + 42)?),
+            // Filled per query, for all the rows' albums at once (`with_album_loudness`).
+            album_loudness: None,
         },
         file: StoredFile {
             size: r.get(o + 22)?,
@@ -884,12 +909,18 @@ impl Library for SqlCatalog {
 
     fn list_tracks(&self, user: UserId, page: Page) -> Result<(Vec<Track>, u64)> {
         let sql = format!("SELECT {TRACK_COLS} WHERE t.user_id = ?1 ORDER BY t.title COLLATE NOCASE, t.id LIMIT ?2 OFFSET ?3");
-        self.read(|c| paged(c, "SELECT COUNT(*) FROM tracks WHERE user_id = ?1", &sql, user, page, track_row))
+        self.read(|c| {
+            let (tracks, total) = paged(c, "SELECT COUNT(*) FROM tracks WHERE user_id = ?1", &sql, user, page, track_row)?;
+            Ok((with_album_loudness(c, tracks)?, total))
+        })
     }
 
     fn track(&self, user: UserId, id: TrackId) -> Result<Option<Track>> {
         let sql = format!("SELECT {TRACK_COLS} WHERE t.id = ?1 AND t.user_id = ?2");
-        self.read(|c| c.one(&sql, args![id, user], track_row))
+        self.read(|c| {
+            let track = c.one(&sql, args![id, user], track_row)?;
+            Ok(with_album_loudness(c, track.into_iter().collect())?.pop())
+        })
     }
 
     fn list_albums(&self, user: UserId, sort: AlbumSort, page: Page) -> Result<(Vec<Album>, u64)> {
@@ -913,7 +944,8 @@ impl Library for SqlCatalog {
         );
         self.read(|c| {
             let Some(album) = c.one(&head, args![id, user], album_row)? else { return Ok(None) };
-            Ok(Some((album, c.all(&tracks, args![id, user], track_row)?)))
+            let tracks = c.all(&tracks, args![id, user], track_row)?;
+            Ok(Some((album, with_album_loudness(c, tracks)?)))
         })
     }
 
@@ -945,7 +977,10 @@ impl Library for SqlCatalog {
         }
         self.read(|c| {
             Ok(SearchResults {
-                tracks: rows_by_ids(c, TRACK_COLS, "t", user, &hits.tracks, track_row, |x| x.id.0)?,
+                tracks: {
+                    let tracks = rows_by_ids(c, TRACK_COLS, "t", user, &hits.tracks, track_row, |x| x.id.0)?;
+                    with_album_loudness(c, tracks)?
+                },
                 albums: rows_by_ids(c, ALBUM_COLS, "al", user, &hits.albums, album_row, |x| x.id.0)?,
                 artists: rows_by_ids(c, ARTIST_COLS, "ar", user, &hits.artists, artist_row, |x| x.id.0)?,
             })
@@ -1016,7 +1051,10 @@ impl Library for SqlCatalog {
             "SELECT {TRACK_COLS} WHERE t.user_id = ?1 AND (CAST(?4 AS TEXT) IS NULL OR t.genre = ?4 COLLATE NOCASE)
              AND (CAST(?5 AS BIGINT) IS NULL OR t.year BETWEEN ?5 AND ?6) ORDER BY {order} LIMIT ?2 OFFSET ?3"
         );
-        self.read(|c| c.all(&sql, args![user, page.limit, page.offset, filter.genre, lo, hi], track_row))
+        self.read(|c| {
+            let tracks = c.all(&sql, args![user, page.limit, page.offset, filter.genre, lo, hi], track_row)?;
+            with_album_loudness(c, tracks)
+        })
     }
 
     fn genres(&self, user: UserId) -> Result<Vec<Genre>> {
@@ -1124,7 +1162,8 @@ impl Lists for SqlCatalog {
         let tracks = format!("SELECT {TRACK_COLS} JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = ?1 ORDER BY pt.position");
         self.read(|c| {
             let Some(p) = c.one(&head, args![user, id], playlist_row)? else { return Ok(None) };
-            Ok(Some((p, c.all(&tracks, args![id], track_row)?)))
+            let tracks = c.all(&tracks, args![id], track_row)?;
+            Ok(Some((p, with_album_loudness(c, tracks)?)))
         })
     }
 
@@ -1151,7 +1190,10 @@ impl Lists for SqlCatalog {
         let sql = format!(
             "SELECT {TRACK_COLS} JOIN favourites f ON f.track_id = t.id AND f.user_id = t.user_id WHERE t.user_id = ?1 ORDER BY f.starred_at DESC, t.id"
         );
-        self.read(|c| c.all(&sql, args![user], track_row))
+        self.read(|c| {
+            let tracks = c.all(&sql, args![user], track_row)?;
+            with_album_loudness(c, tracks)
+        })
     }
 
     fn record_play(&self, user: UserId, track: TrackId, at: i64) -> Result<()> {
@@ -1358,7 +1400,8 @@ impl Lists for SqlCatalog {
             "SELECT pl.played_at, {TRACK_COLS} JOIN plays pl ON pl.track_id = t.id WHERE pl.user_id = ?1 ORDER BY pl.played_at DESC, pl.id DESC LIMIT ?2"
         );
         self.read(|c| {
-            let plays = c.all(&sql, args![user, limit.min(Page::MAX_LIMIT)], |r| Ok(Play { played_at: r.get(0)?, track: track_row_at(r, 1)? }))?;
+            let mut plays = c.all(&sql, args![user, limit.min(Page::MAX_LIMIT)], |r| Ok(Play { played_at: r.get(0)?, track: track_row_at(r, 1)? }))?;
+            fill_album_loudness(c, plays.iter_mut().map(|p| &mut p.track))?;
             let counts = c.all("SELECT track_id, COUNT(*) FROM plays WHERE user_id = ?1 GROUP BY track_id", args![user], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok((plays, counts.into_iter().collect()))
         })
