@@ -5,7 +5,7 @@
 # Node.js with the real third-party clients the tests drive (tests/js: tus-js-client, and
 # Playwright driving Debian's Chromium through the web player), nginx for the cluster test, PostgreSQL and Ceph's
 # radosgw (S3) for the scale-out tests, curl and openssl for the HTTPS test, mpv, VLC and MPD
-# for the radio and MPEG-TS player tests.
+# for the radio and MPEG-TS player tests, gmediarender for the UPnP test.
 # Idempotent and quiet when everything is present; called by the README's commands.
 set -euo pipefail
 
@@ -67,6 +67,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! have mpv || ! have cvlc || ! have mpd || ! have mpc; then
     echo "bootstrap: installing mpv, VLC and MPD (real players: ICY titles on radio streams, seeking in MPEG-TS HLS)" >&2
     apt_install --no-install-recommends mpv vlc-bin vlc-plugin-base mpd mpc || { echo "bootstrap: cannot install mpv, VLC and MPD; install them and retry" >&2; exit 1; }
+  fi
+  if ! have gmediarender; then
+    echo "bootstrap: installing gmediarender (the UPnP renderer the DLNA media server test pushes tracks to)" >&2
+    apt_install --no-install-recommends gmediarender gstreamer1.0-plugins-good gstreamer1.0-plugins-base gstreamer1.0-libav || { echo "bootstrap: cannot install gmediarender; install it and retry" >&2; exit 1; }
   fi
   if ! have chromium && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: installing Chromium (the browser the web player's tests run in)" >&2

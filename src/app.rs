@@ -23,7 +23,7 @@ use crate::server;
 use crate::service::playback::PlaybackParts;
 use crate::service::throttle::Limits;
 use crate::service::uploads::UploadParts;
-use crate::service::{Accounts, Library, Playback, Services, Uploads};
+use crate::service::{Accounts, Lan, Library, Playback, Services, Uploads};
 use crate::signing::UrlSigner;
 use crate::store::{BlobStore, LocalStore};
 
@@ -157,7 +157,8 @@ impl App {
             max_bytes: config.import.max_file_bytes,
             limits: config.uploads.clone(),
         });
-        let services = Services { accounts, library, playback, uploads };
+        let lan = Lan::new(accounts.clone(), library.clone(), playback.clone());
+        let services = Services { accounts, library, playback, uploads, lan };
         Ok(App { config, store, catalog, ingest, streamer, resumable, coord, services })
     }
 
@@ -237,7 +238,16 @@ impl App {
             header_timeout: std::time::Duration::from_secs(self.config.http.header_timeout_secs),
             tls,
         };
-        let serve = server::serve(self.services.clone(), listener, limits, async move {
+        // UPnP/DLNA: the HTTP routes, and SSDP on its own thread.
+        let upnp = self.config.upnp.enabled.then(|| server::upnp::Settings { friendly_name: self.config.upnp.friendly_name.clone() });
+        let ssdp = match upnp.is_some() {
+            true => Some(
+                server::upnp::ssdp::Ssdp::start(self.services.lan.clone(), addr, self.config.upnp.ssdp_port)
+                    .with_context(|| format!("starting SSDP on UDP port {}", self.config.upnp.ssdp_port))?,
+            ),
+            false => None,
+        };
+        let serve = server::serve(self.services.clone(), upnp, listener, limits, async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
@@ -251,6 +261,10 @@ impl App {
                 tracing::info!("shut down cleanly");
             }
             _ = deadline => tracing::warn!("requests still running after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+        }
+        if let Some(s) = ssdp {
+            // Says byebye to the network; joins a thread that wakes every half second.
+            tokio::task::spawn_blocking(move || s.stop()).await?;
         }
         Ok(())
     }

@@ -125,6 +125,13 @@ enum UserCmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Share NAME's library with UPnP/DLNA devices on the local network (`on`), or stop
+    /// (`off`); the server must run with `[upnp] enabled`.
+    Upnp {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// A user's API keys (for Subsonic apps' `apiKey` sign-in).
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCmd),
@@ -346,6 +353,20 @@ fn run_user(config: Config, action: UserCmd) -> anyhow::Result<()> {
             let pw = read_password(password_stdin)?;
             app.services.accounts.set_password(Actor::Operator, &name, &pw)?;
             out!("password changed for '{name}'; existing sessions ended");
+        }
+        UserCmd::Upnp { name, state } => {
+            let shared = app.services.lan.set_shared(Actor::Operator, &name, state == "on")?;
+            match state.as_str() {
+                "on" => {
+                    out!("the local network now sees '{name}'s library (UPnP device uuid:{})", shared.uuid);
+                    if !app.config.upnp.enabled {
+                        out!(
+                            "note: this configuration has [upnp] enabled = false; the server must run with it on (TONEARM_UPNP__ENABLED=true) for the LAN to see it"
+                        );
+                    }
+                }
+                _ => out!("the local network no longer sees '{name}'s library"),
+            }
         }
         UserCmd::ApiKey(cmd) => {
             let accounts = &app.services.accounts;

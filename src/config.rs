@@ -29,6 +29,7 @@ pub struct Config {
     pub subsonic: SubsonicConfig,
     pub catalog: CatalogConfig,
     pub store: StoreConfig,
+    pub upnp: UpnpConfig,
     /// The HLS bitrate ladder, in the order the master playlist lists it.
     pub ladder: Vec<LadderRung>,
 }
@@ -131,6 +132,24 @@ impl Default for StoreConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+pub struct UpnpConfig {
+    /// Serve the libraries users share with the local network (`tonearm user upnp NAME on`)
+    /// as UPnP/DLNA media servers, discovered by SSDP.
+    pub enabled: bool,
+    /// The UDP port SSDP listens and announces on (1900 is the standard).
+    pub ssdp_port: u16,
+    /// The name devices list, before the user's: `Tonearm (alice)`.
+    pub friendly_name: String,
+}
+
+impl Default for UpnpConfig {
+    fn default() -> Self {
+        UpnpConfig { enabled: false, ssdp_port: 1900, friendly_name: "Tonearm".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SubsonicConfig {
     /// Subsonic token auth (`t` = md5(password + salt)): keeps a copy of each password,
     /// encrypted with a server key (`data/subsonic.key`), made when a password is set or a
@@ -200,6 +219,7 @@ impl Default for Config {
             subsonic: SubsonicConfig::default(),
             catalog: CatalogConfig::default(),
             store: StoreConfig::default(),
+            upnp: UpnpConfig::default(),
             ladder: vec![
                 LadderRung { codec: "aac".into(), kbps: 96 },
                 LadderRung { codec: "aac".into(), kbps: 192 },
@@ -307,6 +327,9 @@ impl Config {
         }
         if self.http.tls_cert_file.is_empty() != self.http.tls_key_file.is_empty() {
             return Err(ConfigError::Value("http.tls_cert_file and http.tls_key_file go together: set both for HTTPS, or neither".into()));
+        }
+        if self.upnp.friendly_name.trim().is_empty() || self.upnp.friendly_name.chars().any(char::is_control) {
+            return Err(ConfigError::Value("upnp.friendly_name must be a name without control characters".into()));
         }
         if self.covers.max_size < 16 {
             return Err(ConfigError::Value("covers.max_size must be at least 16".into()));

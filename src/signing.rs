@@ -114,6 +114,18 @@ impl UrlSigner {
         check(self.track_mac(g), sig, g.expires, now)
     }
 
+    /// A stable, unguessable UUID naming `user`'s library on the local network (a UPnP
+    /// device's UDN): the same on every node sharing the key and across restarts.
+    pub fn device_uuid(&self, user: UserId) -> String {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.mac(format_args!("tonearm-lan-device-v1|{user}")).finalize().into_bytes()[..16]);
+        // RFC 9562 version 8 (vendor-specific), variant 10.
+        b[6] = (b[6] & 0x0f) | 0x80;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h = hex(&b);
+        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    }
+
     /// The hex signature of a list grant.
     pub fn sign_list(&self, g: &ListGrant) -> String {
         hex(&self.list_mac(g).finalize().into_bytes())

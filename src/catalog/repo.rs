@@ -37,6 +37,10 @@ pub trait Users: Send + Sync {
     /// The user's default loudness normalisation of what they play.
     fn normalize(&self, id: UserId) -> Result<Normalize>;
     fn set_normalize(&self, id: UserId, mode: Normalize) -> Result<()>;
+    /// Whether devices on the local network (UPnP/DLNA) may browse and play the user's library.
+    fn set_lan_shared(&self, id: UserId, on: bool) -> Result<()>;
+    /// Users whose library the local network sees, enabled ones only, by name.
+    fn lan_shared(&self) -> Result<Vec<User>>;
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()>;
     /// The user a live (unexpired) session belongs to.
     fn session_user(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<User>>;

@@ -371,6 +371,10 @@ ALTER TABLE media ADD COLUMN loudness_read INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX media_loudness_unread ON media(hash) WHERE loudness_read = 0;
 ALTER TABLE users ADD COLUMN normalize TEXT NOT NULL DEFAULT 'off';
 "#,
+    // 16: whether the local network (UPnP/DLNA) sees the user's library (`tonearm user upnp`).
+    r#"
+ALTER TABLE users ADD COLUMN lan_shared INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The migration after which `backfill_folders` fills `tracks.folder`.
@@ -656,5 +660,9 @@ ALTER TABLE media ADD COLUMN loudness_power DOUBLE PRECISION;
 ALTER TABLE media ADD COLUMN loudness_read BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX media_loudness_unread ON media(hash) WHERE loudness_read = 0;
 ALTER TABLE users ADD COLUMN normalize TEXT NOT NULL DEFAULT 'off';
+"#,
+    // 4 = SQLite's 16.
+    r#"
+ALTER TABLE users ADD COLUMN lan_shared BIGINT NOT NULL DEFAULT 0;
 "#,
 ];

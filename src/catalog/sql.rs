@@ -801,6 +801,18 @@ impl Users for SqlCatalog {
         })
     }
 
+    fn set_lan_shared(&self, id: UserId, on: bool) -> Result<()> {
+        self.write(|tx| {
+            tx.0.execute("UPDATE users SET lan_shared = ?2 WHERE id = ?1", args![id, on as i64])?;
+            Ok(())
+        })
+    }
+
+    fn lan_shared(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE lan_shared = 1 AND disabled = 0 ORDER BY username");
+        self.read(|c| c.all(&sql, args![], user_row))
+    }
+
     fn create_session(&self, user: UserId, token_hash: &[u8; 32], expires_at: i64) -> Result<()> {
         let now = now_unix();
         self.write(|tx| tx::create_session(tx, user, token_hash, now, expires_at))
@@ -1641,6 +1653,21 @@ mod tests {
             assert_eq!(first, [1; 32]);
             assert_eq!(cat.server_key("signing", &[2; 32]).unwrap(), [1; 32], "the first key stays");
             assert_eq!(cat.server_key("subsonic", &[3; 32]).unwrap(), [3; 32]);
+        });
+    }
+
+    #[test]
+    fn only_enabled_users_who_share_are_seen_by_the_local_network() {
+        each_engine(|cat| {
+            let a = cat.create_user("a", "x", false).unwrap().id;
+            let b = cat.create_user("b", "x", false).unwrap().id;
+            assert!(cat.lan_shared().unwrap().is_empty());
+            cat.set_lan_shared(a, true).unwrap();
+            cat.set_lan_shared(b, true).unwrap();
+            assert_eq!(cat.lan_shared().unwrap().iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+            cat.update_user(b, &UserChange { disabled: Some(true), ..UserChange::default() }).unwrap();
+            cat.set_lan_shared(a, false).unwrap();
+            assert!(cat.lan_shared().unwrap().is_empty());
         });
     }
 

@@ -93,6 +93,17 @@ impl Seekable {
         h + self.layout.first_packet(k) * self.frame..h + self.layout.end_packet(k) * self.frame
     }
 
+    /// The first byte of the frame that presents the time `secs` (0: the whole stream,
+    /// header included), for a seek by time.
+    pub fn offset_at(&self, secs: f64) -> u64 {
+        let sample = (secs.max(0.0) * f64::from(OUTPUT_RATE)) as u64;
+        if sample == 0 {
+            return 0;
+        }
+        let packet = ((sample + self.layout.delay) / self.layout.frame_len).min(self.layout.total_packets());
+        self.header.len() as u64 + packet * self.frame
+    }
+
     /// The segment holding byte `b` (a byte of the header: segment 0).
     pub fn segment_of(&self, b: u64) -> u32 {
         self.layout.segment_of_packet(b.saturating_sub(self.header.len() as u64) / self.frame)

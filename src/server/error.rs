@@ -13,6 +13,7 @@ use crate::ingest::IngestError;
 use crate::ingest::resumable::{Rejection, ResumableError};
 use crate::media::cover::CoverError;
 use crate::service::accounts::AccountError;
+use crate::service::lan::LanError;
 use crate::service::library::LibraryError;
 use crate::service::playback::PlaybackError;
 use crate::service::uploads::UploadError;
@@ -184,6 +185,18 @@ impl From<LibraryError> for ApiError {
             LibraryError::Ingest(i) => i.into(),
             LibraryError::Store(s) => s.into(),
             LibraryError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<LanError> for ApiError {
+    fn from(e: LanError) -> Self {
+        match e {
+            LanError::NotShared => ApiError::not_found("device"),
+            LanError::NoSuchObject => ApiError::not_found("object"),
+            LanError::Account(a) => a.into(),
+            LanError::Library(l) => l.into(),
+            LanError::Playback(p) => p.into(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP surface: the JSON API and HLS under [`api`], the web player ([`web`]),
-//! `/healthz` and `/metrics`, served by [`listen`] (room beside `api` for the Subsonic
-//! adapter). Adapters parse the request, call one service, and map the answer to the wire;
+//! `/healthz` and `/metrics`, the Subsonic adapter ([`subsonic`]) and the UPnP/DLNA
+//! MediaServer ([`upnp`]), served by [`listen`]. Adapters parse the request, call one service, and map the answer to the wire;
 //! [`error`] maps every service error to a status, exhaustively.
 //!
 //! Owns: routing, extractors, wire DTOs, the error → status mapping, and the connection
@@ -14,6 +14,7 @@ pub mod extract;
 pub mod listen;
 pub mod markup;
 pub mod subsonic;
+pub mod upnp;
 pub mod web;
 
 use std::future::Future;
@@ -29,11 +30,16 @@ pub use extract::{Path, Query, SmallBody, json_body, parse_id};
 /// What handlers are given: the services, behind one `Arc` (the clone every request makes
 /// is one atomic increment). Handlers take only the service they use (`State<Library>`).
 #[derive(Clone)]
-pub struct AppState(Arc<Services>);
+pub struct AppState(Arc<Services>, Option<Arc<upnp::Settings>>);
 
 impl AppState {
-    pub fn new(services: Services) -> AppState {
-        AppState(Arc::new(services))
+    /// The services, and the UPnP adapter's settings when it is on.
+    pub fn new(services: Services, upnp: Option<upnp::Settings>) -> AppState {
+        AppState(Arc::new(services), upnp.map(Arc::new))
+    }
+
+    pub fn upnp_enabled(&self) -> bool {
+        self.1.is_some()
     }
 }
 
@@ -116,11 +122,12 @@ impl Service {
 /// Serves `services` on `listener` until `shutdown` resolves (see [`listen::serve`]).
 pub async fn serve(
     services: Services,
+    upnp: Option<upnp::Settings>,
     listener: TcpListener,
     limits: listen::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::task::spawn_blocking(web::prepare).await?;
-    let service = Arc::new(Service::new(AppState::new(services)));
+    let service = Arc::new(Service::new(AppState::new(services, upnp)));
     listen::serve(listener, service, limits, shutdown).await
 }

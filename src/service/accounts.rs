@@ -455,6 +455,19 @@ impl Accounts {
     }
 
     /// The user named `username`, for the operator's commands (`tonearm user api-key …`).
+    /// Lets devices on the local network (UPnP/DLNA) browse and play `username`'s library,
+    /// or stops them.
+    pub fn set_lan_shared(&self, actor: Actor<'_>, username: &str, on: bool) -> Result<User> {
+        let user = self.user_by_name(actor, username)?;
+        self.0.catalog.set_lan_shared(user.id, on)?;
+        Ok(user)
+    }
+
+    /// The enabled users whose library the local network sees.
+    pub fn lan_shared(&self) -> Result<Vec<User>> {
+        Ok(self.0.catalog.lan_shared()?)
+    }
+
     pub fn user_by_name(&self, actor: Actor<'_>, username: &str) -> Result<User> {
         actor.require_admin()?;
         self.user_named(username)

@@ -10,6 +10,8 @@
 //!   originals.
 //! - [`uploads`]: one-request, resumable and instant uploads as one state machine.
 //! - [`devices`]: what a device plays and how a track reaches it (direct or transcoded).
+//! - [`lan`]: the library as devices on the local network browse it (UPnP/DLNA), and
+//!   whose library they see.
 //!
 //! Depends on the catalog repositories, `store`, `ingest`, `cache`, `package`, `signing`
 //! and `coord` (the process-local state they share, behind one trait). Must not depend on
@@ -17,12 +19,14 @@
 
 pub mod accounts;
 pub mod devices;
+pub mod lan;
 pub mod library;
 pub mod playback;
 pub mod throttle;
 pub mod uploads;
 
 pub use accounts::Accounts;
+pub use lan::Lan;
 pub use library::Library;
 pub use playback::Playback;
 pub use uploads::Uploads;
@@ -34,4 +38,5 @@ pub struct Services {
     pub library: Library,
     pub playback: Playback,
     pub uploads: Uploads,
+    pub lan: Lan,
 }

@@ -166,6 +166,13 @@ pub struct SeekableStream {
     playable: Arc<Playable>,
 }
 
+impl SeekableStream {
+    /// The byte a seek to `secs` starts at (see [`Seekable::offset_at`]).
+    pub fn offset_at(&self, secs: f64) -> u64 {
+        self.shape.offset_at(secs)
+    }
+}
+
 /// A signed grant for one track of one user until `expires`.
 #[derive(Debug, Clone)]
 pub struct SignedGrant {
@@ -265,6 +272,12 @@ pub fn check_offset(offset: f64, duration: f64) -> Result<f64> {
         return Err(PlaybackError::BadOffset(duration));
     }
     Ok(offset)
+}
+
+/// The length in bytes of the seekable MP3 stream of `t` at `kbps`, known before anything
+/// is encoded.
+pub fn seekable_mp3_len(t: &Track, kbps: u32) -> u64 {
+    Seekable::mp3(&media_ref(t).info, kbps).len()
 }
 
 fn media_ref(t: &Track) -> MediaRef {
@@ -444,6 +457,12 @@ impl Playback {
         let account = self.grant_key(user).await?.ok_or(PlaybackError::AccountDisabled)?;
         let sig = self.0.signer.sign(&Grant { user, track, expires, account });
         Ok(SignedGrant { user, track, expires, sig })
+    }
+
+    /// The stable UUID naming `user`'s library on the local network (see
+    /// [`UrlSigner::device_uuid`]).
+    pub fn device_uuid(&self, user: UserId) -> String {
+        self.0.signer.device_uuid(user)
     }
 
     /// Track `id` of `user` (`NoSuchTrack` if it is not theirs), from a short-lived cache.

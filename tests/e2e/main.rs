@@ -15,4 +15,5 @@ mod services;
 mod subsonic;
 mod tidy;
 mod uploads;
+mod upnp;
 mod web;

@@ -7,14 +7,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde::Deserialize;
 
 use super::auth::AuthUser;
+use super::stream::play_query;
 use crate::catalog::Track;
-use crate::server::{ApiError, ApiResult, Path, Query, blocking, parse_id};
+use crate::server::{ApiError, ApiResult, Path, blocking, parse_id};
 use crate::service::library::{CoverOf, CoverPick};
-use crate::service::playback::{SeekableStream, original_mime, stream_mime};
-use crate::service::{Library, Playback};
+use crate::service::playback::{List, SeekableStream, original_mime, stream_mime};
+use crate::service::{Accounts, Library, Playback};
+use axum::extract::RawQuery;
 
 /// A parsed single `Range: bytes=...` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,31 +159,46 @@ pub async fn serve_seekable(playback: &Playback, s: &SeekableStream, headers: &H
     }
 }
 
-#[derive(Deserialize)]
-pub struct CoverQuery {
-    size: Option<u32>,
+/// `?size=N` of a cover request (its other keys are the signature's).
+fn cover_size(raw: Option<&str>) -> ApiResult<Option<u32>> {
+    let Some(raw) = raw else { return Ok(None) };
+    match form_urlencoded::parse(raw.as_bytes()).find(|(k, _)| k == "size") {
+        None => Ok(None),
+        Some((_, v)) => v.parse().map(Some).map_err(|_| ApiError::bad_request("bad_query", format!("malformed query string: size={v:?} is not a number"))),
+    }
 }
 
+/// `GET /api/v1/tracks/{id}/cover?size=N`: with the bearer token, or signed like the track's
+/// stream URLs (what DLNA devices are handed as album art).
 pub async fn track_cover(
     State(lib): State<Library>,
-    AuthUser(u): AuthUser,
+    State(playback): State<Playback>,
+    State(accounts): State<Accounts>,
     Path(id): Path<String>,
-    Query(q): Query<CoverQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "track")?;
-    serve_cover(lib, u.id, CoverOf::Track(id), q.size, &headers).await
+    let size = cover_size(raw.as_deref())?;
+    let mut q = play_query(raw.as_deref())?;
+    let (user, _) = super::stream::authorize(&playback, &accounts, &headers, &mut q, id).await?;
+    serve_cover(lib, user, CoverOf::Track(id), size, &headers).await
 }
 
+/// `GET /api/v1/albums/{id}/cover?size=N`: with the bearer token, or the album's list signature.
 pub async fn album_cover(
     State(lib): State<Library>,
-    AuthUser(u): AuthUser,
+    State(playback): State<Playback>,
+    State(accounts): State<Accounts>,
     Path(id): Path<String>,
-    Query(q): Query<CoverQuery>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "album")?;
-    serve_cover(lib, u.id, CoverOf::Album(id), q.size, &headers).await
+    let size = cover_size(raw.as_deref())?;
+    let mut q = play_query(raw.as_deref())?;
+    let user = super::playlist_file::authorize(&playback, &accounts, &headers, &mut q, List::Album(id)).await?;
+    serve_cover(lib, user, CoverOf::Album(id), size, &headers).await
 }
 
 async fn serve_cover(lib: Library, user: crate::domain::UserId, of: CoverOf, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hls/{track}/{rung}/{file}", get(stream::rendition))
         .nest("/api/v1", api)
         .merge(super::subsonic::router())
+        .merge(super::upnp::router(state.upnp_enabled()))
         .fallback(not_found)
         // Before the layers: a fallback set afterwards would not pass through them.
         .method_not_allowed_fallback(method_not_allowed)

@@ -22,9 +22,10 @@ use crate::encode::Codec;
 use crate::package::hls::Container;
 use crate::package::{FORMAT_VERSION, Rung, hls};
 use crate::server::extract::{SmallBody, json_body};
+use crate::server::upnp::dlna;
 use crate::server::{ApiError, ApiResult, Path, parse_id};
 use crate::service::playback::{Format, Normalize, Playable, Progressive, SignedGrant, check_offset, stream_mime};
-use crate::service::{Accounts, Playback};
+use crate::service::{Accounts, Playback, lan};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 
@@ -78,7 +79,7 @@ pub(super) fn play_query(raw: Option<&str>) -> ApiResult<PlayQuery> {
 }
 
 /// How a playback request was authorised, which decides who may keep the answer.
-enum Access {
+pub(super) enum Access {
     /// `Authorization: Bearer`: the URL alone does not open it, so no shared cache (CDN,
     /// proxy) may store the answer, and a browser's own cache keys it by the header too.
     Bearer,
@@ -130,7 +131,7 @@ impl Access {
 const PLAYLIST_SHARED_SECS: i64 = 60;
 
 /// Who may play `track`: the bearer token's user, or the user a valid signature names.
-async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut PlayQuery, track: TrackId) -> ApiResult<(UserId, Access)> {
+pub(super) async fn authorize(playback: &Playback, accounts: &Accounts, headers: &HeaderMap, q: &mut PlayQuery, track: TrackId) -> ApiResult<(UserId, Access)> {
     if let Some(user) = bearer_user(accounts, headers, true).await? {
         return Ok((user.id, Access::Bearer));
     }
@@ -333,15 +334,50 @@ pub async fn stream(
     // The offset is judged before the format (as the old handler did).
     let offset = check_offset(q.offset.unwrap_or(0.0), p.track.audio.duration)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("original"))?;
+    let asked = dlna::Asked::of(&headers)?;
+    let channels = p.track.audio.channels;
     match playback.progressive(p.clone(), format, q.bitrate, offset).await? {
-        Progressive::Original => serve_original(&playback, &p.track, &headers).map(|mut r| {
+        Progressive::Original => {
+            if asked.time_seek.is_some() {
+                return Err(dlna::no_time_seek());
+            }
+            let mut r = serve_original(&playback, &p.track, &headers)?;
             if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", p.track.audio.duration)) {
                 r.headers_mut().insert("x-content-duration", v);
             }
-            r
-        }),
-        Progressive::Seekable(s) => serve_seekable(&playback, &s, &headers, method == axum::http::Method::HEAD).await,
-        Progressive::Stream { codec, duration, body, .. } => progressive_response(codec, duration, Body::from_stream(body)),
+            asked.decorate(&lan::original(&p.track), r.headers_mut());
+            Ok(r)
+        }
+        Progressive::Seekable(s) => {
+            // A DLNA time seek is the byte range of the frames from that time on.
+            let mut headers = headers;
+            let mut answered = None;
+            if let Some((from, to)) = asked.time_seek {
+                if from >= s.duration {
+                    return Err(ApiError::RangeNotSatisfiable(s.len));
+                }
+                let a = s.offset_at(from);
+                let b = to.map_or(s.len, |t| s.offset_at(t).clamp(a + 1, s.len));
+                headers.insert(header::RANGE, HeaderValue::from_str(&format!("bytes={a}-{}", b - 1)).map_err(|e| ApiError::Internal(e.to_string()))?);
+                headers.remove(header::IF_RANGE);
+                let end = to.unwrap_or(s.duration).min(s.duration);
+                answered = Some(format!("npt={}-{}/{} bytes={a}-{}/{}", dlna::npt_secs(from), dlna::npt_secs(end), dlna::npt_secs(s.duration), b - 1, s.len));
+            }
+            let mut r = serve_seekable(&playback, &s, &headers, method == axum::http::Method::HEAD).await?;
+            if let Some(v) = answered.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                r.headers_mut().insert("timeseekrange.dlna.org", v);
+            }
+            asked.decorate(&lan::transcode(s.codec, s.kbps, channels, Some(s.len), true), r.headers_mut());
+            Ok(r)
+        }
+        Progressive::Stream { codec, kbps, duration, body } => {
+            if asked.time_seek.is_some() {
+                return Err(dlna::no_time_seek());
+            }
+            let mut r = progressive_response(codec, duration, Body::from_stream(body))?;
+            asked.decorate(&lan::transcode(codec, kbps, channels, None, false), r.headers_mut());
+            Ok(r)
+        }
     }
 }
 
