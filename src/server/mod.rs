@@ -30,12 +30,13 @@ pub use extract::{Path, Query, SmallBody, json_body, parse_id};
 /// What handlers are given: the services, behind one `Arc` (the clone every request makes
 /// is one atomic increment). Handlers take only the service they use (`State<Library>`).
 #[derive(Clone)]
-pub struct AppState(Arc<Services>, Option<Arc<upnp::Settings>>);
+pub struct AppState(Arc<Services>, Option<Arc<upnp::Upnp>>);
 
 impl AppState {
-    /// The services, and the UPnP adapter's settings when it is on.
+    /// The services, and the UPnP adapter's state when it is on.
     pub fn new(services: Services, upnp: Option<upnp::Settings>) -> AppState {
-        AppState(Arc::new(services), upnp.map(Arc::new))
+        let upnp = upnp.map(|s| Arc::new(upnp::Upnp::new(s, services.lan.clone())));
+        AppState(Arc::new(services), upnp)
     }
 
     pub fn upnp_enabled(&self) -> bool {

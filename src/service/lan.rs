@@ -358,9 +358,11 @@ impl Lan {
         Ok(Shared { uuid: self.playback.device_uuid(u.id), user: u.id, username: u.username })
     }
 
-    /// A number that changes whenever the user's library does.
+    /// A number that changes whenever the user's library does (UPnP's `SystemUpdateID`):
+    /// the library's change time in milliseconds, which every change moves forward, as a
+    /// 32-bit counter (wrapping every 49 days, as the spec lets it).
     pub fn update_id(&self, user: UserId) -> Result<u32> {
-        Ok(self.library.changed_at(user)?.map_or(0, |t| t.clamp(0, i64::from(u32::MAX)) as u32))
+        Ok(self.library.changed_at(user)?.map_or(0, |ms| ms.rem_euclid(1 << 32) as u32))
     }
 
     /// A grant for one track's stream URLs (and its cover).

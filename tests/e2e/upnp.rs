@@ -310,21 +310,53 @@ fn hostile_or_foreign_upnp_requests_get_precise_answers() {
     let proxied = s.http.get(s.url(&format!("/upnp/{uuid}/description.xml"))).header("x-forwarded-for", "203.0.113.9").send().unwrap();
     assert_eq!(proxied.status(), 403);
     assert_eq!(s.http.post(s.url(&format!("/upnp/{uuid}/control/AVTransport"))).body(soap("Play", "")).send().unwrap().status(), 404);
-    // GENA: a callback off the local network is refused; renewals are acknowledged.
-    let sub = |cb: &str| {
-        s.http
-            .request(reqwest::Method::from_bytes(b"SUBSCRIBE").unwrap(), s.url(&format!("/upnp/{uuid}/event/ContentDirectory")))
-            .header("callback", cb)
-            .header("nt", "upnp:event")
-            .header("timeout", "Second-300")
-            .send()
-            .unwrap()
+    // GENA: a callback off the local network is refused; a subscription gets its initial
+    // event, then one when the library changes; renewals and cancellations need a live SID.
+    let gena = |method: &str, headers: &[(&str, &str)]| {
+        let mut r = s.http.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), s.url(&format!("/upnp/{uuid}/event/ContentDirectory")));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send().unwrap()
     };
-    assert_eq!(sub("<http://198.51.100.7:8000/e>").status(), 412);
-    let ok = sub("<http://127.0.0.1:9/e>");
+    assert_eq!(gena("SUBSCRIBE", &[("callback", "<http://198.51.100.7:8000/e>"), ("nt", "upnp:event")]).status(), 412);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cb = format!("<http://{}/events>", listener.local_addr().unwrap());
+    let ok = gena("SUBSCRIBE", &[("callback", cb.as_str()), ("nt", "upnp:event"), ("timeout", "Second-300")]);
     assert_eq!(ok.status(), 200);
-    assert!(ok.headers()["sid"].to_str().unwrap().starts_with("uuid:"));
+    let sid = ok.headers()["sid"].to_str().unwrap().to_string();
+    assert!(sid.starts_with("uuid:"));
     assert_eq!(ok.headers()["timeout"], "Second-1800");
+    listener.set_nonblocking(false).unwrap();
+    let next_event = || -> String {
+        use std::io::Read;
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("</e:propertyset>") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "the event ended early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        let _ = std::io::Write::write_all(&mut c, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let first = next_event();
+    assert!(first.starts_with("NOTIFY /events HTTP/1.1\r\n") && first.contains(&format!("SID: {sid}\r\n")) && first.contains("SEQ: 0\r\n"), "{first}");
+    let id_of = |e: &str| e.split("<SystemUpdateID>").nth(1).and_then(|v| v.split('<').next()).map(str::to_string).unwrap();
+    let before = id_of(&first);
+    let tok = s.login("alice", PW);
+    let track = s.json(&tok, "/api/v1/tracks?limit=1")["items"][0]["id"].as_i64().unwrap();
+    let edit = s.http.patch(s.url(&format!("/api/v1/tracks/{track}"))).bearer_auth(&tok).body(r#"{"title":"Renamed for the event"}"#).send().unwrap();
+    assert_eq!(edit.status(), 200);
+    let second = next_event();
+    assert!(second.contains("SEQ: 1\r\n"), "{second}");
+    assert_ne!(id_of(&second), before, "the SystemUpdateID moved with the edit");
+    assert_eq!(gena("SUBSCRIBE", &[("sid", sid.as_str())]).status(), 200);
+    assert_eq!(gena("SUBSCRIBE", &[("sid", "uuid:00000000-0000-4000-8000-000000000000")]).status(), 412);
+    assert_eq!(gena("UNSUBSCRIBE", &[("sid", sid.as_str())]).status(), 200);
+    assert_eq!(gena("UNSUBSCRIBE", &[("sid", sid.as_str())]).status(), 412);
     // Bob's library is not shared: his tracks are not in alice's device, and the server
     // never panicked.
     let (st, body) = control(&s, &uuid, "Browse", "<ObjectID>track/999999</ObjectID><BrowseFlag>BrowseMetadata</BrowseFlag>");

@@ -3,8 +3,8 @@
 //! the local network (`tonearm user upnp NAME on`), one device, `/upnp/{uuid}/…`: its
 //! description, the two services' SCPDs, SOAP control (`Browse`, `Search`,
 //! `GetSystemUpdateID`, `GetSearchCapabilities`, `GetSortCapabilities`; `GetProtocolInfo`,
-//! `GetCurrentConnectionIDs`, `GetCurrentConnectionInfo`) and GENA subscriptions with their
-//! initial event. Discovery is [`ssdp`]; DIDL-Lite is [`didl`]; the DLNA stream headers
+//! `GetCurrentConnectionIDs`, `GetCurrentConnectionInfo`) and GENA subscriptions
+//! ([`events`]). Discovery is [`ssdp`]; DIDL-Lite is [`didl`]; the DLNA stream headers
 //! are [`dlna`].
 //!
 //! Off unless `[upnp] enabled`; answers only peers on the local network, reached directly
@@ -16,6 +16,7 @@
 pub mod criteria;
 pub mod didl;
 pub mod dlna;
+pub mod events;
 pub mod soap;
 pub mod ssdp;
 
@@ -50,9 +51,21 @@ impl FromRef<AppState> for Lan {
     }
 }
 
-/// The settings, or `None` when UPnP is off.
+/// The adapter's own state: its settings and the event subscriptions.
+pub struct Upnp {
+    pub settings: Settings,
+    pub events: Arc<events::Subscriptions>,
+}
+
+impl Upnp {
+    pub fn new(settings: Settings, lan: Lan) -> Upnp {
+        Upnp { settings, events: Arc::new(events::Subscriptions::new(lan)) }
+    }
+}
+
+/// The adapter's state, or `None` when UPnP is off.
 #[derive(Clone)]
-pub struct Enabled(Option<Arc<Settings>>);
+pub struct Enabled(Option<Arc<Upnp>>);
 
 impl FromRef<AppState> for Enabled {
     fn from_ref(s: &AppState) -> Enabled {
@@ -143,12 +156,12 @@ fn local_only(peer: SocketAddr, headers: &HeaderMap) -> ApiResult<()> {
 }
 
 /// The shared library `uuid` names (404 for any other), for a local peer, UPnP on.
-async fn device(lan: &Lan, on: &Enabled, uuid: String, peer: SocketAddr, headers: &HeaderMap) -> ApiResult<(Shared, Arc<Settings>)> {
-    let settings = on.0.clone().ok_or_else(|| ApiError::not_found("route"))?;
+async fn device(lan: &Lan, on: &Enabled, uuid: String, peer: SocketAddr, headers: &HeaderMap) -> ApiResult<(Shared, Arc<Upnp>)> {
+    let upnp = on.0.clone().ok_or_else(|| ApiError::not_found("route"))?;
     local_only(peer, headers)?;
     let lan = lan.clone();
     let shared = blocking(move || lan.by_uuid(&uuid)).await?;
-    Ok((shared, settings))
+    Ok((shared, upnp))
 }
 
 fn xml(status: StatusCode, body: String) -> ApiResult<Response> {
@@ -169,9 +182,9 @@ async fn description(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (shared, settings) = device(&lan, &on, uuid, peer, &headers).await?;
+    let (shared, upnp) = device(&lan, &on, uuid, peer, &headers).await?;
     let mut name = String::new();
-    super::markup::escape_into(&format!("{} ({})", settings.friendly_name, shared.username), &mut name);
+    super::markup::escape_into(&format!("{} ({})", upnp.settings.friendly_name, shared.username), &mut name);
     let u = &shared.uuid;
     let service = |kind: &str, id: &str| {
         format!(
@@ -355,12 +368,10 @@ fn connection_manager(call: &soap::Call) -> Out {
     }
 }
 
-/// How long a subscription lasts (the answer's `TIMEOUT`), whatever was asked.
-const SUBSCRIPTION_SECS: u64 = 1800;
-
 /// `SUBSCRIBE` / `UNSUBSCRIBE /upnp/{uuid}/event/{service}` (GENA, UDA 1.1 §4): a new
-/// subscription gets a SID and the service's evented variables at once, sent to its
-/// callback on the local network; renewals and cancellations are acknowledged.
+/// subscription gets a SID and the service's evented variables at once, then the
+/// library's changes ([`events`]); renewals and cancellations of a known SID are answered,
+/// others are 412.
 async fn event(
     State(lan): State<Lan>,
     State(on): State<Enabled>,
@@ -369,119 +380,66 @@ async fn event(
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (shared, _) = device(&lan, &on, uuid, peer, &headers).await?;
-    if service != "ContentDirectory" && service != "ConnectionManager" {
-        return Err(ApiError::not_found("service"));
-    }
+    let (shared, upnp) = device(&lan, &on, uuid, peer, &headers).await?;
+    let service = match service.as_str() {
+        "ContentDirectory" => events::Service::ContentDirectory,
+        "ConnectionManager" => events::Service::ConnectionManager,
+        _ => return Err(ApiError::not_found("service")),
+    };
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim).map(str::to_string);
-    let precondition = |m: &str| ApiError::Status(StatusCode::PRECONDITION_FAILED, "bad_subscription", m.to_string());
-    let respond = |sid: String| {
-        Response::builder()
-            .header("sid", sid)
-            .header("timeout", format!("Second-{SUBSCRIPTION_SECS}"))
-            .header(header::SERVER, ssdp::server_header())
-            .header(header::CONTENT_LENGTH, 0)
-            .body(Body::empty())
-            .map_err(|e| ApiError::Internal(e.to_string()))
+    let failed = |m: &str| ApiError::Status(StatusCode::PRECONDITION_FAILED, "bad_subscription", m.to_string());
+    let refused = |r: events::Refused| match r {
+        events::Refused::Full => {
+            ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, "too_many_subscriptions", "too many event subscriptions; retry later".into())
+        }
+        events::Refused::Unknown => failed("no such subscription"),
+    };
+    let answer = |sid: Option<String>| {
+        let mut b = Response::builder().header(header::SERVER, ssdp::server_header()).header(header::CONTENT_LENGTH, 0);
+        if let Some(sid) = sid {
+            b = b.header("sid", sid).header("timeout", format!("Second-{}", events::SUBSCRIPTION_SECS));
+        }
+        b.body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()))
     };
     match method.as_str() {
         "SUBSCRIBE" => match (h("sid"), h("callback"), h("nt")) {
-            (Some(sid), None, None) => respond(sid),
+            (Some(sid), None, None) => {
+                upnp.events.renew(&sid, service).map_err(refused)?;
+                answer(Some(sid))
+            }
             (None, Some(callback), Some(nt)) if nt == "upnp:event" => {
-                let urls: Vec<String> = callback.split('<').filter_map(|p| p.split_once('>').map(|(u, _)| u.trim().to_string())).collect();
-                let target = urls.iter().find_map(|u| callback_target(u)).ok_or_else(|| precondition("CALLBACK names no http URL on the local network"))?;
-                let sid = format!("uuid:{}", random_uuid());
+                let callback = events::Callback::parse(&callback).ok_or_else(|| failed("CALLBACK names no http URL on the local network"))?;
                 let l = lan.clone();
                 let user = shared.user;
-                let body = match service.as_str() {
-                    "ContentDirectory" => {
-                        let id = blocking(move || l.update_id(user)).await?;
-                        property_set(&[("SystemUpdateID", id.to_string()), ("ContainerUpdateIDs", String::new())])
-                    }
-                    _ => property_set(&[
+                let id = blocking(move || l.update_id(user)).await?;
+                let initial = match service {
+                    events::Service::ContentDirectory => events::property_set(&[("SystemUpdateID", id.to_string()), ("ContainerUpdateIDs", String::new())]),
+                    events::Service::ConnectionManager => events::property_set(&[
                         ("SourceProtocolInfo", SOURCE_PROTOCOLS.join(",")),
                         ("SinkProtocolInfo", String::new()),
                         ("CurrentConnectionIDs", "0".into()),
                     ]),
                 };
-                tokio::spawn(send_event(target, sid.clone(), body));
-                respond(sid)
+                let sid = upnp.events.subscribe(user, service, callback, id, initial).map_err(refused)?;
+                answer(Some(sid))
             }
-            _ => Err(ApiError::bad_request("bad_subscription", "SUBSCRIBE takes CALLBACK and NT: upnp:event, or SID to renew")),
+            (Some(_), _, _) => Err(ApiError::bad_request("bad_subscription", "a renewal carries SID alone, without CALLBACK or NT")),
+            _ => Err(failed("SUBSCRIBE takes CALLBACK and NT: upnp:event, or SID to renew")),
         },
         "UNSUBSCRIBE" => match h("sid") {
-            Some(_) => Response::builder().header(header::CONTENT_LENGTH, 0).body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string())),
-            None => Err(precondition("UNSUBSCRIBE needs a SID")),
+            Some(sid) => {
+                upnp.events.cancel(&sid, service).map_err(refused)?;
+                answer(None)
+            }
+            None => Err(failed("UNSUBSCRIBE needs a SID")),
         },
         _ => Err(ApiError::MethodNotAllowed),
-    }
-}
-
-fn random_uuid() -> String {
-    let mut b = [0u8; 16];
-    rand::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-/// An event callback: `http://HOST:PORT/PATH` with HOST an address on the local network
-/// (never a name: nothing is resolved, nothing leaves the network).
-fn callback_target(url: &str) -> Option<(SocketAddr, String, String)> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr: SocketAddr = authority.parse().or_else(|_| format!("{authority}:80").parse()).ok()?;
-    (is_lan(addr.ip()) && !path.contains(['\r', '\n', ' '])).then(|| (addr, authority.to_string(), path.to_string()))
-}
-
-fn property_set(vars: &[(&str, String)]) -> String {
-    let mut s = String::from(r#"<?xml version="1.0" encoding="utf-8"?><e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0">"#);
-    for (k, v) in vars {
-        s.push_str(&format!("<e:property><{k}>"));
-        super::markup::escape_into(v, &mut s);
-        s.push_str(&format!("</{k}></e:property>"));
-    }
-    s.push_str("</e:propertyset>");
-    s
-}
-
-/// Sends one GENA `NOTIFY` (sequence 0), giving up after a few seconds.
-async fn send_event((addr, host, path): (SocketAddr, String, String), sid: String, body: String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request = format!(
-        "NOTIFY {path} HTTP/1.1\r\nHOST: {host}\r\nCONTENT-TYPE: text/xml; charset=\"utf-8\"\r\nNT: upnp:event\r\nNTS: upnp:propchange\r\nSID: {sid}\r\nSEQ: 0\r\nCONTENT-LENGTH: {}\r\nCONNECTION: close\r\n\r\n{body}",
-        body.len()
-    );
-    let send = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(request.as_bytes()).await?;
-        let mut answer = [0u8; 256];
-        let _ = s.read(&mut answer).await?;
-        Ok::<_, std::io::Error>(())
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(5), send).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(%addr, error = %e, "UPnP: the event callback did not take the event"),
-        Err(_) => tracing::debug!(%addr, "UPnP: the event callback timed out"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn callbacks_must_be_local_addresses() {
-        assert_eq!(callback_target("http://192.168.1.5:49152/evt"), Some(("192.168.1.5:49152".parse().unwrap(), "192.168.1.5:49152".into(), "/evt".into())));
-        assert_eq!(callback_target("http://10.0.0.2/").map(|t| t.0), Some("10.0.0.2:80".parse().unwrap()));
-        for bad in ["http://8.8.8.8:80/x", "http://example.com/x", "https://10.0.0.1/x", "http://10.0.0.1:80/a b", "ftp://10.0.0.1/"] {
-            assert_eq!(callback_target(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn the_proxied_and_the_remote_are_refused() {
