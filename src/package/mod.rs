@@ -37,7 +37,7 @@ use crate::media::resample::ResampleError;
 
 /// Bumped whenever the bytes of a produced init or segment change (cache keys and ETags
 /// include it, so stale cached bytes are never served).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Encoder warm-up before a cold segment, in output samples (80 ms: the Opus pre-roll of
 /// Opus-in-ISOBMFF §4.3.6.2; several AAC frames).

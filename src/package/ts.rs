@@ -7,8 +7,11 @@
 //! the same packets, the same cache. Timestamps follow from the packet's place on the
 //! timeline (`base` in 48 kHz units, the encoder delay subtracted, plus [`PTS_OFFSET`]), so
 //! a segment made cold carries the timestamps a continuous stream would. Each segment
-//! starts its continuity counters at 0 and says so (`discontinuity_indicator`), as a
-//! segment that may be fetched alone must.
+//! opens with one PAT and one PMT whose continuity counters are the segment's index
+//! (mod 16), so segments read in order continue them as one stream would (libdvbpsi, in
+//! VLC, reports a repeated counter as a duplicate); the audio's counter starts at 0 in
+//! every segment and says so (`discontinuity_indicator`), as a segment that may be fetched
+//! alone must.
 //!
 //! Pure functions over bytes (the ADTS header is `progressive`'s).
 
@@ -28,12 +31,13 @@ pub const PTS_OFFSET: u64 = 90_000;
 const PCR_LEAD: u64 = 9_000;
 const PACKET: usize = 188;
 
-/// A media segment: `packets` (raw AAC-LC frames of 1024 samples at 48 kHz, `channels`
-/// channels) whose first starts at `base` samples of the encoder's output, `priming` of
-/// which are the encoder's delay.
-pub fn media_segment(channels: u16, base: u64, priming: u64, packets: &[&[u8]]) -> Vec<u8> {
+/// Media segment `index`: `packets` (raw AAC-LC frames of 1024 samples at 48 kHz,
+/// `channels` channels) whose first starts at `base` samples of the encoder's output,
+/// `priming` of which are the encoder's delay.
+pub fn media_segment(index: u32, channels: u16, base: u64, priming: u64, packets: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(packets.iter().map(|p| p.len() + 7).sum::<usize>() * 21 / 20 + 2 * PACKET);
-    let mut cc = Counters::default();
+    let psi_cc = (index % 16) as u8;
+    let mut cc = Counters { pat: psi_cc, pmt: psi_cc, audio: 0 };
     psi(&mut out, 0, &pat(), &mut cc.pat);
     psi(&mut out, PMT_PID, &pmt(), &mut cc.pmt);
     let rate = u64::from(crate::encode::OUTPUT_RATE);
@@ -52,7 +56,6 @@ pub fn media_segment(channels: u16, base: u64, priming: u64, packets: &[&[u8]]) 
     out
 }
 
-#[derive(Default)]
 struct Counters {
     pat: u8,
     pmt: u8,
@@ -181,7 +184,11 @@ mod tests {
     fn every_packet_is_188_bytes_with_a_sync_byte_and_counters_run() {
         let frames: Vec<Vec<u8>> = (0..23).map(|i| vec![i as u8; 150 + i * 37]).collect();
         let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        let seg = media_segment(2, 1024 * 40, 2048, &refs);
+        let seg = media_segment(0, 2, 1024 * 40, 2048, &refs);
+        // The PAT and PMT of segment k carry counter k mod 16.
+        let later = media_segment(17, 2, 1024 * 40, 2048, &refs);
+        assert_eq!((later[3] & 0x0f, later[PACKET + 3] & 0x0f), (1, 1));
+        assert_eq!((seg[3] & 0x0f, seg[PACKET + 3] & 0x0f), (0, 0));
         assert_eq!(seg.len() % PACKET, 0);
         let mut expect = 0u8;
         let mut payload = 0usize;

@@ -531,7 +531,7 @@ impl Playback {
         let bad = || PlaybackError::Internal(format!("segment {n} of {} is not the fMP4 this server writes", rung.id()));
         let priming = crate::package::fmp4::priming(&init).ok_or_else(bad)?;
         let (base, packets) = crate::package::fmp4::packets(&segment).ok_or_else(bad)?;
-        Ok(Bytes::from(crate::package::ts::media_segment(p.media.info.out_channels(), base, priming, &packets)))
+        Ok(Bytes::from(crate::package::ts::media_segment(n, p.media.info.out_channels(), base, priming, &packets)))
     }
 
     /// Segment `n` if the hot cache holds it; never encodes.

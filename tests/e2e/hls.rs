@@ -1350,3 +1350,71 @@ fn mpd_plays_and_seeks_the_mpeg_ts_rendition() {
     let _ = mpd.kill();
     let _ = mpd.wait();
 }
+
+/// VLC (headless, its remote-control interface, as `nobody`: VLC refuses root) plays the
+/// MPEG-TS master, seeks to 12 s, plays on from there to the end, and its TS demuxer
+/// (libdvbpsi) finds no repeated continuity counter across the segments.
+#[test]
+fn vlc_plays_and_seeks_the_mpeg_ts_rendition() {
+    use std::io::{Read, Write};
+    let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.05));
+    let s = env.serve();
+    let tok = s.login("alice", "correct horse");
+    let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
+    let play = s.json(&tok, &format!("/api/v1/tracks/{id}/playback"));
+    let url = s.url(play["hls_ts"].as_str().unwrap());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = env.dir.path().join("vlc.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut vlc = Command::new("runuser")
+        .args(["-u", "nobody", "--", "cvlc", "-I", "rc", "--rc-host", &format!("127.0.0.1:{port}"), "--aout", "dummy", "--play-and-exit", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("VLC runs (scripts/bootstrap.sh --test installs it)");
+    let started = std::time::Instant::now();
+    let mut rc = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => break c,
+            Err(_) if started.elapsed() < std::time::Duration::from_secs(15) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => panic!("VLC's rc interface never opened: {e}"),
+        }
+    };
+    rc.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    // One command, and what VLC answered to it.
+    let mut ask = |cmd: &str| -> String {
+        let _ = rc.write_all(format!("{cmd}\n").as_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut buf = [0u8; 4096];
+        let n = rc.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // The playback time VLC reports (`get_time`: whole seconds).
+    let time = |answer: String| answer.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).last().and_then(|w| w.parse::<u32>().ok());
+    let mut wait = |what: &str, ask: &mut dyn FnMut(&str) -> String, ok: &dyn Fn(Option<u32>) -> bool| -> Option<u32> {
+        let started = std::time::Instant::now();
+        loop {
+            let t = time(ask("get_time"));
+            if ok(t) {
+                return t;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "VLC never {what} (at {t:?}): {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+    };
+    wait("started", &mut ask, &|t| t.is_some_and(|t| (1..10).contains(&t)));
+    ask("seek 12");
+    let at = wait("played on after the seek", &mut ask, &|t| t.is_some_and(|t| t >= 12)).unwrap();
+    assert!(at < 17, "the seek landed at {at} s");
+    // --play-and-exit: VLC leaves at the end.
+    let started = std::time::Instant::now();
+    while vlc.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "VLC did not reach the end");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(!log.contains("TS duplicate") && !log.contains("ts demux error"), "{log}");
+}
