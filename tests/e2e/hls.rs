@@ -1390,8 +1390,8 @@ fn vlc_plays_and_seeks_the_mpeg_ts_rendition() {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     // The playback time VLC reports (`get_time`: whole seconds).
-    let time = |answer: String| answer.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).last().and_then(|w| w.parse::<u32>().ok());
-    let mut wait = |what: &str, ask: &mut dyn FnMut(&str) -> String, ok: &dyn Fn(Option<u32>) -> bool| -> Option<u32> {
+    let time = |answer: String| answer.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).next_back().and_then(|w| w.parse::<u32>().ok());
+    let wait = |what: &str, ask: &mut dyn FnMut(&str) -> String, ok: &dyn Fn(Option<u32>) -> bool| -> Option<u32> {
         let started = std::time::Instant::now();
         loop {
             let t = time(ask("get_time"));
