@@ -1390,7 +1390,7 @@ fn vlc_plays_and_seeks_the_mpeg_ts_rendition() {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     // The playback time VLC reports (`get_time`: whole seconds).
-    let time = |answer: String| answer.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).next_back().and_then(|w| w.parse::<u32>().ok());
+    let time = |answer: String| answer.split(|c: char| !c.is_ascii_digit()).rfind(|w| !w.is_empty()).and_then(|w| w.parse::<u32>().ok());
     let wait = |what: &str, ask: &mut dyn FnMut(&str) -> String, ok: &dyn Fn(Option<u32>) -> bool| -> Option<u32> {
         let started = std::time::Instant::now();
         loop {
