@@ -16,6 +16,7 @@
 pub mod fmp4;
 pub mod hls;
 mod ogg;
+pub mod pcm;
 pub mod progressive;
 mod pump;
 pub mod seekable;

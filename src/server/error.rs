@@ -213,6 +213,7 @@ impl From<PlaybackError> for ApiError {
             PlaybackError::BadFormat(_) => ApiError::bad_request("bad_format", e.to_string()),
             PlaybackError::BadBitrate { .. } => ApiError::bad_request("bad_bitrate", e.to_string()),
             PlaybackError::BadOffset(_) => ApiError::bad_request("bad_offset", e.to_string()),
+            PlaybackError::LpcmOffset => ApiError::bad_request("bad_offset", e.to_string()),
             PlaybackError::Unplayable(_) => ApiError::Unprocessable("malformed", e.to_string()),
             PlaybackError::GrantRevoked => ApiError::Forbidden("bad_signature", e.to_string()),
             PlaybackError::AccountDisabled => ApiError::Forbidden("account_disabled", e.to_string()),

@@ -230,8 +230,9 @@ pub struct Rendition {
 }
 
 /// What `t` is offered as, in order of preference: the original, then a seekable MP3
-/// (every device plays it; not offered beside an MP3 original), then a seekable ADTS AAC.
-/// Transcodes are 48 kHz, at most stereo, and seek by byte and by time.
+/// (every device plays it; not offered beside an MP3 original), then a seekable ADTS AAC,
+/// then LPCM (for renderers that decode nothing else). Transcodes are 48 kHz, at most
+/// stereo, and seek by byte and by time.
 pub fn renditions(t: &Track) -> Vec<Rendition> {
     let mut out = vec![original(t)];
     let channels = t.audio.channels;
@@ -239,7 +240,25 @@ pub fn renditions(t: &Track) -> Vec<Rendition> {
         out.push(transcode(Codec::Mp3, MP3_KBPS, channels, Some(seekable_mp3_len(t, MP3_KBPS)), true));
     }
     out.push(transcode(Codec::Aac, AAC_KBPS, channels, None, true));
+    out.push(lpcm(channels, super::playback::lpcm_len(t)));
     out
+}
+
+/// 16-bit PCM at 48 kHz (at most stereo) of `size` bytes: seekable by byte and time.
+pub fn lpcm(channels: u16, size: u64) -> Rendition {
+    let channels = channels.min(2);
+    Rendition {
+        format: Format::Lpcm,
+        kbps: None,
+        mime: if channels == 1 { "audio/L16;rate=48000;channels=1" } else { "audio/L16;rate=48000;channels=2" },
+        original: None,
+        size: Some(size),
+        seek: Seek { bytes: true, time: true },
+        bitrate: crate::encode::OUTPUT_RATE * 16 * u32::from(channels),
+        sample_rate: crate::encode::OUTPUT_RATE,
+        channels,
+        bits_per_sample: Some(16),
+    }
 }
 
 /// The stored file as it is: byte-seekable.

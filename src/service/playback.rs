@@ -67,12 +67,14 @@ pub enum PlaybackError {
     NoRenditionForCodecs,
     #[error("unknown codec {0:?}: use aac or opus")]
     BadCodecs(String),
-    #[error("unknown format {0:?}: use aac, opus, mp3 or original")]
+    #[error("unknown format {0:?}: use aac, opus, mp3, lpcm or original")]
     BadFormat(String),
     #[error("bitrate for {codec} must be {min}-{max} kbps")]
     BadBitrate { codec: &'static str, min: u32, max: u32 },
     #[error("offset must be between 0 and the duration ({0:.3} s)")]
     BadOffset(f64),
+    #[error("an LPCM stream starts at 0 and seeks by Range or TimeSeekRange.dlna.org, not by offset")]
+    LpcmOffset,
     /// Stored before the probe refused such headers: decoding would scale with the lie.
     #[error("{0}; this file cannot be played (it can be downloaded or deleted)")]
     Unplayable(String),
@@ -129,12 +131,15 @@ pub enum Format {
     /// The stored file (transcoded when an offset is asked: see [`Playback::progressive`]).
     Original,
     Codec(Codec),
+    /// 16-bit big-endian PCM at 48 kHz (DLNA's LPCM), seekable, from the start only.
+    Lpcm,
 }
 
 impl Format {
     pub fn parse(s: &str) -> Result<Format> {
         match s {
             "original" | "raw" => Ok(Format::Original),
+            "lpcm" | "l16" => Ok(Format::Lpcm),
             other => Codec::parse(other).map(Format::Codec).ok_or_else(|| PlaybackError::BadFormat(other.to_string())),
         }
     }
@@ -153,23 +158,38 @@ pub enum Progressive {
 }
 
 /// A seekable transcode of one track: its length and validator known before anything is
-/// encoded, every byte at a fixed place ([`crate::package::seekable`]).
+/// encoded or decoded, every byte at a fixed place ([`crate::package::seekable`] for MP3
+/// and AAC, [`crate::package::pcm`] for LPCM).
 #[derive(Clone)]
 pub struct SeekableStream {
-    pub codec: Codec,
+    /// `Codec(Mp3 | Aac)` or `Lpcm`.
+    pub format: Format,
+    pub mime: &'static str,
     pub kbps: u32,
     pub len: u64,
     pub duration: f64,
     /// Strong validator: the audio, the rung and the format version.
     pub etag: String,
-    shape: Arc<Seekable>,
+    shape: Shape,
     playable: Arc<Playable>,
+}
+
+/// Where a seekable stream's bytes come from.
+#[derive(Clone)]
+enum Shape {
+    /// A rung's cached segments.
+    Coded(Arc<Seekable>),
+    /// The decoder, from the range's grid point.
+    Lpcm,
 }
 
 impl SeekableStream {
     /// The byte a seek to `secs` starts at (see [`Seekable::offset_at`]).
     pub fn offset_at(&self, secs: f64) -> u64 {
-        self.shape.offset_at(secs)
+        match &self.shape {
+            Shape::Coded(s) => s.offset_at(secs),
+            Shape::Lpcm => crate::package::pcm::offset_at(&self.playable.media.info, secs),
+        }
     }
 }
 
@@ -272,6 +292,32 @@ pub fn check_offset(offset: f64, duration: f64) -> Result<f64> {
         return Err(PlaybackError::BadOffset(duration));
     }
     Ok(offset)
+}
+
+/// The chunks a channel receives, as a stream.
+fn tokio_stream_of(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+}
+
+/// The LPCM stream of `p`: its length and validator, nothing decoded yet.
+fn lpcm(p: Arc<Playable>) -> SeekableStream {
+    let info = &p.media.info;
+    let channels = u32::from(info.out_channels());
+    SeekableStream {
+        format: Format::Lpcm,
+        mime: crate::package::pcm::mime(info),
+        kbps: crate::encode::OUTPUT_RATE * 16 * channels / 1000,
+        len: crate::package::pcm::len(info),
+        duration: p.track.audio.duration,
+        etag: format!("\"{}-lpcm-stream-v{FORMAT_VERSION}\"", p.etag_key),
+        shape: Shape::Lpcm,
+        playable: p,
+    }
+}
+
+/// The length in bytes of the LPCM stream of `t`.
+pub fn lpcm_len(t: &Track) -> u64 {
+    crate::package::pcm::len(&media_ref(t).info)
 }
 
 /// The length in bytes of the seekable MP3 stream of `t` at `kbps`, known before anything
@@ -553,6 +599,9 @@ impl Playback {
         let (codec, kbps) = match format {
             Format::Original if offset == 0.0 => return Ok(Progressive::Original),
             Format::Original => original_at_offset(&p.track.audio.codec),
+            // LPCM seeks by range and by time; from an offset it would be a second shape.
+            Format::Lpcm if offset == 0.0 => return Ok(Progressive::Seekable(lpcm(p))),
+            Format::Lpcm => return Err(PlaybackError::LpcmOffset),
             Format::Codec(codec) => {
                 let (default, range) = kbps_bounds(codec);
                 let kbps = kbps.unwrap_or(default);
@@ -586,12 +635,13 @@ impl Playback {
         };
         let etag = format!("\"{}-{}-stream-v{FORMAT_VERSION}\"", p.etag_key, shape.rung.id());
         Ok(SeekableStream {
-            codec,
+            format: Format::Codec(codec),
+            mime: stream_mime(codec),
             kbps: shape.rung.bitrate / 1000,
             len: shape.len(),
             duration: p.track.audio.duration,
             etag,
-            shape: Arc::new(shape),
+            shape: Shape::Coded(Arc::new(shape)),
             playable: p,
         })
     }
@@ -604,7 +654,10 @@ impl Playback {
         if start >= end {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        let shape = s.shape.clone();
+        let shape = match &s.shape {
+            Shape::Coded(shape) => shape.clone(),
+            Shape::Lpcm => return self.lpcm_bytes(s.playable.media.clone(), start, end).await,
+        };
         let first = shape.segment_of(start);
         let last = shape.segment_of(end - 1);
         let head: Vec<u8> = {
@@ -612,13 +665,16 @@ impl Playback {
             let (a, b) = (start.min(h.len() as u64) as usize, end.min(h.len() as u64) as usize);
             h[a..b].to_vec()
         };
-        let cut = move |k: u32, piece: Vec<u8>| -> Bytes {
-            let span = shape.span(k);
-            let (a, b) = (start.max(span.start), end.min(span.end));
-            if a >= b { Bytes::new() } else { Bytes::from(piece).slice((a - span.start) as usize..(b - span.start) as usize) }
+        let cut = {
+            let shape = shape.clone();
+            move |k: u32, piece: Vec<u8>| -> Bytes {
+                let span = shape.span(k);
+                let (a, b) = (start.max(span.start), end.min(span.end));
+                if a >= b { Bytes::new() } else { Bytes::from(piece).slice((a - span.start) as usize..(b - span.start) as usize) }
+            }
         };
         let piece = {
-            let (streamer, p, shape) = (self.0.streamer.clone(), s.playable.clone(), s.shape.clone());
+            let (streamer, p, shape) = (self.0.streamer.clone(), s.playable.clone(), shape.clone());
             move |k: u32, patient: bool| {
                 let (streamer, p, shape) = (streamer.clone(), p.clone(), shape.clone());
                 async move {
@@ -706,6 +762,23 @@ impl Playback {
             }
         });
         Ok(Progressive::Stream { codec: rung.codec, kbps: rung.bitrate / 1000, duration, body: Box::pin(body) })
+    }
+
+    /// Bytes `start..end` of `m`'s LPCM stream: decoded on a blocking thread that holds a
+    /// transcode slot (`Busy` when none is free), into a bounded channel.
+    async fn lpcm_bytes(&self, m: MediaRef, start: u64, end: u64) -> Result<ByteStream> {
+        let slot = self.0.streamer.progressive_slot()?;
+        let open = self.0.streamer.opener(m.parts.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let r = crate::package::pcm::stream(&open, &m.ext, &m.info, m.gain(), start..end, &mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok());
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "LPCM stream failed");
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+        });
+        Ok(Box::pin(tokio_stream_of(rx)))
     }
 
     async fn transcode(&self, m: MediaRef, codec: Codec, bitrate: u32, offset: f64) -> Result<Progressive> {

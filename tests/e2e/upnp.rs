@@ -249,6 +249,37 @@ fn a_control_point_browses_searches_and_plays_the_shared_library() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "mp3,48000");
+    // LPCM: 16-bit big-endian at 48 kHz, every range the very bytes of the whole stream
+    // (decoding restarts at the grid point before it), a time seek on the frame.
+    let l16 = res
+        .iter()
+        .find(|x| x["protocol_info"].as_str().unwrap().starts_with("http-get:*:audio/L16;rate=48000;channels=2:DLNA.ORG_PN=LPCM;DLNA.ORG_OP=11"))
+        .expect("an LPCM resource");
+    let lurl = l16["uri"].as_str().unwrap();
+    let whole_pcm = s.http.get(lurl).send().unwrap().bytes().unwrap();
+    assert_eq!(Some(whole_pcm.len() as u64), l16["size"].as_str().map(|v| v.parse::<u64>().unwrap()));
+    for (a, b) in [(40_001usize, 90_000usize), (200_000, whole_pcm.len() - 1), (3, 17)] {
+        let part = s.http.get(lurl).header("Range", format!("bytes={a}-{b}")).send().unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(&part.bytes().unwrap()[..], &whole_pcm[a..=b], "LPCM bytes {a}-{b}");
+    }
+    let at1 = s.http.get(lurl).header("TimeSeekRange.dlna.org", "npt=1.0-").header("getcontentFeatures.dlna.org", "1").send().unwrap();
+    assert_eq!(at1.status(), 206);
+    assert!(at1.headers()["content-type"].to_str().unwrap().starts_with("audio/L16;rate=48000;channels=2"));
+    assert!(at1.headers()["contentfeatures.dlna.org"].to_str().unwrap().starts_with("DLNA.ORG_PN=LPCM;"));
+    assert!(at1.headers()["content-range"].to_str().unwrap().starts_with("bytes 192000-"));
+    std::fs::write(dir.path().join("s.pcm"), &whole_pcm).unwrap();
+    // ffmpeg reads it as the MIME type says (s16be, 48 kHz, 2 channels) and decodes it whole.
+    let decoded = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "s16be", "-ar", "48000", "-ac", "2", "-i"])
+        .arg(dir.path().join("s.pcm"))
+        .args(["-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    assert!(decoded.status.success() && decoded.stderr.is_empty(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let pcm_secs = decoded.stdout.len() as f64 / 4.0 / 48_000.0;
+    let dur = t["res"][0]["duration"].as_str().unwrap().rsplit(':').next().unwrap().parse::<f64>().unwrap();
+    assert!((pcm_secs - dur).abs() < 0.002, "LPCM decodes to {pcm_secs} s of {dur} s");
     // The original seeks by byte only: a time seek is 406.
     let orig = res.iter().find(|x| x["uri"].as_str().unwrap().contains("format=original")).unwrap();
     let r406 = s.http.get(orig["uri"].as_str().unwrap()).header("TimeSeekRange.dlna.org", "npt=1-").send().unwrap();

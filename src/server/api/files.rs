@@ -13,7 +13,7 @@ use super::stream::play_query;
 use crate::catalog::Track;
 use crate::server::{ApiError, ApiResult, Path, blocking, parse_id};
 use crate::service::library::{CoverOf, CoverPick};
-use crate::service::playback::{List, SeekableStream, original_mime, stream_mime};
+use crate::service::playback::{List, SeekableStream, original_mime};
 use crate::service::{Accounts, Library, Playback};
 use axum::extract::RawQuery;
 
@@ -145,7 +145,7 @@ pub fn serve_original(playback: &Playback, t: &Track, headers: &HeaderMap) -> Ap
 pub async fn serve_seekable(playback: &Playback, s: &SeekableStream, headers: &HeaderMap, head_only: bool) -> ApiResult<Response> {
     let dur = format!("{:.3}", s.duration);
     let head = Response::builder()
-        .header(header::CONTENT_TYPE, stream_mime(s.codec))
+        .header(header::CONTENT_TYPE, s.mime)
         .header(header::CACHE_CONTROL, "private, max-age=86400")
         .header(header::VARY, "authorization")
         .header("x-content-duration", &dur)

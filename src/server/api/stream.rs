@@ -367,7 +367,11 @@ pub async fn stream(
             if let Some(v) = answered.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 r.headers_mut().insert("timeseekrange.dlna.org", v);
             }
-            asked.decorate(&lan::transcode(s.codec, s.kbps, channels, Some(s.len), true), r.headers_mut());
+            let served = match s.format {
+                Format::Codec(codec) => lan::transcode(codec, s.kbps, channels, Some(s.len), true),
+                _ => lan::lpcm(channels, s.len),
+            };
+            asked.decorate(&served, r.headers_mut());
             Ok(r)
         }
         Progressive::Stream { codec, kbps, duration, body } => {

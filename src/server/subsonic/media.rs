@@ -59,6 +59,7 @@ pub fn from_playback(e: PlaybackError) -> Failure {
         | PlaybackError::BadFormat(_)
         | PlaybackError::BadBitrate { .. }
         | PlaybackError::BadOffset(_)
+        | PlaybackError::LpcmOffset
         | PlaybackError::Unplayable(_)
         | PlaybackError::GrantRevoked
         | PlaybackError::AccountDisabled

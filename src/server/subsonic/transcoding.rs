@@ -274,7 +274,11 @@ fn failed(e: PlaybackError) -> Response {
         PlaybackError::Sign(_) | PlaybackError::GrantRevoked => StatusCode::GONE,
         PlaybackError::AccountDisabled | PlaybackError::Account(_) => StatusCode::UNAUTHORIZED,
         PlaybackError::Stream(StreamError::Busy(secs)) => return busy(&e.to_string(), *secs),
-        PlaybackError::BadOffset(_) | PlaybackError::BadBitrate { .. } | PlaybackError::BadFormat(_) | PlaybackError::BadCodecs(_) => StatusCode::BAD_REQUEST,
+        PlaybackError::BadOffset(_)
+        | PlaybackError::LpcmOffset
+        | PlaybackError::BadBitrate { .. }
+        | PlaybackError::BadFormat(_)
+        | PlaybackError::BadCodecs(_) => StatusCode::BAD_REQUEST,
         PlaybackError::NoRenditionForCodecs | PlaybackError::Unplayable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         PlaybackError::Stream(_) | PlaybackError::Catalog(_) | PlaybackError::Store(_) | PlaybackError::Internal(_) => {
             tracing::error!(error = %e, "getTranscodeStream failed");

@@ -88,6 +88,7 @@ pub fn stream_url(base: &str, g: &SignedGrant, r: &Rendition) -> String {
     let format = match r.format {
         Format::Original => "original",
         Format::Codec(c) => c.name(),
+        Format::Lpcm => "lpcm",
     };
     let kbps = r.kbps.map(|k| format!("&bitrate={k}")).unwrap_or_default();
     format!("{base}/api/v1/tracks/{}/stream?format={format}{kbps}&u={}&e={}&s={}", g.track, g.user, g.expires, g.sig)

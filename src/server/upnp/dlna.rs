@@ -24,6 +24,7 @@ pub fn profile(r: &Rendition) -> Option<&'static str> {
     match (&r.format, r.original.as_ref().map(|(c, k)| (c.as_str(), k.as_str()))) {
         (Format::Codec(Codec::Mp3), _) => Some("MP3"),
         (Format::Codec(Codec::Aac), _) => Some(if r.bitrate <= 320_000 { "AAC_ADTS_320" } else { "AAC_ADTS" }),
+        (Format::Lpcm, _) => Some("LPCM"),
         (Format::Original, Some((_, "mp3"))) if stereo && [32_000, 44_100, 48_000].contains(&r.sample_rate) && r.bitrate <= 320_000 => Some("MP3"),
         (Format::Original, Some(("mp4", "aac"))) if stereo && r.sample_rate <= 48_000 => Some(if r.bitrate <= 320_000 { "AAC_ISO_320" } else { "AAC_ISO" }),
         _ => None,
@@ -159,6 +160,11 @@ mod tests {
         assert_eq!(protocol_info(&mp3), "http-get:*:audio/mpeg:DLNA.ORG_PN=MP3;DLNA.ORG_OP=11;DLNA.ORG_CI=1;DLNA.ORG_FLAGS=01700000000000000000000000000000");
         let adts = rendition(Format::Codec(Codec::Aac), None, 192_000, 48_000);
         assert!(protocol_info(&adts).starts_with("http-get:*:audio/vnd.dlna.adts:DLNA.ORG_PN=AAC_ADTS_320;"));
+        let l16 = crate::service::lan::lpcm(2, 1000);
+        assert_eq!(
+            protocol_info(&l16),
+            "http-get:*:audio/L16;rate=48000;channels=2:DLNA.ORG_PN=LPCM;DLNA.ORG_OP=11;DLNA.ORG_CI=1;DLNA.ORG_FLAGS=01700000000000000000000000000000"
+        );
         let flac = rendition(Format::Original, Some(("flac", "flac")), 900_000, 96_000);
         assert_eq!(protocol_info(&flac), "http-get:*:audio/x-flac:DLNA.ORG_OP=01;DLNA.ORG_CI=0;DLNA.ORG_FLAGS=01700000000000000000000000000000");
         assert_eq!(profile(&rendition(Format::Original, Some(("mp3", "mp3")), 256_000, 44_100)), Some("MP3"));

@@ -95,6 +95,8 @@ const SOURCE_PROTOCOLS: &[&str] = &[
     "http-get:*:audio/vnd.dlna.adts:DLNA.ORG_PN=AAC_ADTS_320",
     "http-get:*:audio/mp4:DLNA.ORG_PN=AAC_ISO_320",
     "http-get:*:audio/mp4:DLNA.ORG_PN=AAC_ISO",
+    "http-get:*:audio/L16;rate=48000;channels=2:DLNA.ORG_PN=LPCM",
+    "http-get:*:audio/L16;rate=48000;channels=1:DLNA.ORG_PN=LPCM",
     "http-get:*:audio/mpeg:*",
     "http-get:*:audio/mp4:*",
     "http-get:*:audio/x-flac:*",
