@@ -21,10 +21,11 @@ bash scripts/s3.sh up "$s3_dir" >/dev/null
 TONEARM_TEST_S3="http://$S3_ACCESS_KEY:$S3_SECRET_KEY@${S3_ENDPOINT#http://}/$S3_BUCKET"
 export TONEARM_TEST_POSTGRES TONEARM_TEST_S3
 cargo test --locked "$@"
-# The library, upload, HLS, service, crash and cluster tests again with every catalog in
+# The library, upload, HLS, service, crash, cluster, Subsonic and UPnP tests again with every catalog in
 # PostgreSQL and every store in S3 (skipped when a filter was given). The two skipped
 # tests edit tonearm.db directly to fake a damaged or an old file.
 if [ $# -eq 0 ]; then
   TONEARM_TEST_CATALOG=postgres cargo test --locked --test e2e -- library:: uploads:: hls:: services:: durations:: cluster:: hostile:: subsonic:: \
+    upnp::upnp_is_off upnp::a_control_point upnp::hostile_or_foreign \
     --skip stored_tracks_with_lying_headers --skip lyrics_of_files_stored_before
 fi
