@@ -45,8 +45,10 @@ for name, srv in SERVERS.items():
     u = urllib.parse.urlsplit(srv["url"])
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     _, n_albums, first = browse(conn, u.path, srv["albums"], 0, 1000)
-    ids = [urllib.parse.unquote(html) for html in re.findall(r'container id=&quot;(.*?)&quot;', first)]
-    ids = [i.replace("&amp;", "&") for i in ids]
+    # Quotes inside <Result> are escaped by Tonearm and left as they are by minidlna.
+    ids = [i.replace("&amp;", "&") for i in re.findall(r'container id=(?:&quot;|")(.*?)(?:&quot;|")', first)]
+    if not ids:
+        raise SystemExit(f"{name}: no album ids in {first[:400]}")
     _, n_artists, _ = browse(conn, u.path, srv["artists"], 0, 1)
     ops = {
         "albums_page_100": lambda: browse(conn, u.path, srv["albums"], random.randrange(max(1, n_albums - 100)), 100),

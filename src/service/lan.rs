@@ -23,8 +23,9 @@ use crate::encode::Codec;
 pub const RECENT_ALBUMS: u32 = 50;
 /// Most entries one answer holds; a device asking for more (or for "all") pages on.
 pub const MAX_PAGE: u32 = Page::MAX_LIMIT;
-/// Candidates per kind and search term that a search looks at.
-const SEARCH_CANDIDATES: u32 = 1000;
+/// Candidates per kind and search term that a search looks at: the library's search answers
+/// its best 1,000 (`Page::MAX_LIMIT`), so a search matches at most that many of each kind.
+const SEARCH_CANDIDATES: u32 = Page::MAX_LIMIT;
 /// The bitrate of the MP3 and AAC transcodes offered (kbps).
 const MP3_KBPS: u32 = 320;
 const AAC_KBPS: u32 = 192;
@@ -169,6 +170,17 @@ impl Match {
             Match::And(v) => v.iter().any(Match::needs_text),
             Match::Or(v) => !v.is_empty() && v.iter().all(Match::needs_text),
             Match::Nothing => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the condition says nothing of fields: it holds for every entry of the kinds
+    /// it admits (so they can be paged straight from the library).
+    fn kind_only(&self) -> bool {
+        match self {
+            Match::All | Match::KindIn(_) => true,
+            Match::And(v) | Match::Or(v) => v.iter().all(Match::kind_only),
+            Match::Not(m) => matches!(**m, Match::KindIn(_)),
             _ => false,
         }
     }
@@ -389,9 +401,9 @@ impl Lan {
         Ok(self.playback.grant(user, track).await?)
     }
 
-    /// A grant for an album's cover.
-    pub async fn album_grant(&self, user: UserId, album: AlbumId) -> Result<super::playback::SignedList> {
-        Ok(self.playback.list_grant(user, super::playback::List::Album(album)).await?)
+    /// A grant for the cover of an album listed from `user`'s library.
+    pub async fn album_grant(&self, user: UserId, album: &Album) -> Result<super::playback::SignedList> {
+        Ok(self.playback.album_grant(user, album).await?)
     }
 
     fn found<T>(r: std::result::Result<T, LibraryError>) -> Result<T> {
@@ -508,6 +520,43 @@ impl Lan {
         Ok(Listing { entries, total })
     }
 
+    /// Every artist, album and track of the kinds `m` admits, in that order, paged from the
+    /// library (a search such as `upnp:class derivedfrom "object.item.audioItem"`, which
+    /// asks for the whole library).
+    fn every(&self, user: UserId, m: &Match, start: u64, count: u32) -> Result<Listing> {
+        let lib = &self.library;
+        let one = Page { limit: 1, offset: 0 };
+        let sizes = [
+            if m.admits(Kind::Artist) { lib.artists(user, one)?.1 } else { 0 },
+            if m.admits(Kind::Album) { lib.albums(user, AlbumSort::Title, one)?.1 } else { 0 },
+            if m.admits(Kind::Track) { lib.tracks(user, one)?.1 } else { 0 },
+        ];
+        let (from, n) = window(start, count);
+        let (mut from, mut left) = (from as u64, n as u64);
+        let mut entries = Vec::new();
+        for (kind, size) in sizes.into_iter().enumerate() {
+            if from >= size {
+                from -= size;
+                continue;
+            }
+            let p = Page { offset: from as u32, limit: left.min(size - from) as u32 };
+            match kind {
+                0 => entries.extend(lib.artists(user, p)?.0.iter().map(artist_entry)),
+                1 => entries.extend(lib.albums(user, AlbumSort::Title, p)?.0.into_iter().map(|a| album_entry(a, Folder::Albums))),
+                _ => entries.extend(lib.tracks(user, p)?.0.into_iter().map(|t| {
+                    let parent = Folder::Album(t.album_id);
+                    Entry::Track { track: Box::new(t), parent }
+                })),
+            }
+            left -= u64::from(p.limit);
+            from = 0;
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(Listing { entries, total: sizes.iter().sum() })
+    }
+
     /// Entries matching `m` under `within` (the root or a folder: a search there looks
     /// only at what the folder holds), artists, then albums, then tracks.
     pub fn search(&self, user: UserId, within: Folder, m: &Match, start: u64, count: u32) -> Result<Listing> {
@@ -516,6 +565,9 @@ impl Lan {
         m.terms(&mut terms);
         terms.sort();
         terms.dedup();
+        if within == Folder::Root && m.kind_only() {
+            return self.every(user, m, start, count);
+        }
         let (mut artists, mut albums, mut found) = (Vec::<Artist>::new(), Vec::<Album>::new(), Vec::<Track>::new());
         if within != Folder::Root {
             // A folder's own children, then the condition over them.

@@ -436,6 +436,12 @@ impl Playback {
         self.sign_list(user, list).await
     }
 
+    /// A grant to `album`'s cover and playlist files, for an album the caller has just read
+    /// from `user`'s library (so it is not looked up again: a page of albums signs each).
+    pub async fn album_grant(&self, user: UserId, album: &crate::catalog::Album) -> Result<SignedList> {
+        self.sign_list(user, List::Album(album.id)).await
+    }
+
     /// A grant to a list the caller knows to be `user`'s.
     async fn sign_list(&self, user: UserId, list: List) -> Result<SignedList> {
         let expires = now_unix() + self.0.url_ttl_secs as i64;

@@ -336,6 +336,21 @@ fn hostile_or_foreign_upnp_requests_get_precise_answers() {
         "<ObjectID>albums</ObjectID><BrowseFlag>BrowseDirectChildren</BrowseFlag><StartingIndex>0</StartingIndex><RequestedCount>4294967295</RequestedCount>",
     );
     assert_eq!(st, 200, "{body}");
+    // A search for every track pages through the whole library.
+    let tok = s.login("alice", PW);
+    let all = s.json(&tok, "/api/v1/tracks?limit=1")["total"].as_u64().unwrap();
+    let criteria = r#"<SearchCriteria>upnp:class derivedfrom "object.item.audioItem"</SearchCriteria>"#.replace('"', "&quot;");
+    let (st, body) = control(
+        &s,
+        &uuid,
+        "Search",
+        &format!(
+            "<ContainerID>0</ContainerID>{criteria}<Filter>*</Filter><StartingIndex>2</StartingIndex><RequestedCount>3</RequestedCount><SortCriteria></SortCriteria>"
+        ),
+    );
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("<NumberReturned>3</NumberReturned>") && body.contains(&format!("<TotalMatches>{all}</TotalMatches>")), "{body}");
+    assert_eq!(body.matches("&lt;item id=").count(), 3);
     // Another device's id, a proxied request, another service: 404 / 403 / 404.
     assert_eq!(s.http.get(s.url("/upnp/00000000-0000-8000-8000-000000000000/description.xml")).send().unwrap().status(), 404);
     let proxied = s.http.get(s.url(&format!("/upnp/{uuid}/description.xml"))).header("x-forwarded-for", "203.0.113.9").send().unwrap();

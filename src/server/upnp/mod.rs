@@ -33,7 +33,7 @@ use axum::routing::{any, get, post};
 use super::extract::origin;
 use super::{ApiError, ApiResult, AppState, Path, SmallBody, blocking};
 use crate::domain::UserId;
-use crate::service::lan::{Entry, Folder, Lan, LanError, Listing, Node, Shared, is_lan, renditions};
+use crate::service::lan::{Entry, Lan, LanError, Listing, Node, Shared, is_lan, renditions};
 use crate::service::playback::SignedList;
 use didl::{Item, Signed};
 use ssdp::{CONNECTION_MANAGER, CONTENT_DIRECTORY, DEVICE};
@@ -331,9 +331,9 @@ async fn render(lan: &Lan, user: UserId, entries: &[Entry], base: &str) -> Resul
     for e in entries {
         match e {
             Entry::Folder(f) => {
-                let art: Option<SignedList> = match (f.folder, f.album.as_ref().and_then(|a| a.cover)) {
-                    (Folder::Album(id), Some(_)) => Some(lan.album_grant(user, id).await?),
-                    _ => None,
+                let art: Option<SignedList> = match f.album.as_ref().filter(|a| a.cover.is_some()) {
+                    Some(a) => Some(lan.album_grant(user, a).await?),
+                    None => None,
                 };
                 didl::write(&mut out, &Item::Folder { entry: f, art: art.as_ref() }, base);
             }
