@@ -1274,16 +1274,23 @@ fn loudness_is_measured_stated_and_normalised() {
     Server::expect_error(s.get(&tok, &format!("/api/v1/tracks/{qid}/stream?format=mp3&gain=loud")), 400, "bad_query");
 }
 
-/// MPD (a real music daemon, null output) plays the MPEG-TS master and seeks in it, as it
-/// cannot in fMP4 (devices.md): after `seek 12` it plays on from there to the end.
-#[test]
-fn mpd_plays_and_seeks_the_mpeg_ts_rendition() {
+/// A server with one 20 s track, and the signed URL of its MPEG-TS master (what the
+/// player tests open).
+fn ts_master_of_a_tone() -> (Env, Server, String) {
     let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.05));
     let s = env.serve();
     let tok = s.login("alice", "correct horse");
     let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
     let play = s.json(&tok, &format!("/api/v1/tracks/{id}/playback"));
     let url = s.url(play["hls_ts"].as_str().unwrap());
+    (env, s, url)
+}
+
+/// MPD (a real music daemon, null output) plays the MPEG-TS master and seeks in it, as it
+/// cannot in fMP4 (devices.md): after `seek 12` it plays on from there to the end.
+#[test]
+fn mpd_plays_and_seeks_the_mpeg_ts_rendition() {
+    let (env, _server, url) = ts_master_of_a_tone();
     let dir = env.dir.path().join("mpd");
     std::fs::create_dir_all(dir.join("music")).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -1357,12 +1364,7 @@ fn mpd_plays_and_seeks_the_mpeg_ts_rendition() {
 #[test]
 fn vlc_plays_and_seeks_the_mpeg_ts_rendition() {
     use std::io::{Read, Write};
-    let (env, _) = setup(false, |d| signal_wav(&d.join("tone.wav"), 20.0, 44_100, 0.05));
-    let s = env.serve();
-    let tok = s.login("alice", "correct horse");
-    let id = tracks(&s, &tok)[0]["id"].as_i64().unwrap();
-    let play = s.json(&tok, &format!("/api/v1/tracks/{id}/playback"));
-    let url = s.url(play["hls_ts"].as_str().unwrap());
+    let (env, _server, url) = ts_master_of_a_tone();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = env.dir.path().join("vlc.log");
     let log = std::fs::File::create(&log_path).unwrap();
