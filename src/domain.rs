@@ -156,6 +156,15 @@ impl TryFrom<&[u8]> for ContentHash {
     }
 }
 
+/// `b` as an RFC 9562 UUID of `version` (4: random, 8: vendor-specific), variant 10:
+/// `xxxxxxxx-xxxx-Vxxx-Nxxx-xxxxxxxxxxxx`.
+pub fn uuid_text(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -257,6 +266,12 @@ pub struct Lyrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_carry_their_version_and_variant() {
+        assert_eq!(uuid_text([0xff; 16], 4), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(uuid_text([0; 16], 8), "00000000-0000-8000-8000-000000000000");
+    }
 
     #[test]
     fn hex_round_trip() {

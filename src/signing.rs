@@ -119,11 +119,7 @@ impl UrlSigner {
     pub fn device_uuid(&self, user: UserId) -> String {
         let mut b = [0u8; 16];
         b.copy_from_slice(&self.mac(format_args!("tonearm-lan-device-v1|{user}")).finalize().into_bytes()[..16]);
-        // RFC 9562 version 8 (vendor-specific), variant 10.
-        b[6] = (b[6] & 0x0f) | 0x80;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h = hex(&b);
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        crate::domain::uuid_text(b, 8)
     }
 
     /// The hex signature of a list grant.

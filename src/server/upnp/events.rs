@@ -88,15 +88,6 @@ pub struct Subscriptions {
     watcher: std::sync::Once,
 }
 
-fn random_uuid() -> String {
-    let mut b = [0u8; 16];
-    rand::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
 /// An event body: the variables and their values.
 pub fn property_set(vars: &[(&str, String)]) -> String {
     let mut s = String::from(r#"<?xml version="1.0" encoding="utf-8"?><e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0">"#);
@@ -122,7 +113,9 @@ impl Subscriptions {
     /// (with `update_id`, the library's `SystemUpdateID`): its SID; the initial event is on
     /// its way. Starts the change watcher on first use.
     pub fn subscribe(self: &Arc<Self>, user: UserId, service: Service, callback: Callback, update_id: u32, initial: String) -> Result<String, Refused> {
-        let sid = format!("uuid:{}", random_uuid());
+        let mut random = [0u8; 16];
+        rand::fill(&mut random);
+        let sid = format!("uuid:{}", crate::domain::uuid_text(random, 4));
         {
             let mut subs = self.lock();
             let now = Instant::now();
