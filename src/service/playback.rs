@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering::SeqCst;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
 use super::accounts::{AccountError, Accounts};
 use super::devices::kbps_bounds;
@@ -179,7 +179,7 @@ pub struct SeekableStream {
 enum Shape {
     /// A rung's cached segments.
     Coded(Arc<Seekable>),
-    /// The decoder, from the range's grid point.
+    /// The decoder, from the 3.84 s pieces a range overlaps ([`crate::package::pcm`]).
     Lpcm,
 }
 
@@ -770,37 +770,40 @@ impl Playback {
         Ok(Progressive::Stream { codec: rung.codec, kbps: rung.bitrate / 1000, duration, body: Box::pin(body) })
     }
 
-    /// Bytes `start..end` of `m`'s LPCM stream: decoded on a blocking thread that holds a
-    /// transcode slot (`Busy` when none is free), into a bounded channel.
-    async fn lpcm_bytes(&self, m: MediaRef, start: u64, end: u64) -> Result<ByteStream> {
+    /// Runs `job` (an encode or a decode of `m`'s original, handing chunks to its sink) on a
+    /// blocking thread that holds a transcode slot (`Busy` when none is free), into a
+    /// bounded channel; a failure ends the channel with an error, logged as `what`.
+    fn produce_blocking(
+        &self,
+        m: &MediaRef,
+        what: &'static str,
+        job: impl FnOnce(crate::package::OpenSource<'_>, &mut dyn FnMut(Vec<u8>) -> bool) -> std::result::Result<(), crate::package::PackageError> + Send + 'static,
+    ) -> Result<tokio::sync::mpsc::Receiver<io::Result<Bytes>>> {
         let slot = self.0.streamer.progressive_slot()?;
         let open = self.0.streamer.opener(m.parts.clone());
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let r = crate::package::pcm::stream(&open, &m.ext, &m.info, m.gain(), start..end, &mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok());
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "LPCM stream failed");
+            if let Err(e) = job(&open, &mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok()) {
+                tracing::warn!(error = %e, "{what} failed");
                 let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
             }
         });
+        Ok(rx)
+    }
+
+    /// Bytes `start..end` of `m`'s LPCM stream, decoded by [`Playback::produce_blocking`].
+    async fn lpcm_bytes(&self, m: MediaRef, start: u64, end: u64) -> Result<ByteStream> {
+        let (ext, info, gain) = (m.ext.clone(), m.info.clone(), m.gain());
+        let rx = self.produce_blocking(&m, "LPCM stream", move |open, sink| crate::package::pcm::stream(open, &ext, &info, gain, start..end, sink))?;
         Ok(Box::pin(tokio_stream_of(rx)))
     }
 
     async fn transcode(&self, m: MediaRef, codec: Codec, bitrate: u32, offset: f64) -> Result<Progressive> {
         let plan = progressive::StreamPlan { gain: m.gain(), ..progressive::plan(&m.info, offset) };
-        let slot = self.0.streamer.progressive_slot()?;
-        let open = self.0.streamer.opener(m.parts.clone());
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-        let info = m.info.clone();
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let r = progressive::stream(&open, &m.ext, &info, codec, bitrate, plan, &mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok());
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "progressive transcode failed");
-                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
-            }
-        });
+        let (ext, info) = (m.ext.clone(), m.info.clone());
+        let mut rx =
+            self.produce_blocking(&m, "progressive transcode", move |open, sink| progressive::stream(open, &ext, &info, codec, bitrate, plan, sink))?;
         // Wait for the first bytes so that a source that cannot be decoded is a clean error,
         // not a truncated stream.
         let first = match rx.recv().await {
@@ -808,12 +811,7 @@ impl Playback {
             Some(Err(e)) => return Err(PlaybackError::Internal(e.to_string())),
             None => return Err(PlaybackError::Internal("transcoder ended without output".into())),
         };
-        let body = futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
-            match first {
-                Some(b) => Some((Ok::<_, io::Error>(b), (None, rx))),
-                None => rx.recv().await.map(|r| (r, (None, rx))),
-            }
-        });
+        let body = futures_util::stream::once(async move { Ok::<_, io::Error>(first) }).chain(tokio_stream_of(rx));
         Ok(Progressive::Stream { codec, kbps: bitrate / 1000, duration: plan.duration, body: Box::pin(body) })
     }
 
