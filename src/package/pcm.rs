@@ -33,12 +33,17 @@ pub fn offset_at(src: &SourceInfo, secs: f64) -> u64 {
     (frame * frame_bytes(src)).min(len(src))
 }
 
-/// The MIME type of `src`'s stream.
-pub fn mime(src: &SourceInfo) -> &'static str {
-    match src.out_channels() {
+/// The MIME type of a stream of `channels` (a source's `out_channels`: one or two).
+pub fn mime(channels: u16) -> &'static str {
+    match channels {
         1 => "audio/L16;rate=48000;channels=1",
         _ => "audio/L16;rate=48000;channels=2",
     }
+}
+
+/// Bits per second of a stream of `channels`.
+pub fn bitrate(channels: u16) -> u32 {
+    OUTPUT_RATE * 16 * u32::from(channels)
 }
 
 /// Frames of one piece: the stream is made piece by piece, each decoded afresh from

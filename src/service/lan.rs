@@ -262,11 +262,11 @@ pub fn lpcm(channels: u16, size: u64) -> Rendition {
     Rendition {
         format: Format::Lpcm,
         kbps: None,
-        mime: if channels == 1 { "audio/L16;rate=48000;channels=1" } else { "audio/L16;rate=48000;channels=2" },
+        mime: crate::package::pcm::mime(channels),
         original: None,
         size: Some(size),
         seek: Seek { bytes: true, time: true },
-        bitrate: crate::encode::OUTPUT_RATE * 16 * u32::from(channels),
+        bitrate: crate::package::pcm::bitrate(channels),
         sample_rate: crate::encode::OUTPUT_RATE,
         channels,
         bits_per_sample: Some(16),

@@ -302,11 +302,11 @@ fn tokio_stream_of(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>) -> impl S
 /// The LPCM stream of `p`: its length and validator, nothing decoded yet.
 fn lpcm(p: Arc<Playable>) -> SeekableStream {
     let info = &p.media.info;
-    let channels = u32::from(info.out_channels());
+    let channels = info.out_channels();
     SeekableStream {
         format: Format::Lpcm,
-        mime: crate::package::pcm::mime(info),
-        kbps: crate::encode::OUTPUT_RATE * 16 * channels / 1000,
+        mime: crate::package::pcm::mime(channels),
+        kbps: crate::package::pcm::bitrate(channels) / 1000,
         len: crate::package::pcm::len(info),
         duration: p.track.audio.duration,
         etag: format!("\"{}-lpcm-stream-v{FORMAT_VERSION}\"", p.etag_key),
