@@ -256,13 +256,15 @@ impl Server {
     }
 
     /// Waits (up to a minute) until the background pass has measured the loudness of every
-    /// track of `user`, so that answers that carry it no longer change.
+    /// track of `user`, so that answers that carry it no longer change. A ReplayGain tag
+    /// gives a track's loudness before the pass reaches it, but its album's only follows
+    /// from every track's measurement: both are waited for.
     pub fn wait_measured(&self, user: &str, password: &str) {
         let tok = self.login(user, password);
         let started = std::time::Instant::now();
         loop {
             let items = self.json(&tok, "/api/v1/tracks?limit=1000")["items"].as_array().cloned().unwrap_or_default();
-            if items.iter().all(|t| !t["loudness"]["track_lufs"].is_null()) {
+            if items.iter().all(|t| !t["loudness"]["track_lufs"].is_null() && !t["loudness"]["album_lufs"].is_null()) {
                 return;
             }
             assert!(started.elapsed() < std::time::Duration::from_secs(60), "loudness never measured: {items:?}");
